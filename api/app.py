@@ -1,0 +1,38 @@
+"""The FastAPI application, assembled by a factory (nothing is built at import time)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from api import errors
+from api.routes import grids, health, locate
+from geo.db.engine import engine_for, resolve_database_url, session_factory
+from geo.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+    """Build the app on `engine`, or on the configured (or embedded) database when started."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if getattr(app.state, "sessions", None) is None:
+            app.state.sessions = session_factory(engine_for(resolve_database_url(settings)))
+        yield
+
+    app = FastAPI(
+        title="gridmap",
+        summary="Grid-based community governance (网格化治理): grids, assignment by location",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.sessions = session_factory(engine) if engine is not None else None
+    errors.register(app)
+    for module in (health, grids, locate):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,86 @@
+"""Small dependencies: a database session per request, and parsers that range-check parameters."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from datetime import date, datetime, time
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import Depends, Query, Request
+from sqlalchemy.orm import Session
+
+from api.errors import InvalidParameter
+from geo import crs
+from geo.settings import Settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """A session for one request; committed by handlers that write, closed always."""
+    with request.app.state.sessions() as session:
+        yield session
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings the app was built with."""
+    return request.app.state.settings
+
+
+# Dates without a zone are Chinese local dates: "as of 2024-01-01" means midnight in Beijing.
+CHINA_TZ = ZoneInfo("Asia/Shanghai")
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def parse_at(at: str | None) -> datetime | None:
+    """A date (start of day, China time) or an ISO datetime; None means now/current."""
+    if at is None or at == "":
+        return None
+    try:
+        if len(at) == 10:
+            return datetime.combine(date.fromisoformat(at), time(), tzinfo=CHINA_TZ)
+        value = datetime.fromisoformat(at)
+    except ValueError:
+        raise InvalidParameter(f"at={at!r} is not a date (YYYY-MM-DD) or an ISO 8601 datetime") from None
+    return value if value.tzinfo else value.replace(tzinfo=CHINA_TZ)
+
+
+def at_param(
+    at: Annotated[str | None, Query(description="Date (YYYY-MM-DD) or ISO datetime; default: now")] = None,
+) -> datetime | None:
+    """The `at` query parameter as an aware datetime."""
+    return parse_at(at)
+
+
+AtDep = Annotated[datetime | None, Depends(at_param)]
+
+
+def parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
+    """`minlon,minlat,maxlon,maxlat` in storage lon/lat, checked for order and range."""
+    if not bbox:
+        return None
+    parts = bbox.split(",")
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 4 or not all(math.isfinite(v) for v in values):
+        raise crs.CoordinateError(f"bbox={bbox!r} must be four numbers: minlon,minlat,maxlon,maxlat")
+    minx, miny, maxx, maxy = values
+    if not (-180 <= minx < maxx <= 180 and -90 <= miny < maxy <= 90):
+        raise crs.CoordinateError(
+            f"bbox={bbox!r}: need -180 ≤ minlon < maxlon ≤ 180 and -90 ≤ minlat < maxlat ≤ 90"
+        )
+    return minx, miny, maxx, maxy
+
+
+def bbox_param(
+    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (EPSG:4490)")] = None,
+) -> tuple[float, float, float, float] | None:
+    """The `bbox` query parameter."""
+    return parse_bbox(bbox)
+
+
+BboxDep = Annotated[tuple[float, float, float, float] | None, Depends(bbox_param)]

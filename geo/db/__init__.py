@@ -1,0 +1,1 @@
+"""Database layer: the embedded PostGIS cluster and the ORM models."""

@@ -1,0 +1,118 @@
+"""The assignment rule of geo.assignment, applied inside PostGIS.
+
+Lookups go through `unit_parts` (every version's polygon cut into pieces of at most 32 vertices
+by a trigger), so a point is tested against a few small polygons found by the GiST index rather
+than against whole community outlines.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.assignment import Assignment, GridRef, Nearest, Rule, Status, UnitRef, choose, explain
+from geo.codes import Level, ancestor_codes
+from geo.crs import STORAGE_SRID
+from geo.db.units import units_at, valid_at_sql
+
+# How many nearest pieces to rank by true distance: index order is in degrees, not metres.
+_NEAREST_CANDIDATES = 16
+
+
+def _covering_sql(at: datetime | None) -> str:
+    return f"""
+        SELECT DISTINCT v.code, u.level, v.name, v.kind, v.version
+        FROM unit_parts p
+        JOIN unit_versions v ON v.id = p.version_id
+        JOIN units u ON u.code = v.code
+        WHERE p.geom && ST_SetSRID(ST_MakePoint(:lon, :lat), {STORAGE_SRID})
+          AND ST_Intersects(p.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), {STORAGE_SRID}))
+          AND {valid_at_sql("v", "at" if at else None)}"""
+
+
+def _nearest_sql(at: datetime | None) -> str:
+    # KNN on the pieces' index (degrees), then rank the candidates by distance on the spheroid.
+    return f"""
+        WITH pt AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), {STORAGE_SRID}) AS g),
+        candidates AS (
+            SELECT p.version_id
+            FROM unit_parts p JOIN unit_versions v ON v.id = p.version_id JOIN units u ON u.code = v.code, pt
+            WHERE u.level = 'grid' AND {valid_at_sql("v", "at" if at else None)}
+            ORDER BY p.geom <-> pt.g
+            LIMIT {_NEAREST_CANDIDATES})
+        SELECT v.code, v.name, v.kind, v.version,
+               ST_Distance(v.geom::geography, pt.g::geography) AS distance_m
+        FROM (SELECT DISTINCT version_id FROM candidates) c JOIN unit_versions v ON v.id = c.version_id, pt
+        ORDER BY distance_m, v.code
+        LIMIT 1"""
+
+
+def locate(
+    session: Session, lon: float, lat: float, *, tolerance_m: float, at: datetime | None = None
+) -> Assignment:
+    """Assign one storage lon/lat to its responsible grid, as of `at` (default: now)."""
+    params = {"lon": lon, "lat": lat, "at": at}
+    hits = session.execute(text(_covering_sql(at)), params).all()
+    by_level: dict[str, list] = {}
+    for h in hits:
+        by_level.setdefault(h.level, []).append(h)
+    grids = [GridRef(h.code, h.name, h.kind, h.version) for h in by_level.get(Level.GRID, [])]
+    admin = sorted(
+        (h for lvl in (Level.COUNTY, Level.STREET, Level.COMMUNITY) for h in by_level.get(lvl, [])),
+        key=lambda h: len(h.code),
+    )
+    if grids:
+        grid, rule = choose(grids)
+        micro = min(
+            (h for h in by_level.get(Level.MICRO_GRID, []) if h.code.startswith(grid.code)),
+            key=lambda h: h.code,
+            default=None,
+        )
+        micro_ref = GridRef(micro.code, micro.name, micro.kind, micro.version) if micro else None
+        chain = _chain(session, grid.code, admin, at)
+        answer = Assignment(
+            Status.ASSIGNED,
+            rule,
+            grid,
+            0.0,
+            [*chain, UnitRef(grid.code, grid.name, "grid")]
+            + ([UnitRef(micro_ref.code, micro_ref.name, "micro_grid")] if micro_ref else []),
+            None,
+            micro_ref,
+            sorted(g.code for g in grids),
+        )
+        return _explained(answer, tolerance_m)
+
+    near = session.execute(text(_nearest_sql(at)), params).one_or_none()
+    units = [UnitRef(h.code, h.name, h.level) for h in admin]
+    if near is not None and near.distance_m <= tolerance_m:
+        grid = GridRef(near.code, near.name, near.kind, near.version)
+        chain = _chain(session, grid.code, admin, at)
+        answer = Assignment(
+            Status.SNAPPED,
+            Rule.SNAPPED,
+            grid,
+            float(near.distance_m),
+            [*chain, UnitRef(grid.code, grid.name, "grid")],
+            Nearest(near.code, float(near.distance_m)),
+        )
+        return _explained(answer, tolerance_m)
+    nearest = Nearest(near.code, float(near.distance_m)) if near is not None else None
+    return _explained(Assignment(Status.UNASSIGNED, Rule.UNASSIGNED, None, None, units, nearest), tolerance_m)
+
+
+def _chain(session: Session, grid_code: str, admin_hits: list, at: datetime | None) -> list[UnitRef]:
+    """The grid's parents from the county down (by code: responsibility follows the code)."""
+    wanted = ancestor_codes(grid_code)
+    known = {h.code: UnitRef(h.code, h.name, h.level) for h in admin_hits}
+    missing = [c for c in wanted if c not in known]
+    if missing:  # the point lies a little outside a parent; name it anyway
+        for code, unit in units_at(session, missing, at).items():
+            known[code] = UnitRef(code, unit.name, unit.level)
+    return [known[c] for c in wanted if c in known]
+
+
+def _explained(answer: Assignment, tolerance_m: float) -> Assignment:
+    return Assignment(**{**answer.__dict__, "explanation": explain(answer, tolerance_m)})

@@ -1,0 +1,271 @@
+"""Import and export of unit boundaries: GeoJSON, GeoPackage and Shapefile.
+
+An import is all-or-nothing: every feature is read, converted to storage coordinates and checked
+(geo.validation) before one row is written; a single bad feature refuses the whole file with a
+report that names each problem.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import shapely
+from sqlalchemy.orm import Session
+
+from geo import crs
+from geo.codes import CodeError, Level, level_of, parent_code
+from geo.db import units
+from geo.settings import Settings
+from geo.validation import (
+    UnitFeature,
+    ValidationReport,
+    check_coordinates,
+    clean_geometry,
+    validate,
+    with_inherited_kind,
+)
+
+KNOWN_PROPERTIES = ("code", "name", "kind", "special_type", "households", "population", "level")
+EXPORT_FORMATS = {"geojson": "GeoJSON", "gpkg": "GPKG"}
+
+
+class ImportRejected(ValueError):
+    """The file cannot be imported; `report` lists every problem. Nothing was stored."""
+
+    def __init__(self, report: ValidationReport, message: str | None = None) -> None:
+        self.report = report
+        super().__init__(message or f"import refused: {len(report.errors)} problem(s), nothing stored")
+
+
+@dataclass
+class ImportResult:
+    """What an import stored, repaired and warned about."""
+
+    features: int
+    summary: units.WriteSummary
+    repairs: list[str] = field(default_factory=list)
+    warnings: dict[str, list[str]] = field(default_factory=dict)
+    source_crs: str = ""
+
+
+def _declares_crs(path: Path, frame: gpd.GeoDataFrame) -> bool:
+    """True when the file itself names its CRS (GeoJSON without a "crs" member does not)."""
+    if path.suffix.lower() in (".geojson", ".json"):
+        with path.open("rb") as fh:
+            try:
+                return "crs" in json.load(fh)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                return False
+    return frame.crs is not None
+
+
+def source_crs(path: Path, frame: gpd.GeoDataFrame, given: str | None) -> str:
+    """The CRS to read the file in: the given one, else the one the file declares, else an error."""
+    if given:
+        name = crs.normalize_crs(given)
+        declared = frame.crs.to_string() if frame.crs is not None and _declares_crs(path, frame) else None
+        # GCJ-02/BD-09 data is routinely mislabelled as WGS84; any other disagreement is a mistake.
+        if declared and name not in (crs.GCJ02, crs.BD09):
+            declared_name = crs.normalize_crs(declared)
+            if crs._epsg_of(declared_name) != crs._epsg_of(name):
+                raise crs.CoordinateError(
+                    f"{path.name} declares {declared} but --crs says {given}; drop --crs or fix the file"
+                )
+        return name
+    if not _declares_crs(path, frame):
+        raise crs.CoordinateError(
+            f"{path.name} does not say which coordinate system it uses: pass --crs "
+            "(wgs84, gcj02, bd09, cgcs2000 or an EPSG code such as EPSG:4547)"
+        )
+    return crs.normalize_crs(frame.crs.to_string())
+
+
+def read_frame(path: Path) -> gpd.GeoDataFrame:
+    """Read a vector file (GeoJSON, GeoPackage, Shapefile) into a GeoDataFrame."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        return gpd.read_file(path, engine="pyogrio")
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError) as exc:
+        raise ImportRejected(
+            ValidationReport(
+                errors=[f"{path.name}: cannot be read as GeoJSON, GeoPackage or Shapefile ({exc})"]
+            )
+        ) from None
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-friendly Python value for a cell read by pandas (NaN becomes None)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, np.generic):
+        return _plain(value.item())
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def _code_text(value: Any) -> str:
+    value = _plain(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return "" if value is None else str(value).strip()
+
+
+def _count(value: Any) -> Any:
+    value = _plain(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return value
+
+
+def _text(value: Any) -> str | None:
+    value = _plain(value)
+    return None if value in (None, "") else str(value).strip()
+
+
+def features_from_frame(
+    frame: gpd.GeoDataFrame, crs_name: str, *, repair: bool, report: ValidationReport
+) -> list[UnitFeature]:
+    """Convert rows to storage-coordinate UnitFeatures, recording per-feature problems in `report`."""
+    geometries = np.asarray(frame.geometry.values, dtype=object)
+    features = []
+    extra_columns = [c for c in frame.columns if c not in KNOWN_PROPERTIES and c != frame.geometry.name]
+    for position, (row, geometry) in enumerate(
+        zip(frame.itertuples(index=False), geometries, strict=True), 1
+    ):
+        values = row._asdict()
+        code = _code_text(values.get("code"))
+        label = f"feature {position}" + (f" (code {code})" if code else "")
+        if not code:
+            report.errors.append(f"{label}: property 'code' is missing")
+            continue
+        try:
+            level = level_of(code)
+        except CodeError as exc:
+            report.errors.append(f"{label}: {exc}")
+            continue
+        geometry = clean_geometry(geometry, label, repair=repair, report=report)
+        if geometry is None:
+            continue
+        try:
+            stored = crs.geometry_to_storage(geometry, crs_name)
+        except crs.CoordinateError as exc:
+            report.errors.append(f"{label}: {exc}")
+            continue
+        if not check_coordinates(stored, label, report):
+            continue
+        if not shapely.is_valid(stored):  # a projection can fold a polygon that was valid before
+            stored = clean_geometry(stored, label, repair=repair, report=report)
+            if stored is None:
+                continue
+        features.append(
+            UnitFeature(
+                code=code,
+                name=_text(values.get("name")) or "",
+                level=level,
+                geometry=stored,
+                kind=_text(values.get("kind")),
+                special_type=_text(values.get("special_type")),
+                households=_count(values.get("households")),
+                population=_count(values.get("population")),
+                attributes={c: _plain(values[c]) for c in extra_columns if _plain(values[c]) is not None},
+                source=label,
+            )
+        )
+    return features
+
+
+def prepare_import(
+    session: Session, path: Path, crs_name: str | None, *, repair: bool, settings: Settings
+) -> tuple[list[UnitFeature], ValidationReport, str]:
+    """Read, convert and validate a file against the store; raises ImportRejected on any error."""
+    frame = read_frame(path)
+    report = ValidationReport()
+    if len(frame) == 0:
+        report.errors.append(f"{path.name}: the file has no features")
+        raise ImportRejected(report)
+    if len(frame) > settings.max_import_features:
+        report.errors.append(
+            f"{path.name}: {len(frame)} features, more than the limit of "
+            f"{settings.max_import_features} (GRIDMAP_MAX_IMPORT_FEATURES)"
+        )
+        raise ImportRejected(report)
+    if "code" not in frame.columns:
+        report.errors.append(
+            f"{path.name}: features need a 'code' property (found: {', '.join(frame.columns)})"
+        )
+        raise ImportRejected(report)
+    try:
+        name = source_crs(path, frame, crs_name)
+    except crs.CoordinateError as exc:
+        report.errors.append(str(exc))
+        raise ImportRejected(report) from None
+    features = features_from_frame(frame, name, repair=repair, report=report)
+    if not report.ok:
+        raise ImportRejected(report)
+    parent_codes = {parent_code(f.code) for f in features if f.level != Level.COUNTY}
+    stored = units.units_at(session, parent_codes)
+    in_batch = {f.code: f for f in features}
+    features = [
+        with_inherited_kind(f, *_parent_kind(in_batch, stored, parent_code(f.code) or "")) for f in features
+    ]
+    checked = validate(
+        features,
+        {c: u.geometry for c, u in stored.items()},
+        warn_m2=settings.outside_parent_warn_m2,
+        refuse_share=settings.outside_parent_refuse_share,
+    )
+    checked.repairs[:0] = report.repairs
+    if not checked.ok:
+        raise ImportRejected(checked)
+    return features, checked, name
+
+
+def _parent_kind(in_batch: dict[str, UnitFeature], stored: dict[str, units.StoredUnit], code: str):
+    parent = in_batch.get(code) or stored.get(code)
+    return (parent.kind, parent.special_type) if parent else (None, None)
+
+
+def import_units(
+    session: Session,
+    path: Path,
+    crs_name: str | None = None,
+    *,
+    repair: bool = False,
+    valid_from: datetime,
+    settings: Settings,
+) -> ImportResult:
+    """Import a boundary file in one transaction of the caller's session (the caller commits)."""
+    features, report, name = prepare_import(session, path, crs_name, repair=repair, settings=settings)
+    try:
+        summary = units.write_units(session, features, valid_from=valid_from, warnings=report.warnings)
+    except ValueError as exc:
+        report.errors.append(str(exc))
+        raise ImportRejected(report) from None
+    return ImportResult(len(features), summary, report.repairs, report.warnings, name)
+
+
+def export_units(session: Session, level: str, fmt: str, out: Path, at: datetime | None = None) -> int:
+    """Write the current (or dated) units of one level to GeoJSON or GeoPackage; returns the count."""
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(EXPORT_FORMATS)}")
+    collection = json.loads(units.units_geojson(session, level=level, at=at))
+    frame = gpd.GeoDataFrame.from_features(collection["features"], crs=crs.STORAGE_CRS)
+    if len(frame) == 0:
+        return 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists():
+        out.unlink()
+    frame.to_file(out, driver=EXPORT_FORMATS[fmt], engine="pyogrio")
+    return len(frame)

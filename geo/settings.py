@@ -1,0 +1,51 @@
+"""Service settings: environment variables with the prefix GRIDMAP_, validated once."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Nothing here needs an env file to be testable."""
+
+    model_config = SettingsConfigDict(env_prefix="GRIDMAP_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of a PostGIS database; unset = start the embedded cluster",
+    )
+    home: Path = Field(
+        default=PROJECT_DIR / ".gridmap",
+        description="Project-local state: the embedded cluster's data, logs and password",
+    )
+    pg_bin_dir: Path | None = Field(
+        default=None, description="PostgreSQL server binaries; found under /usr/lib/postgresql"
+    )
+    embedded_port: int = Field(default=54329, ge=1024, le=65535)
+    embedded_database: str = "gridmap"
+
+    snap_tolerance_m: float = Field(
+        default=30.0, ge=0, description="A point this close to a grid but outside every grid snaps to it"
+    )
+    outside_parent_warn_m2: float = Field(
+        default=1.0, ge=0, description="A child reaching farther than this outside its parent is warned"
+    )
+    outside_parent_refuse_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="A child with more than this share of its area outside its parent is refused",
+    )
+    max_import_features: int = Field(default=200_000, gt=0)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment once."""
+    return Settings()
