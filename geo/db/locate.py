@@ -8,6 +8,7 @@ than against whole community outlines.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -15,7 +16,11 @@ from sqlalchemy.orm import Session
 from geo.assignment import Assignment, GridRef, Nearest, Rule, Status, UnitRef, choose, explain
 from geo.codes import Level, ancestor_codes
 from geo.crs import STORAGE_SRID
+from geo.db.geometry import from_wkb_array
 from geo.db.units import units_at, valid_at_sql
+
+if TYPE_CHECKING:
+    from geo.lookup import GridIndex
 
 # How many nearest pieces to rank by true distance: index order is in degrees, not metres.
 _NEAREST_CANDIDATES = 16
@@ -116,3 +121,28 @@ def _chain(session: Session, grid_code: str, admin_hits: list, at: datetime | No
 
 def _explained(answer: Assignment, tolerance_m: float) -> Assignment:
     return Assignment(**{**answer.__dict__, "explanation": explain(answer, tolerance_m)})
+
+
+def load_grid_index(session: Session, *, tolerance_m: float, at: datetime | None = None) -> GridIndex:
+    """An in-process index of the current (or dated) grids and micro-grids, for batch assignment."""
+    from geo.lookup import GridIndex  # numpy/rasterio machinery only batch work needs
+
+    rows = session.execute(
+        text(
+            f"""SELECT v.code, u.level, v.kind, ST_AsBinary(v.geom) AS wkb
+                FROM unit_versions v JOIN units u USING (code)
+                WHERE u.level IN ('grid', 'micro_grid') AND {valid_at_sql("v", "at" if at else None)}
+                ORDER BY v.code"""
+        ),
+        {"at": at},
+    ).all()
+    grids = [r for r in rows if r.level == Level.GRID]
+    micro = [r for r in rows if r.level == Level.MICRO_GRID]
+    return GridIndex(
+        [r.code for r in grids],
+        [r.kind for r in grids],
+        from_wkb_array([r.wkb for r in grids]),
+        micro_codes=[r.code for r in micro],
+        micro_geometries=from_wkb_array([r.wkb for r in micro]) if micro else (),
+        snap_tolerance_m=tolerance_m,
+    )
