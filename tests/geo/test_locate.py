@@ -1,0 +1,89 @@
+"""The assignment rule inside PostGIS, on a small hand-made county."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from shapely.geometry import box
+
+from geo.assignment import Rule, Status
+from geo.db.locate import locate
+from geo.importer import import_units
+from tests import factories as f
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+HALF = f.SIZE / 2
+M_PER_DEG_LON = 92_900  # at 33.4°N, near enough to place test points
+SPECIAL = f.grid_code(5)
+MICRO = f.grid_code(3) + "001"
+
+
+@pytest.fixture
+def county(session, settings, tmp_path):
+    """Four base grids; grid 004 (SE) is missing (a gap); a school overlays grids 001/003; a micro-grid in 003."""
+    features = [x for x in f.hierarchy() if x["properties"]["code"] != f.grid_code(4)]
+    school = box(f.X0 + 0.005, f.Y0 + HALF - 0.003, f.X0 + 0.008, f.Y0 + HALF + 0.003)
+    features.append(f.feature(SPECIAL, school, kind="special", special_type="school", name="第一中学"))
+    features.append(f.feature(MICRO, box(f.X0, f.Y0, f.X0 + 0.005, f.Y0 + 0.005), name="1号楼院"))
+    path = f.write_geojson(tmp_path / "county.geojson", features)
+    import_units(session, path, valid_from=T0, settings=settings)
+    return session
+
+
+def at(session, lon, lat, tolerance_m=30.0, when=None):
+    return locate(session, lon, lat, tolerance_m=tolerance_m, at=when)
+
+
+def test_point_inside_a_grid_is_assigned_to_it_with_its_parent_chain(county):
+    a = at(county, f.X0 + 0.015, f.Y0 + 0.035)
+    assert (a.status, a.rule, a.grid.code, a.distance_m) == (Status.ASSIGNED, Rule.COVERS, f.grid_code(1), 0.0)
+    assert [u.code for u in a.units] == [f.COUNTY, f.STREET, f.COMMUNITY, f.grid_code(1)]
+    assert a.grid.version == 1 and "covers the point" in a.explanation
+
+
+def test_point_on_a_shared_edge_goes_to_the_lowest_code(county):
+    a = at(county, f.X0 + HALF, f.Y0 + 0.035)  # the edge between 001 and 002
+    assert a.grid.code == f.grid_code(1) and a.covering == [f.grid_code(1), f.grid_code(2)]
+    assert "lowest code wins" in a.explanation
+
+
+def test_special_grid_wins_over_the_base_grid_it_overlays(county):
+    a = at(county, f.X0 + 0.0065, f.Y0 + HALF + 0.001)
+    assert (a.grid.code, a.rule) == (SPECIAL, Rule.SPECIAL_OVERLAY)
+    assert f.grid_code(1) in a.covering and "takes precedence" in a.explanation
+
+
+def test_micro_grid_inside_the_grid_is_reported(county):
+    a = at(county, f.X0 + 0.001, f.Y0 + 0.001)
+    assert a.grid.code == f.grid_code(3) and a.micro_grid.code == MICRO
+    assert [u.level for u in a.units][-2:] == ["grid", "micro_grid"]
+
+
+def test_point_in_a_gap_near_a_grid_is_snapped_with_its_distance(county):
+    lon = f.X0 + HALF + 20 / M_PER_DEG_LON  # 20 m east of grid 003's east edge, inside the gap
+    a = at(county, lon, f.Y0 + 0.01)
+    assert (a.status, a.rule, a.grid.code) == (Status.SNAPPED, Rule.SNAPPED, f.grid_code(3))
+    assert a.distance_m == pytest.approx(20, abs=0.5)
+
+
+def test_point_in_a_gap_far_from_grids_is_unassigned_with_its_lowest_unit(county):
+    a = at(county, f.X0 + 0.03, f.Y0 + 0.01)  # middle of the missing grid 004
+    assert (a.status, a.grid, a.distance_m) == (Status.UNASSIGNED, None, None)
+    assert a.units[-1].code == f.COMMUNITY
+    assert a.nearest.code in (f.grid_code(2), f.grid_code(3)) and a.nearest.distance_m > 30
+
+
+def test_point_outside_everything_is_unassigned_with_no_unit(county):
+    a = at(county, f.X0 - 0.1, f.Y0 - 0.1)
+    assert a.status == Status.UNASSIGNED and a.units == [] and a.nearest.code == f.grid_code(3)
+
+
+def test_snap_tolerance_is_a_setting(county):
+    lon = f.X0 + HALF + 20 / M_PER_DEG_LON
+    assert at(county, lon, f.Y0 + 0.01, tolerance_m=10).status == Status.UNASSIGNED
+
+
+def test_before_the_grids_existed_nothing_is_assigned(county):
+    a = at(county, f.X0 + 0.015, f.Y0 + 0.035, when=datetime(2023, 6, 1, tzinfo=UTC))
+    assert a.status == Status.UNASSIGNED and a.nearest is None
