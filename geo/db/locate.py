@@ -13,7 +13,17 @@ from typing import TYPE_CHECKING
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.assignment import Assignment, GridRef, Nearest, Rule, Status, UnitRef, choose, explain
+from geo.assignment import (
+    KIND_PRECEDENCE,
+    Assignment,
+    GridRef,
+    Nearest,
+    Rule,
+    Status,
+    UnitRef,
+    choose,
+    explain,
+)
 from geo.codes import Level, ancestor_codes
 from geo.crs import STORAGE_SRID
 from geo.db.geometry import from_wkb_array
@@ -146,3 +156,62 @@ def load_grid_index(session: Session, *, tolerance_m: float, at: datetime | None
         micro_geometries=from_wkb_array([r.wkb for r in micro]) if micro else (),
         snap_tolerance_m=tolerance_m,
     )
+
+
+def _precedence_sql(kind_column: str) -> str:
+    """SQL for grid_precedence's first key, generated from the one table in geo.assignment."""
+    whens = " ".join(f"WHEN '{kind}' THEN {rank}" for kind, rank in KIND_PRECEDENCE.items())
+    return f"CASE {kind_column} {whens} ELSE 1 END"
+
+
+def assign_points_table(
+    session: Session, points_table: str, *, tolerance_m: float, at: datetime | None = None
+) -> dict[str, int]:
+    """Apply the rule to every row of a table (id bigint, geom Point 4490) inside PostGIS.
+
+    Results go to the temporary table `point_assignments (id, status, grid_code, distance_m)`.
+    Covered points are matched through the subdivided pieces in one set-based join; only the
+    remaining points pay for a nearest-grid search.
+    """
+    if not points_table.isidentifier():
+        raise ValueError(f"not a table name: {points_table!r}")
+    valid = valid_at_sql("v", "at" if at else None)
+    params = {"at": at, "tolerance": tolerance_m}
+    session.execute(text("DROP TABLE IF EXISTS point_assignments"))
+    session.execute(
+        text(
+            f"""CREATE TEMP TABLE point_assignments AS
+                SELECT DISTINCT ON (pt.id) pt.id, 'assigned'::text AS status, v.code AS grid_code,
+                       0.0::float8 AS distance_m
+                FROM {points_table} pt
+                JOIN unit_parts p ON p.geom && pt.geom AND ST_Intersects(p.geom, pt.geom)
+                JOIN unit_versions v ON v.id = p.version_id
+                JOIN units u ON u.code = v.code AND u.level = 'grid'
+                WHERE {valid}
+                ORDER BY pt.id, {_precedence_sql("v.kind")}, v.code"""
+        ),
+        params,
+    )
+    session.execute(
+        text(
+            f"""INSERT INTO point_assignments (id, status, grid_code, distance_m)
+                SELECT pt.id,
+                       CASE WHEN n.distance_m <= :tolerance THEN 'snapped' ELSE 'unassigned' END,
+                       CASE WHEN n.distance_m <= :tolerance THEN n.code END,
+                       CASE WHEN n.distance_m <= :tolerance THEN n.distance_m END
+                FROM {points_table} pt
+                LEFT JOIN LATERAL (
+                    SELECT v.code, ST_Distance(v.geom::geography, pt.geom::geography) AS distance_m
+                    FROM (SELECT p.version_id FROM unit_parts p
+                          JOIN unit_versions v ON v.id = p.version_id
+                          JOIN units u ON u.code = v.code AND u.level = 'grid'
+                          WHERE {valid}
+                          ORDER BY p.geom <-> pt.geom LIMIT {_NEAREST_CANDIDATES}) c
+                    JOIN unit_versions v ON v.id = c.version_id
+                    ORDER BY distance_m, v.code LIMIT 1) n ON true
+                WHERE NOT EXISTS (SELECT 1 FROM point_assignments a WHERE a.id = pt.id)"""
+        ),
+        params,
+    )
+    counts = session.execute(text("SELECT status, count(*) FROM point_assignments GROUP BY status")).all()
+    return {status: n for status, n in counts}

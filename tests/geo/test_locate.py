@@ -37,7 +37,12 @@ def at(session, lon, lat, tolerance_m=30.0, when=None):
 
 def test_point_inside_a_grid_is_assigned_to_it_with_its_parent_chain(county):
     a = at(county, f.X0 + 0.015, f.Y0 + 0.035)
-    assert (a.status, a.rule, a.grid.code, a.distance_m) == (Status.ASSIGNED, Rule.COVERS, f.grid_code(1), 0.0)
+    assert (a.status, a.rule, a.grid.code, a.distance_m) == (
+        Status.ASSIGNED,
+        Rule.COVERS,
+        f.grid_code(1),
+        0.0,
+    )
     assert [u.code for u in a.units] == [f.COUNTY, f.STREET, f.COMMUNITY, f.grid_code(1)]
     assert a.grid.version == 1 and "covers the point" in a.explanation
 
@@ -87,3 +92,25 @@ def test_snap_tolerance_is_a_setting(county):
 def test_before_the_grids_existed_nothing_is_assigned(county):
     a = at(county, f.X0 + 0.015, f.Y0 + 0.035, when=datetime(2023, 6, 1, tzinfo=UTC))
     assert a.status == Status.UNASSIGNED and a.nearest is None
+
+
+def test_bulk_assignment_in_postgis_agrees_with_single_points(county):
+    from sqlalchemy import text
+
+    from geo.db.locate import assign_points_table
+
+    xs = [f.X0 - 0.0002 + i * 0.0021 for i in range(21)]  # crosses every edge, the gap and the outside
+    ys = [f.Y0 - 0.0002 + k * 0.0021 for k in range(21)]
+    points = [(i * 100 + j, x, y) for i, x in enumerate(xs) for j, y in enumerate(ys)]
+    county.execute(text("CREATE TEMP TABLE pts (id bigint PRIMARY KEY, geom geometry(Point, 4490))"))
+    county.execute(
+        text("INSERT INTO pts VALUES (:id, ST_SetSRID(ST_MakePoint(:x, :y), 4490))"),
+        [{"id": i, "x": x, "y": y} for i, x, y in points],
+    )
+    counts = assign_points_table(county, "pts", tolerance_m=30)
+    assert sum(counts.values()) == len(points) and set(counts) == {"assigned", "snapped", "unassigned"}
+    bulk = {r.id: r for r in county.execute(text("SELECT * FROM point_assignments"))}
+    for i, x, y in points:
+        single = at(county, x, y)
+        assert bulk[i].status == single.status, (x, y)
+        assert bulk[i].grid_code == (single.grid.code if single.grid else None), (x, y)
