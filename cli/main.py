@@ -25,7 +25,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-db_app = typer.Typer(help="The database: the embedded PostGIS cluster, or the one GRIDMAP_DATABASE_URL names.")
+db_app = typer.Typer(
+    help="The database: the embedded PostGIS cluster, or the one GRIDMAP_DATABASE_URL names."
+)
 app.add_typer(db_app, name="db")
 
 DEFAULT_PORT = 8000
@@ -142,7 +144,9 @@ def import_file(
     crs: Annotated[
         str | None, typer.Option(help="wgs84, gcj02, bd09, cgcs2000 or EPSG:n; required if the file has none")
     ] = None,
-    repair: Annotated[bool, typer.Option(help="Repair invalid polygons with make_valid and report each")] = False,
+    repair: Annotated[
+        bool, typer.Option(help="Repair invalid polygons with make_valid and report each")
+    ] = False,
     valid_from: Annotated[
         datetime | None, typer.Option(help="When the boundaries take effect (default: now)")
     ] = None,
@@ -180,15 +184,21 @@ def export(
     with friendly_errors(), session_scope(get_settings()) as session:
         count = export_units(session, level, fmt, out)
     if count == 0:
-        fail(f"no current units at level {level}: nothing written (load some with `gridmap demo` or `gridmap import`)")
+        fail(
+            f"no current units at level {level}: nothing written (load some with `gridmap demo` or `gridmap import`)"
+        )
     say(f"wrote {count} {level} units to {out}")
 
 
 @app.command()
 def assign(
     points: Annotated[Path, typer.Argument(help="CSV with columns id,lon,lat")],
-    crs: Annotated[str, typer.Option(help="Coordinate system of lon/lat: wgs84, gcj02, bd09, cgcs2000, EPSG:n")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="CSV to write: id,status,grid_code,distance_m")],
+    crs: Annotated[
+        str, typer.Option(help="Coordinate system of lon/lat: wgs84, gcj02, bd09, cgcs2000, EPSG:n")
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="CSV to write: id,status,grid_code,distance_m")
+    ],
 ) -> None:
     """Assign many points to grids in-process (the same rule as /locate), with progress."""
     from geo.batch import assign_csv

@@ -23,7 +23,13 @@ def _count_rows(path: Path) -> int:
 
 
 def assign_csv(
-    source: Path, target: Path, crs_name: str, index: GridIndex, *, chunk: int = 500_000, progress: bool = True
+    source: Path,
+    target: Path,
+    crs_name: str,
+    index: GridIndex,
+    *,
+    chunk: int = 500_000,
+    progress: bool = True,
 ) -> str:
     """Assign every row of `source`, write id,status,grid_code,distance_m to `target`; returns a summary."""
     crs_name = crs.normalize_crs(crs_name)

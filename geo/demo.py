@@ -49,7 +49,11 @@ class DemoSummary:
 
 
 def load_demo(
-    session: Session, settings: Settings, *, data_dir: Path = DEMO_DIR, progress: Callable[[str], None] = print
+    session: Session,
+    settings: Settings,
+    *,
+    data_dir: Path = DEMO_DIR,
+    progress: Callable[[str], None] = print,
 ) -> DemoSummary:
     """Load (or confirm) the demo county; the caller commits."""
     started = time.perf_counter()

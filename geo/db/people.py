@@ -50,7 +50,9 @@ def add_party_cells(session: Session, rows: Iterable[Mapping[str, str]]) -> int:
     params = []
     for number, row in enumerate(rows, 1):
         if row["kind"] not in set(PartyCellKind):
-            raise PeopleError(f"party cell row {number}: kind {row['kind']!r} is not one of {list(PartyCellKind)}")
+            raise PeopleError(
+                f"party cell row {number}: kind {row['kind']!r} is not one of {list(PartyCellKind)}"
+            )
         has_point = bool(row.get("lon")) and bool(row.get("lat"))
         if (row["kind"] == PartyCellKind.CENTRAL_HOUSEHOLD) != has_point:
             raise PeopleError(f"party cell row {number}: only a central household has (and needs) lon/lat")

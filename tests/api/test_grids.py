@@ -16,7 +16,9 @@ def county(session, settings, tmp_path):
     path = f.write_geojson(tmp_path / "county.geojson", f.hierarchy())
     import_units(session, path, valid_from=datetime(2024, 1, 1, tzinfo=UTC), settings=settings)
     session.execute(
-        text("INSERT INTO staff (unit_code, role, name, phone) VALUES (:c, 'grid_chief', '张三', '13800000000')"),
+        text(
+            "INSERT INTO staff (unit_code, role, name, phone) VALUES (:c, 'grid_chief', '张三', '13800000000')"
+        ),
         {"c": f.grid_code(1)},
     )
     return session

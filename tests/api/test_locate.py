@@ -23,7 +23,12 @@ def test_answer_has_the_documented_shape(client, county):
     body = client.get("/locate", params={"lon": INSIDE_001[0], "lat": INSIDE_001[1]}).json()
     assert {"status", "rule", "grid", "distance_m", "units", "nearest"} <= body.keys()
     assert body["status"] == "assigned" and body["rule"] == "covers"
-    assert body["grid"] == {"code": f.grid_code(1), "name": f"单元{f.grid_code(1)}", "kind": "urban", "version": 1}
+    assert body["grid"] == {
+        "code": f.grid_code(1),
+        "name": f"单元{f.grid_code(1)}",
+        "kind": "urban",
+        "version": 1,
+    }
     assert body["units"][0] == {"code": f.COUNTY, "name": "测试县", "level": "county"}
     assert body["nearest"] is None and body["distance_m"] == 0.0
 
