@@ -223,7 +223,7 @@ def prepare_import(
     checked = validate(
         features,
         {c: u.geometry for c, u in stored.items()},
-        warn_m2=settings.outside_parent_warn_m2,
+        tolerance_m=settings.outside_parent_tolerance_m,
         refuse_share=settings.outside_parent_refuse_share,
     )
     checked.repairs[:0] = report.repairs

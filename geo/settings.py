@@ -33,8 +33,10 @@ class Settings(BaseSettings):
     snap_tolerance_m: float = Field(
         default=30.0, ge=0, description="A point this close to a grid but outside every grid snaps to it"
     )
-    outside_parent_warn_m2: float = Field(
-        default=1.0, ge=0, description="A child reaching farther than this outside its parent is warned"
+    outside_parent_tolerance_m: float = Field(
+        default=0.5,
+        ge=0,
+        description="Overhangs thinner than twice this (rounding slivers) are not warned about",
     )
     outside_parent_refuse_share: float = Field(
         default=0.5,

@@ -160,7 +160,7 @@ def check_parents(
     report: ValidationReport,
     *,
     metric_crs: str,
-    warn_m2: float,
+    tolerance_m: float,
     refuse_share: float,
 ) -> None:
     """Every parent exists (in the batch or the store) and (mostly) contains its child."""
@@ -180,20 +180,22 @@ def check_parents(
     parent_m = crs.to_metric(np.array([p for _, p in pairs]), metric_crs)
     # Only the children that are not covered need the expensive difference.
     outside_area = np.zeros(len(pairs))
+    thick = np.zeros(len(pairs), dtype=bool)
     maybe_outside = ~shapely.covers(parent_m, child_m)
     if maybe_outside.any():
-        outside_area[maybe_outside] = shapely.area(
-            shapely.difference(child_m[maybe_outside], parent_m[maybe_outside])
-        )
+        outside = shapely.difference(child_m[maybe_outside], parent_m[maybe_outside])
+        outside_area[maybe_outside] = shapely.area(outside)
+        # What survives shrinking by the tolerance is a real overhang, not a rounding sliver.
+        thick[maybe_outside] = ~shapely.is_empty(shapely.buffer(outside, -tolerance_m))
     child_area = shapely.area(child_m)
-    for (feature, _), outside, area in zip(pairs, outside_area, child_area, strict=True):
+    for (feature, _), outside, is_thick, area in zip(pairs, outside_area, thick, child_area, strict=True):
         parent = parent_code(feature.code)
         if area > 0 and outside / area > refuse_share:
             report.errors.append(
                 f"{feature.source}: {outside / area:.0%} of it lies outside its parent {parent}; "
                 "the code or the geometry is wrong"
             )
-        elif outside > warn_m2:
+        elif is_thick:
             report.warn(feature.code, f"reaches {outside:,.0f} m² outside its parent {parent}")
 
 
@@ -201,7 +203,7 @@ def validate(
     features: list[UnitFeature],
     stored_parents: Mapping[str, shapely.Geometry],
     *,
-    warn_m2: float,
+    tolerance_m: float,
     refuse_share: float,
 ) -> ValidationReport:
     """Run every check on a batch of already-cleaned features and return the report."""
@@ -216,7 +218,7 @@ def validate(
             stored_parents,
             report,
             metric_crs=crs.metric_crs_for(lon),
-            warn_m2=warn_m2,
+            tolerance_m=tolerance_m,
             refuse_share=refuse_share,
         )
     return report
