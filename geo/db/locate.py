@@ -38,29 +38,27 @@ _NEAREST_CANDIDATES = 16
 
 def _covering_sql(at: datetime | None) -> str:
     return f"""
-        SELECT DISTINCT v.code, u.level, v.name, v.kind, v.version
-        FROM unit_parts p
-        JOIN unit_versions v ON v.id = p.version_id
-        JOIN units u ON u.code = v.code
+        SELECT DISTINCT p.code, p.level, v.name, p.kind, v.version
+        FROM unit_parts p JOIN unit_versions v ON v.id = p.version_id
         WHERE p.geom && ST_SetSRID(ST_MakePoint(:lon, :lat), {STORAGE_SRID})
           AND ST_Intersects(p.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), {STORAGE_SRID}))
-          AND {valid_at_sql("v", "at" if at else None)}"""
+          AND {valid_at_sql("p", "at" if at else None)}"""
 
 
 def _nearest_sql(at: datetime | None) -> str:
-    # KNN on the pieces' index (degrees), then rank the candidates by distance on the spheroid.
+    # KNN on the pieces' index (degrees: a constant point on the right of <-> lets the index
+    # order the scan), then rank those small pieces by distance on the spheroid.
+    point = f"ST_SetSRID(ST_MakePoint(:lon, :lat), {STORAGE_SRID})"
     return f"""
-        WITH pt AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), {STORAGE_SRID}) AS g),
-        candidates AS (
-            SELECT p.version_id
-            FROM unit_parts p JOIN unit_versions v ON v.id = p.version_id JOIN units u ON u.code = v.code, pt
-            WHERE u.level = 'grid' AND {valid_at_sql("v", "at" if at else None)}
-            ORDER BY p.geom <-> pt.g
-            LIMIT {_NEAREST_CANDIDATES})
-        SELECT v.code, v.name, v.kind, v.version,
-               ST_Distance(v.geom::geography, pt.g::geography) AS distance_m
-        FROM (SELECT DISTINCT version_id FROM candidates) c JOIN unit_versions v ON v.id = c.version_id, pt
-        ORDER BY distance_m, v.code
+        SELECT p.code, v.name, p.kind, v.version,
+               min(ST_Distance(p.geom::geography, {point}::geography)) AS distance_m
+        FROM (SELECT p.version_id, p.code, p.kind, p.geom FROM unit_parts p
+              WHERE p.level = 'grid' AND {valid_at_sql("p", "at" if at else None)}
+              ORDER BY p.geom <-> {point}
+              LIMIT {_NEAREST_CANDIDATES}) p
+        JOIN unit_versions v ON v.id = p.version_id
+        GROUP BY p.code, v.name, p.kind, v.version
+        ORDER BY distance_m, p.code
         LIMIT 1"""
 
 
@@ -170,48 +168,50 @@ def assign_points_table(
     """Apply the rule to every row of a table (id bigint, geom Point 4490) inside PostGIS.
 
     Results go to the temporary table `point_assignments (id, status, grid_code, distance_m)`.
-    Covered points are matched through the subdivided pieces in one set-based join; only the
-    remaining points pay for a nearest-grid search.
+    Covered points are matched through the subdivided pieces in one set-based join, snapped ones
+    in a second; unassigned points get no nearest grid here (ask /locate for one point).
     """
     if not points_table.isidentifier():
         raise ValueError(f"not a table name: {points_table!r}")
-    valid = valid_at_sql("v", "at" if at else None)
+    valid = valid_at_sql("p", "at" if at else None)
     params = {"at": at, "tolerance": tolerance_m}
     session.execute(text("DROP TABLE IF EXISTS point_assignments"))
     session.execute(
         text(
             f"""CREATE TEMP TABLE point_assignments AS
-                SELECT DISTINCT ON (pt.id) pt.id, 'assigned'::text AS status, v.code AS grid_code,
+                SELECT DISTINCT ON (pt.id) pt.id, 'assigned'::text AS status, p.code AS grid_code,
                        0.0::float8 AS distance_m
                 FROM {points_table} pt
                 JOIN unit_parts p ON p.geom && pt.geom AND ST_Intersects(p.geom, pt.geom)
+                WHERE p.level = 'grid' AND {valid}
+                ORDER BY pt.id, {_precedence_sql("p.kind")}, p.code"""
+        ),
+        params,
+    )
+    # Snapping: a set-based join within a box that surely contains the tolerance (degrees of
+    # longitude shrink with latitude; 1° ≥ 60 km up to 57°N), then the exact spheroid distance.
+    params["tolerance_deg"] = tolerance_m / 60_000
+    session.execute(
+        text(
+            f"""INSERT INTO point_assignments (id, status, grid_code, distance_m)
+                SELECT DISTINCT ON (pt.id) pt.id, 'snapped', v.code,
+                       ST_Distance(v.geom::geography, pt.geom::geography) AS distance_m
+                FROM {points_table} pt
+                JOIN unit_parts p ON ST_DWithin(p.geom, pt.geom, :tolerance_deg)
                 JOIN unit_versions v ON v.id = p.version_id
-                JOIN units u ON u.code = v.code AND u.level = 'grid'
-                WHERE {valid}
-                ORDER BY pt.id, {_precedence_sql("v.kind")}, v.code"""
+                WHERE p.level = 'grid' AND {valid}
+                  AND NOT EXISTS (SELECT 1 FROM point_assignments a WHERE a.id = pt.id)
+                  AND ST_DWithin(v.geom::geography, pt.geom::geography, :tolerance)
+                ORDER BY pt.id, distance_m, v.code"""
         ),
         params,
     )
     session.execute(
         text(
             f"""INSERT INTO point_assignments (id, status, grid_code, distance_m)
-                SELECT pt.id,
-                       CASE WHEN n.distance_m <= :tolerance THEN 'snapped' ELSE 'unassigned' END,
-                       CASE WHEN n.distance_m <= :tolerance THEN n.code END,
-                       CASE WHEN n.distance_m <= :tolerance THEN n.distance_m END
-                FROM {points_table} pt
-                LEFT JOIN LATERAL (
-                    SELECT v.code, ST_Distance(v.geom::geography, pt.geom::geography) AS distance_m
-                    FROM (SELECT p.version_id FROM unit_parts p
-                          JOIN unit_versions v ON v.id = p.version_id
-                          JOIN units u ON u.code = v.code AND u.level = 'grid'
-                          WHERE {valid}
-                          ORDER BY p.geom <-> pt.geom LIMIT {_NEAREST_CANDIDATES}) c
-                    JOIN unit_versions v ON v.id = c.version_id
-                    ORDER BY distance_m, v.code LIMIT 1) n ON true
+                SELECT pt.id, 'unassigned', NULL, NULL FROM {points_table} pt
                 WHERE NOT EXISTS (SELECT 1 FROM point_assignments a WHERE a.id = pt.id)"""
-        ),
-        params,
+        )
     )
     counts = session.execute(text("SELECT status, count(*) FROM point_assignments GROUP BY status")).all()
     return {status: n for status, n in counts}

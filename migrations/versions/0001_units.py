@@ -56,22 +56,41 @@ def upgrade() -> None:
         CREATE UNIQUE INDEX unit_versions_current_idx ON unit_versions (code) WHERE valid_to IS NULL;
 
         -- Small pieces of every version's polygon: point lookups test a few vertices, not thousands.
+        -- Derived data kept by triggers; code, level, kind and validity are copied so that lookups
+        -- need no join, and the current grids have an index of their own.
         CREATE TABLE unit_parts (
             id         bigserial PRIMARY KEY,
             version_id bigint NOT NULL REFERENCES unit_versions (id),
+            code       varchar(18) NOT NULL,
+            level      text NOT NULL,
+            kind       text,
+            valid_from timestamptz NOT NULL,
+            valid_to   timestamptz,
             geom       geometry(Polygon, 4490) NOT NULL
         );
         CREATE INDEX unit_parts_geom_idx ON unit_parts USING gist (geom);
+        CREATE INDEX unit_parts_current_idx ON unit_parts USING gist (geom) WHERE valid_to IS NULL;
+        CREATE INDEX unit_parts_current_grids_idx ON unit_parts USING gist (geom)
+            WHERE valid_to IS NULL AND level = 'grid';
         CREATE INDEX unit_parts_version_idx ON unit_parts (version_id);
 
         CREATE FUNCTION unit_versions_subdivide() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            INSERT INTO unit_parts (version_id, geom)
-            SELECT NEW.id, ST_Subdivide(NEW.geom, 32);
+            INSERT INTO unit_parts (version_id, code, level, kind, valid_from, valid_to, geom)
+            SELECT NEW.id, NEW.code, u.level, NEW.kind, NEW.valid_from, NEW.valid_to, ST_Subdivide(NEW.geom, 32)
+            FROM units u WHERE u.code = NEW.code;
             RETURN NULL;
         END $$;
         CREATE TRIGGER unit_versions_subdivide AFTER INSERT ON unit_versions
             FOR EACH ROW EXECUTE FUNCTION unit_versions_subdivide();
+
+        CREATE FUNCTION unit_versions_close_parts() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            UPDATE unit_parts SET valid_to = NEW.valid_to WHERE version_id = NEW.id;
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER unit_versions_close_parts AFTER UPDATE OF valid_to ON unit_versions
+            FOR EACH ROW EXECUTE FUNCTION unit_versions_close_parts();
 
         -- A version is history: the only change allowed is closing it (setting valid_to once).
         CREATE FUNCTION unit_versions_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -126,5 +145,6 @@ def downgrade() -> None:
         DROP TABLE units;
         DROP FUNCTION unit_versions_subdivide();
         DROP FUNCTION unit_versions_immutable();
+        DROP FUNCTION unit_versions_close_parts();
         """
     )

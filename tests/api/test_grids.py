@@ -90,3 +90,8 @@ def test_export_is_a_downloadable_geojson(client, county):
 def test_health_reports_schema_and_postgis(client):
     body = client.get("/health").json()
     assert body["status"] == "ok" and body["schema"] == "0001" and body["postgis"].startswith("3")
+
+
+def test_every_response_says_how_long_the_server_took(client):
+    timing = client.get("/health").headers["server-timing"]
+    assert timing.startswith("app;dur=") and float(timing.split("=")[1]) > 0

@@ -1,0 +1,291 @@
+"""Assignment inside PostGIS and /locate latency, for the demo county and a 100,000-grid partition.
+
+    .venv/bin/python -m benchmarks.bench_postgis [--points 1000000] [--grids 100000] [--requests 3000]
+
+For each dataset (own database in the embedded cluster, or GRIDMAP_BENCH_DATABASE_URL prefix):
+  1. bulk assignment of N points inside PostGIS: a plain `ST_Covers` join on the grid polygons
+     against `assign_points_table` (subdivided pieces), checking both give the same answers;
+  2. single /locate latency, measured at the server (Server-Timing header) and at the client,
+     with the API served by uvicorn in a separate process.
+Prints a table; nothing here is a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import numpy as np
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+from benchmarks.partition import make_partition, make_points
+from geo.codes import Level, ancestor_codes
+from geo.db.cluster import EmbeddedCluster
+from geo.db.locate import _precedence_sql, assign_points_table
+from geo.db.migrate import upgrade
+from geo.db.units import write_units
+from geo.demo import load_demo
+from geo.settings import Settings
+from geo.validation import UnitFeature
+
+ROOT = Path(__file__).resolve().parent.parent
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def say(message: str) -> None:
+    """Progress on stderr."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def database(name: str, settings: Settings) -> str:
+    """A fresh, migrated database for one dataset."""
+    prefix = os.environ.get("GRIDMAP_BENCH_DATABASE_URL")
+    if prefix:  # a server of your own: postgresql+psycopg://user:pw@host:port (no database)
+        url = prefix.rstrip("/") + "/" + name
+        admin = create_engine(prefix.rstrip("/") + "/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+    else:
+        cluster = EmbeddedCluster(settings)
+        cluster.start(progress=say)
+        cluster.drop_database(name)
+        cluster.create_database(name)
+        url = cluster.url().rsplit("/", 1)[0] + "/" + name
+    upgrade(url)
+    return url
+
+
+def load_partition(url: str, n_grids: int) -> tuple[float, float, float, float]:
+    """Store a synthetic partition (bypassing validation: it is generated clean); returns its bounds."""
+    frame = make_partition(n_grids, seed=7, removed_share=0.01, special_share=0.01)
+    parents = sorted({a for code in frame["code"] for a in ancestor_codes(code)})
+    features = [
+        UnitFeature(
+            code=c,
+            name=f"网格{c[-6:]}",
+            level=Level.GRID,
+            geometry=g,
+            kind=k,
+            special_type="school" if k == "special" else None,
+        )
+        for c, k, g in zip(frame["code"], frame["kind"], _multi(frame.geometry.values), strict=True)
+    ]
+    engine = create_engine(url)
+    with Session(engine) as session, session.begin():
+        session.execute(
+            text("INSERT INTO units (code, level, parent_code) VALUES (:c, :l, :p)"),
+            [
+                {
+                    "c": c,
+                    "l": {6: "county", 9: "street", 12: "community"}[len(c)],
+                    "p": c[:-3] if len(c) > 6 else None,
+                }
+                for c in parents
+            ],
+        )
+        write_units(session, features, valid_from=T0)
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
+    engine.dispose()
+    return tuple(frame.total_bounds)
+
+
+def _multi(geometries: np.ndarray) -> list:
+    import shapely
+
+    return [g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g]) for g in geometries]
+
+
+def load_points(session: Session, lon: np.ndarray, lat: np.ndarray) -> None:
+    """Points into an unlogged table via COPY (fast), with a GiST index."""
+    session.execute(text("DROP TABLE IF EXISTS bench_points"))
+    session.execute(
+        text("CREATE UNLOGGED TABLE bench_points (id bigint PRIMARY KEY, geom geometry(Point, 4490))")
+    )
+    raw = session.connection().connection.dbapi_connection
+    with raw.cursor() as cur, cur.copy("COPY bench_points (id, geom) FROM STDIN") as copy:
+        for i, (x, y) in enumerate(zip(lon, lat, strict=True)):
+            copy.write_row((i, f"SRID=4490;POINT({float(x)!r} {float(y)!r})"))
+    session.execute(text("ANALYZE bench_points"))
+
+
+def plain_join(session: Session) -> float:
+    """The baseline: ST_Covers against the whole grid polygons in a table of their own with a GiST
+    index (what a straightforward schema does); returns the seconds of the join alone."""
+    session.execute(
+        text(
+            """CREATE TEMP TABLE plain_grids AS
+               SELECT v.code, v.kind, v.geom FROM unit_versions v JOIN units u USING (code)
+               WHERE u.level = 'grid' AND v.valid_to IS NULL;
+               CREATE INDEX ON plain_grids USING gist (geom);
+               ANALYZE plain_grids"""
+        )
+    )
+    t0 = time.perf_counter()
+    session.execute(
+        text(
+            f"""CREATE TEMP TABLE plain_assignments AS
+                SELECT DISTINCT ON (pt.id) pt.id, g.code AS grid_code
+                FROM bench_points pt JOIN plain_grids g ON ST_Covers(g.geom, pt.geom)
+                ORDER BY pt.id, {_precedence_sql("g.kind")}, g.code"""
+        )
+    )
+    return time.perf_counter() - t0
+
+
+def bench_bulk(url: str, n_points: int, bounds: tuple[float, float, float, float]) -> dict[str, float]:
+    """Time the plain join and the subdivided-pieces assignment on the same points."""
+    import geopandas as gpd
+
+    rng_frame = gpd.GeoDataFrame(
+        geometry=gpd.GeoSeries.from_xy([bounds[0], bounds[2]], [bounds[1], bounds[3]])
+    )
+    lon, lat = make_points(n_points, rng_frame, seed=11)
+    engine = create_engine(url)
+    figures: dict[str, float] = {}
+    with Session(engine) as session, session.begin():
+        say(f"  loading {n_points:,} points ...")
+        load_points(session, lon, lat)
+        say("  plain ST_Covers join ...")
+        figures["plain_s"] = plain_join(session)
+        say("  assign_points_table (subdivided pieces, rule incl. snapping) ...")
+        t0 = time.perf_counter()
+        counts = assign_points_table(session, "bench_points", tolerance_m=30)
+        figures["pieces_s"] = time.perf_counter() - t0
+        differ = session.execute(
+            text(
+                """SELECT count(*) FROM plain_assignments p
+                   FULL JOIN (SELECT * FROM point_assignments WHERE status = 'assigned') a USING (id)
+                   WHERE p.grid_code IS DISTINCT FROM a.grid_code"""
+            )
+        ).scalar_one()
+        figures["agree"] = float(differ == 0)
+        figures.update({f"n_{k}": float(v) for k, v in counts.items()})
+    engine.dispose()
+    figures["plain_pts_s"] = n_points / figures["plain_s"]
+    figures["pieces_pts_s"] = n_points / figures["pieces_s"]
+    return figures
+
+
+def free_port() -> int:
+    """A port nobody listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bench_locate(url: str, bounds: tuple[float, float, float, float], requests: int) -> dict[str, float]:
+    """p50/p99 of /locate at the server (Server-Timing) and at the client, one uvicorn process."""
+    port = free_port()
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": url}
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "api.app:create_app",
+            "--factory",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                httpx.get(base + "/health", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        rng = np.random.default_rng(5)
+        lon = rng.uniform(bounds[0], bounds[2], requests)
+        lat = rng.uniform(bounds[1], bounds[3], requests)
+        server_ms, client_ms = [], []
+        with httpx.Client(base_url=base) as client:
+            for i in range(requests + 200):
+                k = i % requests
+                t0 = time.perf_counter()
+                response = client.get("/locate", params={"lon": lon[k], "lat": lat[k]})
+                took = (time.perf_counter() - t0) * 1000
+                response.raise_for_status()
+                if i >= 200:  # the first requests warm caches and the connection pool
+                    client_ms.append(took)
+                    server_ms.append(float(response.headers["server-timing"].split("=")[1]))
+    finally:
+        server.terminate()
+        server.wait(10)
+    return {
+        "server_p50": float(np.percentile(server_ms, 50)),
+        "server_p99": float(np.percentile(server_ms, 99)),
+        "client_p50": float(np.percentile(client_ms, 50)),
+        "client_p99": float(np.percentile(client_ms, 99)),
+    }
+
+
+def main() -> None:
+    """Run both datasets and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--points", type=int, default=1_000_000)
+    parser.add_argument("--grids", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=3_000)
+    args = parser.parse_args()
+    settings = Settings(database_url=None)
+    rows = []
+
+    say("demo county: loading ...")
+    url = database("gridmap_bench_demo", settings)
+    with Session(create_engine(url)) as session, session.begin():
+        load_demo(session, settings, progress=say)
+    demo_bounds = (114.68, 33.05, 115.07, 33.51)
+    rows.append(
+        (
+            "demo county (2,619 grids)",
+            bench_bulk(url, args.points, demo_bounds),
+            bench_locate(url, demo_bounds, args.requests),
+        )
+    )
+
+    say(f"{args.grids:,}-grid partition: generating and loading ...")
+    url = database("gridmap_bench_partition", settings)
+    t0 = time.perf_counter()
+    bounds = load_partition(url, args.grids)
+    say(f"  loaded in {time.perf_counter() - t0:.0f} s")
+    rows.append(
+        (
+            f"partition ({args.grids:,} grids)",
+            bench_bulk(url, args.points, bounds),
+            bench_locate(url, bounds, args.requests),
+        )
+    )
+
+    print(
+        f"\nBulk assignment of {args.points:,} points inside PostGIS, and /locate latency ({args.requests} requests)"
+    )
+    print(
+        f"{'dataset':<28} {'plain join pts/s':>17} {'pieces pts/s':>13} {'speed-up':>9} {'agree':>6}"
+        f" {'server p50/p99 ms':>18} {'client p50/p99 ms':>18}"
+    )
+    for name, bulk, lat in rows:
+        print(
+            f"{name:<28} {bulk['plain_pts_s']:>17,.0f} {bulk['pieces_pts_s']:>13,.0f}"
+            f" {bulk['plain_s'] / bulk['pieces_s']:>8.1f}x {'yes' if bulk['agree'] else 'NO':>6}"
+            f" {lat['server_p50']:>8.2f} / {lat['server_p99']:<7.2f} {lat['client_p50']:>8.2f} / {lat['client_p99']:<7.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
