@@ -1,0 +1,113 @@
+"""The `gridmap` command as a user runs it, on a database of its own (commands commit)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+
+import geopandas as gpd
+import pytest
+from shapely.geometry import Polygon
+from sqlalchemy import create_engine, text
+
+from geo.db.cluster import EmbeddedCluster
+from tests import factories as f
+
+CLI_DATABASE = "gridmap_cli_test"
+
+
+@pytest.fixture(scope="module")
+def cli_env(database_url, settings) -> dict[str, str]:
+    """Environment for `gridmap` pointing at an empty, separate database."""
+    given = os.environ.get("GRIDMAP_TEST_DATABASE_URL")
+    if given:
+        pytest.fail("CLI tests need the embedded cluster to make their own database")  # pragma: no cover
+    cluster = EmbeddedCluster(settings)
+    cluster.drop_database(CLI_DATABASE)
+    cluster.create_database(CLI_DATABASE)
+    url = database_url.rsplit("/", 1)[0] + "/" + CLI_DATABASE
+    return {**os.environ, "GRIDMAP_DATABASE_URL": url}
+
+
+def gridmap(env, *args, check=True) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, "-m", "cli.main", *args], env=env, capture_output=True, text=True, timeout=300
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_import_then_export_round_trip(cli_env, tmp_path):
+    src = f.write_geojson(tmp_path / "county.geojson", f.hierarchy())
+    out = gridmap(cli_env, "import", str(src))
+    assert "imported 7 units" in out.stderr and "7 new" in out.stderr
+    again = gridmap(cli_env, "import", str(src))
+    assert "7 unchanged" in again.stderr
+    gridmap(cli_env, "export", str(tmp_path / "grids.gpkg"), "--level", "grid", "--format", "gpkg")
+    frame = gpd.read_file(tmp_path / "grids.gpkg")
+    assert sorted(frame["code"]) == [f.grid_code(i) for i in range(1, 5)]
+    assert frame.crs.to_epsg() == 4490
+
+
+def test_bad_import_is_a_message_not_a_traceback_and_stores_nothing(cli_env, tmp_path):
+    bow_tie = Polygon([(f.X0, f.Y0), (f.X0 + 0.01, f.Y0 + 0.01), (f.X0 + 0.01, f.Y0), (f.X0, f.Y0 + 0.01)])
+    good = f.feature(
+        f.grid_code(7), Polygon([(f.X0, f.Y0), (f.X0 + 0.01, f.Y0), (f.X0, f.Y0 + 0.01)]), kind="urban"
+    )
+    bad = f.feature(f.grid_code(8), bow_tie, kind="urban")
+    src = f.write_geojson(tmp_path / "bad.geojson", [good, bad], crs=None)
+    result = gridmap(cli_env, "import", str(src), check=False)
+    assert result.returncode == 1
+    assert "does not say which coordinate system" in result.stderr and "Traceback" not in result.stderr
+    result = gridmap(cli_env, "import", str(src), "--crs", "wgs84", check=False)
+    assert (
+        result.returncode == 1 and "Self-intersection" in result.stderr and "Traceback" not in result.stderr
+    )
+    engine = create_engine(cli_env["GRIDMAP_DATABASE_URL"])
+    with engine.connect() as conn:
+        stored = conn.execute(
+            text("SELECT count(*) FROM units WHERE code = :c"), {"c": f.grid_code(7)}
+        ).scalar()
+    engine.dispose()
+    assert stored == 0
+
+
+def test_assign_csv_with_progress_and_bad_rows(cli_env, tmp_path):
+    f_src = f.write_geojson(tmp_path / "county.geojson", f.hierarchy())
+    gridmap(cli_env, "import", str(f_src))
+    points = tmp_path / "points.csv"
+    rows = [
+        ("a", f.X0 + 0.01, f.Y0 + 0.03),  # grid 001
+        ("b", f.X0 + 0.03, f.Y0 + 0.01),  # grid 004
+        ("c", f.X0 - 0.0001, f.Y0 + 0.01),  # ~9 m west of grid 003: snapped
+        ("d", f.X0 - 0.05, f.Y0 + 0.01),  # far away: unassigned
+        ("e", "nan", f.Y0),  # unusable
+    ]
+    with points.open("w", newline="") as fh:
+        csv.writer(fh).writerows([("id", "lon", "lat"), *rows])
+    result = gridmap(cli_env, "assign", str(points), "--crs", "wgs84", "-o", str(tmp_path / "out.csv"))
+    out = {r["id"]: r for r in csv.DictReader((tmp_path / "out.csv").open())}
+    assert (out["a"]["status"], out["a"]["grid_code"]) == ("assigned", f.grid_code(1))
+    assert (out["b"]["status"], out["b"]["grid_code"]) == ("assigned", f.grid_code(4))
+    assert (out["c"]["status"], out["c"]["grid_code"]) == ("snapped", f.grid_code(3))
+    assert 5 < float(out["c"]["distance_m"]) < 15
+    assert (out["d"]["status"], out["d"]["grid_code"]) == ("unassigned", "")
+    assert out["e"]["status"] == "invalid"
+    assert "1 rows had unusable coordinates" in result.stderr
+
+
+def test_unknown_crs_is_a_clear_error(cli_env, tmp_path):
+    points = tmp_path / "p.csv"
+    points.write_text("id,lon,lat\n1,114.9,33.4\n")
+    result = gridmap(
+        cli_env, "assign", str(points), "--crs", "mars", "-o", str(tmp_path / "o.csv"), check=False
+    )
+    assert result.returncode == 1 and "unknown coordinate system" in result.stderr
+
+
+def test_db_url_and_status(cli_env):
+    assert gridmap(cli_env, "db", "url").stdout.strip() == cli_env["GRIDMAP_DATABASE_URL"]
+    assert "external server" in gridmap(cli_env, "db", "status").stderr
