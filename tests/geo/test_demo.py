@@ -13,7 +13,8 @@ def test_demo_county_has_the_articles_scale(session, demo_county):
     kinds = dict(
         session.execute(
             text(
-                "SELECT kind, count(*) FROM unit_versions v JOIN units u USING (code) WHERE u.level = 'grid' GROUP BY kind"
+                "SELECT kind, count(*) FROM unit_versions v JOIN units u USING (code)"
+                " WHERE u.level = 'grid' GROUP BY kind"
             )
         ).all()
     )
@@ -64,7 +65,8 @@ def test_every_demo_grid_is_served(client, session, demo_county):
     assert len(features) == 2619
     central = session.execute(
         text(
-            "SELECT ST_X(location), ST_Y(location), unit_code FROM party_cells WHERE kind = 'central_household' LIMIT 20"
+            "SELECT ST_X(location), ST_Y(location), unit_code FROM party_cells"
+            " WHERE kind = 'central_household' LIMIT 20"
         )
     ).all()
     for lon, lat, grid in central:  # a central household lies inside its grid (or a special grid over it)
