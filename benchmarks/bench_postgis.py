@@ -273,7 +273,8 @@ def main() -> None:
     )
 
     print(
-        f"\nBulk assignment of {args.points:,} points inside PostGIS, and /locate latency ({args.requests} requests)"
+        f"\nBulk assignment of {args.points:,} points inside PostGIS, "
+        f"and /locate latency ({args.requests} requests)"
     )
     print(
         f"{'dataset':<28} {'plain join pts/s':>17} {'pieces pts/s':>13} {'speed-up':>9} {'agree':>6}"
@@ -283,7 +284,8 @@ def main() -> None:
         print(
             f"{name:<28} {bulk['plain_pts_s']:>17,.0f} {bulk['pieces_pts_s']:>13,.0f}"
             f" {bulk['plain_s'] / bulk['pieces_s']:>8.1f}x {'yes' if bulk['agree'] else 'NO':>6}"
-            f" {lat['server_p50']:>8.2f} / {lat['server_p99']:<7.2f} {lat['client_p50']:>8.2f} / {lat['client_p99']:<7.2f}"
+            f" {lat['server_p50']:>8.2f} / {lat['server_p99']:<7.2f}"
+            f" {lat['client_p50']:>8.2f} / {lat['client_p99']:<7.2f}"
         )
 
 

@@ -185,7 +185,8 @@ def export(
         count = export_units(session, level, fmt, out)
     if count == 0:
         fail(
-            f"no current units at level {level}: nothing written (load some with `gridmap demo` or `gridmap import`)"
+            f"no current units at level {level}: nothing written "
+            "(load some with `gridmap demo` or `gridmap import`)"
         )
     say(f"wrote {count} {level} units to {out}")
 

@@ -79,5 +79,8 @@ def assign_csv(
     rate = total / seconds if seconds else float("inf")
     text = f"{total} points → {target}: {summary or 'nothing'} in {seconds:.1f} s ({rate:,.0f} points/s)"
     if counts[INVALID]:
-        text += f"\n{counts[INVALID]} rows had unusable coordinates{first_invalid}: check the CRS (--crs) and columns"
+        text += (
+            f"\n{counts[INVALID]} rows had unusable coordinates{first_invalid}: "
+            "check the CRS (--crs) and the lon/lat columns"
+        )
     return text

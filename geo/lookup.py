@@ -2,41 +2,50 @@
 
 Why a raster can give exact answers
 -----------------------------------
-A raster of cells (in storage lon/lat) is laid over the polygons' extent, and two things are
-known for each cell:
+A raster of cells (in storage lon/lat) is laid over the grids' extent. For each cell we know
 
-* whether any polygon edge touches it. This is computed here, not by GDAL: every vertex and every
-  crossing of an edge with a cell line marks the cells whose closed square, widened by `_EPS` of a
-  cell, contains it. A segment touching a closed cell either ends in it or crosses its border, so
-  no touched cell is missed; the widening is far larger than the rounding of the cell arithmetic.
-* the winner at the cell centre: rasterio/GDAL burns the polygons worst precedence first, so the
-  best covering polygon is burnt last.
+* whether any polygon edge touches it: every vertex and every crossing of an edge with a cell line
+  marks the cells whose closed square, widened by `_EPS` of a cell, contains it. A segment that
+  touches a closed cell either ends in it or crosses its border, so no touched cell is missed; the
+  widening is far larger than the rounding of the cell arithmetic (~1e-12 cells);
+* the best polygon covering the cell centre, by a scanline over the centre lines (even-odd rule),
+  keeping the smallest precedence rank per cell.
 
-A cell no edge touches lies wholly inside or wholly outside each polygon (it is connected and no
-boundary crosses it), so every point in it is covered by exactly the polygons covering its centre,
-and the centre's winner is the answer: one numpy gather. That centre is at least half a cell from
-any edge, so GDAL's centre test cannot be a rounding coin toss. Points in edge cells (a minority,
-given the cell size) are tested exactly by a shapely STRtree with `intersects`, so boundary points
-count, and the precedence is resolved vectorised.
+A cell that no edge touches lies wholly inside or wholly outside each polygon (it is connected and
+no boundary crosses it), so every point in it is covered by exactly the polygons that cover its
+centre, and the centre's winner is the answer: one numpy gather. The centre is at least half a cell
+from every edge, so rounding cannot flip the scanline's decision there.
+
+Points in edge cells (a minority, given the cell size) are tested exactly against the cell's
+candidates, the polygons whose bounding box meets the cell (a polygon covering a point has the
+point in its box, so none is missed): a crossing count whose orientation signs are certified by
+Shewchuk's orient2d error bound; a point on or within rounding of an edge or vertex (where a sign
+is uncertain), or a polygon of many vertices, goes to GEOS `intersects_xy`. Boundary points count,
+as in `intersects`. The best-ranked covering candidate wins.
 
 Micro-grids have their own raster, ordered by (parent grid's precedence, code). Its winner is the
-answer when its parent is the chosen grid (then it has the lowest code among the parent's covering
-micro-grids); otherwise, or in an edge cell, the exact query decides. Points no grid covers are
-measured in the metric CRS against an STRtree of the projected grids (`query_nearest`, ties to
-the lowest code) and snapped within the tolerance.
+answer when its parent is the chosen grid (it then has the lowest code among that grid's covering
+micro-grids); in an edge cell only the chosen grid's micro-grids are tried; when an interior
+winner belongs to another grid (an overlay) an STRtree query decides.
+
+Points no grid covers are measured in metres (metric CRS): a ring search over buckets of projected
+segments finds the nearest segment distance (exact for a point outside the projected polygon); a
+near tie between grids, a distance within rounding of the tolerance, or a point so close to a grid
+that it may lie inside its projected polygon is re-measured by GEOS (`query_nearest`, all matches,
+lowest code wins). Reported distances equal GEOS's to ~1e-9 m.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import shapely
-from rasterio.features import rasterize
-from rasterio.transform import Affine
 
 from geo.assignment import Status, grid_precedence
 from geo.crs import STORAGE_CRS, metric_crs_for, transformer
@@ -44,10 +53,15 @@ from geo.crs import STORAGE_CRS, metric_crs_for, transformer
 STATUSES = (Status.ASSIGNED, Status.SNAPPED, Status.UNASSIGNED)  # BatchResult.status indexes this
 ASSIGNED, SNAPPED, UNASSIGNED = 0, 1, 2
 NONE = -1  # no grid / micro-grid
-_EDGE = -2  # raster value of a cell an edge touches: its points are looked up exactly
-_EPS = 1e-6  # widening of a cell (in cells) when marking edge cells; rounding is ~1e-12
-_CELLS_PER_WIDTH = 24  # cell size = median polygon width / this, unless max_cells is reached
-_SEGMENT_CHUNK = 250_000  # edge segments marked at once (bounds build memory)
+_EDGE = -2  # raster values <= _EDGE mark edge cells: _EDGE - value is the edge cell's number
+_EPS = 1e-6  # widening of a cell (in cells) when marking touched cells
+_CELLS_PER_WIDTH = 32  # raster cell = median polygon width / this, unless max_cells is reached
+_CHUNK = 4_000_000  # segments / (cell, polygon) pairs handled at once while building
+_MAX_SEGMENTS = 256  # polygons with more segments are tested by GEOS (prepared), not by numpy
+_CCW_ERRBOUND = (3.0 + 16.0 * 2.0**-53) * 2.0**-53  # Shewchuk's ccwerrboundA
+_TIE_M = 1e-6  # metric distances this close are re-measured by GEOS
+_BUCKETS_PER_WIDTH = 4  # nearest-search bucket = median polygon width / this
+_MAX_RING = 128  # farther rings (in buckets) are left to GEOS
 _MAX_KEY = np.iinfo(np.int64).max
 
 
@@ -71,109 +85,394 @@ def _min_per(owner: np.ndarray, key: np.ndarray, n: int) -> np.ndarray:
     return best
 
 
-class _Layer:
-    """Polygons with a precedence order: edge/winner raster for the gather, STRtree for the rest."""
+def _ranges(count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For counts [2, 3]: the item of each row [0 0 1 1 1] and the row's place in it [0 1 0 1 2]."""
+    count = np.asarray(count, dtype=np.int64)
+    which = np.repeat(np.arange(len(count)), count)
+    return which, np.arange(len(which)) - np.repeat(np.cumsum(count) - count, count)
 
-    def __init__(self, geometries: np.ndarray, order: np.ndarray, max_cells: int) -> None:
-        """Build the raster over the polygons' extent; `order` lists polygon indices best first."""
-        self.order = order
-        self.rank = np.empty(len(geometries), dtype=np.int64)
-        self.rank[order] = np.arange(len(geometries))
-        self.tree = shapely.STRtree(geometries)
-        shapely.prepare(geometries)
-        self.geometries = geometries
-        present = ~(shapely.is_missing(geometries) | shapely.is_empty(geometries))
-        self.nrows = self.ncols = 0
-        self.edge_share = 0.0
-        if not present.any():
-            return
-        bounds = shapely.bounds(geometries[present])
-        minx, miny = bounds[:, 0].min(), bounds[:, 1].min()
-        maxx, maxy = bounds[:, 2].max(), bounds[:, 3].max()
-        span = max(maxx - minx, maxy - miny, 1e-9)
-        dx = float(np.median(bounds[:, 2] - bounds[:, 0])) / _CELLS_PER_WIDTH or span / 1000
-        dy = float(np.median(bounds[:, 3] - bounds[:, 1])) / _CELLS_PER_WIDTH or span / 1000
-        cells = ((maxx - minx) / dx + 2) * ((maxy - miny) / dy + 2)
-        if cells > max_cells:  # coarser cells, same aspect
-            dx, dy = dx * math.sqrt(cells / max_cells), dy * math.sqrt(cells / max_cells)
-        # One spare cell on every side: every point of every polygon falls strictly inside.
-        self.dx, self.dy, self.x0, self.y0 = dx, dy, minx - dx, maxy + dy
-        self.ncols = math.ceil((maxx - minx) / dx) + 2
-        self.nrows = math.ceil((maxy - miny) / dy) + 2
-        burn = [(geometries[i], int(i)) for i in order[::-1] if present[i]]  # winner burnt last
-        raster = rasterize(
-            burn,
-            out_shape=(self.nrows, self.ncols),
-            fill=NONE,
-            dtype="int32",
-            transform=Affine(dx, 0.0, self.x0, 0.0, -dy, self.y0),
-        )
-        self.raster = raster.ravel()
-        self.raster[self._edge_cells(geometries[present])] = _EDGE
-        self.edge_share = float(np.mean(self.raster == _EDGE))
 
-    def _uv(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Cell coordinates (column, row as floats) of lon/lat; the one formula everything uses."""
+def _chunks(sizes: np.ndarray) -> Iterator[slice]:
+    """Consecutive slices of items whose sizes add up to about _CHUNK each."""
+    ends = np.cumsum(sizes)
+    cuts = np.searchsorted(ends, np.arange(_CHUNK, ends[-1] if len(ends) else 0, _CHUNK), side="right")
+    bounds = np.unique(np.concatenate([[0], cuts, [len(sizes)]]))
+    return (slice(a, b) for a, b in itertools.pairwise(bounds.tolist()))
+
+
+def _segments(geometries: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Boundary segments (every ring) as ax, ay, bx, by and the polygon's index, grouped by polygon."""
+    present = np.flatnonzero(~(shapely.is_missing(geometries) | shapely.is_empty(geometries)))
+    rings, owner = shapely.get_parts(shapely.boundary(geometries[present]), return_index=True)
+    xy, ring = shapely.get_coordinates(rings, return_index=True)
+    first = np.flatnonzero(ring[1:] == ring[:-1])  # a segment: a coordinate and the next in its ring
+    return xy[first, 0], xy[first, 1], xy[first + 1, 0], xy[first + 1, 1], present[owner[ring[first]]]
+
+
+@dataclass(frozen=True)
+class _Cells:
+    """A regular grid of cells; row 0 is at the top (largest y), flat index = row * ncols + col."""
+
+    x0: float
+    y0: float
+    dx: float
+    dy: float
+    ncols: int
+    nrows: int
+
+    @classmethod
+    def around(cls, bounds: tuple[float, float, float, float], dx: float, dy: float) -> _Cells:
+        """Cells of dx by dy over `bounds` with one spare cell on every side."""
+        minx, miny, maxx, maxy = bounds
+        ncols, nrows = math.ceil((maxx - minx) / dx) + 2, math.ceil((maxy - miny) / dy) + 2
+        return cls(minx - dx, maxy + dy, dx, dy, ncols, nrows)
+
+    @property
+    def size(self) -> int:
+        """Number of cells."""
+        return self.ncols * self.nrows
+
+    def uv(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Cell coordinates (column, row, as floats): the one formula everything uses."""
         return (x - self.x0) / self.dx, (self.y0 - y) / self.dy
 
-    def _edge_cells(self, geometries: np.ndarray) -> np.ndarray:
-        """Boolean mask of the cells any polygon edge touches (see the module docstring)."""
-        mask = np.zeros(self.nrows * self.ncols, dtype=bool)
-        lines = shapely.get_parts(shapely.boundary(geometries))
-        xy, part = shapely.get_coordinates(lines, return_index=True)
-        u, v = self._uv(xy[:, 0], xy[:, 1])
-        self._mark(mask, u, v)  # vertices
-        seg = np.flatnonzero(part[1:] == part[:-1])
-        for s in range(0, len(seg), _SEGMENT_CHUNK):
-            i = seg[s : s + _SEGMENT_CHUNK]
-            ua, va, ub, vb = u[i], v[i], u[i + 1], v[i + 1]
-            cu, cv = self._crossings(ua, va, ub, vb)  # with the column lines u = k
-            self._mark(mask, cu, cv)
-            cv, cu = self._crossings(va, ua, vb, ub)  # with the row lines v = k
-            self._mark(mask, cu, cv)
-        return mask
+    def touched(
+        self, ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np.ndarray
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(cell, segment) pairs, in chunks and with repeats: the cells each segment touches."""
+        ua, va = self.uv(ax, ay)
+        ub, vb = self.uv(bx, by)
+        for s in range(0, len(ua), _CHUNK // 8):
+            i = np.arange(s, min(s + _CHUNK // 8, len(ua)))
+            yield self._widened(ua[i], va[i], i)  # vertices
+            yield self._widened(ub[i], vb[i], i)
+            k, b, j = self._crossings(ua[i], va[i], ub[i], vb[i])  # column lines u = k
+            yield self._widened(k, b, i[j])
+            k, b, j = self._crossings(va[i], ua[i], vb[i], ub[i])  # row lines v = k
+            yield self._widened(b, k, i[j])
 
     @staticmethod
     def _crossings(
         a0: np.ndarray, b0: np.ndarray, a1: np.ndarray, b1: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Points (k, b) where segments (a0, b0)-(a1, b1) cross the lines a = k for integer k."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Points (k, b) where segments (a0, b0)-(a1, b1) meet the lines a = k (k integer), and which."""
         lo, hi = np.ceil(np.minimum(a0, a1)), np.floor(np.maximum(a0, a1))
-        moving = a0 != a1  # a segment lying on a line a = k is covered by the other direction
-        count = np.where(moving, hi - lo + 1, 0).astype(np.int64).clip(0)
-        which = np.repeat(np.arange(len(a0)), count)
-        k = lo[which] + (np.arange(len(which)) - np.repeat(np.cumsum(count) - count, count))
+        # A segment lying on a line a = k is found by its vertices and the other direction.
+        which, step = _ranges(np.where(a0 != a1, hi - lo + 1, 0).clip(0))
+        k = lo[which] + step
         t = (k - a0[which]) / (a1[which] - a0[which])
-        return k, b0[which] + t * (b1[which] - b0[which])
+        return k, b0[which] + t * (b1[which] - b0[which]), which
 
-    def _mark(self, mask: np.ndarray, u: np.ndarray, v: np.ndarray) -> None:
-        """Mark every cell whose closed square widened by _EPS contains a point (u, v)."""
+    def _widened(self, u: np.ndarray, v: np.ndarray, item: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(cell, item) for every cell whose closed square widened by _EPS contains a point (u, v)."""
+        cells, items = [], []
         for du in (-_EPS, _EPS):
             for dv in (-_EPS, _EPS):
                 col, row = np.floor(u + du), np.floor(v + dv)
                 ok = (col >= 0) & (col < self.ncols) & (row >= 0) & (row < self.nrows)
-                mask[row[ok].astype(np.int64) * self.ncols + col[ok].astype(np.int64)] = True
+                cells.append(row[ok].astype(np.int64) * self.ncols + col[ok].astype(np.int64))
+                items.append(item[ok])
+        return np.concatenate(cells), np.concatenate(items)
+
+
+class _Layer:
+    """Polygons in a precedence order: a raster for the gather, candidate lists for edge cells."""
+
+    def __init__(
+        self, geometries: np.ndarray, order: np.ndarray, max_cells: int, parent: np.ndarray | None = None
+    ) -> None:
+        """Build over the polygons' extent; `order` lists polygon indices best first."""
+        self.geometries, self.order, self.parent = geometries, order, parent
+        self.rank = np.empty(len(geometries), dtype=np.int64)
+        self.rank[order] = np.arange(len(geometries))
+        shapely.prepare(geometries)
+        self.cells: _Cells | None = None
+        self.edge_share = 0.0
+        present = ~(shapely.is_missing(geometries) | shapely.is_empty(geometries))
+        if not present.any():
+            return
+        polygonal = np.isin(shapely.get_type_id(geometries), [3, 6])  # Polygon, MultiPolygon
+        invalid = np.flatnonzero(present & ~(polygonal & shapely.is_valid(geometries)))
+        if len(invalid):
+            reason = shapely.is_valid_reason(geometries[invalid[0]])
+            kind = shapely.get_type_id(geometries[invalid[0]])
+            raise ValueError(f"geometry #{invalid[0]} is not a valid (multi)polygon (type {kind}: {reason})")
+        self.bounds = shapely.bounds(geometries)
+        self.ax, self.ay, self.bx, self.by, polygon = _segments(geometries)
+        self.seg_start = np.searchsorted(polygon, np.arange(len(geometries) + 1))
+
+        bounds = shapely.bounds(geometries[present])
+        extent = (bounds[:, 0].min(), bounds[:, 1].min(), bounds[:, 2].max(), bounds[:, 3].max())
+        span = max(extent[2] - extent[0], extent[3] - extent[1], 1e-9)
+        dx = float(np.median(bounds[:, 2] - bounds[:, 0])) / _CELLS_PER_WIDTH or span / 1000
+        dy = float(np.median(bounds[:, 3] - bounds[:, 1])) / _CELLS_PER_WIDTH or span / 1000
+        cells = ((extent[2] - extent[0]) / dx + 2) * ((extent[3] - extent[1]) / dy + 2)
+        if cells > max_cells:  # coarser cells, same aspect
+            dx, dy = dx * math.sqrt(cells / max_cells), dy * math.sqrt(cells / max_cells)
+        self.cells = _Cells.around(extent, dx, dy)
+
+        self.raster = self._winners(polygon)
+        edge = np.zeros(self.cells.size, dtype=bool)
+        for cell, _ in self.cells.touched(self.ax, self.ay, self.bx, self.by):
+            edge[cell] = True
+        edge = np.flatnonzero(edge)
+        self.raster[edge] = _EDGE - np.arange(len(edge), dtype=np.int32)
+        self.edge_share = len(edge) / self.cells.size
+        self.start, self.candidates = self._candidates(order[present[order]], edge)
+
+    def _winners(self, polygon: np.ndarray) -> np.ndarray:
+        """Raster of the best polygon covering each cell centre (scanline, even-odd), NONE if none."""
+        cells = self.cells
+        assert cells is not None
+        ua, va = cells.uv(self.ax, self.ay)
+        ub, vb = cells.uv(self.bx, self.by)
+        # Crossings with the centre lines v = j + 0.5, half-open so each ring crosses a line evenly.
+        wa, wb = va - 0.5, vb - 0.5
+        lo = np.ceil(np.minimum(wa, wb))
+        which, k = _ranges(np.ceil(np.maximum(wa, wb)) - lo)
+        row = lo[which] + k
+        u = ua[which] + (row - wa[which]) / (wb[which] - wa[which]) * (ub[which] - ua[which])
+        along = np.lexsort((u, row, polygon[which]))  # in and out alternate along a polygon's line
+        u, row, poly = u[along], row[along].astype(np.int64), polygon[which][along]
+        first = np.ceil(u[0::2] - 0.5).clip(0, cells.ncols).astype(np.int64)  # first centre inside
+        after = np.ceil(u[1::2] - 0.5).clip(0, cells.ncols).astype(np.int64)  # first centre past it
+        begin, length = row[0::2] * cells.ncols + first, (after - first).clip(0)
+        rank = self.rank[poly[0::2]].astype(np.int32)
+        best = np.full(cells.size, len(self.order), dtype=np.int32)
+        for part in _chunks(length):
+            run, k = _ranges(length[part])
+            np.minimum.at(best, begin[part][run] + k, rank[part][run])
+        return np.append(self.order, NONE).astype(np.int32)[best]
+
+    def _candidates(self, ranked: np.ndarray, edge: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per edge cell, the polygons whose bounding box meets the widened cell, best first (CSR)."""
+        cells = self.cells
+        assert cells is not None
+        b = shapely.bounds(self.geometries[ranked])
+        u0, v1 = cells.uv(b[:, 0], b[:, 1])
+        u1, v0 = cells.uv(b[:, 2], b[:, 3])
+        c0 = np.floor(u0 - _EPS).astype(np.int64).clip(0, cells.ncols - 1)
+        c1 = np.floor(u1 + _EPS).astype(np.int64).clip(0, cells.ncols - 1)
+        r0 = np.floor(v0 - _EPS).astype(np.int64).clip(0, cells.nrows - 1)
+        r1 = np.floor(v1 + _EPS).astype(np.int64).clip(0, cells.nrows - 1)
+        # Each row of a polygon's box is a run of cells; keep the runs' cells that are edge cells.
+        which, k = _ranges(r1 - r0 + 1)
+        begin, length, polygon = (
+            (r0[which] + k) * cells.ncols + c0[which],
+            (c1 - c0 + 1)[which],
+            ranked[which],
+        )
+        is_edge = self.raster <= _EDGE
+        found, owner = [], []
+        for part in _chunks(length):
+            run, k = _ranges(length[part])
+            cell = begin[part][run] + k
+            keep = is_edge[cell]
+            found.append(cell[keep])
+            owner.append(polygon[part][run[keep]])
+        cell = np.concatenate(found)
+        by_cell = np.argsort(cell, kind="stable")  # stable: still best first within a cell
+        start = np.append(np.searchsorted(cell[by_cell], edge), len(cell))
+        return start, np.concatenate(owner)[by_cell].astype(np.int32)
 
     def gather(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Raster answer per point: polygon index, NONE (no polygon covers it) or _EDGE."""
+        """Raster value per point: the winner, NONE, or an edge cell (<= _EDGE)."""
         out = np.full(len(x), NONE, dtype=np.int32)
-        if not self.ncols:
+        if self.cells is None:
             return out
-        u, v = self._uv(x, y)
-        inside = (u >= 0) & (u < self.ncols) & (v >= 0) & (v < self.nrows)  # False for NaN
-        cell = v[inside].astype(np.int64) * self.ncols + u[inside].astype(np.int64)
-        out[inside] = self.raster[cell]
+        u, v = self.cells.uv(x, y)
+        inside = (u >= 0) & (u < self.cells.ncols) & (v >= 0) & (v < self.cells.nrows)  # False for NaN
+        out[inside] = self.raster[v[inside].astype(np.int64) * self.cells.ncols + u[inside].astype(np.int64)]
         return out
 
+    def first_cover(
+        self, x: np.ndarray, y: np.ndarray, value: np.ndarray, parent: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Exact winner for points gathered in edge cells (`value`); if `parent`, only its children.
+
+        Round `step` tests each unresolved point's step-th candidate (best first), so the first
+        hit is the winner and most points are done after a test or two.
+        """
+        out = np.full(len(x), NONE, dtype=np.int32)
+        if not len(x):
+            return out
+        number = _EDGE - value.astype(np.int64)
+        start, left = self.start[number], self.start[number + 1] - self.start[number]
+        todo, step = np.flatnonzero(left > 0), 0
+        while len(todo):
+            candidate, px, py = self.candidates[start[todo] + step], x[todo], y[todo]
+            box = self.bounds[candidate]  # a point outside the box is not covered: skip the test
+            test = (px >= box[:, 0]) & (px <= box[:, 2]) & (py >= box[:, 1]) & (py <= box[:, 3])
+            if parent is not None:  # micro-grids: only the chosen grid's own
+                test &= self.parent[candidate] == parent[todo]  # type: ignore[index]
+            hit = np.zeros(len(todo), dtype=bool)
+            hit[test] = self._covers(px[test], py[test], candidate[test])
+            out[todo[hit]] = candidate[hit]
+            step += 1
+            todo = todo[~hit & (left[todo] > step)]
+        return out
+
+    def _covers(self, x: np.ndarray, y: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+        """Exact point-in-polygon, boundary included, for (x[i], y[i], polygon[i]) pairs."""
+        count = self.seg_start[polygon + 1] - self.seg_start[polygon]
+        small = count <= _MAX_SEGMENTS
+        pair, k = _ranges(np.where(small, count, 0))
+        s = self.seg_start[polygon[pair]] + k
+        px, py = x[pair], y[pair]
+        ax, ay, bx, by = self.ax[s] - px, self.ay[s] - py, self.bx[s] - px, self.by[s] - py
+        left, right = ax * by, ay * bx
+        det = left - right  # > 0: the point is left of a -> b
+        sure = np.abs(det) > _CCW_ERRBOUND * (np.abs(left) + np.abs(right))
+        above_a, above_b = ay > 0, by > 0  # exact: fl(a - b) has the sign of a - b
+        spans = (np.minimum(ay, by) <= 0) & (np.maximum(ay, by) >= 0)  # the point's y is in range
+        crosses = (above_a != above_b) & ((det > 0) == above_b)  # the ray to +x crosses a -> b
+        inside = np.bincount(pair, weights=crosses, minlength=len(polygon)) % 2 == 1
+        unsure = ~small | (np.bincount(pair, weights=spans & ~sure, minlength=len(polygon)) > 0)
+        inside[unsure] = shapely.intersects_xy(self.geometries[polygon[unsure]], x[unsure], y[unsure])
+        return inside
+
+    @functools.cached_property
+    def tree(self) -> shapely.STRtree:
+        """STRtree of the polygons (built on first use)."""
+        return shapely.STRtree(self.geometries)
+
     def covering(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Exact (point, polygon) pairs where the polygon intersects the point."""
+        """Exact (point, polygon) pairs where the polygon covers the point (STRtree)."""
         return self.tree.query(shapely.points(x, y), predicate="intersects")
 
-    def best(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Exact winner per point (best precedence among covering polygons), NONE if uncovered."""
-        point, poly = self.covering(x, y)
-        rank = _min_per(point, self.rank[poly], len(x))
-        return np.where(rank >= 0, self.order[rank.clip(0)], NONE).astype(np.int32)
+
+def _segment_distance(
+    px: np.ndarray, py: np.ndarray, ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np.ndarray
+) -> np.ndarray:
+    """Distance from points (px, py) to segments (ax, ay)-(bx, by), pairwise."""
+    dx, dy = bx - ax, by - ay
+    length2 = dx * dx + dy * dy
+    t = np.clip(((px - ax) * dx + (py - ay) * dy) / np.where(length2 > 0, length2, 1.0), 0.0, 1.0)
+    return np.hypot(px - ax - t * dx, py - ay - t * dy)
+
+
+class _Nearest:
+    """Nearest polygon in metres: numpy ring search over bucketed segments, GEOS when unsure."""
+
+    def __init__(self, geometries: np.ndarray, code_rank: np.ndarray, tolerance_m: float) -> None:
+        """Index projected (metric) polygons; `code_rank` orders them by code for ties."""
+        self.geometries, self.code_rank, self.tolerance_m = geometries, code_rank, tolerance_m
+        self.by_code = np.argsort(code_rank)
+        self.tree = shapely.STRtree(geometries)
+        self.ax, self.ay, self.bx, self.by, self.polygon = _segments(geometries)
+        self.cells: _Cells | None = None
+        if not len(self.ax):
+            return
+        xs, ys = np.concatenate([self.ax, self.bx]), np.concatenate([self.ay, self.by])
+        self.box = (xs.min(), ys.min(), xs.max(), ys.max())
+        b = shapely.bounds(geometries)
+        self.bucket = (
+            float(np.nanmedian(np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]))) / _BUCKETS_PER_WIDTH or 1.0
+        )
+        # No spare buckets (vertices on the far edges are kept by the widening in `touched`).
+        ncols, nrows = (
+            int((hi - lo) // self.bucket) + 1 for lo, hi in ((xs.min(), xs.max()), (ys.min(), ys.max()))
+        )
+        self.cells = _Cells(self.box[0], self.box[3], self.bucket, self.bucket, ncols, nrows)
+        touched = self.cells.touched(self.ax, self.ay, self.bx, self.by)
+        key = np.sort(np.concatenate([cell * len(self.ax) + seg for cell, seg in touched]))
+        key = key[np.append(True, key[1:] != key[:-1])]  # each (bucket, segment) once
+        self.segs = key % len(self.ax)
+        self.start = np.searchsorted(key // len(self.ax), np.arange(self.cells.size + 1))
+        # A point outside every storage polygon lies inside a projected one only within the sag
+        # between a projected edge and its chord (~ L^2 / 5e7 m); closer points go to GEOS.
+        longest = float(np.hypot(self.bx - self.ax, self.by - self.ay).max())
+        self.near_m = 1.0 + longest**2 * 1e-6
+
+    def query(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest polygon (lowest code among equidistant ones, -1 if none) and its distance."""
+        n = len(x)
+        if self.cells is None:
+            return np.full(n, NONE, dtype=np.int32), np.full(n, np.nan)
+        # 1. An upper bound: the distance to the segments in the first non-empty ring of buckets
+        #    around q, the point clamped into the segments' box (mostly q's own bucket or ring 1).
+        minx, miny, maxx, maxy = self.box
+        u, v = self.cells.uv(np.clip(x, minx, maxx), np.clip(y, miny, maxy))
+        col, row = np.floor(u).astype(np.int64), np.floor(v).astype(np.int64)
+        bound, ring, todo = np.full(n, np.inf), np.zeros(n, dtype=np.int64), np.arange(n)
+        while len(todo):
+            p, seg = self._segments_in(*self._ring(col[todo], row[todo], ring[todo]), todo)
+            np.minimum.at(bound, p, self._distance(x, y, p, seg))
+            ring[todo] += 1
+            todo = todo[~np.isfinite(bound[todo]) & (ring[todo] <= _MAX_RING)]
+        # 2. Every segment in the buckets that meet the disk of that radius around the point.
+        found = np.flatnonzero(np.isfinite(bound))
+        p, seg = self._segments_in(*self._disk(x[found], y[found], bound[found] + 2 * _TIE_M), found)
+        d = self._distance(x, y, p, seg)
+        best = np.full(n, np.inf)
+        np.minimum.at(best, p, d)
+        close = d <= best[p] + _TIE_M
+        p, rank = p[close], self.code_rank[self.polygon[seg[close]]]
+        lowest = _min_per(p, rank, n)
+        highest = np.full(n, NONE, dtype=np.int64)
+        np.maximum.at(highest, p, rank)
+        unsure = ~np.isfinite(best) | (lowest != highest) | (best <= self.near_m)
+        unsure |= np.abs(best - self.tolerance_m) <= _TIE_M
+        nearest = np.where(lowest >= 0, self.by_code[lowest.clip(0)], NONE).astype(np.int32)
+        redo = np.flatnonzero(unsure)
+        if len(redo):
+            nearest[redo], best[redo] = self._geos(x[redo], y[redo])
+        return nearest, best
+
+    def _segments_in(self, p: np.ndarray, bucket: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(point, segment) for the segments in each (p, bucket); points renamed through owner."""
+        which, k = _ranges(self.start[bucket + 1] - self.start[bucket])
+        return owner[p[which]], self.segs[self.start[bucket][which] + k]
+
+    def _distance(self, x: np.ndarray, y: np.ndarray, p: np.ndarray, seg: np.ndarray) -> np.ndarray:
+        """Distance from point p to segment seg, pairwise."""
+        return _segment_distance(x[p], y[p], self.ax[seg], self.ay[seg], self.bx[seg], self.by[seg])
+
+    def _disk(self, x: np.ndarray, y: np.ndarray, radius: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(point, bucket) for the buckets of the grid that meet the disk of `radius` around each point."""
+        cells, size = self.cells, self.bucket
+        assert cells is not None
+        c0 = np.floor((x - radius - cells.x0) / size).clip(0, cells.ncols - 1).astype(np.int64)
+        c1 = np.floor((x + radius - cells.x0) / size).clip(0, cells.ncols - 1).astype(np.int64)
+        meets = (x + radius >= cells.x0) & (x - radius <= cells.x0 + cells.ncols * size)
+        p, k = _ranges((c1 - c0 + 1) * meets)
+        column = c0[p] + k
+        left = cells.x0 + column * size  # the disk meets the column over y = py +- half
+        gap = np.maximum.reduce([left - x[p], x[p] - left - size, np.zeros(len(p))])
+        half = np.sqrt(np.maximum(radius[p] ** 2 - gap**2, 0.0))
+        r0 = np.floor((cells.y0 - y[p] - half) / size).clip(0, cells.nrows).astype(np.int64)
+        r1 = np.floor((cells.y0 - y[p] + half) / size).clip(-1, cells.nrows - 1).astype(np.int64)
+        q, k = _ranges((r1 - r0 + 1).clip(0) * (gap <= radius[p]))
+        return p[q], (r0[q] + k) * cells.ncols + column[q]
+
+    def _ring(self, col: np.ndarray, row: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(point, bucket) for the buckets of the grid on the square ring at Chebyshev distance r."""
+        cells, n = self.cells, len(r)
+        assert cells is not None
+        # The ring's sides as runs of buckets: top and bottom rows, then left and right columns
+        # (without the corners), each with its fixed row/column and its first and last place.
+        fixed = np.concatenate([row - r, row + r, col - r, col + r])
+        first = np.concatenate([col - r, col - r, row - r + 1, row - r + 1]).clip(0)
+        rows_first = np.repeat([True, False], 2 * n)
+        limit, length = (
+            np.where(rows_first, cells.nrows, cells.ncols),
+            np.where(rows_first, cells.ncols, cells.nrows),
+        )
+        last = np.minimum(np.concatenate([col + r, col + r, row + r - 1, row + r - 1]), length - 1)
+        count = np.where((fixed >= 0) & (fixed < limit), last - first + 1, 0).clip(0)
+        count[n : 2 * n][r == 0] = 0  # ring 0 is the cell itself: only the "top" run
+        run, k = _ranges(count)
+        place = first[run] + k
+        bucket = np.where(rows_first[run], fixed[run] * cells.ncols + place, place * cells.ncols + fixed[run])
+        return np.tile(np.arange(n), 4)[run], bucket
+
+    def _geos(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The same answer from GEOS: query_nearest with all equidistant matches."""
+        (point, g), d = self.tree.query_nearest(shapely.points(x, y), return_distance=True, all_matches=True)
+        dist = np.full(len(x), np.nan)
+        dist[point] = d  # all matches of a point are at the same distance
+        rank = _min_per(point, self.code_rank[g], len(x))
+        return np.where(rank >= 0, self.by_code[rank.clip(0)], NONE).astype(np.int32), dist
 
 
 class GridIndex:
@@ -191,10 +490,9 @@ class GridIndex:
         metric_crs: str | None = None,
         max_cells: int = 16_000_000,
     ) -> None:
-        """Index the grids; geometries are shapely (multi)polygons in storage lon/lat."""
-        start = time.perf_counter()
-        self.codes, self.kinds = list(codes), list(kinds)
-        self.micro_codes = list(micro_codes)
+        """Index the grids; geometries are valid shapely (multi)polygons in storage lon/lat."""
+        started = time.perf_counter()
+        self.codes, self.kinds, self.micro_codes = list(codes), list(kinds), list(micro_codes)
         self.snap_tolerance_m = float(snap_tolerance_m)
         geometries = np.asarray(geometries, dtype=object)
         if not len(self.codes) == len(self.kinds) == len(geometries):
@@ -202,79 +500,77 @@ class GridIndex:
         if len(self.micro_codes) != len(micro_geometries):
             raise ValueError("micro_codes and micro_geometries must have the same length")
         n = len(self.codes)
-        order = np.array(
-            sorted(range(n), key=lambda i: grid_precedence(self.kinds[i], self.codes[i])), dtype=np.int64
-        )
-        self._grids = _Layer(geometries, order, max_cells)
-        self._by_code = np.argsort(np.array(self.codes, dtype=str), kind="stable")
-        self._code_rank = np.argsort(self._by_code)  # position of each grid in code order
+        ranked = sorted(range(n), key=lambda i: grid_precedence(self.kinds[i], self.codes[i]))
+        self._grids = _Layer(geometries, np.array(ranked, dtype=np.int64), max_cells)
 
-        # Micro-grids: precedence = (parent grid's precedence, code); a parent-less one comes last.
+        # Micro-grids: precedence = (parent grid's precedence, code); a parentless one comes last.
         self._micro: _Layer | None = None
         if self.micro_codes:
-            by_code = {c: i for i, c in enumerate(self.codes)}
-            self._micro_parent = np.array(
-                [by_code.get(c[:-3], NONE) for c in self.micro_codes], dtype=np.int64
-            )
-            parent_rank = np.where(self._micro_parent >= 0, self._grids.rank[self._micro_parent.clip(0)], n)
-            micro_order = np.array(
-                sorted(range(len(self.micro_codes)), key=lambda j: (parent_rank[j], self.micro_codes[j]))
-            )
-            self._micro = _Layer(np.asarray(micro_geometries, dtype=object), micro_order, max_cells)
+            index = {c: i for i, c in enumerate(self.codes)}
+            parent = np.array([index.get(c[:-3], NONE) for c in self.micro_codes], dtype=np.int64)
+            parent_rank = np.where(parent >= 0, self._grids.rank[parent.clip(0)], n)
+            micro_ranked = sorted(range(len(parent)), key=lambda j: (parent_rank[j], self.micro_codes[j]))
+            micro = np.asarray(micro_geometries, dtype=object)
+            self._micro = _Layer(micro, np.array(micro_ranked, dtype=np.int64), max_cells, parent)
 
-        # Snapping happens in metres.
+        # Snapping is measured in metres, in the metric CRS.
         if metric_crs is None:
             b = shapely.bounds(geometries)
             metric_crs = metric_crs_for(float(np.nanmean((b[:, 0] + b[:, 2]) / 2)) if n else 114.0)
         self.metric_crs = metric_crs
         self._to_metric = transformer(STORAGE_CRS, metric_crs)
-        metric = shapely.transform(
-            geometries, lambda xy: np.column_stack(self._to_metric.transform(xy[:, 0], xy[:, 1]))
+        project = self._to_metric.transform
+        metric = shapely.transform(geometries, lambda xy: np.column_stack(project(xy[:, 0], xy[:, 1])))
+        unprojectable = np.flatnonzero(
+            ~np.isfinite(shapely.bounds(metric)).all(axis=1) & ~shapely.is_empty(metric)
         )
-        self._metric_tree = shapely.STRtree(metric)
-        self.build_seconds = time.perf_counter() - start
+        if len(unprojectable):
+            raise ValueError(f"grid {self.codes[unprojectable[0]]} cannot be projected to {metric_crs}")
+        code_rank = np.argsort(np.argsort(np.array(self.codes, dtype=str), kind="stable"))
+        self._nearest = _Nearest(metric, code_rank, self.snap_tolerance_m)
+        self.build_seconds = time.perf_counter() - started
 
     @property
     def edge_share(self) -> float:
-        """Share of the grid raster's cells that need the exact lookup."""
+        """Share of the grid raster's cells whose points are tested exactly."""
         return self._grids.edge_share
 
     def assign(self, lon: np.ndarray, lat: np.ndarray, *, chunk: int = 1_000_000) -> BatchResult:
-        """Apply the assignment rule to every (lon, lat) in storage coordinates."""
+        """Apply the assignment rule to every storage (lon, lat); NaN coordinates stay unassigned."""
         lon = np.ravel(np.asarray(lon, dtype=np.float64))
         lat = np.ravel(np.asarray(lat, dtype=np.float64))
         if lon.shape != lat.shape:
             raise ValueError("lon and lat must have the same length")
         n = len(lon)
         out = BatchResult(
-            np.full(n, UNASSIGNED, dtype=np.uint8),
-            np.full(n, NONE, dtype=np.int32),
-            np.full(n, NONE, dtype=np.int32),
-            np.full(n, np.nan),
-            np.full(n, NONE, dtype=np.int32),
-            np.full(n, np.nan),
+            status=np.full(n, UNASSIGNED, dtype=np.uint8),
+            grid=np.full(n, NONE, dtype=np.int32),
+            micro_grid=np.full(n, NONE, dtype=np.int32),
+            distance_m=np.full(n, np.nan),
+            nearest=np.full(n, NONE, dtype=np.int32),
+            nearest_m=np.full(n, np.nan),
         )
-        for s in range(0, n, max(int(chunk), 1)):
+        chunk = max(int(chunk), 1)
+        for s in range(0, n, chunk):
             self._assign_chunk(lon[s : s + chunk], lat[s : s + chunk], out, slice(s, s + chunk))
         return out
 
     def _assign_chunk(self, x: np.ndarray, y: np.ndarray, out: BatchResult, at: slice) -> None:
-        """Fill out[at] for one chunk of points."""
+        """Fill out[at] (views of the result arrays) for one chunk of points."""
         grid = self._grids.gather(x, y)
-        edge = np.flatnonzero(grid == _EDGE)
-        if len(edge):
-            grid[edge] = self._grids.best(x[edge], y[edge])
+        edge = np.flatnonzero(grid <= _EDGE)
+        grid[edge] = self._grids.first_cover(x[edge], y[edge], grid[edge])
         out.grid[at] = grid
         covered = np.flatnonzero(grid >= 0)
         out.status[at][covered] = ASSIGNED
         out.distance_m[at][covered] = 0.0
-        if self._micro is not None and len(covered):
+        if self._micro is not None:
             out.micro_grid[at][covered] = self._micro_of(x[covered], y[covered], grid[covered])
 
         loose = np.flatnonzero((grid < 0) & np.isfinite(x) & np.isfinite(y))
         if not len(loose):
             return
-        near, dist = self._nearest(x[loose], y[loose])
+        near, dist = self._nearest.query(*self._to_metric.transform(x[loose], y[loose]))
         snap = (near >= 0) & (dist <= self.snap_tolerance_m)
         out.status[at][loose[snap]] = SNAPPED
         out.grid[at][loose[snap]] = near[snap]
@@ -283,25 +579,19 @@ class GridIndex:
         out.nearest_m[at][loose[~snap]] = dist[~snap]
 
     def _micro_of(self, x: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
-        """Micro-grid per covered point: lowest code among its chosen grid's covering micro-grids."""
-        assert self._micro is not None
-        micro = self._micro.gather(x, y)
-        parent = np.where(micro >= 0, self._micro_parent[micro.clip(0)], NONE)
-        unsure = np.flatnonzero((micro == _EDGE) | ((micro >= 0) & (parent != grid)))
-        if len(unsure):
-            point, m = self._micro.covering(x[unsure], y[unsure])
-            own = self._micro_parent[m] == grid[unsure][point]
-            rank = _min_per(point[own], self._micro.rank[m[own]], len(unsure))
-            micro[unsure] = np.where(rank >= 0, self._micro.order[rank.clip(0)], NONE)
+        """Per covered point: the lowest-coded micro-grid of its chosen grid that covers it, or -1."""
+        layer = self._micro
+        assert layer is not None and layer.parent is not None
+        micro = layer.gather(x, y)
+        edge = np.flatnonzero(micro <= _EDGE)
+        micro[edge] = layer.first_cover(x[edge], y[edge], micro[edge], grid[edge])
+        # An interior cell's winner may belong to another grid (an overlay, or a micro-grid
+        # sticking out of its grid); then the chosen grid's own micro-grids are looked up exactly.
+        other = np.flatnonzero(micro >= 0)
+        other = other[layer.parent[micro[other]] != grid[other]]
+        if len(other):
+            point, m = layer.covering(x[other], y[other])
+            own = layer.parent[m] == grid[other][point]
+            rank = _min_per(point[own], layer.rank[m[own]], len(other))
+            micro[other] = np.where(rank >= 0, layer.order[rank.clip(0)], NONE)
         return micro
-
-    def _nearest(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Nearest grid (lowest code among equidistant ones) and metres, measured in metric_crs."""
-        mx, my = self._to_metric.transform(x, y)
-        (point, g), d = self._metric_tree.query_nearest(
-            shapely.points(mx, my), return_distance=True, all_matches=True
-        )
-        dist = np.full(len(x), np.nan)
-        dist[point] = d  # every match of a point is at the same distance
-        rank = _min_per(point, self._code_rank[g], len(x))
-        return np.where(rank >= 0, self._by_code[rank.clip(0)], NONE).astype(np.int32), dist

@@ -17,7 +17,8 @@ def county(session, settings, tmp_path):
     import_units(session, path, valid_from=datetime(2024, 1, 1, tzinfo=UTC), settings=settings)
     session.execute(
         text(
-            "INSERT INTO staff (unit_code, role, name, phone) VALUES (:c, 'grid_chief', '张三', '13800000000')"
+            "INSERT INTO staff (unit_code, role, name, phone)"
+            " VALUES (:c, 'grid_chief', '张三', '13800000000')"
         ),
         {"c": f.grid_code(1)},
     )

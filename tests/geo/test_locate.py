@@ -21,7 +21,7 @@ MICRO = f.grid_code(3) + "001"
 
 @pytest.fixture
 def county(session, settings, tmp_path):
-    """Four base grids; grid 004 (SE) is missing (a gap); a school overlays grids 001/003; a micro-grid in 003."""
+    """Base grids 001-003 (004, SE, is a gap), a school over 001/003, a micro-grid in 003."""
     features = [x for x in f.hierarchy() if x["properties"]["code"] != f.grid_code(4)]
     school = box(f.X0 + 0.005, f.Y0 + HALF - 0.003, f.X0 + 0.008, f.Y0 + HALF + 0.003)
     features.append(f.feature(SPECIAL, school, kind="special", special_type="school", name="第一中学"))
