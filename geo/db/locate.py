@@ -176,13 +176,23 @@ def assign_points_table(
     valid = valid_at_sql("p", "at" if at else None)
     params = {"at": at, "tolerance": tolerance_m}
     session.execute(text("DROP TABLE IF EXISTS point_assignments"))
+    # Drive the join from the grid pieces, probing an index on the points: there are far fewer
+    # pieces than points, and each probe (not each match) is what costs in a GiST join.
+    session.execute(
+        text(f"CREATE INDEX IF NOT EXISTS {points_table}_geom_idx ON {points_table} USING gist (geom)")
+    )
+    session.execute(text(f"ANALYZE {points_table}"))
     session.execute(
         text(
             f"""CREATE TEMP TABLE point_assignments AS
                 SELECT DISTINCT ON (pt.id) pt.id, 'assigned'::text AS status, p.code AS grid_code,
                        0.0::float8 AS distance_m
-                FROM {points_table} pt
-                JOIN unit_parts p ON p.geom && pt.geom AND ST_Intersects(p.geom, pt.geom)
+                FROM unit_parts p
+                JOIN LATERAL (
+                    SELECT pt.id FROM {points_table} pt
+                    WHERE pt.geom && p.geom AND ST_Intersects(p.geom, pt.geom)
+                    OFFSET 0  -- keep the probe per piece (no flattening into a points-driven join)
+                ) pt ON true
                 WHERE p.level = 'grid' AND {valid}
                 ORDER BY pt.id, {_precedence_sql("p.kind")}, p.code"""
         ),
@@ -194,15 +204,14 @@ def assign_points_table(
     session.execute(
         text(
             f"""INSERT INTO point_assignments (id, status, grid_code, distance_m)
-                SELECT DISTINCT ON (pt.id) pt.id, 'snapped', v.code,
-                       ST_Distance(v.geom::geography, pt.geom::geography) AS distance_m
+                SELECT DISTINCT ON (pt.id) pt.id, 'snapped', p.code,
+                       ST_Distance(p.geom::geography, pt.geom::geography) AS distance_m
                 FROM {points_table} pt
                 JOIN unit_parts p ON ST_DWithin(p.geom, pt.geom, :tolerance_deg)
-                JOIN unit_versions v ON v.id = p.version_id
                 WHERE p.level = 'grid' AND {valid}
                   AND NOT EXISTS (SELECT 1 FROM point_assignments a WHERE a.id = pt.id)
-                  AND ST_DWithin(v.geom::geography, pt.geom::geography, :tolerance)
-                ORDER BY pt.id, distance_m, v.code"""
+                  AND ST_DWithin(p.geom::geography, pt.geom::geography, :tolerance)
+                ORDER BY pt.id, distance_m, p.code"""
         ),
         params,
     )
