@@ -198,28 +198,38 @@ def assign_points_table(
         ),
         params,
     )
-    # Snapping: a set-based join within a box that surely contains the tolerance (degrees of
-    # longitude shrink with latitude; 1° ≥ 60 km up to 57°N), then the exact spheroid distance.
+    # The few points no grid covers, set apart so that the planner sees how few they are.
+    session.execute(text("DROP TABLE IF EXISTS uncovered_points"))
+    session.execute(
+        text(
+            f"""CREATE TEMP TABLE uncovered_points AS
+                SELECT pt.id, pt.geom FROM {points_table} pt
+                WHERE NOT EXISTS (SELECT 1 FROM point_assignments a WHERE a.id = pt.id);
+                CREATE INDEX ON uncovered_points USING gist (geom);
+                ANALYZE uncovered_points"""
+        )
+    )
+    # Snapping: a join within a box that surely contains the tolerance (degrees of longitude
+    # shrink with latitude; 1° ≥ 60 km up to 57°N), then the exact spheroid distance.
     params["tolerance_deg"] = tolerance_m / 60_000
     session.execute(
         text(
             f"""INSERT INTO point_assignments (id, status, grid_code, distance_m)
-                SELECT DISTINCT ON (pt.id) pt.id, 'snapped', p.code,
-                       ST_Distance(p.geom::geography, pt.geom::geography) AS distance_m
-                FROM {points_table} pt
-                JOIN unit_parts p ON ST_DWithin(p.geom, pt.geom, :tolerance_deg)
+                SELECT DISTINCT ON (u.id) u.id, 'snapped', p.code,
+                       ST_Distance(p.geom::geography, u.geom::geography) AS distance_m
+                FROM uncovered_points u
+                JOIN unit_parts p ON ST_DWithin(p.geom, u.geom, :tolerance_deg)
                 WHERE p.level = 'grid' AND {valid}
-                  AND NOT EXISTS (SELECT 1 FROM point_assignments a WHERE a.id = pt.id)
-                  AND ST_DWithin(p.geom::geography, pt.geom::geography, :tolerance)
-                ORDER BY pt.id, distance_m, p.code"""
+                  AND ST_DWithin(p.geom::geography, u.geom::geography, :tolerance)
+                ORDER BY u.id, distance_m, p.code"""
         ),
         params,
     )
     session.execute(
         text(
-            f"""INSERT INTO point_assignments (id, status, grid_code, distance_m)
-                SELECT pt.id, 'unassigned', NULL, NULL FROM {points_table} pt
-                WHERE NOT EXISTS (SELECT 1 FROM point_assignments a WHERE a.id = pt.id)"""
+            """INSERT INTO point_assignments (id, status, grid_code, distance_m)
+               SELECT u.id, 'unassigned', NULL, NULL FROM uncovered_points u
+               WHERE NOT EXISTS (SELECT 1 FROM point_assignments a WHERE a.id = u.id)"""
         )
     )
     counts = session.execute(text("SELECT status, count(*) FROM point_assignments GROUP BY status")).all()
