@@ -22,7 +22,11 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_settings(request: Request) -> Settings:
+# Dependencies that do no I/O are `async def`: FastAPI runs sync ones in the thread pool, and a
+# thread hop per parameter costs more than the parsing itself.
+
+
+async def get_settings(request: Request) -> Settings:
     """The settings the app was built with."""
     return request.app.state.settings
 
@@ -47,7 +51,7 @@ def parse_at(at: str | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=CHINA_TZ)
 
 
-def at_param(
+async def at_param(
     at: Annotated[str | None, Query(description="Date (YYYY-MM-DD) or ISO datetime; default: now")] = None,
 ) -> datetime | None:
     """The `at` query parameter as an aware datetime."""
@@ -76,7 +80,7 @@ def parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
     return minx, miny, maxx, maxy
 
 
-def bbox_param(
+async def bbox_param(
     bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (EPSG:4490)")] = None,
 ) -> tuple[float, float, float, float] | None:
     """The `bbox` query parameter."""
