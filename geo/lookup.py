@@ -8,8 +8,9 @@ A raster of cells (in storage lon/lat) is laid over the grids' extent. For each 
   marks the cells whose closed square, widened by `_EPS` of a cell, contains it. A segment that
   touches a closed cell either ends in it or crosses its border, so no touched cell is missed; the
   widening is far larger than the rounding of the cell arithmetic (~1e-12 cells);
-* the best polygon covering the cell centre, by a scanline over the centre lines (even-odd rule),
-  keeping the smallest precedence rank per cell.
+* the best polygon covering the cell centre: a scanline along the centre lines (even-odd rule)
+  keeps the smallest precedence rank per cell. (rasterio's burn would do the same, but handing it
+  100,000 shapely polygons costs seconds; the crossings are computed here anyway.)
 
 A cell that no edge touches lies wholly inside or wholly outside each polygon (it is connected and
 no boundary crosses it), so every point in it is covered by exactly the polygons that cover its
@@ -18,21 +19,23 @@ from every edge, so rounding cannot flip the scanline's decision there.
 
 Points in edge cells (a minority, given the cell size) are tested exactly against the cell's
 candidates, the polygons whose bounding box meets the cell (a polygon covering a point has the
-point in its box, so none is missed): a crossing count whose orientation signs are certified by
-Shewchuk's orient2d error bound; a point on or within rounding of an edge or vertex (where a sign
-is uncertain), or a polygon of many vertices, goes to GEOS `intersects_xy`. Boundary points count,
-as in `intersects`. The best-ranked covering candidate wins.
+point in its box, so none is missed), best first: the first that covers the point wins. The test
+is a crossing count whose orientation signs are certified by Shewchuk's orient2d error bound; a
+point on or within rounding of an edge or vertex (an uncertain sign), or a polygon of more than
+_MAX_SEGMENTS edges, goes to GEOS `intersects_xy`. Boundary points count, as in `intersects`.
 
 Micro-grids have their own raster, ordered by (parent grid's precedence, code). Its winner is the
 answer when its parent is the chosen grid (it then has the lowest code among that grid's covering
 micro-grids); in an edge cell only the chosen grid's micro-grids are tried; when an interior
 winner belongs to another grid (an overlay) an STRtree query decides.
 
-Points no grid covers are measured in metres (metric CRS): a ring search over buckets of projected
-segments finds the nearest segment distance (exact for a point outside the projected polygon); a
-near tie between grids, a distance within rounding of the tolerance, or a point so close to a grid
-that it may lie inside its projected polygon is re-measured by GEOS (`query_nearest`, all matches,
-lowest code wins). Reported distances equal GEOS's to ~1e-9 m.
+Points no grid covers are measured in metres, in the metric CRS, against the projected boundary
+segments kept in square buckets: the distance to a segment noted for the point's bucket bounds the
+answer, then every segment in the buckets within that bound is measured. That is exact for a point
+outside the projected polygons; a near tie between grids, a distance within 1e-6 m of the
+tolerance, or a point close enough to a grid to lie inside its projected polygon (whose edges are
+chords of the projected lon/lat edges) is re-measured by GEOS (`query_nearest`, all equidistant
+matches). Ties go to the lowest code. Reported distances equal GEOS's to ~1e-9 m.
 """
 
 from __future__ import annotations
@@ -60,8 +63,7 @@ _CHUNK = 4_000_000  # segments / (cell, polygon) pairs handled at once while bui
 _MAX_SEGMENTS = 256  # polygons with more segments are tested by GEOS (prepared), not by numpy
 _CCW_ERRBOUND = (3.0 + 16.0 * 2.0**-53) * 2.0**-53  # Shewchuk's ccwerrboundA
 _TIE_M = 1e-6  # metric distances this close are re-measured by GEOS
-_BUCKETS_PER_WIDTH = 4  # nearest-search bucket = median polygon width / this
-_MAX_RING = 128  # farther rings (in buckets) are left to GEOS
+_BUCKETS_PER_WIDTH = 2  # nearest-search bucket = median polygon width / this
 _MAX_KEY = np.iinfo(np.int64).max
 
 
@@ -85,11 +87,12 @@ def _min_per(owner: np.ndarray, key: np.ndarray, n: int) -> np.ndarray:
     return best
 
 
-def _ranges(count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For counts [2, 3]: the item of each row [0 0 1 1 1] and the row's place in it [0 1 0 1 2]."""
+def _runs(start: np.ndarray | int, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Expand runs: starts [10, 20], counts [2, 3] -> run of each row [0 0 1 1 1], row [10 11 20 21 22]."""
     count = np.asarray(count, dtype=np.int64)
     which = np.repeat(np.arange(len(count)), count)
-    return which, np.arange(len(which)) - np.repeat(np.cumsum(count) - count, count)
+    offset = np.asarray(start, dtype=np.int64) - (np.cumsum(count) - count)
+    return which, np.arange(len(which)) + (offset[which] if offset.ndim else offset[()])
 
 
 def _chunks(sizes: np.ndarray) -> Iterator[slice]:
@@ -158,28 +161,32 @@ class _Cells:
         """Points (k, b) where segments (a0, b0)-(a1, b1) meet the lines a = k (k integer), and which."""
         lo, hi = np.ceil(np.minimum(a0, a1)), np.floor(np.maximum(a0, a1))
         # A segment lying on a line a = k is found by its vertices and the other direction.
-        which, step = _ranges(np.where(a0 != a1, hi - lo + 1, 0).clip(0))
-        k = lo[which] + step
+        which, k = _runs(lo.astype(np.int64), np.where(a0 != a1, hi - lo + 1, 0).clip(0))
         t = (k - a0[which]) / (a1[which] - a0[which])
         return k, b0[which] + t * (b1[which] - b0[which]), which
 
     def _widened(self, u: np.ndarray, v: np.ndarray, item: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(cell, item) for every cell whose closed square widened by _EPS contains a point (u, v)."""
-        cells, items = [], []
-        for du in (-_EPS, _EPS):
-            for dv in (-_EPS, _EPS):
-                col, row = np.floor(u + du), np.floor(v + dv)
-                ok = (col >= 0) & (col < self.ncols) & (row >= 0) & (row < self.nrows)
-                cells.append(row[ok].astype(np.int64) * self.ncols + col[ok].astype(np.int64))
-                items.append(item[ok])
-        return np.concatenate(cells), np.concatenate(items)
+        c0, c1, r0, r1 = np.floor(u - _EPS), np.floor(u + _EPS), np.floor(v - _EPS), np.floor(v + _EPS)
+        two_c, two_r = c1 != c0, r1 != r0  # near a cell line: the cells on both sides
+        both = two_c & two_r
+        col = np.concatenate([c0, c1[two_c], c0[two_r], c1[both]])
+        row = np.concatenate([r0, r0[two_c], r1[two_r], r1[both]])
+        item = np.concatenate([item, item[two_c], item[two_r], item[both]])
+        ok = (col >= 0) & (col < self.ncols) & (row >= 0) & (row < self.nrows)
+        return row[ok].astype(np.int64) * self.ncols + col[ok].astype(np.int64), item[ok]
 
 
 class _Layer:
     """Polygons in a precedence order: a raster for the gather, candidate lists for edge cells."""
 
     def __init__(
-        self, geometries: np.ndarray, order: np.ndarray, max_cells: int, parent: np.ndarray | None = None
+        self,
+        geometries: np.ndarray,
+        codes: Sequence[str],
+        order: np.ndarray,
+        max_cells: int,
+        parent: np.ndarray | None = None,
     ) -> None:
         """Build over the polygons' extent; `order` lists polygon indices best first."""
         self.geometries, self.order, self.parent = geometries, order, parent
@@ -194,9 +201,11 @@ class _Layer:
         polygonal = np.isin(shapely.get_type_id(geometries), [3, 6])  # Polygon, MultiPolygon
         invalid = np.flatnonzero(present & ~(polygonal & shapely.is_valid(geometries)))
         if len(invalid):
-            reason = shapely.is_valid_reason(geometries[invalid[0]])
-            kind = shapely.get_type_id(geometries[invalid[0]])
-            raise ValueError(f"geometry #{invalid[0]} is not a valid (multi)polygon (type {kind}: {reason})")
+            bad = geometries[invalid[0]]
+            raise ValueError(
+                f"{codes[invalid[0]]}: not a valid (multi)polygon ({bad.geom_type}: "
+                f"{shapely.is_valid_reason(bad)}); repair it first"
+            )
         self.bounds = shapely.bounds(geometries)
         self.ax, self.ay, self.bx, self.by, polygon = _segments(geometries)
         self.seg_start = np.searchsorted(polygon, np.arange(len(geometries) + 1))
@@ -224,24 +233,26 @@ class _Layer:
         """Raster of the best polygon covering each cell centre (scanline, even-odd), NONE if none."""
         cells = self.cells
         assert cells is not None
-        ua, va = cells.uv(self.ax, self.ay)
-        ub, vb = cells.uv(self.bx, self.by)
-        # Crossings with the centre lines v = j + 0.5, half-open so each ring crosses a line evenly.
-        wa, wb = va - 0.5, vb - 0.5
-        lo = np.ceil(np.minimum(wa, wb))
-        which, k = _ranges(np.ceil(np.maximum(wa, wb)) - lo)
-        row = lo[which] + k
-        u = ua[which] + (row - wa[which]) / (wb[which] - wa[which]) * (ub[which] - ua[which])
-        along = np.lexsort((u, row, polygon[which]))  # in and out alternate along a polygon's line
-        u, row, poly = u[along], row[along].astype(np.int64), polygon[which][along]
-        first = np.ceil(u[0::2] - 0.5).clip(0, cells.ncols).astype(np.int64)  # first centre inside
-        after = np.ceil(u[1::2] - 0.5).clip(0, cells.ncols).astype(np.int64)  # first centre past it
-        begin, length = row[0::2] * cells.ncols + first, (after - first).clip(0)
-        rank = self.rank[poly[0::2]].astype(np.int32)
         best = np.full(cells.size, len(self.order), dtype=np.int32)
-        for part in _chunks(length):
-            run, k = _ranges(length[part])
-            np.minimum.at(best, begin[part][run] + k, rank[part][run])
+        for polygons in _chunks(np.diff(self.seg_start) * 16):  # whole polygons, ~_CHUNK/16 segments
+            segs = slice(self.seg_start[polygons.start], self.seg_start[polygons.stop])
+            ua, va = cells.uv(self.ax[segs], self.ay[segs])
+            ub, vb = cells.uv(self.bx[segs], self.by[segs])
+            # Crossings with the centre lines v = j + 0.5, half-open: a ring crosses a line evenly.
+            wa, wb = va - 0.5, vb - 0.5
+            lo = np.ceil(np.minimum(wa, wb))
+            which, row = _runs(lo.astype(np.int64), np.ceil(np.maximum(wa, wb)) - lo)
+            u = ua[which] + (row - wa[which]) / (wb[which] - wa[which]) * (ub[which] - ua[which])
+            poly = polygon[segs][which]
+            along = np.lexsort((u, row, poly))  # in and out alternate along a polygon's line
+            u, row, poly = u[along], row[along], poly[along]
+            first = np.ceil(u[0::2] - 0.5).clip(0, cells.ncols).astype(np.int64)  # first centre in
+            after = np.ceil(u[1::2] - 0.5).clip(0, cells.ncols).astype(np.int64)  # first centre out
+            begin, length = row[0::2] * cells.ncols + first, (after - first).clip(0)
+            rank = self.rank[poly[0::2]].astype(np.int32)
+            for part in _chunks(length):
+                run, cell = _runs(begin[part], length[part])
+                np.minimum.at(best, cell, rank[part][run])
         return np.append(self.order, NONE).astype(np.int32)[best]
 
     def _candidates(self, ranked: np.ndarray, edge: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -256,24 +267,25 @@ class _Layer:
         r0 = np.floor(v0 - _EPS).astype(np.int64).clip(0, cells.nrows - 1)
         r1 = np.floor(v1 + _EPS).astype(np.int64).clip(0, cells.nrows - 1)
         # Each row of a polygon's box is a run of cells; keep the runs' cells that are edge cells.
-        which, k = _ranges(r1 - r0 + 1)
+        which, row = _runs(r0, r1 - r0 + 1)
         begin, length, polygon = (
-            (r0[which] + k) * cells.ncols + c0[which],
+            row * cells.ncols + c0[which],
             (c1 - c0 + 1)[which],
             ranked[which],
         )
         is_edge = self.raster <= _EDGE
         found, owner = [], []
         for part in _chunks(length):
-            run, k = _ranges(length[part])
-            cell = begin[part][run] + k
-            keep = is_edge[cell]
-            found.append(cell[keep])
-            owner.append(polygon[part][run[keep]])
+            run, cell = _runs(begin[part], length[part])
+            keep = np.flatnonzero(is_edge[cell])
+            found.append(cell[keep].astype(np.int32))  # fewer than 2^31 cells
+            owner.append(polygon[part][run[keep]].astype(np.int32))
+            del run, cell, keep
         cell = np.concatenate(found)
+        del found
         by_cell = np.argsort(cell, kind="stable")  # stable: still best first within a cell
         start = np.append(np.searchsorted(cell[by_cell], edge), len(cell))
-        return start, np.concatenate(owner)[by_cell].astype(np.int32)
+        return start, np.concatenate(owner)[by_cell]
 
     def gather(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Raster value per point: the winner, NONE, or an edge cell (<= _EDGE)."""
@@ -316,18 +328,19 @@ class _Layer:
         """Exact point-in-polygon, boundary included, for (x[i], y[i], polygon[i]) pairs."""
         count = self.seg_start[polygon + 1] - self.seg_start[polygon]
         small = count <= _MAX_SEGMENTS
-        pair, k = _ranges(np.where(small, count, 0))
-        s = self.seg_start[polygon[pair]] + k
-        px, py = x[pair], y[pair]
-        ax, ay, bx, by = self.ax[s] - px, self.ay[s] - py, self.bx[s] - px, self.by[s] - py
+        pair, s = _runs(self.seg_start[polygon], np.where(small, count, 0))
+        py = y[pair]
+        ay, by = self.ay[s] - py, self.by[s] - py  # signs exact: fl(a - b) has the sign of a - b
+        spans = np.flatnonzero(ay * by <= 0)  # the point's y is within the segment's y-range
+        pair, s, ay, by = pair[spans], s[spans], ay[spans], by[spans]
+        px = x[pair]
+        ax, bx = self.ax[s] - px, self.bx[s] - px
         left, right = ax * by, ay * bx
         det = left - right  # > 0: the point is left of a -> b
         sure = np.abs(det) > _CCW_ERRBOUND * (np.abs(left) + np.abs(right))
-        above_a, above_b = ay > 0, by > 0  # exact: fl(a - b) has the sign of a - b
-        spans = (np.minimum(ay, by) <= 0) & (np.maximum(ay, by) >= 0)  # the point's y is in range
-        crosses = (above_a != above_b) & ((det > 0) == above_b)  # the ray to +x crosses a -> b
-        inside = np.bincount(pair, weights=crosses, minlength=len(polygon)) % 2 == 1
-        unsure = ~small | (np.bincount(pair, weights=spans & ~sure, minlength=len(polygon)) > 0)
+        crosses = ((ay > 0) != (by > 0)) & ((det > 0) == (by > 0))  # the ray to +x crosses a -> b
+        inside = np.bincount(pair[crosses], minlength=len(polygon)) % 2 == 1
+        unsure = ~small | (np.bincount(pair[~sure], minlength=len(polygon)) > 0)
         inside[unsure] = shapely.intersects_xy(self.geometries[polygon[unsure]], x[unsure], y[unsure])
         return inside
 
@@ -345,14 +358,15 @@ def _segment_distance(
     px: np.ndarray, py: np.ndarray, ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np.ndarray
 ) -> np.ndarray:
     """Distance from points (px, py) to segments (ax, ay)-(bx, by), pairwise."""
-    dx, dy = bx - ax, by - ay
+    dx, dy, ex, ey = bx - ax, by - ay, px - ax, py - ay
     length2 = dx * dx + dy * dy
-    t = np.clip(((px - ax) * dx + (py - ay) * dy) / np.where(length2 > 0, length2, 1.0), 0.0, 1.0)
-    return np.hypot(px - ax - t * dx, py - ay - t * dy)
+    t = np.clip((ex * dx + ey * dy) / np.where(length2 > 0, length2, 1.0), 0.0, 1.0)
+    fx, fy = ex - t * dx, ey - t * dy
+    return np.sqrt(fx * fx + fy * fy)
 
 
 class _Nearest:
-    """Nearest polygon in metres: numpy ring search over bucketed segments, GEOS when unsure."""
+    """Nearest polygon in metres: numpy search over bucketed segments, GEOS when unsure."""
 
     def __init__(self, geometries: np.ndarray, code_rank: np.ndarray, tolerance_m: float) -> None:
         """Index projected (metric) polygons; `code_rank` orders them by code for ties."""
@@ -377,29 +391,52 @@ class _Nearest:
         touched = self.cells.touched(self.ax, self.ay, self.bx, self.by)
         key = np.sort(np.concatenate([cell * len(self.ax) + seg for cell, seg in touched]))
         key = key[np.append(True, key[1:] != key[:-1])]  # each (bucket, segment) once
-        self.segs = key % len(self.ax)
-        self.start = np.searchsorted(key // len(self.ax), np.arange(self.cells.size + 1))
+        self.segs, bucket = key % len(self.ax), key // len(self.ax)
+        self.start = np.searchsorted(bucket, np.arange(self.cells.size + 1))
+        self.hint = self._hints(bucket)
         # A point outside every storage polygon lies inside a projected one only within the sag
         # between a projected edge and its chord (~ L^2 / 5e7 m); closer points go to GEOS.
         longest = float(np.hypot(self.bx - self.ax, self.by - self.ay).max())
         self.near_m = 1.0 + longest**2 * 1e-6
+
+    def _hints(self, bucket: np.ndarray) -> np.ndarray:
+        """Per bucket, one segment near it: its own nearest to its centre, else a neighbour's."""
+        cells = self.cells
+        assert cells is not None
+        cx = cells.x0 + (bucket % cells.ncols + 0.5) * cells.dx
+        cy = cells.y0 - (bucket // cells.ncols + 0.5) * cells.dy
+        d = _segment_distance(
+            cx, cy, self.ax[self.segs], self.ay[self.segs], self.bx[self.segs], self.by[self.segs]
+        )
+        by_distance = np.lexsort((d, bucket))
+        first = by_distance[np.append(True, bucket[by_distance][1:] != bucket[by_distance][:-1])]
+        hint = np.full(cells.size, NONE, dtype=np.int64)
+        hint[bucket[first]] = self.segs[first]
+        hint = hint.reshape(cells.nrows, cells.ncols)
+        while (hint < 0).any():  # empty buckets take a neighbour's hint, spreading outwards
+            for axis, step in ((0, 1), (0, -1), (1, 1), (1, -1)):
+                shifted = np.roll(hint, step, axis=axis)
+                edge = (
+                    (0 if step > 0 else -1, slice(None))
+                    if axis == 0
+                    else (slice(None), 0 if step > 0 else -1)
+                )
+                shifted[edge] = NONE  # no wrapping around
+                hint = np.where(hint < 0, shifted, hint)
+        return hint.ravel()
 
     def query(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Nearest polygon (lowest code among equidistant ones, -1 if none) and its distance."""
         n = len(x)
         if self.cells is None:
             return np.full(n, NONE, dtype=np.int32), np.full(n, np.nan)
-        # 1. An upper bound: the distance to the segments in the first non-empty ring of buckets
-        #    around q, the point clamped into the segments' box (mostly q's own bucket or ring 1).
+        # 1. An upper bound: the distance to the hint segment of the bucket of q, the point clamped
+        #    into the segments' box.
         minx, miny, maxx, maxy = self.box
         u, v = self.cells.uv(np.clip(x, minx, maxx), np.clip(y, miny, maxy))
-        col, row = np.floor(u).astype(np.int64), np.floor(v).astype(np.int64)
-        bound, ring, todo = np.full(n, np.inf), np.zeros(n, dtype=np.int64), np.arange(n)
-        while len(todo):
-            p, seg = self._segments_in(*self._ring(col[todo], row[todo], ring[todo]), todo)
-            np.minimum.at(bound, p, self._distance(x, y, p, seg))
-            ring[todo] += 1
-            todo = todo[~np.isfinite(bound[todo]) & (ring[todo] <= _MAX_RING)]
+        col = np.floor(u).astype(np.int64).clip(0, self.cells.ncols - 1)
+        row = np.floor(v).astype(np.int64).clip(0, self.cells.nrows - 1)
+        bound = self._distance(x, y, np.arange(n), self.hint[row * self.cells.ncols + col])
         # 2. Every segment in the buckets that meet the disk of that radius around the point.
         found = np.flatnonzero(np.isfinite(bound))
         p, seg = self._segments_in(*self._disk(x[found], y[found], bound[found] + 2 * _TIE_M), found)
@@ -421,8 +458,8 @@ class _Nearest:
 
     def _segments_in(self, p: np.ndarray, bucket: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, ...]:
         """(point, segment) for the segments in each (p, bucket); points renamed through owner."""
-        which, k = _ranges(self.start[bucket + 1] - self.start[bucket])
-        return owner[p[which]], self.segs[self.start[bucket][which] + k]
+        which, at = _runs(self.start[bucket], self.start[bucket + 1] - self.start[bucket])
+        return owner[p[which]], self.segs[at]
 
     def _distance(self, x: np.ndarray, y: np.ndarray, p: np.ndarray, seg: np.ndarray) -> np.ndarray:
         """Distance from point p to segment seg, pairwise."""
@@ -435,36 +472,14 @@ class _Nearest:
         c0 = np.floor((x - radius - cells.x0) / size).clip(0, cells.ncols - 1).astype(np.int64)
         c1 = np.floor((x + radius - cells.x0) / size).clip(0, cells.ncols - 1).astype(np.int64)
         meets = (x + radius >= cells.x0) & (x - radius <= cells.x0 + cells.ncols * size)
-        p, k = _ranges((c1 - c0 + 1) * meets)
-        column = c0[p] + k
+        p, column = _runs(c0, (c1 - c0 + 1) * meets)
         left = cells.x0 + column * size  # the disk meets the column over y = py +- half
         gap = np.maximum.reduce([left - x[p], x[p] - left - size, np.zeros(len(p))])
         half = np.sqrt(np.maximum(radius[p] ** 2 - gap**2, 0.0))
         r0 = np.floor((cells.y0 - y[p] - half) / size).clip(0, cells.nrows).astype(np.int64)
         r1 = np.floor((cells.y0 - y[p] + half) / size).clip(-1, cells.nrows - 1).astype(np.int64)
-        q, k = _ranges((r1 - r0 + 1).clip(0) * (gap <= radius[p]))
-        return p[q], (r0[q] + k) * cells.ncols + column[q]
-
-    def _ring(self, col: np.ndarray, row: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(point, bucket) for the buckets of the grid on the square ring at Chebyshev distance r."""
-        cells, n = self.cells, len(r)
-        assert cells is not None
-        # The ring's sides as runs of buckets: top and bottom rows, then left and right columns
-        # (without the corners), each with its fixed row/column and its first and last place.
-        fixed = np.concatenate([row - r, row + r, col - r, col + r])
-        first = np.concatenate([col - r, col - r, row - r + 1, row - r + 1]).clip(0)
-        rows_first = np.repeat([True, False], 2 * n)
-        limit, length = (
-            np.where(rows_first, cells.nrows, cells.ncols),
-            np.where(rows_first, cells.ncols, cells.nrows),
-        )
-        last = np.minimum(np.concatenate([col + r, col + r, row + r - 1, row + r - 1]), length - 1)
-        count = np.where((fixed >= 0) & (fixed < limit), last - first + 1, 0).clip(0)
-        count[n : 2 * n][r == 0] = 0  # ring 0 is the cell itself: only the "top" run
-        run, k = _ranges(count)
-        place = first[run] + k
-        bucket = np.where(rows_first[run], fixed[run] * cells.ncols + place, place * cells.ncols + fixed[run])
-        return np.tile(np.arange(n), 4)[run], bucket
+        q, row = _runs(r0, (r1 - r0 + 1).clip(0) * (gap <= radius[p]))
+        return p[q], row * cells.ncols + column[q]
 
     def _geos(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The same answer from GEOS: query_nearest with all equidistant matches."""
@@ -490,7 +505,10 @@ class GridIndex:
         metric_crs: str | None = None,
         max_cells: int = 16_000_000,
     ) -> None:
-        """Index the grids; geometries are valid shapely (multi)polygons in storage lon/lat."""
+        """Index the grids: valid shapely (multi)polygons in storage lon/lat (None = no geometry).
+
+        max_cells caps each raster (grids, micro-grids): 16M cells take 64 MB as int32.
+        """
         started = time.perf_counter()
         self.codes, self.kinds, self.micro_codes = list(codes), list(kinds), list(micro_codes)
         self.snap_tolerance_m = float(snap_tolerance_m)
@@ -501,7 +519,7 @@ class GridIndex:
             raise ValueError("micro_codes and micro_geometries must have the same length")
         n = len(self.codes)
         ranked = sorted(range(n), key=lambda i: grid_precedence(self.kinds[i], self.codes[i]))
-        self._grids = _Layer(geometries, np.array(ranked, dtype=np.int64), max_cells)
+        self._grids = _Layer(geometries, self.codes, np.array(ranked, dtype=np.int64), max_cells)
 
         # Micro-grids: precedence = (parent grid's precedence, code); a parentless one comes last.
         self._micro: _Layer | None = None
@@ -511,7 +529,9 @@ class GridIndex:
             parent_rank = np.where(parent >= 0, self._grids.rank[parent.clip(0)], n)
             micro_ranked = sorted(range(len(parent)), key=lambda j: (parent_rank[j], self.micro_codes[j]))
             micro = np.asarray(micro_geometries, dtype=object)
-            self._micro = _Layer(micro, np.array(micro_ranked, dtype=np.int64), max_cells, parent)
+            self._micro = _Layer(
+                micro, self.micro_codes, np.array(micro_ranked, dtype=np.int64), max_cells, parent
+            )
 
         # Snapping is measured in metres, in the metric CRS.
         if metric_crs is None:
@@ -521,9 +541,8 @@ class GridIndex:
         self._to_metric = transformer(STORAGE_CRS, metric_crs)
         project = self._to_metric.transform
         metric = shapely.transform(geometries, lambda xy: np.column_stack(project(xy[:, 0], xy[:, 1])))
-        unprojectable = np.flatnonzero(
-            ~np.isfinite(shapely.bounds(metric)).all(axis=1) & ~shapely.is_empty(metric)
-        )
+        present = ~(shapely.is_missing(metric) | shapely.is_empty(metric))
+        unprojectable = np.flatnonzero(present & ~np.isfinite(shapely.bounds(metric)).all(axis=1))
         if len(unprojectable):
             raise ValueError(f"grid {self.codes[unprojectable[0]]} cannot be projected to {metric_crs}")
         code_rank = np.argsort(np.argsort(np.array(self.codes, dtype=str), kind="stable"))
