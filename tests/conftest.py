@@ -1,7 +1,8 @@
 """Test fixtures: a real PostGIS database for the run, and a rolled-back transaction per test.
 
-The database is GRIDMAP_TEST_DATABASE_URL when set, else a fresh `gridmap_test` database in the
-project's embedded cluster (started if needed). If PostGIS cannot be had, the run fails loudly:
+The server is GRIDMAP_TEST_DATABASE_URL's when set (its user must be able to create databases),
+else the project's embedded cluster (started if needed). Two fresh databases per run: an empty
+one, and one holding the demo county. If PostGIS cannot be had, the run fails loudly:
 these tests never skip.
 """
 
@@ -12,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
 from api.app import create_app
@@ -24,6 +25,7 @@ from geo.demo import load_demo
 from geo.settings import Settings
 
 TEST_DATABASE = "gridmap_test"
+DEMO_DATABASE = "gridmap_test_demo"
 
 
 @pytest.fixture(scope="session")
@@ -32,20 +34,30 @@ def settings() -> Settings:
     return Settings(database_url=None)
 
 
-@pytest.fixture(scope="session")
-def database_url(settings: Settings) -> str:
-    """A freshly migrated test database."""
+def fresh_database(settings: Settings, name: str) -> str:
+    """A new, migrated database `name` on the test server."""
     given = os.environ.get("GRIDMAP_TEST_DATABASE_URL")
     if given:
-        url = normalize_url(given)
+        admin = create_engine(normalize_url(given), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = admin.url.set(database=name).render_as_string(hide_password=False)
+        admin.dispose()
     else:
         cluster = EmbeddedCluster(settings)
         cluster.start(progress=lambda m: None)
-        cluster.drop_database(TEST_DATABASE)
-        cluster.create_database(TEST_DATABASE)
-        url = cluster.url().rsplit("/", 1)[0] + "/" + TEST_DATABASE
+        cluster.drop_database(name)
+        cluster.create_database(name)
+        url = cluster.url().rsplit("/", 1)[0] + "/" + name
     upgrade(url)
     return url
+
+
+@pytest.fixture(scope="session")
+def database_url(settings: Settings) -> str:
+    """An empty, migrated test database: each test brings the units it needs."""
+    return fresh_database(settings, TEST_DATABASE)
 
 
 @pytest.fixture(scope="session")
@@ -57,15 +69,16 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture(scope="session")
-def demo_county(engine: Engine, settings: Settings) -> None:
-    """The demo county, loaded and committed once for every test that reads it."""
+def demo_engine(settings: Settings) -> Iterator[Engine]:
+    """A database of its own holding the demo county, loaded and committed once per run."""
+    engine = create_engine(fresh_database(settings, DEMO_DATABASE), pool_size=5)
     with Session(engine) as session, session.begin():
         load_demo(session, settings, progress=lambda m: None)
+    yield engine
+    engine.dispose()
 
 
-@pytest.fixture
-def session(engine: Engine) -> Iterator[Session]:
-    """A session inside a transaction that is rolled back after the test, whatever it committed."""
+def _rolled_back_session(engine: Engine) -> Iterator[Session]:
     with engine.connect() as connection:
         outer = connection.begin()
         session = Session(bind=connection, join_transaction_mode="create_savepoint")
@@ -77,9 +90,31 @@ def session(engine: Engine) -> Iterator[Session]:
 
 
 @pytest.fixture
-def client(session: Session, settings: Settings, engine: Engine) -> Iterator[TestClient]:
-    """An API client whose requests all use the test's rolled-back session."""
+def session(engine: Engine) -> Iterator[Session]:
+    """A session inside a transaction that is rolled back after the test, whatever it committed."""
+    yield from _rolled_back_session(engine)
+
+
+@pytest.fixture
+def demo_session(demo_engine: Engine) -> Iterator[Session]:
+    """The same, on the demo county's database."""
+    yield from _rolled_back_session(demo_engine)
+
+
+def _client(session: Session, settings: Settings, engine: Engine) -> Iterator[TestClient]:
     app = create_app(settings, engine=engine)
     app.dependency_overrides[get_session] = lambda: session
     with TestClient(app) as client:
         yield client
+
+
+@pytest.fixture
+def client(session: Session, settings: Settings, engine: Engine) -> Iterator[TestClient]:
+    """An API client whose requests all use the test's rolled-back session."""
+    yield from _client(session, settings, engine)
+
+
+@pytest.fixture
+def demo_client(demo_session: Session, settings: Settings, demo_engine: Engine) -> Iterator[TestClient]:
+    """An API client on the demo county."""
+    yield from _client(demo_session, settings, demo_engine)

@@ -12,23 +12,16 @@ import pytest
 from shapely.geometry import Polygon
 from sqlalchemy import create_engine, text
 
-from geo.db.cluster import EmbeddedCluster
 from tests import factories as f
+from tests.conftest import fresh_database
 
 CLI_DATABASE = "gridmap_cli_test"
 
 
 @pytest.fixture(scope="module")
-def cli_env(database_url, settings) -> dict[str, str]:
-    """Environment for `gridmap` pointing at an empty, separate database."""
-    given = os.environ.get("GRIDMAP_TEST_DATABASE_URL")
-    if given:
-        pytest.fail("CLI tests need the embedded cluster to make their own database")  # pragma: no cover
-    cluster = EmbeddedCluster(settings)
-    cluster.drop_database(CLI_DATABASE)
-    cluster.create_database(CLI_DATABASE)
-    url = database_url.rsplit("/", 1)[0] + "/" + CLI_DATABASE
-    return {**os.environ, "GRIDMAP_DATABASE_URL": url}
+def cli_env(settings) -> dict[str, str]:
+    """Environment for `gridmap` pointing at an empty database of its own."""
+    return {**os.environ, "GRIDMAP_DATABASE_URL": fresh_database(settings, CLI_DATABASE)}
 
 
 def gridmap(env, *args, check=True) -> subprocess.CompletedProcess:
