@@ -1,8 +1,9 @@
 """In-process batch assignment (geo.lookup.GridIndex) against geopandas.sjoin, on the same data.
 
-    .venv/bin/python -m benchmarks.bench_lookup [--points 1000000] [--grids 2600 100000] [--repeat 3]
+    .venv/bin/python -m benchmarks.bench_lookup [--points 1000000] [--grids 0 2600 100000] [--repeat 3]
 
-For each synthetic partition (benchmarks.partition, with 1 % holes, 1 % grown and 1 % special grids)
+For the demo county (--grids 0) and each synthetic partition (benchmarks.partition, with 1 % holes,
+1 % grown and 1 % special grids)
 and the same uniform points (a few percent outside the grids):
   1. geopandas.sjoin(points, grids, predicate="within"), best of --repeat (the points'
      GeoDataFrame is built beforehand, fresh for each run, and not timed);
@@ -34,6 +35,7 @@ import shapely
 from benchmarks.partition import make_partition, make_points
 from geo.assignment import grid_precedence
 from geo.crs import STORAGE_CRS, transformer
+from geo.demo import DEMO_DIR
 from geo.lookup import ASSIGNED, SNAPPED, UNASSIGNED, GridIndex
 
 
@@ -120,8 +122,27 @@ def reference(
     return {"grid": chosen, "loose": loose, "near": near, "dist": dist}
 
 
+DEMO = 0  # --grids 0 means the demo county's real layer (2,619 grids)
+
+
+def demo_data(n_points: int, seed: int) -> tuple[gpd.GeoDataFrame, np.ndarray, np.ndarray]:
+    """The demo county's grids; 98 % of the points inside the county, 2 % anywhere in its box."""
+    grids = gpd.read_file(DEMO_DIR / "xiangcheng_grids.geojson")[["code", "kind", "geometry"]]
+    county = gpd.read_file(DEMO_DIR / "xiangcheng_411681_boundary.geojson").geometry.iloc[0]
+    rng = np.random.default_rng(seed)
+    minx, miny, maxx, maxy = county.bounds
+    lon, lat = rng.uniform(minx, maxx, 3 * n_points), rng.uniform(miny, maxy, 3 * n_points)
+    inside = shapely.contains_xy(county, lon, lat)
+    n_in = int(n_points * 0.98)
+    lon = np.concatenate([lon[inside][:n_in], lon[~inside][: n_points - n_in]])
+    lat = np.concatenate([lat[inside][:n_in], lat[~inside][: n_points - n_in]])
+    return grids, lon, lat
+
+
 def data(n_grids: int, n_points: int, seed: int) -> tuple[gpd.GeoDataFrame, np.ndarray, np.ndarray]:
-    """The partition and the points of one run."""
+    """The partition (or the demo county) and the points of one run."""
+    if n_grids == DEMO:
+        return demo_data(n_points, seed)
     grids = make_partition(n_grids, seed, removed_share=0.01, grown_share=0.01, special_share=0.01)
     return grids, *make_points(n_points, grids, seed + 1)
 
@@ -220,7 +241,9 @@ def main() -> None:
     """Run the benchmark and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=1_000_000)
-    parser.add_argument("--grids", type=int, nargs="+", default=[2_600, 100_000])
+    parser.add_argument(
+        "--grids", type=int, nargs="+", default=[DEMO, 2_600, 100_000], help="0 = the demo county"
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--memory", choices=["sjoin", "index"], help=argparse.SUPPRESS)  # internal

@@ -104,3 +104,29 @@ def test_unknown_crs_is_a_clear_error(cli_env, tmp_path):
 def test_db_url_and_status(cli_env):
     assert gridmap(cli_env, "db", "url").stdout.strip() == cli_env["GRIDMAP_DATABASE_URL"]
     assert "external server" in gridmap(cli_env, "db", "status").stderr
+
+
+def test_serve_answers_http(cli_env, tmp_path):
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "serve", "--port", str(port)], env=cli_env, stderr=subprocess.PIPE
+    )
+    try:
+        for _ in range(100):
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert response.json()["status"] == "ok"
+        assert httpx.get(f"http://127.0.0.1:{port}/openapi.json").json()["info"]["title"] == "gridmap"
+    finally:
+        server.terminate()
+        server.wait(10)
