@@ -23,7 +23,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if getattr(app.state, "sessions", None) is None:
-            app.state.sessions = session_factory(engine_for(resolve_database_url(settings)))
+            use(app, engine_for(resolve_database_url(settings)))
         yield
 
     app = FastAPI(
@@ -33,12 +33,20 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.sessions = session_factory(engine) if engine is not None else None
+    app.state.sessions = None
+    if engine is not None:
+        use(app, engine)
     errors.register(app)
     app.add_middleware(ServerTiming)
     for module in (health, grids, locate):
         app.include_router(module.router)
     return app
+
+
+def use(app: FastAPI, engine: Engine) -> None:
+    """Give the app its session factories: one for writes, one in autocommit for reads."""
+    app.state.sessions = session_factory(engine)
+    app.state.read_sessions = session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
 
 
 class ServerTiming:

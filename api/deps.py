@@ -17,8 +17,15 @@ from geo.settings import Settings
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """A session for one request; committed by handlers that write, closed always."""
-    with request.app.state.sessions() as session:
+    """A session for one request; committed by handlers that write, closed always.
+
+    Reads (GET, HEAD) run in autocommit: no BEGIN and ROLLBACK round trips around a lookup that
+    is one statement; a read made of several statements may see changes committed in between.
+    """
+    factory = request.app.state.sessions
+    if request.method in ("GET", "HEAD"):
+        factory = request.app.state.read_sessions
+    with factory() as session:
         yield session
 
 
