@@ -56,7 +56,7 @@ def assign_csv(
             grid = np.full(len(frame), "", dtype=object)
             distance = np.full(len(frame), np.nan)
             if ok.any():
-                result = index.assign(x[ok], y[ok])
+                result = index.assign(x[ok], y[ok], nearest=False)
                 status[ok] = np.asarray([str(s) for s in STATUSES], dtype=object)[result.status]
                 has_grid = result.grid >= 0
                 grid_ok = np.full(int(ok.sum()), "", dtype=object)

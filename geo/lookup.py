@@ -425,8 +425,14 @@ class _Nearest:
                 hint = np.where(hint < 0, shifted, hint)
         return hint.ravel()
 
-    def query(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Nearest polygon (lowest code among equidistant ones, -1 if none) and its distance."""
+    def query(
+        self, x: np.ndarray, y: np.ndarray, limit_m: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest polygon (lowest code among equidistant ones, -1 if none) and its distance.
+
+        With `limit_m`, only polygons that near are looked for: a point with none gets -1 and an
+        infinite distance (a far point then costs a few buckets instead of a wide search).
+        """
         n = len(x)
         if self.cells is None:
             return np.full(n, NONE, dtype=np.int32), np.full(n, np.nan)
@@ -437,6 +443,8 @@ class _Nearest:
         col = np.floor(u).astype(np.int64).clip(0, self.cells.ncols - 1)
         row = np.floor(v).astype(np.int64).clip(0, self.cells.nrows - 1)
         bound = self._distance(x, y, np.arange(n), self.hint[row * self.cells.ncols + col])
+        if limit_m is not None:
+            bound = np.minimum(bound, limit_m + 2 * _TIE_M)
         # 2. Every segment in the buckets that meet the disk of that radius around the point.
         found = np.flatnonzero(np.isfinite(bound))
         p, seg = self._segments_in(*self._disk(x[found], y[found], bound[found] + 2 * _TIE_M), found)
@@ -448,7 +456,9 @@ class _Nearest:
         lowest = _min_per(p, rank, n)
         highest = np.full(n, NONE, dtype=np.int64)
         np.maximum.at(highest, p, rank)
-        unsure = ~np.isfinite(best) | (lowest != highest) | (best <= self.near_m)
+        # Nothing within a limit is a sure answer; nothing within the bound of a hint is not.
+        unsure = (~np.isfinite(best) if limit_m is None else np.zeros(n, dtype=bool)) | (lowest != highest)
+        unsure |= np.isfinite(best) & (best <= self.near_m)
         unsure |= np.abs(best - self.tolerance_m) <= _TIE_M
         nearest = np.where(lowest >= 0, self.by_code[lowest.clip(0)], NONE).astype(np.int32)
         redo = np.flatnonzero(unsure)
@@ -554,8 +564,14 @@ class GridIndex:
         """Share of the grid raster's cells whose points are tested exactly."""
         return self._grids.edge_share
 
-    def assign(self, lon: np.ndarray, lat: np.ndarray, *, chunk: int = 1_000_000) -> BatchResult:
-        """Apply the assignment rule to every storage (lon, lat); NaN coordinates stay unassigned."""
+    def assign(
+        self, lon: np.ndarray, lat: np.ndarray, *, chunk: int = 1_000_000, nearest: bool = True
+    ) -> BatchResult:
+        """Apply the assignment rule to every storage (lon, lat); NaN coordinates stay unassigned.
+
+        `nearest=False` skips finding the nearest grid of unassigned points (batch output has no
+        use for it), which makes points far from every grid cheap.
+        """
         lon = np.ravel(np.asarray(lon, dtype=np.float64))
         lat = np.ravel(np.asarray(lat, dtype=np.float64))
         if lon.shape != lat.shape:
@@ -571,10 +587,10 @@ class GridIndex:
         )
         chunk = max(int(chunk), 1)
         for s in range(0, n, chunk):
-            self._assign_chunk(lon[s : s + chunk], lat[s : s + chunk], out, slice(s, s + chunk))
+            self._assign_chunk(lon[s : s + chunk], lat[s : s + chunk], out, slice(s, s + chunk), nearest)
         return out
 
-    def _assign_chunk(self, x: np.ndarray, y: np.ndarray, out: BatchResult, at: slice) -> None:
+    def _assign_chunk(self, x: np.ndarray, y: np.ndarray, out: BatchResult, at: slice, nearest: bool) -> None:
         """Fill out[at] (views of the result arrays) for one chunk of points."""
         grid = self._grids.gather(x, y)
         edge = np.flatnonzero(grid <= _EDGE)
@@ -589,13 +605,15 @@ class GridIndex:
         loose = np.flatnonzero((grid < 0) & np.isfinite(x) & np.isfinite(y))
         if not len(loose):
             return
-        near, dist = self._nearest.query(*self._to_metric.transform(x[loose], y[loose]))
+        limit = None if nearest else self.snap_tolerance_m
+        near, dist = self._nearest.query(*self._to_metric.transform(x[loose], y[loose]), limit)
         snap = (near >= 0) & (dist <= self.snap_tolerance_m)
         out.status[at][loose[snap]] = SNAPPED
         out.grid[at][loose[snap]] = near[snap]
         out.distance_m[at][loose[snap]] = dist[snap]
-        out.nearest[at][loose[~snap]] = near[~snap]
-        out.nearest_m[at][loose[~snap]] = dist[~snap]
+        if nearest:  # under a limit, what was found beyond it need not be the nearest
+            out.nearest[at][loose[~snap]] = near[~snap]
+            out.nearest_m[at][loose[~snap]] = dist[~snap]
 
     def _micro_of(self, x: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
         """Per covered point: the lowest-coded micro-grid of its chosen grid that covers it, or -1."""

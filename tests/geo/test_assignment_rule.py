@@ -105,6 +105,10 @@ def test_postgis_and_index_follow_the_rule(session, seed, n, n_special):
         )
         points = sample_points(grids, np.random.default_rng(seed))
         batch = index.assign(np.array([p[0] for p in points]), np.array([p[1] for p in points]))
+        # Batch work skips finding the nearest grid of unassigned points; nothing else may change.
+        lean = index.assign(np.array([p[0] for p in points]), np.array([p[1] for p in points]), nearest=False)
+        assert np.array_equal(lean.status, batch.status) and np.array_equal(lean.grid, batch.grid)
+        assert np.array_equal(lean.distance_m, batch.distance_m, equal_nan=True)
         for i, (lon, lat) in enumerate(points):
             expected = reference(grids, lon, lat)
             if expected[0] == "ambiguous":
