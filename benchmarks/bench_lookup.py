@@ -280,7 +280,8 @@ def main() -> None:
             f"{'yes' if ok else 'NO'} ({r['sjoin_checked']:,} vs sjoin, all vs reference)"
         )
         print(
-            f"{'':>8} with nearest grids of unassigned points: {r['points'] / r['assign_full_s'] / 1e6:.2f} M pts/s"
+            f"{'':>8} with nearest grids of unassigned points: "
+            f"{r['points'] / r['assign_full_s'] / 1e6:.2f} M pts/s"
             f" ({r['sjoin_s'] / r['assign_full_s']:.1f}x); "
             f"covered points only: {r['covered_points'] / r['covered_s'] / 1e6:.2f} M pts/s; "
             f"boundary points sjoin leaves out: {r['sjoin_on_edge']}"
