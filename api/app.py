@@ -23,7 +23,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if getattr(app.state, "sessions", None) is None:
-            use(app, engine_for(resolve_database_url(settings)))
+            use(app, engine_for(resolve_database_url(settings), service=True))
         yield
 
     app = FastAPI(

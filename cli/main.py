@@ -230,7 +230,8 @@ def serve(
     with friendly_errors():
         url = ready_url(settings)
     say(f"serving on http://{host}:{port} (API docs: http://{host}:{port}/docs)")
-    uvicorn.run(create_app(settings, engine=engine_for(url)), host=host, port=port, log_level="info")
+    app_ = create_app(settings, engine=engine_for(url, service=True))
+    uvicorn.run(app_, host=host, port=port, log_level="info")
 
 
 if __name__ == "__main__":
