@@ -166,7 +166,8 @@ def transformer(source: str, target: str) -> Transformer:
     return Transformer.from_crs(_pyproj_crs(source), _pyproj_crs(target), always_xy=True)
 
 
-def _epsg_of(name: str) -> str:
+def epsg_of(name: str) -> str:
+    """The EPSG code behind a canonical name (wgs84 -> EPSG:4326, cgcs2000 -> EPSG:4490)."""
     return {WGS84: "EPSG:4326", CGCS2000: STORAGE_CRS}.get(name, name)
 
 
@@ -180,9 +181,9 @@ def to_storage(x: Array, y: Array, crs: str) -> tuple[Array, Array]:
     elif crs == BD09:
         x, y = bd09_to_wgs84(x, y)
         crs = WGS84
-    if _epsg_of(crs) == STORAGE_CRS:
+    if epsg_of(crs) == STORAGE_CRS:
         return x, y
-    return transformer(_epsg_of(crs), STORAGE_CRS).transform(x, y)
+    return transformer(epsg_of(crs), STORAGE_CRS).transform(x, y)
 
 
 def from_storage(lon: Array, lat: Array, crs: str) -> tuple[Array, Array]:
@@ -191,9 +192,9 @@ def from_storage(lon: Array, lat: Array, crs: str) -> tuple[Array, Array]:
     if crs in (GCJ02, BD09):
         wx, wy = transformer(STORAGE_CRS, "EPSG:4326").transform(lon, lat)
         return wgs84_to_gcj02(wx, wy) if crs == GCJ02 else wgs84_to_bd09(wx, wy)
-    if _epsg_of(crs) == STORAGE_CRS:
+    if epsg_of(crs) == STORAGE_CRS:
         return np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
-    return transformer(STORAGE_CRS, _epsg_of(crs)).transform(lon, lat)
+    return transformer(STORAGE_CRS, epsg_of(crs)).transform(lon, lat)
 
 
 def geometry_to_storage(geometry: shapely.Geometry, crs: str) -> shapely.Geometry:

@@ -75,7 +75,7 @@ def source_crs(path: Path, frame: gpd.GeoDataFrame, given: str | None) -> str:
         # GCJ-02/BD-09 data is routinely mislabelled as WGS84; any other disagreement is a mistake.
         if declared and name not in (crs.GCJ02, crs.BD09):
             declared_name = crs.normalize_crs(declared)
-            if crs._epsg_of(declared_name) != crs._epsg_of(name):
+            if crs.epsg_of(declared_name) != crs.epsg_of(name):
                 raise crs.CoordinateError(
                     f"{path.name} declares {declared} but --crs says {given}; drop --crs or fix the file"
                 )

@@ -57,7 +57,12 @@ class UnitPart(Base):
     __tablename__ = "unit_parts"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    version_id: Mapped[int] = mapped_column(ForeignKey("unit_versions.id", ondelete="CASCADE"))
+    version_id: Mapped[int] = mapped_column(ForeignKey("unit_versions.id"))
+    code: Mapped[str] = mapped_column(String(18))
+    level: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str | None] = mapped_column(Text)
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     geom = mapped_column(Geometry("POLYGON", srid=STORAGE_SRID, spatial_index=False))
 
 
