@@ -32,6 +32,7 @@ def test_grids_is_a_feature_collection_of_the_current_grids(client, county):
     assert body["type"] == "FeatureCollection"
     assert [x["properties"]["code"] for x in body["features"]] == [f.grid_code(i) for i in range(1, 5)]
     assert body["features"][0]["geometry"]["type"] == "MultiPolygon"
+    assert "crs" not in body["features"][0]["geometry"]  # RFC 7946: lon/lat, no per-geometry CRS
 
 
 def test_grids_filters_by_level_parent_kind_and_bbox(client, county):
