@@ -232,7 +232,9 @@ def prepare_import(
     return features, checked, name
 
 
-def _parent_kind(in_batch: dict[str, UnitFeature], stored: dict[str, units.StoredUnit], code: str):
+def _parent_kind(
+    in_batch: dict[str, UnitFeature], stored: dict[str, units.StoredUnit], code: str
+) -> tuple[str | None, str | None]:
     parent = in_batch.get(code) or stored.get(code)
     return (parent.kind, parent.special_type) if parent else (None, None)
 

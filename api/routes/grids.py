@@ -50,6 +50,16 @@ def get_grid(code: str, session: SessionDep, at: AtDep) -> dict:
     return feature
 
 
+@router.get("/grids/{code}/versions", responses={404: {"description": "No such unit"}})
+def grid_versions(code: str, session: SessionDep) -> list[dict]:
+    """Every version of a unit's boundary, oldest first: name, kind, validity and area in m²."""
+    _check_code(code, "code", not_found=True)
+    versions = units.versions_of(session, code)
+    if not versions:
+        raise NotFound(f"no unit with code {code}")
+    return versions
+
+
 @router.get("/export", response_class=Response, responses={200: {"content": {GEOJSON: {}}}})
 def export(session: SessionDep, at: AtDep, level: Annotated[Level, Query()] = Level.GRID) -> Response:
     """All units of one level as a downloadable GeoJSON file (EPSG:4490 lon/lat)."""

@@ -97,3 +97,20 @@ def test_health_reports_schema_and_postgis(client):
 def test_every_response_says_how_long_the_server_took(client):
     timing = client.get("/health").headers["server-timing"]
     assert timing.startswith("app;dur=") and float(timing.split("=")[1]) > 0
+
+
+def test_versions_of_a_redrawn_grid(client, county, settings, tmp_path):
+    from shapely.geometry import box, mapping
+
+    features = f.hierarchy()
+    features[3]["geometry"] = mapping(box(f.X0, f.Y0 + 0.02, f.X0 + 0.021, f.Y0 + f.SIZE))
+    features[4]["geometry"] = mapping(box(f.X0 + 0.021, f.Y0 + 0.02, f.X0 + f.SIZE, f.Y0 + f.SIZE))
+    path = f.write_geojson(tmp_path / "redraw.geojson", features)
+    import_units(county, path, valid_from=datetime(2025, 1, 1, tzinfo=UTC), settings=settings)
+    versions = client.get(f"/grids/{f.grid_code(1)}/versions").json()
+    assert [v["version"] for v in versions] == [1, 2]
+    assert versions[0]["valid_to"] == versions[1]["valid_from"] and versions[1]["valid_to"] is None
+    assert versions[1]["area_m2"] > versions[0]["area_m2"]
+    old = client.get(f"/grids/{f.grid_code(1)}", params={"at": "2024-06-01"}).json()["properties"]
+    assert old["version"] == 1
+    assert client.get("/grids/419999001001099/versions").status_code == 404
