@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 # How many nearest pieces to rank by true distance: index order is in degrees, not metres.
 _NEAREST_CANDIDATES = 16
+_NEAREST = "nearest"  # marks the nearest-grid row in the answer of _locate_sql
 
 
 def _covering_sql(at: datetime | None) -> str:
@@ -62,12 +63,25 @@ def _nearest_sql(at: datetime | None) -> str:
         LIMIT 1"""
 
 
+def _locate_sql(at: datetime | None) -> str:
+    # One round trip: the covering units, and the nearest grid only when no grid covers the
+    # point (the NOT EXISTS is a one-time filter: the nearest search does not run otherwise).
+    return f"""
+        WITH hits AS ({_covering_sql(at)})
+        SELECT code, level, name, kind, version, NULL::float8 AS distance_m FROM hits
+        UNION ALL
+        SELECT code, '{_NEAREST}', name, kind, version, distance_m FROM ({_nearest_sql(at)}) n
+        WHERE NOT EXISTS (SELECT 1 FROM hits WHERE level = 'grid')"""
+
+
 def locate(
     session: Session, lon: float, lat: float, *, tolerance_m: float, at: datetime | None = None
 ) -> Assignment:
     """Assign one storage lon/lat to its responsible grid, as of `at` (default: now)."""
     params = {"lon": lon, "lat": lat, "at": at}
-    hits = session.execute(text(_covering_sql(at)), params).all()
+    rows = session.execute(text(_locate_sql(at)), params).all()
+    hits = [r for r in rows if r.level != _NEAREST]
+    near = next((r for r in rows if r.level == _NEAREST), None)
     by_level: dict[str, list] = {}
     for h in hits:
         by_level.setdefault(h.level, []).append(h)
@@ -98,7 +112,6 @@ def locate(
         )
         return _explained(answer, tolerance_m)
 
-    near = session.execute(text(_nearest_sql(at)), params).one_or_none()
     units = [UnitRef(h.code, h.name, h.level) for h in admin]
     if near is not None and near.distance_m <= tolerance_m:
         grid = GridRef(near.code, near.name, near.kind, near.version)
