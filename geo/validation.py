@@ -79,14 +79,10 @@ def clean_geometry(
             )
             return None
         report.repairs.append(
-            f"{label}: repaired ({reason}); area {_area_deg2(geometry):.3g} -> {_area_deg2(fixed):.3g} deg²"
+            f"{label}: repaired ({reason}) into {shapely.get_num_geometries(fixed)} polygon(s)"
         )
         geometry = fixed
     return _as_multipolygon(geometry)
-
-
-def _area_deg2(geometry: shapely.Geometry) -> float:
-    return float(shapely.area(geometry))
 
 
 def _polygonal_part(geometry: shapely.Geometry) -> shapely.Geometry | None:
@@ -166,7 +162,7 @@ def check_parents(
     """Every parent exists (in the batch or the store) and (mostly) contains its child."""
     in_batch = {f.code: f.geometry for f in features}
     children = [f for f in features if f.level != Level.COUNTY]
-    parents = [in_batch.get(parent_code(f.code)) or stored_parents.get(parent_code(f.code)) for f in children]
+    parents = [_parent_geometry(parent_code(f.code), in_batch, stored_parents) for f in children]
     for feature, parent in zip(children, parents, strict=True):
         if parent is None:
             report.errors.append(
@@ -197,6 +193,13 @@ def check_parents(
             )
         elif is_thick:
             report.warn(feature.code, f"reaches {outside:,.0f} m² outside its parent {parent}")
+
+
+def _parent_geometry(
+    code: str, in_batch: Mapping[str, shapely.Geometry], stored: Mapping[str, shapely.Geometry]
+) -> shapely.Geometry | None:
+    """The parent's geometry from the batch (which wins: it is about to be stored) or the store."""
+    return in_batch[code] if code in in_batch else stored.get(code)
 
 
 def validate(

@@ -34,6 +34,7 @@ from shapely import MultiPolygon, Point, Polygon, affinity
 from shapely.geometry import mapping, shape
 
 from geo.crs import STORAGE_CRS, metric_crs_for, to_storage, transformer
+from geo.people import PartyCellKind, StaffRole
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "data" / "boundaries"
@@ -78,8 +79,8 @@ PARTY_COUNTS = {"branch": 501, "group": 2478, "central_household": 4422, "instru
 SPECIALS_WITH_FULL_TIME = 90  # the others are run by their institution's part-timers
 SPECIALS_WITH_GROUP = 110
 BASE_GRIDS_WITHOUT_GROUP = 55  # deliberate organisation-coverage gaps
-STAFF_ROLES = ("grid_chief", "full_time", "part_time", "volunteer", "building_head")
-PARTY_KINDS = ("branch", "group", "central_household", "instructor")
+STAFF_ROLES = tuple(StaffRole)  # the order rows are written in
+PARTY_KINDS = tuple(PartyCellKind)
 
 # Households per grid: the provincial norm (urban 300-500, rural ~150-320) skewed low, because the
 # norm's lower ends alone already give ~1.1 million registered residents.

@@ -304,10 +304,3 @@ def versions_of(session: Session, code: str) -> list[dict[str, Any]]:
         {"code": code},
     )
     return [dict(r._mapping) for r in rows]
-
-
-def unit_exists(session: Session, code: str) -> bool:
-    """True when a unit with this code was ever stored."""
-    return session.execute(
-        text("SELECT EXISTS (SELECT 1 FROM units WHERE code = :c)"), {"c": code}
-    ).scalar_one()

@@ -72,6 +72,7 @@ def test_repair_fixes_a_bow_tie_and_says_so(session, settings, tmp_path, base):
     result = do_import(session, settings, path, repair=True)
     assert result.summary.created == [f.grid_code(9)]
     assert len(result.repairs) == 1 and "Self-intersection" in result.repairs[0]
+    assert "into 2 polygon(s)" in result.repairs[0]  # a bow tie becomes its two triangles
     stored = units.units_at(session, [f.grid_code(9)])[f.grid_code(9)]
     assert stored.geometry.is_valid and stored.geometry.geom_type == "MultiPolygon"
 
