@@ -24,8 +24,10 @@ from geo.db.migrate import upgrade
 from geo.demo import load_demo
 from geo.settings import Settings
 
-TEST_DATABASE = "gridmap_test"
-DEMO_DATABASE = "gridmap_test_demo"
+# GRIDMAP_TEST_DB_PREFIX keeps two runs on one server (two checkouts, say) out of each other's way.
+DB_PREFIX = os.environ.get("GRIDMAP_TEST_DB_PREFIX", "gridmap_test")
+TEST_DATABASE = DB_PREFIX
+DEMO_DATABASE = f"{DB_PREFIX}_demo"
 
 
 @pytest.fixture(scope="session")

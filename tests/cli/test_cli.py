@@ -13,9 +13,9 @@ from shapely.geometry import Polygon
 from sqlalchemy import create_engine, text
 
 from tests import factories as f
-from tests.conftest import fresh_database
+from tests.conftest import DB_PREFIX, fresh_database
 
-CLI_DATABASE = "gridmap_cli_test"
+CLI_DATABASE = f"{DB_PREFIX}_cli"
 
 
 @pytest.fixture(scope="module")

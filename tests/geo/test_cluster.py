@@ -15,6 +15,7 @@ import pytest
 
 from geo.db.cluster import ClusterError, EmbeddedCluster
 from geo.settings import PROJECT_DIR, Settings
+from tests.conftest import DB_PREFIX
 
 # Not tmp_path: when the tests run as root the server runs as `postgres`, which cannot traverse
 # /tmp/pytest-of-root (mode 700). The project directory is traversable.
@@ -112,7 +113,7 @@ def test_second_start_while_running_is_a_no_op(cluster: EmbeddedCluster) -> None
 
 def test_create_and_drop_database(cluster: EmbeddedCluster) -> None:
     cluster.start(progress=lambda _: None)
-    name = "gridmap_test-db"  # a hyphen: the name must be quoted as an identifier
+    name = f"{DB_PREFIX}-db"  # a hyphen: the name must be quoted as an identifier
     cluster.create_database(name)
     cluster.create_database(name)  # idempotent
     test_url = cluster.url().rsplit("/", 1)[0] + "/" + name
