@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,10 +13,16 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import errors
-from api.routes import grids, health, locate
+from api import errors, live
+from api.routes import cases, grids, health, locate, report
+from geo.cases import load_departments
+from geo.categories import CategoryTable
+from geo.db import cases as case_store
 from geo.db.engine import engine_for, resolve_database_url, session_factory
 from geo.settings import Settings, get_settings
+from geo.worktime import WorkCalendar
+
+log = logging.getLogger("gridmap.api")
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
@@ -24,7 +33,15 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if getattr(app.state, "sessions", None) is None:
             use(app, engine_for(resolve_database_url(settings), service=True))
+        app.state.wakeup = live.Wakeup()
+        tasks = [asyncio.create_task(live.listen(app.state.engine, app.state.wakeup))]
+        if settings.background_jobs:
+            tasks.append(asyncio.create_task(escalate_periodically(app, settings.escalation_interval_s)))
         yield
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     app = FastAPI(
         title="gridmap",
@@ -33,20 +50,56 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.rules = rules_for(settings)
     app.state.sessions = None
     if engine is not None:
         use(app, engine)
     errors.register(app)
     app.add_middleware(ServerTiming)
-    for module in (health, grids, locate):
+    # live before cases: /cases/stream must not be taken for /cases/{case_id}
+    for module in (health, grids, locate, live, cases):
         app.include_router(module.router)
+    report.mount(app)  # the field worker page and its assets
     return app
 
 
 def use(app: FastAPI, engine: Engine) -> None:
     """Give the app its session factories: one for writes, one in autocommit for reads."""
+    app.state.engine = engine
     app.state.sessions = session_factory(engine)
     app.state.read_sessions = session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
+
+
+def rules_for(settings: Settings) -> case_store.Rules:
+    """What case handling consults, loaded once from the data files the settings name."""
+    return case_store.Rules(
+        categories=CategoryTable.load(settings.categories_file),
+        calendar=WorkCalendar.load(settings.calendar_file),
+        departments=load_departments(settings.departments_file),
+        snap_tolerance_m=settings.snap_tolerance_m,
+        duplicate_radius_m=settings.duplicate_radius_m,
+        duplicate_window_h=settings.duplicate_window_h,
+    )
+
+
+async def escalate_periodically(app: FastAPI, interval_s: float) -> None:
+    """Escalate overdue cases every `interval_s`; several processes may do it at once (SKIP LOCKED)."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            moved = await asyncio.to_thread(escalate_once, app)
+            if moved:
+                log.info("escalated %d overdue case(s)", moved)
+        except Exception:  # keep the job alive through a database restart
+            log.exception("escalation failed; trying again in %s s", interval_s)
+
+
+def escalate_once(app: FastAPI) -> int:
+    """One escalation pass in a transaction of its own."""
+    with app.state.sessions() as session:
+        moved = case_store.escalate_overdue(session, app.state.rules)
+        session.commit()
+        return moved
 
 
 class ServerTiming:

@@ -8,9 +8,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
+from geo.categories import UnknownCategory
 from geo.codes import CodeError
 from geo.crs import CoordinateError
+from geo.db.cases import CaseNotFound, IdempotencyConflict, InvalidReport, InvalidTarget
 from geo.importer import ImportRejected
+from geo.lifecycle import IllegalMove, MissingNeeds
+from geo.photos import PhotoRejected
 
 log = logging.getLogger("gridmap.api")
 
@@ -23,13 +27,48 @@ class InvalidParameter(ValueError):
     """A request parameter that cannot be used; the message says why."""
 
 
+class UnsupportedMediaType(InvalidParameter):
+    """A body in a format the endpoint does not read."""
+
+
+class PayloadTooLarge(ValueError):
+    """A body over the size limit; the message gives the limit."""
+
+
 STATUS_BY_ERROR: dict[type[Exception], int] = {
     CoordinateError: 422,
     CodeError: 422,
     ImportRejected: 422,
     InvalidParameter: 422,
+    UnsupportedMediaType: 415,
+    PayloadTooLarge: 413,
     NotFound: 404,
+    CaseNotFound: 404,
+    UnknownCategory: 422,
+    IdempotencyConflict: 422,
+    InvalidTarget: 422,
+    InvalidReport: 422,
+    MissingNeeds: 422,
+    PhotoRejected: 422,
+    IllegalMove: 409,
 }
+
+
+# A photo's problem decides its answer: too big, not a kind we take, or broken.
+PHOTO_STATUS = {"too_big": 413, "unsupported": 415, "corrupt": 422}
+
+
+def _message(exc: Exception) -> str:
+    # KeyError's str() is the repr of its argument; the argument is the message.
+    return str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+
+
+def _extra(exc: Exception) -> dict[str, object]:
+    if isinstance(exc, ImportRejected):
+        return {"errors": exc.report.errors}
+    if isinstance(exc, IllegalMove):
+        return {"current": exc.current, "allowed": exc.allowed}
+    return {}
 
 
 def _error(status: int, detail: str, **extra: object) -> JSONResponse:
@@ -41,8 +80,9 @@ def register(app: FastAPI) -> None:
     for error, status in STATUS_BY_ERROR.items():
 
         async def handler(request: Request, exc: Exception, status: int = status) -> JSONResponse:
-            extra = {"errors": exc.report.errors} if isinstance(exc, ImportRejected) else {}
-            return _error(status, str(exc), **extra)
+            if isinstance(exc, PhotoRejected):
+                status = PHOTO_STATUS.get(exc.kind, 422)
+            return _error(status, _message(exc), **_extra(exc))
 
         app.add_exception_handler(error, handler)
 

@@ -46,6 +46,33 @@ class Settings(BaseSettings):
     )
     max_import_features: int = Field(default=200_000, gt=0)
 
+    # Cases
+    categories_file: Path = Field(
+        default=PROJECT_DIR / "data" / "categories.csv", description="The two-level case category table"
+    )
+    calendar_file: Path = Field(
+        default=PROJECT_DIR / "data" / "calendar" / "china.csv",
+        description="Public holidays and make-up working days of the working calendar",
+    )
+    departments_file: Path = Field(
+        default=PROJECT_DIR / "data" / "departments.csv",
+        description="County departments a street may summon (街镇吹哨、部门报到)",
+    )
+    duplicate_radius_m: float = Field(
+        default=50.0,
+        ge=0,
+        description="An open case of the same category this close is a suggested duplicate",
+    )
+    duplicate_window_h: float = Field(default=24.0, ge=0, description="... and reported this recently")
+    max_photos: int = Field(default=6, ge=0, description="Photos per case")
+    max_photo_bytes: int = Field(default=8 * 1024 * 1024, gt=0, description="Size limit of one photo")
+    background_jobs: bool = Field(
+        default=True, description="Run periodic jobs (escalation of overdue cases) inside `gridmap serve`"
+    )
+    escalation_interval_s: float = Field(
+        default=60.0, gt=0, description="How often a server looks for overdue cases to escalate"
+    )
+
 
 @lru_cache
 def get_settings() -> Settings:

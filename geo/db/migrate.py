@@ -26,9 +26,17 @@ def upgrade(url: str) -> None:
     command.upgrade(alembic_config(url), "heads")
 
 
+def head_revision() -> str:
+    """The newest schema revision the bundled migrations know (heads joined by "," while branched)."""
+    from alembic.script import ScriptDirectory
+
+    return ",".join(sorted(ScriptDirectory.from_config(alembic_config()).get_heads()))
+
+
 def current_revision(connection: Connection) -> str | None:
     """The schema revision of a database, or None before the first migration."""
     has_table = connection.execute(text("SELECT to_regclass('alembic_version') IS NOT NULL")).scalar()
     if not has_table:
         return None
-    return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    rows = connection.execute(text("SELECT version_num FROM alembic_version ORDER BY 1")).scalars().all()
+    return ",".join(rows) or None

@@ -1,0 +1,334 @@
+"""Cases: intake (JSON or multipart with photos), dispatch queries, lifecycle moves."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile
+
+from api.deps import BboxDep, SessionDep, SettingsDep, get_session, parse_at
+from api.errors import InvalidParameter, PayloadTooLarge, UnsupportedMediaType
+from geo import crs
+from geo.cases import Intake, PhotoUpload, Reporter
+from geo.db import cases as store
+from geo.lifecycle import CaseStatus, Move, Rating, Source
+from geo.photos import inspect_photo
+from geo.settings import Settings
+
+router = APIRouter(tags=["cases"])
+
+JSON_LIMIT = 64 * 1024  # a report's text; photos come as files
+
+
+class ReporterIn(BaseModel):
+    """Who reports; personal data, masked in responses."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, max_length=50)
+    phone: str | None = Field(None, max_length=30, pattern=r"^[0-9+\- ]*$")
+    confidential: bool = False
+
+
+class CaseIn(BaseModel):
+    """A report as a client sends it."""
+
+    model_config = ConfigDict(extra="forbid")
+    lon: float | None = Field(None, description="Longitude in `crs`; omit with lat to use a photo's GPS")
+    lat: float | None = None
+    crs: str = Field(crs.WGS84, description="wgs84 (default: phones), gcj02, bd09, cgcs2000 or EPSG:n")
+    accuracy_m: float | None = Field(None, ge=0, le=100_000, description="GPS accuracy radius")
+    category: str = Field(min_length=2, max_length=8, description="A subclass code from GET /categories")
+    description: str = Field(min_length=1, max_length=4000)
+    address: str | None = Field(None, max_length=500)
+    source: Source = Source.PATROL
+    urgent: bool = False
+    reporter: ReporterIn | None = None
+
+
+class TransitionIn(BaseModel):
+    """One lifecycle move and what it carries (see `allowed_moves` of the case)."""
+
+    model_config = ConfigDict(extra="forbid")
+    to: CaseStatus
+    note: str | None = Field(None, max_length=2000)
+    reason: str | None = Field(None, max_length=2000, description="Required for side paths")
+    unit: str | None = Field(None, max_length=18, description="Target unit code or department code")
+    extend_by: str | None = Field(None, max_length=12, description='e.g. "2d" (working days) or "4h"')
+    into: int | None = Field(None, description="The case this one duplicates (merge)")
+    rating: Rating | None = None
+
+
+def get_rules(request: Request) -> store.Rules:
+    """Categories, calendar and departments loaded when the app was built."""
+    return request.app.state.rules
+
+
+RulesDep = Annotated[store.Rules, Depends(get_rules)]
+
+
+async def actor(x_actor: Annotated[str | None, Header(max_length=64)] = None) -> str:
+    """Who acts. Until user accounts exist, clients name themselves in the X-Actor header."""
+    return x_actor or "anonymous"
+
+
+ActorDep = Annotated[str, Depends(actor)]
+
+
+@router.get("/categories")
+def categories(rules: RulesDep) -> list[dict[str, Any]]:
+    """The two-level category table with each subclass's time limits per stage."""
+    table = rules.categories
+    return [
+        {
+            "code": top.code,
+            "name": top.name,
+            "name_en": top.name_en,
+            "children": [
+                {
+                    "code": c.code,
+                    "name": c.name,
+                    "name_en": c.name_en,
+                    "limits": {s: str(v) for s, v in c.limits.items()},
+                }
+                for c in table.children(top.code)
+            ],
+        }
+        for top in table.top_classes()
+    ]
+
+
+@router.get("/departments")
+def departments(rules: RulesDep) -> list[dict[str, str]]:
+    """County departments a street may summon with a reassignment (街镇吹哨、部门报到)."""
+    return [{"code": code, "name": name} for code, name in rules.departments.items()]
+
+
+@router.post("/cases", status_code=201, responses={200: {"description": "A retry: the case made earlier"}})
+async def post_case(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    rules: RulesDep,
+    who: ActorDep,
+    idempotency_key: Annotated[
+        str | None, Header(description="A UUID the client made for this report; retries reuse it")
+    ] = None,
+) -> dict[str, Any]:
+    """Report a case: JSON, or multipart with the JSON in field `case` and photos in `photos`."""
+    key = _idempotency_key(idempotency_key)
+    body, uploads = await _read_report(request, settings)
+    intake = _intake(body, uploads, key)
+
+    def create() -> tuple[dict[str, Any], bool]:
+        case_id, created = store.create_case(session, intake, rules, actor=who)
+        session.commit()
+        detail = store.case_detail(session, case_id, rules)
+        detail["duplicates"] = store.duplicates_of(session, case_id, rules)
+        return detail, created
+
+    detail, created = await run_in_threadpool(create)
+    if not created:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    return detail
+
+
+def _idempotency_key(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise InvalidParameter(f"Idempotency-Key must be a UUID, not {value[:60]!r}") from None
+
+
+async def _read_report(request: Request, settings: Settings) -> tuple[CaseIn, list[PhotoUpload]]:
+    """The report and its checked photos, from JSON or multipart; size limits before parsing."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    limit = JSON_LIMIT + settings.max_photos * settings.max_photo_bytes + 64 * 1024
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the request is {int(declared):,} bytes; at most {limit:,} are accepted")
+    if kind == "application/json":
+        raw = await request.body()
+        if len(raw) > JSON_LIMIT:
+            raise PayloadTooLarge(
+                f"a JSON report is at most {JSON_LIMIT:,} bytes; send photos as multipart files"
+            )
+        return _parse_case(raw), []
+    if kind == "multipart/form-data":
+        form = await request.form(max_files=settings.max_photos + 1, max_fields=10, max_part_size=JSON_LIMIT)
+        field = form.get("case")
+        if not isinstance(field, str):
+            raise InvalidParameter("multipart reports need a form field `case` holding the report as JSON")
+        files = [f for f in form.getlist("photos") if isinstance(f, UploadFile)]
+        if len(files) > settings.max_photos:
+            raise InvalidParameter(f"at most {settings.max_photos} photos per report, not {len(files)}")
+        uploads = [await _photo(f, settings) for f in files]
+        return _parse_case(field.encode()), uploads
+    raise UnsupportedMediaType(
+        f"send the report as application/json or multipart/form-data, not {kind or 'no content type'}"
+    )
+
+
+def _parse_case(raw: bytes) -> CaseIn:
+    try:
+        return CaseIn.model_validate_json(raw)
+    except ValidationError as e:
+        raise RequestValidationError(e.errors(include_url=False, include_context=False)) from None
+
+
+async def _photo(upload: UploadFile, settings: Settings) -> PhotoUpload:
+    data = await upload.read(settings.max_photo_bytes + 1)
+    return PhotoUpload(inspect_photo(data, max_bytes=settings.max_photo_bytes), data)
+
+
+def _intake(body: CaseIn, uploads: list[PhotoUpload], key: str | None) -> Intake:
+    """Where the case is (reported, else a photo's GPS), converted to storage lon/lat."""
+    if (body.lon is None) != (body.lat is None):
+        raise InvalidParameter("give both lon and lat, or neither (then a photo's GPS is used)")
+    if body.lon is not None:
+        x, y = crs.to_storage([body.lon], [body.lat], body.crs)
+        source, input_crs, input_lon, input_lat = "report", crs.normalize_crs(body.crs), body.lon, body.lat
+    else:
+        with_gps = next((u for u in uploads if u.photo.gps), None)
+        if with_gps is None:
+            raise InvalidParameter(
+                "the report has no location: send lon and lat, or a photo with GPS in its EXIF"
+            )
+        input_lon, input_lat = with_gps.photo.gps
+        x, y = crs.to_storage([input_lon], [input_lat], crs.WGS84)  # cameras record WGS84
+        source, input_crs = "photo_exif", crs.normalize_crs(crs.WGS84)
+    crs.check_plausible(x, y)
+    digest = hashlib.sha256(body.model_dump_json().encode())
+    for u in uploads:
+        digest.update(u.sha256.encode())
+    reporter = body.reporter
+    return Intake(
+        lon=float(x[0]),
+        lat=float(y[0]),
+        input_crs=input_crs,
+        input_lon=input_lon,
+        input_lat=input_lat,
+        accuracy_m=body.accuracy_m,
+        location_source=source,
+        category=body.category,
+        description=body.description,
+        source=body.source,
+        address=body.address,
+        urgent=body.urgent,
+        reporter=Reporter(reporter.name, reporter.phone, reporter.confidential) if reporter else None,
+        idempotency_key=key,
+        request_hash=digest.hexdigest(),
+        photos=uploads,
+    )
+
+
+@router.get("/cases")
+def list_cases(
+    session: SessionDep,
+    rules: RulesDep,
+    bbox: BboxDep,
+    status: Annotated[list[CaseStatus] | None, Query(description="One or more statuses")] = None,
+    unit: Annotated[
+        str | None, Query(pattern=r"^[0-9]{6,18}$", description="A unit and all below it")
+    ] = None,
+    grid: Annotated[str | None, Query(pattern=r"^[0-9]{15}$")] = None,
+    category: Annotated[
+        str | None, Query(pattern=r"^[0-9]{2,4}$", description="Top class or subclass")
+    ] = None,
+    source: Source | None = None,
+    overdue: bool | None = None,
+    light: Annotated[str | None, Query(pattern="^(green|yellow|red)$")] = None,
+    reported_from: Annotated[str | None, Query(alias="from", description="Date or ISO datetime")] = None,
+    reported_to: Annotated[
+        str | None, Query(alias="to", description="Date or ISO datetime (exclusive)")
+    ] = None,
+    format: Annotated[str, Query(pattern="^(json|geojson)$")] = "json",
+    limit: Annotated[int, Query(ge=1, le=5000)] = 200,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Any:
+    """Cases for dispatchers, newest first, as JSON or as a GeoJSON FeatureCollection of points."""
+    f = store.CaseFilter(
+        status=[s.value for s in status] if status else None,
+        unit=unit,
+        grid=grid,
+        category=category,
+        source=source,
+        overdue=overdue,
+        light=light,
+        bbox=bbox,
+        reported_from=parse_at(reported_from),
+        reported_to=parse_at(reported_to),
+        limit=limit,
+        offset=offset,
+    )
+    total, items = store.list_cases(session, f, rules)
+    if format == "geojson":
+        features = [
+            {
+                "type": "Feature",
+                "id": c["id"],
+                "geometry": {"type": "Point", "coordinates": [c["lon"], c["lat"]]},
+                "properties": {k: v for k, v in c.items() if k not in ("lon", "lat")},
+            }
+            for c in items
+        ]
+        return {"type": "FeatureCollection", "total": total, "features": features}
+    return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+
+@router.get("/cases/{case_id}")
+def get_case(case_id: int, session: SessionDep, rules: RulesDep) -> dict[str, Any]:
+    """One case with its assignment and why, its clock and light, allowed moves, photos and history."""
+    return store.case_detail(session, case_id, rules)
+
+
+@router.get("/cases/{case_id}/photos/{seq}", response_class=Response)
+def get_photo(case_id: int, seq: int, session: SessionDep) -> Response:
+    """A photo of the case, as uploaded (its type checked from the bytes at intake)."""
+    content_type, data = store.photo(session, case_id, seq)
+    return Response(data, media_type=content_type, headers={"X-Content-Type-Options": "nosniff"})
+
+
+@router.post("/cases/{case_id}/transitions")
+def post_transition(
+    case_id: int,
+    body: TransitionIn,
+    session: Annotated[Session, Depends(get_session)],
+    rules: RulesDep,
+    who: ActorDep,
+) -> dict[str, Any]:
+    """Move a case through its lifecycle; an illegal move is 409 with the allowed ones."""
+    move = Move(
+        to=body.to,
+        reason=body.reason or None,
+        unit=body.unit,
+        extend_by=body.extend_by,
+        into=body.into,
+        rating=body.rating,
+    )
+    store.transition(session, case_id, move, rules, actor=who, note=body.note)
+    session.commit()
+    return store.case_detail(session, case_id, rules)
+
+
+def _json_default(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def event_json(event: dict[str, Any]) -> str:
+    """An event's data line: the case as it is now."""
+    return json.dumps(
+        {"kind": event["kind"], "at": event["at"], **event["body"]}, default=_json_default, ensure_ascii=False
+    )

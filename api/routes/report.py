@@ -1,0 +1,71 @@
+"""The field worker page: `GET /report` and its assets under `/static/report/`, all served by the service.
+
+No CDN and no inline code: the page runs under a Content-Security-Policy that allows only 'self'
+(plus `blob:` images, the thumbnails of photos not yet sent, which never leave the phone). A service
+worker (`sw.js`, scope `/report`) keeps the page openable offline once it has been opened online.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import FileResponse
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+REPORT_DIR = Path(__file__).resolve().parent.parent / "static" / "report"
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' blob:",
+        "connect-src 'self'",
+        "manifest-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+# no-cache = revalidate every time (ETag / Last-Modified): a new release reaches phones at once.
+PAGE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+router = APIRouter(tags=["field worker page"])
+
+
+@router.get("/report", include_in_schema=False)
+async def report_page() -> FileResponse:
+    """The phone page for grid workers to report a case on patrol."""
+    page = REPORT_DIR / "index.html"
+    return FileResponse(page, media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
+
+
+class _ReportStatic(StaticFiles):
+    """StaticFiles whose answers are revalidated on every use and never content-sniffed."""
+
+    def file_response(
+        self, full_path: str | Path, stat_result: os.stat_result, scope: Scope, status_code: int = 200
+    ) -> Response:
+        """The file, with the page's caching and security headers."""
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers.update(PAGE_HEADERS)
+        if Path(full_path).name == "sw.js":  # the service worker's scope is the page, outside its folder
+            response.headers["Service-Worker-Allowed"] = "/report"
+        return response
+
+
+def mount(app: FastAPI) -> None:
+    """Serve the page and its assets on `app`."""
+    app.include_router(router)
+    app.mount("/static/report", _ReportStatic(directory=REPORT_DIR), name="report-static")

@@ -1,0 +1,737 @@
+"""Cases in the store: intake with idempotency, workflow moves with history, queries, escalation.
+
+Every write happens in the caller's transaction; the caller commits. A trigger on `cases`
+appends each change to `case_events` (the live feed, see read_events).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, text
+from sqlalchemy.orm import Session
+
+from geo.assignment import Assignment
+from geo.cases import Intake, PhotoUpload, StageClock, case_number, extended_clock, reporter_view, stage_clock
+from geo.categories import CategoryTable
+from geo.codes import parent_code
+from geo.crs import STORAGE_SRID
+from geo.db.locate import locate
+from geo.db.units import units_at
+from geo.lifecycle import (
+    NEXT_TIER,
+    OPEN_HANDLING,
+    TIER_OF_LEVEL,
+    CaseStatus,
+    Move,
+    Rating,
+    Tier,
+    allowed_moves,
+    check_move,
+    is_open,
+)
+from geo.worktime import TimeLimit, WorkCalendar
+
+EVENT_BATCH = 500  # events read from the log at a time
+POINT = f"ST_SetSRID(ST_MakePoint(:lon, :lat), {STORAGE_SRID})"
+SYSTEM = "system"
+
+
+class CaseNotFound(LookupError):
+    """No case with that id."""
+
+
+class IdempotencyConflict(ValueError):
+    """An Idempotency-Key already used for a different request."""
+
+
+class InvalidReport(ValueError):
+    """A report that cannot become a case; the message says what to send instead."""
+
+
+class InvalidTarget(ValueError):
+    """A move names a unit, department or case that cannot take it."""
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What case operations consult: categories, the calendar, departments and tolerances."""
+
+    categories: CategoryTable
+    calendar: WorkCalendar
+    departments: dict[str, str]
+    snap_tolerance_m: float = 30.0
+    duplicate_radius_m: float = 50.0
+    duplicate_window_h: float = 24.0
+
+
+# ---------------------------------------------------------------- intake
+
+
+def responsibility(assignment: Assignment) -> tuple[Tier, str | None]:
+    """Who takes a new case: its grid, else the lowest unit containing it (the unassigned queue)."""
+    if assignment.grid is not None:
+        return Tier.GRID, assignment.grid.code
+    if assignment.units:
+        lowest = assignment.units[-1]
+        return TIER_OF_LEVEL[lowest.level], lowest.code
+    return Tier.COUNTY, None
+
+
+def find_by_key(session: Session, key: str) -> Row | None:
+    """The case created with an Idempotency-Key, if any."""
+    return session.execute(
+        text("SELECT id, request_hash FROM cases WHERE idempotency_key = :key"), {"key": key}
+    ).first()
+
+
+def create_case(
+    session: Session, intake: Intake, rules: Rules, *, actor: str, now: datetime | None = None
+) -> tuple[int, bool]:
+    """Store a new case (or find the one made earlier with the same key): (id, created)."""
+    if intake.idempotency_key:
+        existing = find_by_key(session, intake.idempotency_key)
+        if existing is not None:
+            return _replayed(existing, intake), False
+    category = rules.categories.get(intake.category)
+    if not rules.categories.is_assignable(category.code):
+        children = ", ".join(c.code for c in rules.categories.children(category.code)[:8])
+        raise InvalidReport(
+            f"category {category.code} {category.name} is a top class; use a subclass ({children}, …)"
+        )
+    assignment = locate(session, intake.lon, intake.lat, tolerance_m=rules.snap_tolerance_m)
+    tier, unit = responsibility(assignment)
+    now = now or _now(session)
+    clock = stage_clock(
+        CaseStatus.REPORTED, category, urgent=intake.urgent, start=now, calendar=rules.calendar
+    )
+    case_id = session.execute(text("SELECT nextval('cases_id_seq')")).scalar_one()
+    inserted = session.execute(
+        text(
+            f"""INSERT INTO cases (id, number, idempotency_key, request_hash, source, category, description,
+                    address, urgent, reporter, geom, input_crs, input_lon, input_lat, accuracy_m,
+                    location_source, assign_status, assign_rule, grid_code, grid_version, distance_m,
+                    assignment, tier, unit_code, status, stage, stage_started_at, stage_yellow_at,
+                    stage_due_at, reported_at, updated_at)
+                VALUES (:id, :number, :key, :hash, :source, :category, :description, :address, :urgent,
+                    :reporter, {POINT}, :input_crs, :input_lon, :input_lat, :accuracy_m, :location_source,
+                    :assign_status, :assign_rule, :grid_code, :grid_version, :distance_m, :assignment,
+                    :tier, :unit, :status, :stage, :started, :yellow, :due, :now, :now)
+                ON CONFLICT (idempotency_key) DO NOTHING
+                RETURNING id"""
+        ),
+        {
+            "id": case_id,
+            "number": case_number(case_id, now),
+            "key": intake.idempotency_key,
+            "hash": intake.request_hash,
+            "source": intake.source,
+            "category": category.code,
+            "description": intake.description,
+            "address": intake.address,
+            "urgent": intake.urgent,
+            "reporter": json.dumps(intake.reporter.__dict__, ensure_ascii=False) if intake.reporter else None,
+            "lon": intake.lon,
+            "lat": intake.lat,
+            "input_crs": intake.input_crs,
+            "input_lon": intake.input_lon,
+            "input_lat": intake.input_lat,
+            "accuracy_m": intake.accuracy_m,
+            "location_source": intake.location_source,
+            "assign_status": assignment.status,
+            "assign_rule": assignment.rule,
+            "grid_code": assignment.grid.code if assignment.grid else None,
+            "grid_version": assignment.grid.version if assignment.grid else None,
+            "distance_m": assignment.distance_m,
+            "assignment": json.dumps(assignment.as_dict(), ensure_ascii=False),
+            "tier": tier,
+            "unit": unit,
+            "status": CaseStatus.REPORTED,
+            **_clock_params(clock),
+            "now": now,
+        },
+    ).first()
+    if inserted is None:  # a concurrent request with the same key committed first
+        return _replayed(find_by_key(session, intake.idempotency_key), intake), False
+    _append_history(
+        session,
+        case_id,
+        actor=actor,
+        action="report",
+        from_status=None,
+        to_status=CaseStatus.REPORTED,
+        note=f"assigned by rule {assignment.rule}: {assignment.explanation}",
+        details={"source": intake.source, "location_source": intake.location_source},
+        left=None,
+        now=now,
+        tier=tier,
+        unit=unit,
+        department=None,
+    )
+    _store_photos(session, case_id, intake.photos)
+    return case_id, True
+
+
+def _replayed(existing: Row, intake: Intake) -> int:
+    if existing.request_hash and intake.request_hash and existing.request_hash != intake.request_hash:
+        raise IdempotencyConflict(
+            "this Idempotency-Key was already used for a different report; make a new key for a new report"
+        )
+    return existing.id
+
+
+def _store_photos(session: Session, case_id: int, uploads: list[PhotoUpload]) -> None:
+    for seq, upload in enumerate(uploads, start=1):
+        photo, gps = upload.photo, upload.photo.gps
+        session.execute(
+            text(
+                f"""INSERT INTO case_photos (case_id, seq, content_type, width, height, bytes, sha256, gps,
+                        taken_at)
+                    VALUES (:case_id, :seq, :content_type, :width, :height, :bytes, :sha256,
+                        CASE WHEN :has_gps THEN ST_SetSRID(ST_MakePoint(:lon, :lat), {STORAGE_SRID}) END,
+                        :taken_at)"""
+            ),
+            {
+                "case_id": case_id,
+                "seq": seq,
+                "content_type": photo.content_type,
+                "width": photo.width,
+                "height": photo.height,
+                "bytes": upload.data,
+                "sha256": upload.sha256,
+                "has_gps": gps is not None,
+                "lon": gps[0] if gps else None,
+                "lat": gps[1] if gps else None,
+                "taken_at": photo.taken_at,
+            },
+        )
+
+
+def duplicates_of(session: Session, case_id: int, rules: Rules) -> list[dict[str, Any]]:
+    """Open cases of the same category close by and recent: suggested duplicates, nearest first."""
+    rows = session.execute(
+        text(
+            """SELECT o.id, o.number, o.status,
+                      ST_Distance(o.geom::geography, c.geom::geography) AS distance_m
+               FROM cases c JOIN cases o
+                 ON o.category = c.category AND o.id <> c.id
+                AND ST_DWithin(o.geom::geography, c.geom::geography, :radius)
+                AND o.reported_at >= c.reported_at - make_interval(secs => :window)
+                AND o.reported_at <= c.reported_at + make_interval(secs => :window)
+               WHERE c.id = :id AND o.status <> ALL(:finished)
+               ORDER BY distance_m, o.id LIMIT 10"""
+        ),
+        {
+            "id": case_id,
+            "radius": rules.duplicate_radius_m,
+            "window": rules.duplicate_window_h * 3600,
+            "finished": _finished_statuses(),
+        },
+    ).all()
+    return [
+        {"id": r.id, "number": r.number, "status": r.status, "distance_m": round(r.distance_m, 1)}
+        for r in rows
+    ]
+
+
+def _finished_statuses() -> list[str]:
+    return [s.value for s in CaseStatus if not is_open(s)]
+
+
+# ---------------------------------------------------------------- reading
+
+
+CASE_COLUMNS = """c.id, c.number, c.source, c.category, c.description, c.address, c.urgent, c.reporter,
+    ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, c.input_crs, c.input_lon, c.input_lat, c.accuracy_m,
+    c.location_source, c.assign_status, c.assign_rule, c.grid_code, c.grid_version, c.distance_m,
+    c.assignment, c.tier, c.unit_code, c.department, c.status, c.stage, c.stage_started_at,
+    c.stage_yellow_at, c.stage_due_at, c.escalations, c.merged_into, c.rating, c.reported_at,
+    c.updated_at, c.closed_at"""
+
+
+def case_summary(row: Row, now: datetime, rules: Rules) -> dict[str, Any]:
+    """A case as lists show it (reporter masked)."""
+    clock = _clock_of(row)
+    light = clock.light(now)
+    category = rules.categories.get(row.category)
+    return {
+        "id": row.id,
+        "number": row.number,
+        "status": row.status,
+        "source": row.source,
+        "category": row.category,
+        "category_name": category.name,
+        "description": row.description,
+        "address": row.address,
+        "urgent": row.urgent,
+        "lon": row.lon,
+        "lat": row.lat,
+        "accuracy_m": row.accuracy_m,
+        "grid_code": row.grid_code,
+        "assign_status": row.assign_status,
+        "tier": row.tier,
+        "unit_code": row.unit_code,
+        "department": row.department,
+        "department_name": rules.departments.get(row.department) if row.department else None,
+        "stage": row.stage,
+        "stage_due_at": row.stage_due_at,
+        "light": light.value if light else None,
+        "overdue": bool(row.stage_due_at and now > row.stage_due_at),
+        "reported_at": row.reported_at,
+        "updated_at": row.updated_at,
+    }
+
+
+def case_detail(
+    session: Session, case_id: int, rules: Rules, *, now: datetime | None = None
+) -> dict[str, Any]:
+    """Everything about one case: assignment and why, clock, allowed moves, photos, history."""
+    row = session.execute(
+        text(f"SELECT {CASE_COLUMNS} FROM cases c WHERE c.id = :id"), {"id": case_id}
+    ).first()
+    if row is None:
+        raise CaseNotFound(f"no case {case_id}")
+    now = now or _now(session)
+    history = session.execute(
+        text(
+            """SELECT at, actor, action, from_status, to_status, note, details, stage, stage_due_at, on_time,
+                      tier, unit_code, department
+               FROM case_history WHERE case_id = :id ORDER BY id"""
+        ),
+        {"id": case_id},
+    ).all()
+    photos = session.execute(
+        text(
+            """SELECT seq, content_type, width, height, gps IS NOT NULL AS has_gps
+               FROM case_photos WHERE case_id = :id ORDER BY seq"""
+        ),
+        {"id": case_id},
+    ).all()
+    return {
+        **case_summary(row, now, rules),
+        "reporter": reporter_view(row.reporter),
+        "input": {"crs": row.input_crs, "lon": row.input_lon, "lat": row.input_lat},
+        "location_source": row.location_source,
+        "assignment": row.assignment,
+        "grid_version": row.grid_version,
+        "distance_m": row.distance_m,
+        "stage_started_at": row.stage_started_at,
+        "stage_yellow_at": row.stage_yellow_at,
+        "escalations": row.escalations,
+        "merged_into": row.merged_into,
+        "rating": row.rating,
+        "closed_at": row.closed_at,
+        "allowed_moves": allowed_moves(CaseStatus(row.status)),
+        "photos": [{"url": f"/cases/{case_id}/photos/{p.seq}", **p._asdict()} for p in photos],
+        "history": [h._asdict() for h in history],
+    }
+
+
+def photo(session: Session, case_id: int, seq: int) -> tuple[str, bytes]:
+    """One stored photo: (content type, bytes)."""
+    row = session.execute(
+        text("SELECT content_type, bytes FROM case_photos WHERE case_id = :id AND seq = :seq"),
+        {"id": case_id, "seq": seq},
+    ).first()
+    if row is None:
+        raise CaseNotFound(f"case {case_id} has no photo {seq}")
+    return row.content_type, bytes(row.bytes)
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    """What GET /cases can ask for; None means no condition."""
+
+    status: list[str] | None = None
+    unit: str | None = None
+    grid: str | None = None
+    category: str | None = None
+    overdue: bool | None = None
+    light: str | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    reported_from: datetime | None = None
+    reported_to: datetime | None = None
+    source: str | None = None
+    limit: int = 200
+    offset: int = 0
+
+
+def _filter_sql(f: CaseFilter) -> tuple[str, dict[str, Any]]:
+    where, params = ["true"], {}
+    if f.status:
+        where.append("c.status = ANY(:status)")
+        params["status"] = list(f.status)
+    if f.unit:  # a unit and everything under it: codes nest by prefix
+        where.append("(c.unit_code LIKE :unit_prefix OR c.grid_code LIKE :unit_prefix)")
+        params["unit_prefix"] = f.unit + "%"
+    if f.grid:
+        where.append("c.grid_code = :grid")
+        params["grid"] = f.grid
+    if f.category:
+        where.append("c.category LIKE :category_prefix")
+        params["category_prefix"] = f.category + "%"
+    if f.source:
+        where.append("c.source = :source")
+        params["source"] = f.source
+    if f.overdue is not None:
+        where.append("(c.stage_due_at IS NOT NULL AND c.stage_due_at < :now) = :overdue")
+        params["overdue"] = f.overdue
+    if f.light == "green":
+        where.append("c.stage_yellow_at > :now")
+    elif f.light == "yellow":
+        where.append("c.stage_yellow_at <= :now AND c.stage_due_at >= :now")
+    elif f.light == "red":
+        where.append("c.stage_due_at < :now")
+    if f.bbox:
+        where.append(f"c.geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, {STORAGE_SRID})")
+        params.update(dict(zip(("minx", "miny", "maxx", "maxy"), f.bbox, strict=True)))
+    if f.reported_from:
+        where.append("c.reported_at >= :reported_from")
+        params["reported_from"] = f.reported_from
+    if f.reported_to:
+        where.append("c.reported_at < :reported_to")
+        params["reported_to"] = f.reported_to
+    return " AND ".join(where), params
+
+
+def list_cases(session: Session, f: CaseFilter, rules: Rules) -> tuple[int, list[dict[str, Any]]]:
+    """Cases matching the filter, newest first: (total count, one page of summaries)."""
+    now = _now(session)
+    where, params = _filter_sql(f)
+    params["now"] = now
+    total = session.execute(text(f"SELECT count(*) FROM cases c WHERE {where}"), params).scalar_one()
+    rows = session.execute(
+        text(
+            f"""SELECT {CASE_COLUMNS} FROM cases c WHERE {where}
+                ORDER BY c.reported_at DESC, c.id DESC LIMIT :limit OFFSET :offset"""
+        ),
+        {**params, "limit": f.limit, "offset": f.offset},
+    ).all()
+    return total, [case_summary(r, now, rules) for r in rows]
+
+
+# ---------------------------------------------------------------- workflow
+
+
+def transition(
+    session: Session,
+    case_id: int,
+    move: Move,
+    rules: Rules,
+    *,
+    actor: str,
+    note: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Make one lifecycle move (checked against geo.lifecycle) and append it to the history."""
+    row = session.execute(
+        text(f"SELECT {CASE_COLUMNS} FROM cases c WHERE c.id = :id FOR UPDATE"), {"id": case_id}
+    ).first()
+    if row is None:
+        raise CaseNotFound(f"no case {case_id}")
+    now = now or _now(session)
+    current = CaseStatus(row.status)
+    check_move(current, move)
+    category = rules.categories.get(row.category)
+    tier, unit, department = Tier(row.tier), row.unit_code, row.department
+    changes: dict[str, Any] = {}
+    details: dict[str, Any] = {}
+    if move.unit and move.to in (CaseStatus.DISPATCHED, CaseStatus.REASSIGNED):
+        tier, unit, department = _target(session, move.unit, Tier(row.tier), row.unit_code, rules)
+        details["target"] = move.unit
+    elif move.to == CaseStatus.DISPATCHED and row.grid_code and tier == Tier.GRID:
+        unit = row.grid_code
+    if move.to == CaseStatus.MERGED:
+        _check_merge_target(session, case_id, move.into)
+        changes["merged_into"] = move.into
+        details["into"] = move.into
+    if move.to == CaseStatus.REVISITED:
+        changes["rating"] = Rating(move.rating).value
+        details["rating"] = changes["rating"]
+    if move.to == CaseStatus.CLOSED:
+        changes["closed_at"] = now
+    if move.reason:
+        details["reason"] = move.reason
+    if move.to == CaseStatus.EXTENDED:
+        try:
+            limit = TimeLimit.parse(move.extend_by)
+        except ValueError as e:
+            raise InvalidTarget(str(e)) from None
+        clock = extended_clock(_clock_of(row), limit, urgent=row.urgent, calendar=rules.calendar)
+        details["extend_by"] = str(limit)
+    else:
+        clock = stage_clock(move.to, category, urgent=row.urgent, start=now, calendar=rules.calendar)
+    _apply(session, row, move.to, clock, tier, unit, department, changes, now)
+    _append_history(
+        session,
+        case_id,
+        actor=actor,
+        action=move.to.value,
+        from_status=current,
+        to_status=move.to,
+        note=note or move.reason,
+        details=details,
+        left=_clock_of(row),
+        now=now,
+        tier=tier,
+        unit=unit,
+        department=department,
+    )
+    if move.to == CaseStatus.REVISITED and move.rating == Rating.UNSATISFIED:
+        _reopen(session, case_id, category, rules, row, tier, unit, department, now)
+
+
+def _reopen(session, case_id, category, rules, row, tier, unit, department, now) -> None:
+    """An unsatisfied revisit sends the case back to work (rework), with a new handling clock."""
+    clock = stage_clock(
+        CaseStatus.IN_PROGRESS, category, urgent=row.urgent, start=now, calendar=rules.calendar
+    )
+    _apply(session, row, CaseStatus.IN_PROGRESS, clock, tier, unit, department, {"closed_at": None}, now)
+    _append_history(
+        session,
+        case_id,
+        actor=SYSTEM,
+        action="reopen",
+        from_status=CaseStatus.REVISITED,
+        to_status=CaseStatus.IN_PROGRESS,
+        note="the reporter was unsatisfied: back to work",
+        details={},
+        left=None,
+        now=now,
+        tier=tier,
+        unit=unit,
+        department=department,
+    )
+
+
+def _target(
+    session: Session, target: str, tier: Tier, unit: str | None, rules: Rules
+) -> tuple[Tier, str | None, str | None]:
+    """(tier, unit, department) for a move to `target`: a unit code or a department's code."""
+    if target in rules.departments:
+        if tier not in (Tier.STREET, Tier.COUNTY, Tier.DEPARTMENT):
+            raise InvalidTarget(
+                f"only a street/town or the county may summon a department (the case is at the {tier} tier); "
+                "escalate it first"
+            )
+        return Tier.DEPARTMENT, unit, target
+    found = units_at(session, [target])
+    if target not in found:
+        raise InvalidTarget(
+            f"{target!r} is neither a current unit code nor a department "
+            f"({', '.join(sorted(rules.departments))}; see GET /departments)"
+        )
+    return TIER_OF_LEVEL[found[target].level], target, None
+
+
+def _check_merge_target(session: Session, case_id: int, into: int | None) -> None:
+    if into == case_id:
+        raise InvalidTarget("a case cannot be merged into itself")
+    target = session.execute(text("SELECT status FROM cases WHERE id = :id"), {"id": into}).first()
+    if target is None:
+        raise InvalidTarget(f"no case {into} to merge into")
+    if target.status in (CaseStatus.MERGED, CaseStatus.VOIDED):
+        raise InvalidTarget(f"case {into} is {target.status}; merge into the case it became")
+
+
+def _apply(session, row, status, clock, tier, unit, department, changes, now) -> None:
+    sets = {
+        "status": status.value,
+        **_clock_params(clock),
+        "tier": tier.value,
+        "unit_code": unit,
+        "department": department,
+        "updated_at": now,
+        **changes,
+    }
+    names = {"started": "stage_started_at", "yellow": "stage_yellow_at", "due": "stage_due_at"}
+    assignments = ", ".join(f"{names.get(k, k)} = :{k}" for k in sets)
+    session.execute(text(f"UPDATE cases SET {assignments} WHERE id = :id"), {**sets, "id": row.id})
+
+
+def _append_history(
+    session: Session,
+    case_id: int,
+    *,
+    actor: str,
+    action: str,
+    from_status: CaseStatus | None,
+    to_status: CaseStatus,
+    note: str | None,
+    details: dict[str, Any],
+    left: StageClock | None,
+    now: datetime,
+    tier: Tier,
+    unit: str | None,
+    department: str | None,
+) -> None:
+    """One history entry; `left` is the clock of the stage being left (for on-time statistics)."""
+    on_time = None if left is None or left.due_at is None else now <= left.due_at
+    session.execute(
+        text(
+            """INSERT INTO case_history (case_id, at, actor, action, from_status, to_status, note, details,
+                   stage, stage_due_at, on_time, tier, unit_code, department)
+               VALUES (:case_id, :at, :actor, :action, :from_status, :to_status, :note, :details,
+                   :stage, :due, :on_time, :tier, :unit, :department)"""
+        ),
+        {
+            "case_id": case_id,
+            "at": now,
+            "actor": actor,
+            "action": action,
+            "from_status": from_status,
+            "to_status": to_status,
+            "note": note,
+            "details": json.dumps(details, ensure_ascii=False, default=str),
+            "stage": left.stage if left else None,
+            "due": left.due_at if left else None,
+            "on_time": on_time,
+            "tier": tier,
+            "unit": unit,
+            "department": department,
+        },
+    )
+
+
+def escalate_overdue(session: Session, rules: Rules, *, now: datetime | None = None, batch: int = 500) -> int:
+    """Move overdue cases in handling one tier up; safe in many processes at once (SKIP LOCKED)."""
+    now = now or _now(session)
+    rows = session.execute(
+        text(
+            f"""SELECT {CASE_COLUMNS} FROM cases c
+                WHERE c.stage_due_at < :now AND c.status = ANY(:handling) AND c.tier <> 'county'
+                ORDER BY c.stage_due_at LIMIT :batch
+                FOR UPDATE SKIP LOCKED"""
+        ),
+        {"now": now, "handling": [s.value for s in OPEN_HANDLING], "batch": batch},
+    ).all()
+    for row in rows:
+        _escalate(session, row, rules, now)
+    return len(rows)
+
+
+def _escalate(session: Session, row: Row, rules: Rules, now: datetime) -> None:
+    tier = NEXT_TIER[Tier(row.tier)]
+    unit = _unit_of_tier(row, tier)
+    category = rules.categories.get(row.category)
+    clock = stage_clock(
+        CaseStatus.DISPATCHED, category, urgent=row.urgent, start=now, calendar=rules.calendar
+    )
+    _apply(
+        session,
+        row,
+        CaseStatus.DISPATCHED,
+        clock,
+        tier,
+        unit,
+        None,
+        {"escalations": row.escalations + 1},
+        now,
+    )
+    _append_history(
+        session,
+        row.id,
+        actor=SYSTEM,
+        action="escalate",
+        from_status=CaseStatus(row.status),
+        to_status=CaseStatus.DISPATCHED,
+        note=f"overdue at the {row.stage} stage: escalated to the {tier} tier",
+        details={"from_tier": row.tier, "from_unit": row.unit_code, "from_department": row.department},
+        left=_clock_of(row),
+        now=now,
+        tier=tier,
+        unit=unit,
+        department=None,
+    )
+
+
+def _unit_of_tier(row: Row, tier: Tier) -> str | None:
+    """The unit one tier up: the code's parent (codes nest), or the county for departments."""
+    code = row.unit_code or row.grid_code
+    if code is None:
+        return None
+    if tier == Tier.COUNTY:
+        return code[:6]
+    return parent_code(code) if len(code) > 6 else code
+
+
+# ---------------------------------------------------------------- live feed
+
+
+@dataclass(frozen=True, order=True)
+class EventCursor:
+    """Position in the event log: (transaction id, event id), in the order events are delivered."""
+
+    txid: int
+    id: int
+
+    def __str__(self) -> str:
+        return f"{self.txid}-{self.id}"
+
+    @classmethod
+    def parse(cls, text_: str) -> EventCursor:
+        """From the `id` of a delivered event (SSE Last-Event-ID)."""
+        txid, _, event_id = text_.partition("-")
+        return cls(int(txid), int(event_id))
+
+
+def _horizon(session: Session) -> int:
+    """Transaction ids below this are settled: their events are all visible from now on."""
+    return session.execute(text("SELECT case_events_horizon()")).scalar_one()
+
+
+def event_head(session: Session) -> EventCursor:
+    """The position after which a new subscriber's events start (now)."""
+    horizon = _horizon(session)
+    row = session.execute(
+        text(
+            """SELECT txid::text::bigint AS txid, id FROM case_events
+               WHERE txid < CAST(CAST(:horizon AS text) AS xid8)
+               ORDER BY txid DESC, id DESC LIMIT 1"""
+        ),
+        {"horizon": horizon},
+    ).first()
+    return EventCursor(row.txid, row.id) if row else EventCursor(0, 0)
+
+
+def read_events(session: Session, after: EventCursor, limit: int = EVENT_BATCH) -> list[dict[str, Any]]:
+    """Events after `after` in delivery order, none from a transaction that might still commit."""
+    horizon = _horizon(session)  # first, in a snapshot of its own: see case_events_horizon
+    rows = session.execute(
+        text(
+            """SELECT txid::text::bigint AS txid, id, case_id, at, kind, body FROM case_events
+               WHERE txid < CAST(CAST(:horizon AS text) AS xid8)
+                 AND (txid, id) > (CAST(CAST(:txid AS text) AS xid8), :id)
+               ORDER BY txid, id LIMIT :limit"""
+        ),
+        {"horizon": horizon, "txid": after.txid, "id": after.id, "limit": limit},
+    ).all()
+    return [
+        {
+            "cursor": EventCursor(r.txid, r.id),
+            "case_id": r.case_id,
+            "at": r.at,
+            "kind": r.kind,
+            "body": r.body,
+        }
+        for r in rows
+    ]
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _now(session: Session) -> datetime:
+    """The database's clock: every process agrees on it."""
+    return session.execute(text("SELECT clock_timestamp()")).scalar_one()
+
+
+def _clock_params(clock: StageClock) -> dict[str, Any]:
+    return {"stage": clock.stage, "started": clock.started_at, "yellow": clock.yellow_at, "due": clock.due_at}
+
+
+def _clock_of(row: Row) -> StageClock:
+    return StageClock(row.stage, row.stage_started_at, row.stage_yellow_at, row.stage_due_at)

@@ -1,0 +1,204 @@
+"""Two real server processes on one database: the live feed, idempotent retries at the same moment,
+and escalation run by several processes at once."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+from api.app import rules_for
+from geo.cases import Intake
+from geo.db import cases as store
+from geo.importer import import_units
+from geo.lifecycle import CaseStatus, Move
+from tests import factories as f
+from tests.conftest import DB_PREFIX, fresh_database
+from tests.live import server
+
+INSIDE = (f.X0 + 0.01, f.Y0 + 0.03)
+
+
+@pytest.fixture(scope="module")
+def live_url(settings, tmp_path_factory) -> str:
+    """A committed database holding the test county (servers cannot share a test's transaction)."""
+    url = fresh_database(settings, f"{DB_PREFIX}_live")
+    path = f.write_geojson(tmp_path_factory.mktemp("live") / "county.geojson", f.hierarchy())
+    engine = create_engine(url)
+    with Session(engine) as session, session.begin():
+        import_units(session, path, valid_from=datetime(2024, 1, 1, tzinfo=UTC), settings=settings)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="module")
+def two_servers(live_url) -> Iterator[tuple[str, str]]:
+    with server(live_url) as a, server(live_url) as b:
+        yield a, b
+
+
+def report(description: str = "井盖缺失") -> dict:
+    return {"lon": INSIDE[0], "lat": INSIDE[1], "category": "0101", "description": description}
+
+
+class Stream:
+    """An SSE client reading events off a server in a thread of its own."""
+
+    def __init__(self, base: str, last_event_id: str | None = None) -> None:
+        self.events: list[dict] = []
+        self.changed = threading.Condition()
+        self.opened = threading.Event()
+        headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+        self._client = httpx.Client(timeout=httpx.Timeout(5, read=30))
+        self._response = self._client.send(
+            self._client.build_request("GET", f"{base}/cases/stream", headers=headers), stream=True
+        )
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        event: dict = {}
+        try:
+            for line in self._response.iter_lines():
+                if line.startswith(":"):
+                    self.opened.set()
+                elif line.startswith("id:"):
+                    event["id"] = line[3:].strip()
+                elif line.startswith("event:"):
+                    event["event"] = line[6:].strip()
+                elif line.startswith("data:"):
+                    event["data"] = json.loads(line[5:])
+                elif not line and "data" in event:
+                    with self.changed:
+                        self.events.append(event)
+                        self.changed.notify_all()
+                    event = {}
+        except httpx.HTTPError:
+            pass
+
+    def wait_for(self, predicate, timeout: float = 15) -> dict:
+        with self.changed:
+            ok = self.changed.wait_for(lambda: any(predicate(e) for e in self.events), timeout)
+        assert ok, f"no matching event within {timeout} s; got {self.events}"
+        return next(e for e in self.events if predicate(e))
+
+    def close(self) -> None:
+        self._response.close()
+        self._client.close()
+
+
+def test_changes_made_through_one_process_reach_streams_on_the_other(two_servers):
+    a, b = two_servers
+    stream = Stream(a)
+    try:
+        assert stream.opened.wait(10)
+        case = httpx.post(f"{b}/cases", json=report()).json()
+        created = stream.wait_for(lambda e: e["data"]["id"] == case["id"])
+        assert created["event"] == "created" and created["data"]["status"] == "reported"
+        assert created["data"]["grid_code"] == f.grid_code(1) and created["data"]["number"] == case["number"]
+        httpx.post(f"{b}/cases/{case['id']}/transitions", json={"to": "verified"}).raise_for_status()
+        updated = stream.wait_for(
+            lambda e: e["data"]["id"] == case["id"] and e["data"]["status"] == "verified"
+        )
+        assert updated["event"] == "updated"
+    finally:
+        stream.close()
+
+
+def test_a_reconnecting_client_resumes_from_its_last_event_without_missing_any(two_servers):
+    a, b = two_servers
+    first = Stream(a)
+    try:
+        assert first.opened.wait(10)
+        case = httpx.post(f"{b}/cases", json=report("路灯不亮")).json()
+        seen = first.wait_for(lambda e: e["data"]["id"] == case["id"])
+    finally:
+        first.close()
+    # While disconnected: three changes, made by the other process.
+    for to in ("verified", "filed", "dispatched"):
+        httpx.post(f"{b}/cases/{case['id']}/transitions", json={"to": to}).raise_for_status()
+    resumed = Stream(a, last_event_id=seen["id"])
+    try:
+        resumed.wait_for(lambda e: e["data"]["status"] == "dispatched")
+        mine = [e["data"]["status"] for e in resumed.events if e["data"]["id"] == case["id"]]
+        assert mine == ["verified", "filed", "dispatched"]  # nothing missed, nothing repeated
+        assert seen["id"] not in [e["id"] for e in resumed.events]
+    finally:
+        resumed.close()
+    bad = httpx.get(f"{a}/cases/stream", headers={"Last-Event-ID": "yesterday"})
+    assert bad.status_code == 422
+
+
+def test_two_identical_reports_at_the_same_moment_make_one_case(two_servers, live_url):
+    a, b = two_servers
+    key = str(uuid.uuid4())
+    start = threading.Barrier(2)
+
+    def send(base: str) -> httpx.Response:
+        start.wait()
+        return httpx.post(f"{base}/cases", json=report("同时重试"), headers={"Idempotency-Key": key})
+
+    for _ in range(3):  # a race is a matter of luck: try it a few times with fresh keys
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(send, (a, b)))
+        assert sorted(r.status_code for r in answers) == [200, 201]
+        assert answers[0].json()["id"] == answers[1].json()["id"]
+        engine = create_engine(live_url)
+        with engine.connect() as conn:
+            n = conn.execute(
+                text("SELECT count(*) FROM cases WHERE idempotency_key = :k"), {"k": key}
+            ).scalar()
+        engine.dispose()
+        assert n == 1
+        key = str(uuid.uuid4())
+        start.reset()
+
+
+def test_escalation_in_several_processes_at_once_moves_each_case_one_tier(live_url, settings):
+    rules = rules_for(settings)
+    engine = create_engine(live_url, pool_size=4)
+    past = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday; every limit has long run out
+    ids = []
+    with Session(engine) as session, session.begin():
+        for i in range(20):
+            intake = Intake(INSIDE[0], INSIDE[1], "wgs84", *INSIDE, 5.0, "report", "0101", f"overdue {i}")
+            case_id, _ = store.create_case(session, intake, rules, actor="test", now=past)
+            for to in ("verified", "filed", "dispatched", "accepted"):
+                store.transition(session, case_id, Move(CaseStatus(to)), rules, actor="test", now=past)
+            ids.append(case_id)
+    start = threading.Barrier(3)
+
+    def escalate() -> int:
+        with Session(engine) as session:
+            start.wait()
+            moved = store.escalate_overdue(session, rules, batch=7)
+            moved += store.escalate_overdue(session, rules, batch=100)
+            session.commit()
+            return moved
+
+    with ThreadPoolExecutor(3) as pool:
+        moved = sum(pool.map(lambda _: escalate(), range(3)))
+    assert moved == len(ids)
+    with Session(engine) as session:
+        rows = session.execute(
+            text("SELECT tier, unit_code, status, escalations, stage_due_at FROM cases WHERE id = ANY(:ids)"),
+            {"ids": ids},
+        ).all()
+        escalations = session.execute(
+            text("SELECT count(*) FROM case_history WHERE case_id = ANY(:ids) AND action = 'escalate'"),
+            {"ids": ids},
+        ).scalar()
+    engine.dispose()
+    assert escalations == len(ids)
+    assert {(r.tier, r.unit_code, r.status, r.escalations) for r in rows} == {
+        ("community", f.COMMUNITY, "dispatched", 1)
+    }
+    assert all(r.stage_due_at > datetime.now(UTC) - timedelta(minutes=5) for r in rows)  # a new clock

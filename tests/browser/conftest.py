@@ -1,0 +1,247 @@
+"""Fixtures for tests in a real headless browser: a live server, Debian's chromium, a phone page.
+
+Reusable by any page of the service (the field worker page, the map):
+
+- `live_server`: uvicorn serving `api.app:create_app` in a background thread on a free port of
+  127.0.0.1, on a database of its own (`{DB_PREFIX}_browser`, the demo county loaded and committed
+  once per run). `live_server.url` is the base URL, `live_server.engine` reads what the pages wrote.
+  Tests share it: none may assume it holds only what it wrote itself.
+- `browser`: chromium driven by Playwright, from /usr/bin/chromium (or GRIDMAP_CHROMIUM); never
+  downloaded. Missing or broken, every browser test FAILS (scripts/test installs it with apt).
+- `demo_position`: a WGS84 point inside a demo grid, with the database's assignment of it.
+- `new_context(**options)`: a browser context on the live server (relative URLs work) with a phone
+  viewport, Chinese locale, China time and geolocation granted at `demo_position`; any Playwright
+  `new_context` option overrides these (e.g. a desktop `viewport` for the map). Closed after the test.
+- `context`, `page`: the default phone context and a page in it.
+- `page_log`: every request URL, console message and uncaught page error of the test's contexts.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import uvicorn
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    WebError,
+    sync_playwright,
+)
+from playwright.sync_api import Error as PlaywrightError
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session
+
+from api.app import create_app
+from geo.assignment import Assignment, Status
+from geo.db.engine import SERVICE_CONNECT_ARGS
+from geo.db.locate import locate
+from geo.demo import load_demo
+from geo.settings import Settings
+from tests.conftest import DB_PREFIX, fresh_database
+
+BROWSER_DATABASE = f"{DB_PREFIX}_browser"
+CHROMIUM = Path(os.environ.get("GRIDMAP_CHROMIUM", "/usr/bin/chromium"))
+PHONE = {"width": 390, "height": 844}  # a common phone, in CSS pixels
+TIMEOUT_MS = 10_000  # how long any single browser wait may take before the test fails
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    """A running service: its base URL and an engine on its database."""
+
+    url: str
+    engine: Engine
+    settings: Settings
+
+    def is_local(self, url: str) -> bool:
+        """Whether `url` is served by this server (blob: and data: URLs never leave the browser)."""
+        if url.startswith(("blob:", "data:")):
+            return True
+        return urlsplit(url)[:2] == urlsplit(self.url)[:2]
+
+
+@dataclass(frozen=True)
+class DemoPosition:
+    """A WGS84 point inside a demo grid and the database's answer for it."""
+
+    lon: float
+    lat: float
+    assignment: Assignment
+
+
+@dataclass
+class PageLog:
+    """What the browser did during a test."""
+
+    requests: list[str] = field(default_factory=list)
+    console: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def watch(self, context: BrowserContext) -> None:
+        """Record every request, console message and uncaught error in `context`."""
+        context.on("request", lambda request: self.requests.append(request.url))
+        context.on("console", lambda message: self.console.append(_console_line(message)))
+        context.on("weberror", lambda error: self.errors.append(_error_line(error)))
+
+    def console_errors(self) -> list[str]:
+        """Console messages of type error (failed loads, CSP violations, script errors)."""
+        return [line for line in self.console if line.startswith("error:")]
+
+
+def _console_line(message: ConsoleMessage) -> str:
+    return f"{message.type}: {message.text}"
+
+
+def _error_line(error: WebError) -> str:
+    return str(error.error)
+
+
+@pytest.fixture(scope="session")
+def browser_database_url(settings: Settings) -> str:
+    """A migrated database holding the demo county, committed once per run, for the live server."""
+    url = fresh_database(settings, BROWSER_DATABASE)
+    engine = create_engine(url)
+    with Session(engine) as session, session.begin():
+        load_demo(session, settings, progress=lambda m: None)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def live_server(settings: Settings, browser_database_url: str) -> Iterator[LiveServer]:
+    """uvicorn serving the app on a free port of 127.0.0.1, in a background thread."""
+    # No periodic jobs: tests drive the clock themselves where they need it.
+    update = {"database_url": browser_database_url, "background_jobs": False}
+    server_settings = settings.model_copy(update=update)
+    engine = create_engine(
+        browser_database_url, pool_size=10, max_overflow=10, connect_args=SERVICE_CONNECT_ARGS
+    )
+    app = create_app(server_settings, engine=engine)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_config=None, log_level="warning", access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="live-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("the live server did not start (see the captured log)", pytrace=False)
+        time.sleep(0.02)
+    yield LiveServer(url=f"http://127.0.0.1:{port}", engine=engine, settings=server_settings)
+    server.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    """The Playwright driver, for the run."""
+    driver = sync_playwright().start()
+    yield driver
+    driver.stop()
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    """Debian's headless chromium; its absence fails the test, never skips it."""
+    if not CHROMIUM.is_file():
+        pytest.fail(
+            f"no chromium at {CHROMIUM}: browser tests need Debian's chromium "
+            "(apt-get install chromium, which scripts/test does via GRIDMAP_EXTRA_APT) "
+            "or GRIDMAP_CHROMIUM=/path/to/chromium",
+            pytrace=False,
+        )
+    try:
+        # --no-sandbox: chromium's sandbox refuses to run as root, which CI and containers do.
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+    except PlaywrightError as exc:
+        pytest.fail(f"chromium at {CHROMIUM} does not start: {exc}", pytrace=False)
+    yield launched
+    launched.close()
+
+
+@pytest.fixture(scope="session")
+def demo_position(live_server: LiveServer) -> DemoPosition:
+    """A point inside the first demo grid (by code) whose point-on-surface that grid answers for."""
+    rows_sql = text(
+        """
+        SELECT v.code, ST_X(p.g) AS lon, ST_Y(p.g) AS lat
+        FROM unit_versions v
+        JOIN units u ON u.code = v.code
+        CROSS JOIN LATERAL (SELECT ST_PointOnSurface(v.geom) AS g) p
+        WHERE u.level = 'grid' AND v.valid_to IS NULL
+        ORDER BY v.code
+        LIMIT 50
+        """
+    )
+    tolerance = live_server.settings.snap_tolerance_m
+    with Session(live_server.engine) as session:
+        for row in session.execute(rows_sql):
+            answer = locate(session, row.lon, row.lat, tolerance_m=tolerance)
+            if answer.status == Status.ASSIGNED and answer.grid is not None and answer.grid.code == row.code:
+                return DemoPosition(lon=row.lon, lat=row.lat, assignment=answer)
+    pytest.fail("no demo grid answers for its own point on surface", pytrace=False)
+
+
+@pytest.fixture
+def page_log() -> PageLog:
+    """Requests, console messages and page errors of this test's browser contexts."""
+    return PageLog()
+
+
+@pytest.fixture
+def new_context(
+    browser: Browser, live_server: LiveServer, demo_position: DemoPosition, page_log: PageLog
+) -> Iterator[Callable[..., BrowserContext]]:
+    """A factory of browser contexts on the live server; phone defaults, any option overridable."""
+    contexts: list[BrowserContext] = []
+
+    def make(**options: object) -> BrowserContext:
+        """A new context: Playwright `new_context` options override the phone defaults."""
+        defaults: dict[str, object] = {
+            "base_url": live_server.url,
+            "viewport": PHONE,
+            "device_scale_factor": 2,
+            "is_mobile": True,
+            "has_touch": True,
+            "locale": "zh-CN",
+            "timezone_id": "Asia/Shanghai",
+            "geolocation": {"longitude": demo_position.lon, "latitude": demo_position.lat, "accuracy": 8},
+            "permissions": ["geolocation"],
+        }
+        context = browser.new_context(**{**defaults, **options})
+        context.set_default_timeout(TIMEOUT_MS)
+        page_log.watch(context)
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def context(new_context: Callable[..., BrowserContext]) -> BrowserContext:
+    """The default phone context."""
+    return new_context()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    """A page in the default phone context."""
+    return context.new_page()
