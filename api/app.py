@@ -15,12 +15,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors, live
 from api.routes import cases, grids, health, locate, report
-from geo.cases import load_departments
-from geo.categories import CategoryTable
 from geo.db import cases as case_store
 from geo.db.engine import engine_for, resolve_database_url, session_factory
 from geo.settings import Settings, get_settings
-from geo.worktime import WorkCalendar
 
 log = logging.getLogger("gridmap.api")
 
@@ -72,14 +69,7 @@ def use(app: FastAPI, engine: Engine) -> None:
 
 def rules_for(settings: Settings) -> case_store.Rules:
     """What case handling consults, loaded once from the data files the settings name."""
-    return case_store.Rules(
-        categories=CategoryTable.load(settings.categories_file),
-        calendar=WorkCalendar.load(settings.calendar_file),
-        departments=load_departments(settings.departments_file),
-        snap_tolerance_m=settings.snap_tolerance_m,
-        duplicate_radius_m=settings.duplicate_radius_m,
-        duplicate_window_h=settings.duplicate_window_h,
-    )
+    return case_store.Rules.load(settings)
 
 
 async def escalate_periodically(app: FastAPI, interval_s: float) -> None:

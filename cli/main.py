@@ -216,6 +216,17 @@ def assign(
 
 
 @app.command()
+def escalate() -> None:
+    """Escalate overdue cases one tier (what `serve` does every minute; for cron on other setups)."""
+    from geo.db.cases import Rules, escalate_overdue
+
+    settings = get_settings()
+    with friendly_errors(), session_scope(settings) as session:
+        moved = escalate_overdue(session, Rules.load(settings), batch=100_000)
+    say(f"escalated {moved} overdue case(s)" if moved else "no overdue cases to escalate")
+
+
+@app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = DEFAULT_PORT,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -15,11 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
-from api.deps import BboxDep, SessionDep, SettingsDep, get_session, parse_at
+from api.deps import CHINA_TZ, BboxDep, SessionDep, SettingsDep, get_session, parse_at
 from api.errors import InvalidParameter, PayloadTooLarge, UnsupportedMediaType
 from geo import crs
 from geo.cases import Intake, PhotoUpload, Reporter
 from geo.db import cases as store
+from geo.db.case_stats import statistics
 from geo.lifecycle import CaseStatus, Move, Rating, Source
 from geo.photos import inspect_photo
 from geo.settings import Settings
@@ -27,6 +28,10 @@ from geo.settings import Settings
 router = APIRouter(tags=["cases"])
 
 JSON_LIMIT = 64 * 1024  # a report's text; photos come as files
+
+UnitQuery = Annotated[str | None, Query(pattern=r"^[0-9]{6,18}$", description="A unit and all below it")]
+FromQuery = Annotated[str | None, Query(alias="from", description="Date or ISO datetime")]
+ToQuery = Annotated[str | None, Query(alias="to", description="Date or ISO datetime (exclusive)")]
 
 
 class ReporterIn(BaseModel):
@@ -240,9 +245,7 @@ def list_cases(
     rules: RulesDep,
     bbox: BboxDep,
     status: Annotated[list[CaseStatus] | None, Query(description="One or more statuses")] = None,
-    unit: Annotated[
-        str | None, Query(pattern=r"^[0-9]{6,18}$", description="A unit and all below it")
-    ] = None,
+    unit: UnitQuery = None,
     grid: Annotated[str | None, Query(pattern=r"^[0-9]{15}$")] = None,
     category: Annotated[
         str | None, Query(pattern=r"^[0-9]{2,4}$", description="Top class or subclass")
@@ -250,10 +253,8 @@ def list_cases(
     source: Source | None = None,
     overdue: bool | None = None,
     light: Annotated[str | None, Query(pattern="^(green|yellow|red)$")] = None,
-    reported_from: Annotated[str | None, Query(alias="from", description="Date or ISO datetime")] = None,
-    reported_to: Annotated[
-        str | None, Query(alias="to", description="Date or ISO datetime (exclusive)")
-    ] = None,
+    reported_from: FromQuery = None,
+    reported_to: ToQuery = None,
     format: Annotated[str, Query(pattern="^(json|geojson)$")] = "json",
     limit: Annotated[int, Query(ge=1, le=5000)] = 200,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -321,6 +322,22 @@ def post_transition(
     store.transition(session, case_id, move, rules, actor=who, note=body.note)
     session.commit()
     return store.case_detail(session, case_id, rules)
+
+
+@router.get("/stats")
+def case_statistics(
+    session: SessionDep,
+    unit: UnitQuery = None,
+    start: FromQuery = None,
+    end: ToQuery = None,
+) -> dict[str, Any]:
+    """Performance of a unit over a period (default: the last 30 days): received, closed, on time per
+    stage, the tier cases were resolved at, handling time, satisfaction."""
+    until = parse_at(end) or datetime.now(CHINA_TZ)
+    since = parse_at(start) or until - timedelta(days=30)
+    if since >= until:
+        raise InvalidParameter(f"from ({since:%Y-%m-%d %H:%M}) must be before to ({until:%Y-%m-%d %H:%M})")
+    return statistics(session, unit, since, until)
 
 
 def _json_default(value: Any) -> str:

@@ -15,7 +15,16 @@ from sqlalchemy import Row, text
 from sqlalchemy.orm import Session
 
 from geo.assignment import Assignment
-from geo.cases import Intake, PhotoUpload, StageClock, case_number, extended_clock, reporter_view, stage_clock
+from geo.cases import (
+    Intake,
+    PhotoUpload,
+    StageClock,
+    case_number,
+    extended_clock,
+    load_departments,
+    reporter_view,
+    stage_clock,
+)
 from geo.categories import CategoryTable
 from geo.codes import parent_code
 from geo.crs import STORAGE_SRID
@@ -33,6 +42,7 @@ from geo.lifecycle import (
     check_move,
     is_open,
 )
+from geo.settings import Settings
 from geo.worktime import TimeLimit, WorkCalendar
 
 EVENT_BATCH = 500  # events read from the log at a time
@@ -66,6 +76,18 @@ class Rules:
     snap_tolerance_m: float = 30.0
     duplicate_radius_m: float = 50.0
     duplicate_window_h: float = 24.0
+
+    @classmethod
+    def load(cls, settings: Settings) -> Rules:
+        """Loaded from the data files the settings name."""
+        return cls(
+            categories=CategoryTable.load(settings.categories_file),
+            calendar=WorkCalendar.load(settings.calendar_file),
+            departments=load_departments(settings.departments_file),
+            snap_tolerance_m=settings.snap_tolerance_m,
+            duplicate_radius_m=settings.duplicate_radius_m,
+            duplicate_window_h=settings.duplicate_window_h,
+        )
 
 
 # ---------------------------------------------------------------- intake

@@ -140,9 +140,7 @@ def test_the_whole_lifecycle_with_every_illegal_move_rejected(client, session, c
 def test_history_cannot_be_rewritten(client, session, county):
     case = post(client, report()).json()
     with pytest.raises(Exception, match="append-only"), session.begin_nested():
-        session.execute(
-            text("UPDATE case_history SET note = 'x' WHERE case_id = :id"), {"id": case["id"]}
-        )
+        session.execute(text("UPDATE case_history SET note = 'x' WHERE case_id = :id"), {"id": case["id"]})
 
 
 def advance(client, case_id: int, upto: str) -> None:
@@ -334,3 +332,27 @@ def test_categories_and_departments_are_listed(client):
     assert rubbish["name"] == "暴露垃圾" and rubbish["limits"]["handle"] == "1d"
     assert {t["name"] for t in tops} >= {"市容环境", "宣传广告", "施工管理", "街面秩序", "突发事件"}
     assert {"code": "cgj", "name": "城市管理局"} in client.get("/departments").json()
+
+
+def test_statistics_per_unit_and_period(client, county):
+    a = post(client, report()).json()["id"]
+    advance(client, a, "revisited")  # resolved by the grid, satisfied
+    b = post(client, report(category="0102")).json()["id"]
+    advance(client, b, "dispatched")
+    move(client, b, "reassigned", reason="网格无法处置", unit=f.STREET)
+    for to, carried in WALK[3:8]:
+        move(client, b, to, **carried)
+    move(client, b, "revisited", rating="unsatisfied")  # resolved by the street, reopened
+    post(client, report(category="0103"))
+    stats = client.get("/stats", params={"unit": f.COMMUNITY}).json()
+    assert (stats["received"], stats["closed"], stats["reopened"]) == (3, 1, 1)
+    assert stats["on_time"]["verify"] == {"done": 2, "on_time": 2, "rate": 1.0}
+    assert stats["on_time"]["accept"]["done"] == 3
+    assert stats["resolved_by_tier"]["counts"] | {} == {
+        "grid": 1, "community": 0, "street": 1, "county": 0, "department": 0
+    }  # fmt: skip
+    assert stats["resolved_by_tier"]["local_share"] == 0.5
+    assert stats["satisfaction"]["counts"]["unsatisfied"] == 1 and stats["satisfaction"]["rate"] == 0.5
+    assert stats["avg_handling_hours"] >= 0
+    assert client.get("/stats", params={"unit": "419998"}).json()["received"] == 0
+    assert client.get("/stats", params={"from": "2030-01-01", "to": "2029-01-01"}).status_code == 422

@@ -130,3 +130,30 @@ def test_serve_answers_http(cli_env, tmp_path):
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_escalate_moves_overdue_cases_one_tier(cli_env, settings, tmp_path):
+    from datetime import UTC, datetime
+
+    from sqlalchemy.orm import Session
+
+    from geo.cases import Intake
+    from geo.db.cases import Rules, create_case, transition
+    from geo.lifecycle import CaseStatus, Move
+
+    county = f.write_geojson(tmp_path / "county.geojson", f.hierarchy())
+    gridmap(cli_env, "import", str(county), "--crs", "EPSG:4490")
+    rules, inside = Rules.load(settings), (f.X0 + 0.01, f.Y0 + 0.03)
+    past = datetime(2025, 3, 3, 1, 0, tzinfo=UTC)
+    engine = create_engine(cli_env["GRIDMAP_DATABASE_URL"])
+    with Session(engine) as session, session.begin():
+        intake = Intake(*inside, "wgs84", *inside, None, "report", "0101", "overdue")
+        case_id, _ = create_case(session, intake, rules, actor="test", now=past)
+        for to in ("verified", "filed", "dispatched"):
+            transition(session, case_id, Move(CaseStatus(to)), rules, actor="test", now=past)
+    assert "escalated 1 overdue case" in gridmap(cli_env, "escalate").stderr
+    assert "no overdue cases" in gridmap(cli_env, "escalate").stderr
+    with engine.connect() as conn:
+        tier = conn.execute(text("SELECT tier FROM cases WHERE id = :id"), {"id": case_id}).scalar()
+    engine.dispose()
+    assert tier == "community"
