@@ -17,6 +17,7 @@ from api import errors, live
 from api.routes import cases, grids, health, locate, report
 from geo.db import cases as case_store
 from geo.db.engine import engine_for, resolve_database_url, session_factory
+from geo.db.locate_cache import LocateCache
 from geo.settings import Settings, get_settings
 
 log = logging.getLogger("gridmap.api")
@@ -30,10 +31,14 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if getattr(app.state, "sessions", None) is None:
             use(app, engine_for(resolve_database_url(settings), service=True))
+            # The app's own database (not a caller's engine): /locate answers from a copy in memory.
+            app.state.locate_cache = LocateCache(app.state.engine, tolerance_m=settings.snap_tolerance_m)
         app.state.wakeup = live.Wakeup()
         tasks = [asyncio.create_task(live.listen(app.state.engine, app.state.wakeup))]
         if settings.background_jobs:
             tasks.append(asyncio.create_task(escalate_periodically(app, settings.escalation_interval_s)))
+        if app.state.locate_cache is not None:
+            tasks.append(asyncio.create_task(app.state.locate_cache.run()))
         yield
         for task in tasks:
             task.cancel()
@@ -49,6 +54,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.settings = settings
     app.state.rules = rules_for(settings)
     app.state.sessions = None
+    app.state.locate_cache = None
     if engine is not None:
         use(app, engine)
     errors.register(app)

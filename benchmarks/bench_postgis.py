@@ -1,12 +1,15 @@
 """Assignment inside PostGIS and /locate latency, for the demo county and a 100,000-grid partition.
 
     .venv/bin/python -m benchmarks.bench_postgis [--points 1000000] [--grids 100000] [--requests 3000]
+        [--reuse] [--no-bulk]
 
 For each dataset (own database in the embedded cluster, or GRIDMAP_BENCH_DATABASE_URL prefix):
   1. bulk assignment of N points inside PostGIS: a plain `ST_Covers` join on the grid polygons
      against `assign_points_table` (subdivided pieces), checking both give the same answers;
   2. single /locate latency, measured at the server (Server-Timing header) and at the client,
-     with the API served by uvicorn in a separate process.
+     with the API served by uvicorn in a separate process (after its in-memory copy of the grids
+     is built: it waits --cache-wait seconds).
+`--reuse` keeps databases loaded by an earlier run; `--no-bulk` measures /locate only.
 Prints a table; nothing here is a test.
 """
 
@@ -62,6 +65,21 @@ def database(name: str, settings: Settings) -> str:
         cluster.drop_database(name)
         cluster.create_database(name)
         url = cluster.url().rsplit("/", 1)[0] + "/" + name
+    upgrade(url)
+    return url
+
+
+def reused(name: str, settings: Settings) -> str | None:
+    """The URL of a database an earlier run loaded (migrated to the current heads), else None."""
+    cluster = EmbeddedCluster(settings)
+    cluster.start(progress=say)
+    url = cluster.url().rsplit("/", 1)[0] + "/" + name
+    try:
+        with create_engine(url).connect() as conn:
+            if not conn.execute(text("SELECT EXISTS (SELECT 1 FROM unit_versions)")).scalar_one():
+                return None
+    except Exception:  # no such database (yet)
+        return None
     upgrade(url)
     return url
 
@@ -191,7 +209,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def bench_locate(url: str, bounds: tuple[float, float, float, float], requests: int) -> dict[str, float]:
+def bench_locate(
+    url: str, bounds: tuple[float, float, float, float], requests: int, cache_wait_s: float
+) -> dict[str, float]:
     """p50/p99 of /locate at the server (Server-Timing) and at the client, one uvicorn process."""
     port = free_port()
     env = {**os.environ, "GRIDMAP_DATABASE_URL": url}
@@ -218,6 +238,7 @@ def bench_locate(url: str, bounds: tuple[float, float, float, float], requests: 
                 break
             except httpx.HTTPError:
                 time.sleep(0.2)
+        time.sleep(cache_wait_s)  # the server builds its copy of the grids in the background
         rng = np.random.default_rng(5)
         lon = rng.uniform(bounds[0], bounds[2], requests)
         lat = rng.uniform(bounds[1], bounds[3], requests)
@@ -249,35 +270,48 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=1_000_000)
     parser.add_argument("--grids", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=3_000)
+    parser.add_argument("--reuse", action="store_true", help="reuse databases loaded by an earlier run")
+    parser.add_argument("--no-bulk", action="store_true", help="measure /locate only")
+    parser.add_argument("--cache-wait", type=float, default=30.0, help="seconds for the server's copy")
     args = parser.parse_args()
     settings = Settings(database_url=None)
     rows = []
 
     say("demo county: loading ...")
-    url = database("gridmap_bench_demo", settings)
-    with Session(create_engine(url)) as session, session.begin():
-        load_demo(session, settings, progress=say)
+    url = reused("gridmap_bench_demo", settings) if args.reuse else None
+    if url is None:
+        url = database("gridmap_bench_demo", settings)
+        with Session(create_engine(url)) as session, session.begin():
+            load_demo(session, settings, progress=say)
     with Session(create_engine(url)) as session:
         county = session.execute(text("SELECT ST_AsBinary(geom) FROM unit_versions WHERE code = '411681'"))
         demo_area = shapely.from_wkb(bytes(county.scalar_one()))
     rows.append(
         (
             "demo county (2,619 grids)",
-            bench_bulk(url, args.points, demo_area),
-            bench_locate(url, demo_area.bounds, args.requests),
+            None if args.no_bulk else bench_bulk(url, args.points, demo_area),
+            bench_locate(url, demo_area.bounds, args.requests, args.cache_wait),
         )
     )
 
     say(f"{args.grids:,}-grid partition: generating and loading ...")
-    url = database("gridmap_bench_partition", settings)
-    t0 = time.perf_counter()
-    area = load_partition(url, args.grids)
-    say(f"  loaded in {time.perf_counter() - t0:.0f} s")
+    url = reused("gridmap_bench_partition", settings) if args.reuse else None
+    if url is None:
+        url = database("gridmap_bench_partition", settings)
+        t0 = time.perf_counter()
+        area = load_partition(url, args.grids)
+        say(f"  loaded in {time.perf_counter() - t0:.0f} s")
+    else:
+        with Session(create_engine(url)) as session:
+            extent = session.execute(
+                text("SELECT ST_AsBinary(ST_Envelope(ST_Extent(geom))) FROM unit_parts WHERE level = 'grid'")
+            )
+            area = shapely.from_wkb(bytes(extent.scalar_one()))
     rows.append(
         (
             f"partition ({args.grids:,} grids)",
-            bench_bulk(url, args.points, area),
-            bench_locate(url, area.bounds, args.requests),
+            None if args.no_bulk else bench_bulk(url, args.points, area),
+            bench_locate(url, area.bounds, args.requests, args.cache_wait),
         )
     )
 
@@ -290,9 +324,14 @@ def main() -> None:
         f" {'server p50/p99 ms':>18} {'client p50/p99 ms':>18}"
     )
     for name, bulk, lat in rows:
-        print(
-            f"{name:<28} {bulk['plain_pts_s']:>17,.0f} {bulk['pieces_pts_s']:>13,.0f}"
+        figures = (
+            f"{bulk['plain_pts_s']:>17,.0f} {bulk['pieces_pts_s']:>13,.0f}"
             f" {bulk['plain_s'] / bulk['pieces_s']:>8.1f}x {'yes' if bulk['agree'] else 'NO':>6}"
+            if bulk
+            else f"{'-':>17} {'-':>13} {'-':>9} {'-':>6}"
+        )
+        print(
+            f"{name:<28} {figures}"
             f" {lat['server_p50']:>8.2f} / {lat['server_p99']:<7.2f}"
             f" {lat['client_p50']:>8.2f} / {lat['client_p99']:<7.2f}"
         )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
 
 from api.deps import AtDep, SessionDep, SettingsDep
 from geo import crs
@@ -15,7 +16,8 @@ router = APIRouter(tags=["assignment"])
 
 
 @router.get("/locate", response_model=Assignment)
-def locate_point(
+async def locate_point(
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     at: AtDep,
@@ -28,4 +30,13 @@ def locate_point(
     """Which grid is responsible for a point, with the rule applied, the distance and the parent units."""
     x, y = crs.to_storage([lon], [lat], crs_name)
     crs.check_plausible(x, y)
-    return locate(session, float(x[0]), float(y[0]), tolerance_m=settings.snap_tolerance_m, at=at)
+    point = float(x[0]), float(y[0])
+    # A current lookup of a covered point is answered from memory when the app keeps a copy of
+    # the grids (geo.db.locate_cache); everything else asks PostGIS, off the event loop.
+    cache = getattr(request.app.state, "locate_cache", None)
+    answer = cache.locate(*point) if cache is not None and at is None else None
+    if answer is None:
+        answer = await run_in_threadpool(
+            locate, session, *point, tolerance_m=settings.snap_tolerance_m, at=at
+        )
+    return answer

@@ -7,6 +7,7 @@ than against whole community outlines.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -91,26 +92,8 @@ def locate(
         key=lambda h: len(h.code),
     )
     if grids:
-        grid, rule = choose(grids)
-        micro = min(
-            (h for h in by_level.get(Level.MICRO_GRID, []) if h.code.startswith(grid.code)),
-            key=lambda h: h.code,
-            default=None,
-        )
-        micro_ref = GridRef(micro.code, micro.name, micro.kind, micro.version) if micro else None
-        chain = _chain(session, grid.code, admin, at)
-        answer = Assignment(
-            Status.ASSIGNED,
-            rule,
-            grid,
-            0.0,
-            [*chain, UnitRef(grid.code, grid.name, "grid")]
-            + ([UnitRef(micro_ref.code, micro_ref.name, "micro_grid")] if micro_ref else []),
-            None,
-            micro_ref,
-            sorted(g.code for g in grids),
-        )
-        return _explained(answer, tolerance_m)
+        micro = [GridRef(h.code, h.name, h.kind, h.version) for h in by_level.get(Level.MICRO_GRID, [])]
+        return assigned(grids, micro, lambda code: _chain(session, code, admin, at), tolerance_m)
 
     units = [UnitRef(h.code, h.name, h.level) for h in admin]
     if near is not None and near.distance_m <= tolerance_m:
@@ -127,6 +110,25 @@ def locate(
         return _explained(answer, tolerance_m)
     nearest = Nearest(near.code, float(near.distance_m)) if near is not None else None
     return _explained(Assignment(Status.UNASSIGNED, Rule.UNASSIGNED, None, None, units, nearest), tolerance_m)
+
+
+def assigned(
+    grids: list[GridRef],
+    micro_grids: list[GridRef],
+    chain: Callable[[str], list[UnitRef]],
+    tolerance_m: float,
+) -> Assignment:
+    """The answer for a point that `grids` cover (and `micro_grids`); `chain` names a grid's parents.
+
+    Shared by the SQL lookup and the in-memory one (geo.db.locate_cache), so both answer alike.
+    """
+    grid, rule = choose(grids)
+    micro = min((m for m in micro_grids if m.code.startswith(grid.code)), key=lambda m: m.code, default=None)
+    units = [*chain(grid.code), UnitRef(grid.code, grid.name, "grid")]
+    if micro is not None:
+        units.append(UnitRef(micro.code, micro.name, "micro_grid"))
+    answer = Assignment(Status.ASSIGNED, rule, grid, 0.0, units, None, micro, sorted(g.code for g in grids))
+    return _explained(answer, tolerance_m)
 
 
 def _chain(session: Session, grid_code: str, admin_hits: list, at: datetime | None) -> list[UnitRef]:
