@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors, live
-from api.routes import cases, grids, health, locate, report
+from api.routes import cases, grids, health, locate, open311, report
 from geo.db import cases as case_store
 from geo.db.engine import engine_for, resolve_database_url, session_factory
 from geo.db.locate_cache import LocateCache
@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     errors.register(app)
     app.add_middleware(ServerTiming)
     # live before cases: /cases/stream must not be taken for /cases/{case_id}
-    for module in (health, grids, locate, live, cases):
+    for module in (health, grids, locate, live, cases, open311):
         app.include_router(module.router)
     report.mount(app)  # the field worker page and its assets
     return app

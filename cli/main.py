@@ -230,6 +230,8 @@ def escalate() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = DEFAULT_PORT,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes (they share the live feed)")] = 1,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
 ) -> None:
     """Serve the API (and map) on the configured or embedded database."""
     import uvicorn
@@ -240,8 +242,13 @@ def serve(
     with friendly_errors():
         url = ready_url(settings)
     say(f"serving on http://{host}:{port} (API docs: http://{host}:{port}/docs)")
+    if workers > 1:  # each process builds its app from the environment's settings
+        uvicorn.run(
+            "api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level=log_level
+        )
+        return
     app_ = create_app(settings, engine=engine_for(url, service=True))
-    uvicorn.run(app_, host=host, port=port, log_level="info")
+    uvicorn.run(app_, host=host, port=port, log_level=log_level)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,11 @@ from pyproj.exceptions import CRSError
 STORAGE_SRID = 4490
 STORAGE_CRS = f"EPSG:{STORAGE_SRID}"
 
+# A degree of longitude is at least this many metres up to 57°N (all of the service area), so a
+# search box of d / METRES_PER_DEGREE_MIN degrees surely holds everything within d metres: an
+# index-friendly prefilter before an exact distance on the spheroid.
+METRES_PER_DEGREE_MIN = 60_000
+
 # Names a client may use for a coordinate system, besides any "EPSG:n".
 WGS84 = "wgs84"
 GCJ02 = "gcj02"

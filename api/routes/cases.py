@@ -133,13 +133,13 @@ async def post_case(
     key = _idempotency_key(idempotency_key)
     body, uploads = await _read_report(request, settings)
     intake = _intake(body, uploads, key)
+    cache = getattr(request.app.state, "locate_cache", None)  # covered points: answered from memory
+    assignment = cache.locate(intake.lon, intake.lat) if cache is not None else None
 
     def create() -> tuple[dict[str, Any], bool]:
-        case_id, created = store.create_case(session, intake, rules, actor=who)
+        case_id, created = store.create_case(session, intake, rules, actor=who, assignment=assignment)
         session.commit()
-        detail = store.case_detail(session, case_id, rules)
-        detail["duplicates"] = store.duplicates_of(session, case_id, rules)
-        return detail, created
+        return store.case_detail(session, case_id, rules), created
 
     detail, created = await run_in_threadpool(create)
     if not created:

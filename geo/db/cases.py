@@ -27,7 +27,7 @@ from geo.cases import (
 )
 from geo.categories import CategoryTable
 from geo.codes import parent_code
-from geo.crs import STORAGE_SRID
+from geo.crs import METRES_PER_DEGREE_MIN, STORAGE_SRID
 from geo.db.locate import locate
 from geo.db.units import units_at
 from geo.lifecycle import (
@@ -111,39 +111,66 @@ def find_by_key(session: Session, key: str) -> Row | None:
 
 
 def create_case(
-    session: Session, intake: Intake, rules: Rules, *, actor: str, now: datetime | None = None
+    session: Session,
+    intake: Intake,
+    rules: Rules,
+    *,
+    actor: str,
+    now: datetime | None = None,
+    assignment: Assignment | None = None,
 ) -> tuple[int, bool]:
-    """Store a new case (or find the one made earlier with the same key): (id, created)."""
-    if intake.idempotency_key:
-        existing = find_by_key(session, intake.idempotency_key)
-        if existing is not None:
-            return _replayed(existing, intake), False
+    """Store a new case (or find the one made earlier with the same key): (id, created).
+
+    A retry is detected by the insert itself (ON CONFLICT on the key's unique index), which also
+    settles two identical requests arriving at once: the second waits for the first to commit.
+    `assignment` is the rule's answer for the intake's point when the caller already has it (the
+    server's in-memory copy of the grids, geo.db.locate_cache); else it is asked of PostGIS.
+    """
     category = rules.categories.get(intake.category)
     if not rules.categories.is_assignable(category.code):
         children = ", ".join(c.code for c in rules.categories.children(category.code)[:8])
         raise InvalidReport(
             f"category {category.code} {category.name} is a top class; use a subclass ({children}, …)"
         )
-    assignment = locate(session, intake.lon, intake.lat, tolerance_m=rules.snap_tolerance_m)
+    if assignment is None:
+        assignment = locate(session, intake.lon, intake.lat, tolerance_m=rules.snap_tolerance_m)
     tier, unit = responsibility(assignment)
-    now = now or _now(session)
+    # One round trip for the id (the number needs it) and the database's clock.
+    case_id, db_now = session.execute(text("SELECT nextval('cases_id_seq'), clock_timestamp()")).one()
+    now = now or db_now
     clock = stage_clock(
         CaseStatus.REPORTED, category, urgent=intake.urgent, start=now, calendar=rules.calendar
     )
-    case_id = session.execute(text("SELECT nextval('cases_id_seq')")).scalar_one()
+    history = _history_params(
+        actor=actor,
+        action="report",
+        from_status=None,
+        to_status=CaseStatus.REPORTED,
+        note=f"assigned by rule {assignment.rule}: {assignment.explanation}",
+        details={"source": intake.source, "location_source": intake.location_source},
+        left=None,
+        now=now,
+        tier=tier,
+        unit=unit,
+        department=None,
+    )
+    # The case and its first history entry in one statement; nothing when the key exists.
     inserted = session.execute(
         text(
-            f"""INSERT INTO cases (id, number, idempotency_key, request_hash, source, category, description,
-                    address, urgent, reporter, geom, input_crs, input_lon, input_lat, accuracy_m,
-                    location_source, assign_status, assign_rule, grid_code, grid_version, distance_m,
-                    assignment, tier, unit_code, status, stage, stage_started_at, stage_yellow_at,
-                    stage_due_at, reported_at, updated_at)
-                VALUES (:id, :number, :key, :hash, :source, :category, :description, :address, :urgent,
-                    :reporter, {POINT}, :input_crs, :input_lon, :input_lat, :accuracy_m, :location_source,
-                    :assign_status, :assign_rule, :grid_code, :grid_version, :distance_m, :assignment,
-                    :tier, :unit, :status, :stage, :started, :yellow, :due, :now, :now)
-                ON CONFLICT (idempotency_key) DO NOTHING
-                RETURNING id"""
+            f"""WITH new AS (
+                  INSERT INTO cases (id, number, idempotency_key, request_hash, source, category, description,
+                      address, urgent, reporter, geom, input_crs, input_lon, input_lat, accuracy_m,
+                      location_source, assign_status, assign_rule, grid_code, grid_version, distance_m,
+                      assignment, tier, unit_code, status, stage, stage_started_at, stage_yellow_at,
+                      stage_due_at, reported_at, updated_at)
+                  VALUES (:id, :number, :key, :hash, :source, :category, :description, :address, :urgent,
+                      :reporter, {POINT}, :input_crs, :input_lon, :input_lat, :accuracy_m, :location_source,
+                      :assign_status, :assign_rule, :grid_code, :grid_version, :distance_m, :assignment,
+                      :tier, :unit, :status, :stage, :started, :yellow, :due, :now, :now)
+                  ON CONFLICT (idempotency_key) DO NOTHING
+                  RETURNING id)
+                INSERT INTO case_history ({HISTORY_COLUMNS}) SELECT id, {HISTORY_VALUES} FROM new
+                RETURNING case_id"""
         ),
         {
             "id": case_id,
@@ -174,25 +201,11 @@ def create_case(
             "status": CaseStatus.REPORTED,
             **_clock_params(clock),
             "now": now,
+            **history,
         },
     ).first()
-    if inserted is None:  # a concurrent request with the same key committed first
+    if inserted is None:  # a retry: the key's case exists (or a concurrent request just committed it)
         return _replayed(find_by_key(session, intake.idempotency_key), intake), False
-    _append_history(
-        session,
-        case_id,
-        actor=actor,
-        action="report",
-        from_status=None,
-        to_status=CaseStatus.REPORTED,
-        note=f"assigned by rule {assignment.rule}: {assignment.explanation}",
-        details={"source": intake.source, "location_source": intake.location_source},
-        left=None,
-        now=now,
-        tier=tier,
-        unit=unit,
-        department=None,
-    )
     _store_photos(session, case_id, intake.photos)
     return case_id, True
 
@@ -232,31 +245,27 @@ def _store_photos(session: Session, case_id: int, uploads: list[PhotoUpload]) ->
         )
 
 
-def duplicates_of(session: Session, case_id: int, rules: Rules) -> list[dict[str, Any]]:
-    """Open cases of the same category close by and recent: suggested duplicates, nearest first."""
-    rows = session.execute(
-        text(
-            """SELECT o.id, o.number, o.status,
-                      ST_Distance(o.geom::geography, c.geom::geography) AS distance_m
-               FROM cases c JOIN cases o
-                 ON o.category = c.category AND o.id <> c.id
-                AND ST_DWithin(o.geom::geography, c.geom::geography, :radius)
-                AND o.reported_at >= c.reported_at - make_interval(secs => :window)
-                AND o.reported_at <= c.reported_at + make_interval(secs => :window)
-               WHERE c.id = :id AND o.status <> ALL(:finished)
-               ORDER BY distance_m, o.id LIMIT 10"""
-        ),
-        {
-            "id": case_id,
-            "radius": rules.duplicate_radius_m,
-            "window": rules.duplicate_window_h * 3600,
-            "finished": _finished_statuses(),
-        },
-    ).all()
-    return [
-        {"id": r.id, "number": r.number, "status": r.status, "distance_m": round(r.distance_m, 1)}
-        for r in rows
-    ]
+# Suggested duplicates of case `c`: open cases of the same category close by and recent.
+DUPLICATES_SQL = """
+    SELECT o.id, o.number, o.status,
+           round(ST_Distance(o.geom::geography, c.geom::geography)::numeric, 1)::float8 AS distance_m
+    FROM cases o
+    WHERE o.category = c.category AND o.id <> c.id
+      AND ST_DWithin(o.geom, c.geom, :radius_deg)  -- the GiST index: a box surely wider
+      AND ST_DWithin(o.geom::geography, c.geom::geography, :radius)
+      AND o.reported_at >= c.reported_at - make_interval(secs => :window)
+      AND o.reported_at <= c.reported_at + make_interval(secs => :window)
+      AND o.status <> ALL(:finished)
+    ORDER BY distance_m, o.id LIMIT 10"""
+
+
+def _duplicate_params(rules: Rules) -> dict[str, Any]:
+    return {
+        "radius": rules.duplicate_radius_m,
+        "radius_deg": rules.duplicate_radius_m / METRES_PER_DEGREE_MIN,
+        "window": rules.duplicate_window_h * 3600,
+        "finished": _finished_statuses(),
+    }
 
 
 def _finished_statuses() -> list[str]:
@@ -310,28 +319,29 @@ def case_summary(row: Row, now: datetime, rules: Rules) -> dict[str, Any]:
 def case_detail(
     session: Session, case_id: int, rules: Rules, *, now: datetime | None = None
 ) -> dict[str, Any]:
-    """Everything about one case: assignment and why, clock, allowed moves, photos, history."""
+    """Everything about one case: assignment and why, clock, allowed moves, photos, history, and
+    suggested duplicates (open cases of the same category near it, reported around the same time)."""
+    # One round trip: the case, its history and its photos (as JSON arrays), and the clock.
     row = session.execute(
-        text(f"SELECT {CASE_COLUMNS} FROM cases c WHERE c.id = :id"), {"id": case_id}
+        text(
+            f"""SELECT {CASE_COLUMNS}, clock_timestamp() AS db_now,
+                  (SELECT coalesce(json_agg(h ORDER BY h.id), '[]') FROM (
+                      SELECT id, at, actor, action, from_status, to_status, note, details, stage,
+                             stage_due_at, on_time, tier, unit_code, department
+                      FROM case_history WHERE case_id = c.id) h) AS history,
+                  (SELECT coalesce(json_agg(p ORDER BY p.seq), '[]') FROM (
+                      SELECT seq, content_type, width, height, gps IS NOT NULL AS has_gps
+                      FROM case_photos WHERE case_id = c.id) p) AS photos,
+                  (SELECT coalesce(json_agg(d), '[]') FROM ({DUPLICATES_SQL}) d) AS duplicates
+                FROM cases c WHERE c.id = :id"""
+        ),
+        {"id": case_id, **_duplicate_params(rules)},
     ).first()
     if row is None:
         raise CaseNotFound(f"no case {case_id}")
-    now = now or _now(session)
-    history = session.execute(
-        text(
-            """SELECT at, actor, action, from_status, to_status, note, details, stage, stage_due_at, on_time,
-                      tier, unit_code, department
-               FROM case_history WHERE case_id = :id ORDER BY id"""
-        ),
-        {"id": case_id},
-    ).all()
-    photos = session.execute(
-        text(
-            """SELECT seq, content_type, width, height, gps IS NOT NULL AS has_gps
-               FROM case_photos WHERE case_id = :id ORDER BY seq"""
-        ),
-        {"id": case_id},
-    ).all()
+    now = now or row.db_now
+    history = [{k: v for k, v in h.items() if k != "id"} for h in row.history]
+    photos = row.photos
     return {
         **case_summary(row, now, rules),
         "reporter": reporter_view(row.reporter),
@@ -347,8 +357,9 @@ def case_detail(
         "rating": row.rating,
         "closed_at": row.closed_at,
         "allowed_moves": allowed_moves(CaseStatus(row.status)),
-        "photos": [{"url": f"/cases/{case_id}/photos/{p.seq}", **p._asdict()} for p in photos],
-        "history": [h._asdict() for h in history],
+        "photos": [{"url": f"/cases/{case_id}/photos/{p['seq']}", **p} for p in photos],
+        "history": history,
+        "duplicates": row.duplicates,
     }
 
 
@@ -574,9 +585,14 @@ def _apply(session, row, status, clock, tier, unit, department, changes, now) ->
     session.execute(text(f"UPDATE cases SET {assignments} WHERE id = :id"), {**sets, "id": row.id})
 
 
-def _append_history(
-    session: Session,
-    case_id: int,
+# One history entry: its columns and the parameters _history_params fills (case_id comes apart).
+HISTORY_COLUMNS = """case_id, at, actor, action, from_status, to_status, note, details, stage, stage_due_at,
+    on_time, tier, unit_code, department"""
+HISTORY_VALUES = """:h_at, :h_actor, :h_action, :h_from_status, :h_to_status, :h_note, :h_details, :h_stage,
+    :h_due, :h_on_time, :h_tier, :h_unit, :h_department"""
+
+
+def _history_params(
     *,
     actor: str,
     action: str,
@@ -589,33 +605,116 @@ def _append_history(
     tier: Tier,
     unit: str | None,
     department: str | None,
-) -> None:
-    """One history entry; `left` is the clock of the stage being left (for on-time statistics)."""
+) -> dict[str, Any]:
+    """Parameters of one history entry; `left` is the clock of the stage being left (for on-time figures)."""
     on_time = None if left is None or left.due_at is None else now <= left.due_at
+    return {
+        "h_at": now,
+        "h_actor": actor,
+        "h_action": action,
+        "h_from_status": from_status,
+        "h_to_status": to_status,
+        "h_note": note,
+        "h_details": json.dumps(details, ensure_ascii=False, default=str),
+        "h_stage": left.stage if left else None,
+        "h_due": left.due_at if left else None,
+        "h_on_time": on_time,
+        "h_tier": tier,
+        "h_unit": unit,
+        "h_department": department,
+    }
+
+
+def _append_history(session: Session, case_id: int, **entry: Any) -> None:
+    """Append one history entry (see _history_params for what it holds)."""
+    session.execute(
+        text(f"INSERT INTO case_history ({HISTORY_COLUMNS}) VALUES (:case_id, {HISTORY_VALUES})"),
+        {"case_id": case_id, **_history_params(**entry)},
+    )
+
+
+def reassign_after_redraw(
+    session: Session,
+    case_id: int,
+    assignment: Assignment,
+    *,
+    actor: str,
+    plan_id: int,
+    now: datetime,
+) -> dict[str, Any]:
+    """A published redraw changed the case's grid: store the new assignment and say so in the history.
+
+    Responsibility moves with the grid only while the case is where the rule put it (its grid, or
+    the unassigned queue of the lowest unit); a case escalated or dispatched elsewhere stays there.
+    Returns the move as recorded in the history's details.
+    """
+    row = session.execute(
+        text(f"SELECT {CASE_COLUMNS} FROM cases c WHERE c.id = :id FOR UPDATE"), {"id": case_id}
+    ).first()
+    if row is None:
+        raise CaseNotFound(f"no case {case_id}")
+    tier, unit = Tier(row.tier), row.unit_code
+    if (tier, unit) == _rule_responsibility(row):
+        tier, unit = responsibility(assignment)
+    grid = assignment.grid
     session.execute(
         text(
-            """INSERT INTO case_history (case_id, at, actor, action, from_status, to_status, note, details,
-                   stage, stage_due_at, on_time, tier, unit_code, department)
-               VALUES (:case_id, :at, :actor, :action, :from_status, :to_status, :note, :details,
-                   :stage, :due, :on_time, :tier, :unit, :department)"""
+            """UPDATE cases SET assign_status = :status, assign_rule = :rule, grid_code = :grid,
+                   grid_version = :version, distance_m = :distance, assignment = :assignment,
+                   tier = :tier, unit_code = :unit, updated_at = :now
+               WHERE id = :id"""
         ),
         {
-            "case_id": case_id,
-            "at": now,
-            "actor": actor,
-            "action": action,
-            "from_status": from_status,
-            "to_status": to_status,
-            "note": note,
-            "details": json.dumps(details, ensure_ascii=False, default=str),
-            "stage": left.stage if left else None,
-            "due": left.due_at if left else None,
-            "on_time": on_time,
+            "id": case_id,
+            "status": assignment.status,
+            "rule": assignment.rule,
+            "grid": grid.code if grid else None,
+            "version": grid.version if grid else None,
+            "distance": assignment.distance_m,
+            "assignment": json.dumps(assignment.as_dict(), ensure_ascii=False),
             "tier": tier,
             "unit": unit,
-            "department": department,
+            "now": now,
         },
     )
+    details = {
+        "plan_id": plan_id,
+        "from": {"grid": row.grid_code, "version": row.grid_version, "tier": row.tier, "unit": row.unit_code},
+        "to": {
+            "grid": grid.code if grid else None,
+            "version": grid.version if grid else None,
+            "tier": tier.value,
+            "unit": unit,
+        },
+    }
+    old = f"{row.grid_code} v{row.grid_version}" if row.grid_code else "no grid"
+    new = f"{grid.code} v{grid.version}" if grid else "no grid"
+    _append_history(
+        session,
+        case_id,
+        actor=actor,
+        action="redraw",
+        from_status=CaseStatus(row.status),
+        to_status=CaseStatus(row.status),
+        note=f"plan {plan_id} redrew the grids: {old} → {new} ({assignment.explanation})",
+        details=details,
+        left=None,
+        now=now,
+        tier=tier,
+        unit=unit,
+        department=row.department,
+    )
+    return {"id": case_id, "number": row.number, "status": row.status, **details}
+
+
+def _rule_responsibility(row: Row) -> tuple[Tier, str | None]:
+    """Where the assignment rule put a case (its grid, else the lowest unit containing it)."""
+    if row.grid_code:
+        return Tier.GRID, row.grid_code
+    units = (row.assignment or {}).get("units") or []
+    if units:
+        return TIER_OF_LEVEL[units[-1]["level"]], units[-1]["code"]
+    return Tier.COUNTY, None
 
 
 def escalate_overdue(session: Session, rules: Rules, *, now: datetime | None = None, batch: int = 500) -> int:

@@ -1,0 +1,554 @@
+"""Open311 GeoReport v2 (http://wiki.open311.org/GeoReport_v2) for the 12345 hotline and third-party systems.
+
+A service is an assignable category subclass; a service request is a case. Requests come in
+form-encoded per the spec (or as JSON) and become cases exactly as POST /cases makes them, with
+source hotline_12345. Statuses map to open/closed with geo.lifecycle.is_open. Every answer,
+errors included, is JSON or XML as the path's extension says, in the spec's shapes; the rest of
+the API keeps its own error format (Open311Route converts errors for these routes only).
+Reporter data never appears in an answer.
+
+Accepted but not used yet: `api_key`, `account_id` and `device_id` (accounts come with issue 6),
+`email` (a reporter is a name and a phone), `jurisdiction_id`, `address_id`, `attribute[...]`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Coroutine
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any
+from urllib.parse import parse_qsl, urlsplit
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import ValidationError
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException
+
+from api.deps import CHINA_TZ, SessionDep
+from api.errors import InvalidParameter, NotFound, PayloadTooLarge, UnsupportedMediaType
+from api.routes.cases import JSON_LIMIT, CaseIn, RulesDep, _idempotency_key, _intake
+from geo import crs
+from geo.categories import Category, CategoryTable, UnknownCategory
+from geo.crs import CoordinateError
+from geo.db import cases as store
+from geo.db.units import StoredUnit, units_at
+from geo.lifecycle import CaseStatus, Source, Tier, is_open
+
+ACTOR = "open311"  # the history's `who` for requests made here (api_key will name the system: issue 6)
+WINDOW = timedelta(days=90)  # the spec's default and largest date range
+MAX_REQUESTS = 1000  # the spec's default maximum per answer
+MEDIA_URL_LIMIT = 2000
+
+# Errors answered in the Open311 format, with their HTTP status (first match wins: subclasses first).
+ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (UnsupportedMediaType, 415),
+    (PayloadTooLarge, 413),
+    (NotFound, 404),
+    (store.CaseNotFound, 404),
+    (InvalidParameter, 400),
+    (CoordinateError, 400),
+    (UnknownCategory, 400),
+    (store.InvalidReport, 400),
+    (store.IdempotencyConflict, 400),
+)
+
+# XML: a list's items are elements named after its container, as the spec shows them.
+ITEM_TAGS = {
+    "services": "service",
+    "service_requests": "request",
+    "errors": "error",
+    "attributes": "attribute",
+}
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")  # no XML 1.0 char
+CJK = re.compile("[\u3400-\u9fff]")
+
+# CaseIn's fields under the names an Open311 client sent them.
+PARAM_NAMES = {
+    "lon": "long",
+    "category": "service_code",
+    "address": "address_string",
+    "name": "first_name/last_name",
+}
+
+
+def _status_of(exc: Exception) -> int:
+    if isinstance(exc, HTTPException):
+        return exc.status_code
+    if isinstance(exc, RequestValidationError):
+        return 400
+    return next(status for error, status in ERROR_STATUS if isinstance(exc, error))
+
+
+def _description_of(exc: Exception) -> str:
+    if isinstance(exc, HTTPException):
+        return str(exc.detail)
+    if isinstance(exc, RequestValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in exc.errors())
+    return str(exc)
+
+
+class Open311Route(APIRoute):
+    """A route whose errors are answered as the spec's error list, in the format its path asks for."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """FastAPI's handler, with bad requests and unknown ids turned into Open311 errors."""
+        handler = super().get_route_handler()
+        known = (RequestValidationError, HTTPException, *(error for error, _ in ERROR_STATUS))
+
+        async def open311_handler(request: Request) -> Response:
+            fmt = request.path_params.get("format")
+            if fmt not in ("json", "xml"):
+                return error_response("json", 404, f"unknown format {fmt!r}: end the path in .json or .xml")
+            try:
+                return await handler(request)
+            except known as exc:
+                return error_response(fmt, _status_of(exc), _description_of(exc))
+
+        return open311_handler
+
+
+router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
+
+FormatPath = Annotated[str, Path(description="json or xml", pattern="^(json|xml)$")]
+
+
+# ---------------------------------------------------------------- answers
+
+
+def respond(fmt: str, root: str, payload: Any, status_code: int = 200) -> Response:
+    """The payload as JSON, or as XML under `root` with the spec's element names."""
+    if fmt == "xml":
+        return Response(to_xml(root, payload), status_code=status_code, media_type="application/xml")
+    return JSONResponse(payload, status_code=status_code)
+
+
+def error_response(fmt: str, status: int, description: str) -> Response:
+    """The spec's error answer: a list of {code, description}."""
+    return respond(fmt, "errors", [{"code": status, "description": description}], status)
+
+
+def to_xml(root: str, payload: Any) -> bytes:
+    """A document: dicts become child elements, lists repeated items, None an empty element."""
+    return ET.tostring(_element(root, payload), encoding="utf-8", xml_declaration=True)
+
+
+def _element(tag: str, value: Any) -> ET.Element:
+    element = ET.Element(tag)
+    if isinstance(value, dict):
+        element.extend(_element(key, item) for key, item in value.items())
+    elif isinstance(value, list):
+        element.extend(_element(ITEM_TAGS[tag], item) for item in value)
+    elif isinstance(value, bool):
+        element.text = "true" if value else "false"
+    elif value is not None:
+        element.text = NOT_XML.sub("\ufffd", str(value))  # ElementTree escapes the rest
+    return element
+
+
+def _w3c(at: datetime | None) -> str | None:
+    """A W3C datetime in China time, e.g. 2026-03-02T09:30:00+08:00."""
+    return at.astimezone(CHINA_TZ).isoformat(timespec="seconds") if at else None
+
+
+# ---------------------------------------------------------------- services
+
+
+@router.get("/services.{format}")
+def services(format: FormatPath, rules: RulesDep) -> Response:
+    """Every service: one per assignable category subclass, grouped by its top class."""
+    table = rules.categories
+    listed = [_service(c, table) for c in table if table.is_assignable(c.code)]
+    return respond(format, "services", listed)
+
+
+def _service(category: Category, table: CategoryTable) -> dict[str, Any]:
+    group = table.get(category.parent).name if category.parent else ""
+    return {
+        "service_code": category.code,
+        "service_name": category.name,
+        "description": category.name_en,
+        "metadata": False,
+        "type": "realtime",
+        "keywords": ", ".join(k for k in (category.name, group, category.name_en.lower()) if k),
+        "group": group,
+    }
+
+
+@router.get("/services/{service_code}.{format}")
+def service_definition(service_code: str, format: FormatPath, rules: RulesDep) -> Response:
+    """A service's definition: it asks for no attributes beyond the standard parameters."""
+    if not rules.categories.is_assignable(service_code):
+        raise NotFound(f"no service {service_code!r}: the services are listed at /open311/v2/services.json")
+    return respond(format, "service_definition", {"service_code": service_code, "attributes": []})
+
+
+# ---------------------------------------------------------------- creating requests
+
+
+@router.post("/requests.{format}", status_code=201)
+async def post_request(
+    format: FormatPath,
+    request: Request,
+    session: SessionDep,
+    rules: RulesDep,
+    idempotency_key: Annotated[
+        str | None, Header(description="A UUID the client made for this request; retries reuse it")
+    ] = None,
+) -> Response:
+    """Create a service request (a case from the 12345 hotline): form-encoded per the spec, or JSON."""
+    key = _idempotency_key(idempotency_key)
+    params = await _read_params(request)
+    intake = _intake(_case_in(params, rules), [], key)
+
+    def create() -> tuple[dict[str, Any], bool]:
+        case_id, created = store.create_case(session, intake, rules, actor=ACTOR)
+        session.commit()
+        case = store.case_detail(session, case_id, rules)
+        agency = _agencies(session, rules, [case])[case_id]
+        notice = _notice(case, agency)
+        return {"service_request_id": str(case_id), "service_notice": notice, "account_id": None}, created
+
+    answer, created = await run_in_threadpool(create)
+    response = respond(format, "service_requests", [answer], 201 if created else 200)
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+async def _read_params(request: Request) -> dict[str, Any]:
+    """The request's parameters: form-encoded (honouring its charset, e.g. GBK), or a JSON object."""
+    kind, _, options = request.headers.get("content-type", "").partition(";")
+    kind = kind.strip().lower()
+    if kind not in ("application/x-www-form-urlencoded", "application/json"):
+        raise UnsupportedMediaType(
+            f"send application/x-www-form-urlencoded (or JSON), not {kind or 'no content type'}"
+        )
+    raw = await _body(request)
+    if kind == "application/json":
+        return _json_params(raw)
+    charset = _charset(options)
+    try:
+        pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True, encoding=charset, errors="strict")
+        return dict(pairs)
+    except (LookupError, UnicodeDecodeError):
+        raise InvalidParameter(f"the form is not valid {charset}: declare its charset") from None
+
+
+async def _body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > JSON_LIMIT:
+        raise PayloadTooLarge(f"a request is at most {JSON_LIMIT:,} bytes, not {int(declared):,}")
+    raw = await request.body()
+    if len(raw) > JSON_LIMIT:
+        raise PayloadTooLarge(f"a request is at most {JSON_LIMIT:,} bytes")
+    return raw
+
+
+def _charset(options: str) -> str:
+    for option in options.split(";"):
+        name, _, value = option.partition("=")
+        if name.strip().lower() == "charset" and value.strip():
+            return value.strip().strip('"')
+    return "utf-8"
+
+
+def _json_params(raw: bytes) -> dict[str, Any]:
+    try:
+        params = json.loads(raw)
+    except ValueError:
+        raise InvalidParameter("the body is not valid JSON") from None
+    if not isinstance(params, dict):
+        raise InvalidParameter("a JSON body must be an object of the request's parameters")
+    return params
+
+
+def _text(params: dict[str, Any], name: str) -> str | None:
+    """A parameter as text; absent and blank are both None."""
+    value = params.get(name)
+    if value is None:
+        return None
+    return str(value).strip() or None
+
+
+def _case_in(params: dict[str, Any], rules: store.Rules) -> CaseIn:
+    """The report POST /cases would receive for these Open311 parameters."""
+    code = _text(params, "service_code")
+    if code is None:
+        raise InvalidParameter("service_code is required: pick one from /open311/v2/services.json")
+    if _text(params, "lat") is None or _text(params, "long") is None:
+        raise InvalidParameter(
+            "lat and long are required (WGS84 decimal degrees, or declare crs): requests are assigned "
+            "to grids by location, and address_string alone cannot be located"
+        )
+    category = rules.categories.get(code)  # an unknown code is refused with the codes that exist
+    description = _text(params, "description") or category.name
+    media_url = _media_url(_text(params, "media_url"))
+    if media_url:
+        description = f"{description}\n附件 media_url: {media_url}"  # the case has no column for a link
+    body = {
+        "lon": _text(params, "long"),
+        "lat": _text(params, "lat"),
+        "crs": _crs(_text(params, "crs")),
+        "category": code,
+        "description": description,
+        "address": _text(params, "address_string"),
+        "source": Source.HOTLINE,
+        "reporter": _reporter(params),
+    }
+    try:
+        return CaseIn.model_validate(body)
+    except ValidationError as e:
+        raise InvalidParameter(_validation_message(e)) from None
+
+
+def _validation_message(error: ValidationError) -> str:
+    parts = []
+    for e in error.errors(include_url=False):
+        name = str(e["loc"][-1]) if e["loc"] else "request"
+        parts.append(f"{PARAM_NAMES.get(name, name)}: {e['msg']}")
+    return "; ".join(parts)
+
+
+def _crs(value: str | None) -> str:
+    """The extension parameter `crs`: the spec's WGS84 by default, or a system Chinese maps use."""
+    name = crs.normalize_crs(value or crs.WGS84)
+    if name not in crs.NAMED_SYSTEMS:
+        raise InvalidParameter(f"crs={value!r}: use wgs84 (the default), gcj02, bd09 or cgcs2000")
+    return name
+
+
+def _media_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or len(value) > MEDIA_URL_LIMIT:
+        raise InvalidParameter(f"media_url must be an http(s) URL of at most {MEDIA_URL_LIMIT} characters")
+    return value
+
+
+def _reporter(params: dict[str, Any]) -> dict[str, Any] | None:
+    """Who called: first and last name, phone, and whether to keep them confidential (extension)."""
+    name = full_name(_text(params, "first_name"), _text(params, "last_name"))
+    phone = _text(params, "phone")
+    confidential = _text(params, "confidential")
+    if name is None and phone is None and confidential is None:
+        return None
+    return {"name": name, "phone": phone, "confidential": confidential or False}
+
+
+def full_name(first: str | None, last: str | None) -> str | None:
+    """One name from the spec's two: family name first and no space for Chinese (张 + 三 = 张三)."""
+    if any(part and CJK.search(part) for part in (first, last)):
+        return "".join(part for part in (last, first) if part)
+    return " ".join(part for part in (first, last) if part) or None
+
+
+# ---------------------------------------------------------------- reading requests
+
+
+@router.get("/requests.{format}")
+def get_requests(
+    format: FormatPath,
+    request: Request,
+    session: SessionDep,
+    rules: RulesDep,
+    service_request_id: Annotated[
+        str | None, Query(description="Comma-separated ids; the other filters are then ignored")
+    ] = None,
+    service_code: Annotated[str | None, Query(description="Comma-separated service codes")] = None,
+    start_date: Annotated[str | None, Query(description="Earliest requested_datetime (W3C/ISO 8601)")] = None,
+    end_date: Annotated[str | None, Query(description="Latest requested_datetime (W3C/ISO 8601)")] = None,
+    status: Annotated[str | None, Query(description="open, closed, or both comma-separated")] = None,
+) -> Response:
+    """Service requests, newest first: by id, or in a window of at most 90 days (default: the last 90)."""
+    if service_request_id is not None:
+        cases = _cases_by_id(session, rules, _ids(service_request_id))
+    else:
+        since, until = _window(start_date, end_date)
+        cases = _search(session, rules, _codes(service_code, rules), _statuses(status), since, until)
+    return respond(format, "service_requests", _requests(session, rules, request, cases))
+
+
+@router.get("/requests/{service_request_id}.{format}")
+def get_request(
+    service_request_id: str, format: FormatPath, request: Request, session: SessionDep, rules: RulesDep
+) -> Response:
+    """One service request, as a one-element list (the spec's shape)."""
+    if not re.fullmatch(r"[0-9]{1,18}", service_request_id):
+        raise NotFound(f"no service request {service_request_id!r}")
+    case = store.case_detail(session, int(service_request_id), rules)
+    return respond(format, "service_requests", _requests(session, rules, request, [case]))
+
+
+def _ids(value: str) -> list[int]:
+    ids = [part.strip() for part in value.split(",") if part.strip()]
+    if not ids or not all(re.fullmatch(r"[0-9]{1,18}", i) for i in ids):
+        raise InvalidParameter(f"service_request_id={value[:60]!r}: give comma-separated request ids")
+    if len(ids) > MAX_REQUESTS:
+        raise InvalidParameter(f"at most {MAX_REQUESTS} service_request_id values at once")
+    return list(dict.fromkeys(int(i) for i in ids))
+
+
+def _cases_by_id(session: Session, rules: store.Rules, ids: list[int]) -> list[dict[str, Any]]:
+    """The cases that exist among `ids`, in the order asked (unknown ids are left out)."""
+    found = []
+    for case_id in ids:
+        try:
+            found.append(store.case_detail(session, case_id, rules))
+        except store.CaseNotFound:
+            continue
+    return found
+
+
+def _codes(value: str | None, rules: store.Rules) -> list[str | None]:
+    """The service codes asked for, each known; [None] for all."""
+    if not value:
+        return [None]
+    codes = list(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+    for code in codes:
+        rules.categories.get(code)
+    return codes or [None]
+
+
+def _statuses(value: str | None) -> list[str] | None:
+    """The internal statuses behind open and/or closed; None for both."""
+    wanted = {part.strip().lower() for part in (value or "").split(",") if part.strip()}
+    if wanted - {"open", "closed"}:
+        raise InvalidParameter(f"status={value!r}: use open, closed or both (comma-separated)")
+    if len(wanted) != 1:
+        return None
+    return [s.value for s in CaseStatus if is_open(s) == ("open" in wanted)]
+
+
+def _window(start_date: str | None, end_date: str | None) -> tuple[datetime, datetime | None]:
+    """[since, until) of requested_datetime: as given, the other end 90 days away, or the last 90 days."""
+    since = _date_param("start_date", start_date, end=False)
+    until = _date_param("end_date", end_date, end=True)
+    if since is None and until is None:  # up to now, with no upper bound: immune to clock skew
+        return datetime.now(UTC) - WINDOW, None
+    if since is None:
+        since = until - WINDOW
+    if until is None:
+        until = since + WINDOW
+    if since >= until:
+        raise InvalidParameter(f"start_date ({_w3c(since)}) must be before end_date ({_w3c(until)})")
+    if until - since > WINDOW:
+        raise InvalidParameter(f"start_date to end_date may not span more than {WINDOW.days} days")
+    return since, until
+
+
+def _date_param(name: str, value: str | None, *, end: bool) -> datetime | None:
+    """A W3C date or datetime (China time without a zone); an end date includes its whole day."""
+    if not value:
+        return None
+    value = re.sub(r" (\d\d:?\d\d)$", r"+\1", value.strip())  # an unescaped + in the query string
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value) + timedelta(days=1 if end else 0)
+            return datetime.combine(day, time(), tzinfo=CHINA_TZ)
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidParameter(
+            f"{name}={value!r} is not a W3C date or datetime (e.g. 2026-03-02T09:30:00+08:00)"
+        ) from None
+    at = at if at.tzinfo else at.replace(tzinfo=CHINA_TZ)
+    return at + timedelta(microseconds=1) if end else at  # the latest datetime is included
+
+
+def _search(
+    session: Session,
+    rules: store.Rules,
+    codes: list[str | None],
+    statuses: list[str] | None,
+    since: datetime,
+    until: datetime | None,
+) -> list[dict[str, Any]]:
+    """Cases in the window, of any of `codes`, newest first, at most MAX_REQUESTS."""
+    found: dict[int, dict[str, Any]] = {}
+    for code in codes:
+        f = store.CaseFilter(
+            status=statuses, category=code, reported_from=since, reported_to=until, limit=MAX_REQUESTS
+        )
+        found.update((c["id"], c) for c in store.list_cases(session, f, rules)[1])
+    newest = sorted(found.values(), key=lambda c: (c["reported_at"], c["id"]), reverse=True)
+    return newest[:MAX_REQUESTS]
+
+
+def _requests(
+    session: Session, rules: store.Rules, request: Request, cases: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Cases (summaries or details) as Open311 service requests."""
+    extras = _notes_and_photos(session, [c["id"] for c in cases])
+    agencies = _agencies(session, rules, cases)
+    return [_request(c, *extras[c["id"]], agencies[c["id"]], request) for c in cases]
+
+
+def _request(
+    case: dict[str, Any], note: str | None, photo: int | None, agency: str, request: Request
+) -> dict[str, Any]:
+    status = CaseStatus(case["status"])
+    media = request.url_for("get_photo", case_id=case["id"], seq=photo) if photo else None
+    return {
+        "service_request_id": str(case["id"]),
+        "status": "open" if is_open(status) else "closed",
+        "status_notes": f"{status}: {note}" if note else status.value,
+        "service_name": case["category_name"],
+        "service_code": case["category"],
+        "description": case["description"],
+        "agency_responsible": agency,
+        "service_notice": _notice(case, agency),
+        "requested_datetime": _w3c(case["reported_at"]),
+        "updated_datetime": _w3c(case["updated_at"]),
+        "expected_datetime": _w3c(case["stage_due_at"]),
+        "address": case["address"],
+        "address_id": None,
+        "zipcode": None,
+        "lat": case["lat"],
+        "long": case["lon"],
+        "media_url": str(media) if media else None,
+    }
+
+
+def _notes_and_photos(session: Session, ids: list[int]) -> dict[int, tuple[str | None, int | None]]:
+    """Per case: the last note of its history and the number of its first photo."""
+    rows = session.execute(
+        text(
+            """SELECT c.id,
+                      (SELECT h.note FROM case_history h WHERE h.case_id = c.id AND h.note IS NOT NULL
+                       ORDER BY h.id DESC LIMIT 1) AS note,
+                      (SELECT min(p.seq) FROM case_photos p WHERE p.case_id = c.id) AS photo
+               FROM unnest(CAST(:ids AS bigint[])) AS c(id)"""
+        ),
+        {"ids": ids},
+    ).all()
+    return {r.id: (r.note, r.photo) for r in rows}
+
+
+def _agencies(session: Session, rules: store.Rules, cases: list[dict[str, Any]]) -> dict[int, str]:
+    """Who is responsible for each case: the summoned department, else the unit's name and code."""
+    units = units_at(session, {c["unit_code"] for c in cases if c["unit_code"]})
+    return {c["id"]: _agency(c, units, rules) for c in cases}
+
+
+def _agency(case: dict[str, Any], units: dict[str, StoredUnit], rules: store.Rules) -> str:
+    if case["tier"] == Tier.DEPARTMENT and case["department"]:
+        return rules.departments.get(case["department"], case["department"])
+    code = case["unit_code"]
+    if code is None:
+        return "county command centre (unassigned queue)"
+    unit = units.get(code)
+    return f"{unit.name} ({code})" if unit else code
+
+
+def _notice(case: dict[str, Any], agency: str) -> str:
+    """What the caller is told: the case number and who handles it."""
+    unassigned = case["assign_status"] == "unassigned"
+    queue = " (unassigned queue: no grid covers the location)" if unassigned else ""
+    return f"received as case {case['number']}; assigned to {agency}{queue}"
