@@ -5,33 +5,43 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.middleware.gzip import GZipMiddleware
 
 from api import errors, live
-from api.routes import cases, grids, health, locate, open311, report
+from api.access import authorize
+from api.middleware import BodyLimit, SecurityHeaders, ServerTiming
+from api.routes import auth, cases, coverage, grids, health, locate, maps, open311, plans, report
 from geo.db import cases as case_store
 from geo.db.engine import engine_for, resolve_database_url, session_factory
 from geo.db.locate_cache import LocateCache
-from geo.settings import Settings, get_settings
+from geo.settings import Settings, get_settings, service_secret
 
 log = logging.getLogger("gridmap.api")
 
 
-def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
-    """Build the app on `engine`, or on the configured (or embedded) database when started."""
+def create_app(
+    settings: Settings | None = None, *, engine: Engine | None = None, locate_from_memory: bool | None = None
+) -> FastAPI:
+    """Build the app on `engine`, or on the configured (or embedded) database when started.
+
+    `locate_from_memory` (default: when the app opens its own database) keeps an in-memory copy of
+    the grids for /locate and intake; tests that hand in an engine get the SQL path.
+    """
     settings = settings or get_settings()
+    secret = service_secret(settings)  # refuse to start without a real secret (outside demo mode)
+    if locate_from_memory is None:
+        locate_from_memory = engine is None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if getattr(app.state, "sessions", None) is None:
             use(app, engine_for(resolve_database_url(settings), service=True))
-            # The app's own database (not a caller's engine): /locate answers from a copy in memory.
+        if locate_from_memory:
             app.state.locate_cache = LocateCache(app.state.engine, tolerance_m=settings.snap_tolerance_m)
         app.state.wakeup = live.Wakeup()
         tasks = [asyncio.create_task(live.listen(app.state.engine, app.state.wakeup))]
@@ -50,19 +60,25 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         summary="Grid-based community governance (网格化治理): grids, assignment by location",
         version="0.1.0",
         lifespan=lifespan,
+        dependencies=[Depends(authorize)],  # the one permission check, before every route
     )
     app.state.settings = settings
+    app.state.secret = secret
     app.state.rules = rules_for(settings)
     app.state.sessions = None
     app.state.locate_cache = None
     if engine is not None:
         use(app, engine)
     errors.register(app)
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)  # tiles, GeoJSON, map assets
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(ServerTiming)
     # live before cases: /cases/stream must not be taken for /cases/{case_id}
-    for module in (health, grids, locate, live, cases, open311):
+    for module in (health, auth, grids, locate, live, cases, open311, plans, coverage):
         app.include_router(module.router)
     report.mount(app)  # the field worker page and its assets
+    maps.mount(app)  # the live map, its data under /map/... and its vendored assets
     return app
 
 
@@ -96,25 +112,3 @@ def escalate_once(app: FastAPI) -> int:
         moved = case_store.escalate_overdue(session, app.state.rules)
         session.commit()
         return moved
-
-
-class ServerTiming:
-    """Adds the standard Server-Timing header: time spent in the app until the response starts."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Time one request (plain ASGI: no per-request task as BaseHTTPMiddleware would add)."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-
-        async def send_timed(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                took = f"app;dur={(time.perf_counter() - started) * 1000:.2f}".encode()
-                message = {**message, "headers": [*message.get("headers", []), (b"server-timing", took)]}
-            await send(message)
-
-        await self.app(scope, receive, send_timed)

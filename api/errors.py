@@ -5,16 +5,21 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy.exc import OperationalError
 
+from api.access import LoginRequired
+from geo.access import AccessDenied
 from geo.categories import UnknownCategory
 from geo.codes import CodeError
 from geo.crs import CoordinateError
 from geo.db.cases import CaseNotFound, IdempotencyConflict, InvalidReport, InvalidTarget
+from geo.db.plans import PlanClosed, PlanConflict, PlanInvalid, PlanNotFound, problems_geojson
+from geo.db.users import UserError
 from geo.importer import ImportRejected
 from geo.lifecycle import IllegalMove, MissingNeeds
 from geo.photos import PhotoRejected
+from geo.plans import EditError
 
 log = logging.getLogger("gridmap.api")
 
@@ -51,6 +56,13 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     MissingNeeds: 422,
     PhotoRejected: 422,
     IllegalMove: 409,
+    AccessDenied: 403,
+    UserError: 422,
+    PlanNotFound: 404,
+    EditError: 422,
+    PlanInvalid: 422,
+    PlanClosed: 409,
+    PlanConflict: 409,
 }
 
 
@@ -68,6 +80,10 @@ def _extra(exc: Exception) -> dict[str, object]:
         return {"errors": exc.report.errors}
     if isinstance(exc, IllegalMove):
         return {"current": exc.current, "allowed": exc.allowed}
+    if isinstance(exc, PlanConflict):
+        return {"conflicts": exc.conflicts}
+    if isinstance(exc, PlanInvalid):
+        return {"problems": problems_geojson(exc.problems)}
     return {}
 
 
@@ -95,5 +111,9 @@ def register(app: FastAPI) -> None:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return _error(500, "internal error; it has been logged")
 
+    async def login_required(request: Request, exc: Exception) -> RedirectResponse:
+        return RedirectResponse(exc.location, status_code=303)
+
+    app.add_exception_handler(LoginRequired, login_required)
     app.add_exception_handler(OperationalError, database_down)
     app.add_exception_handler(Exception, unexpected)

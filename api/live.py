@@ -20,6 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from api.access import user_of
 from api.errors import InvalidParameter
 from api.routes.cases import event_json
 from geo.db import cases as store
@@ -82,6 +83,13 @@ async def stream(
     if cursor is None:
         cursor = await run_in_threadpool(_head, factory)
     wakeup: Wakeup = request.app.state.wakeup
+    user = user_of(request)
+
+    def visible(event: dict) -> bool:
+        body = event["body"]
+        return user is None or user.may_see_case(
+            body.get("unit_code"), body.get("grid_code"), body.get("department")
+        )
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         nonlocal cursor
@@ -90,7 +98,8 @@ async def stream(
             batch = await run_in_threadpool(_read, factory, cursor)
             for event in batch:
                 cursor = event["cursor"]
-                yield ServerSentEvent(data=event_json(event), event=event["kind"], id=str(cursor))
+                if visible(event):  # only cases in the subscriber's jurisdiction
+                    yield ServerSentEvent(data=event_json(event), event=event["kind"], id=str(cursor))
             if len(batch) < store.EVENT_BATCH:
                 await wakeup.wait(POLL_S)
 

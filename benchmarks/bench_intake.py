@@ -25,7 +25,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from benchmarks.bench_postgis import database, say
-from geo.demo import load_demo
+from geo.demo import DEMO_PASSWORD, load_demo
 from geo.settings import Settings
 from tests.live import _wait_until_up, free_port
 
@@ -48,7 +48,7 @@ def demo_points(url: str, n: int, seed: int = 3) -> np.ndarray:
     return base + rng.normal(0, 0.0003, base.shape)  # ~30 m: some land in neighbours, a few snap
 
 
-async def load(base: str, points: np.ndarray, seconds: float, concurrency: int) -> dict:
+async def load(base: str, points: np.ndarray, seconds: float, concurrency: int, auth: dict) -> dict:
     """Post reports for `seconds` with `concurrency` in flight; latencies and acknowledged keys."""
     latencies: list[float] = []
     acknowledged: list[str] = []
@@ -72,7 +72,7 @@ async def load(base: str, points: np.ndarray, seconds: float, concurrency: int) 
             }
             started = time.perf_counter()
             try:
-                r = await client.post("/cases", json=body, headers={"Idempotency-Key": key})
+                r = await client.post("/cases", json=body, headers={**auth, "Idempotency-Key": key})
             except httpx.HTTPError as e:
                 failures[type(e).__name__] = failures.get(type(e).__name__, 0) + 1
                 continue
@@ -120,7 +120,7 @@ def main() -> None:
         load_demo(session, settings, progress=say)
     points = demo_points(url, 100_000)
     port = free_port()
-    env = {**os.environ, "GRIDMAP_DATABASE_URL": url, "GRIDMAP_BACKGROUND_JOBS": "false"}
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": url, "GRIDMAP_BACKGROUND_JOBS": "false", "GRIDMAP_DEMO": "1"}
     server = subprocess.Popen(
         [
             sys.executable,
@@ -141,10 +141,13 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(base, server)
-        say("warming up ...")
-        asyncio.run(load(base, points, 3, args.concurrency))
+        # A signed-in field worker (demo user): anonymous intake is rate-limited per address.
+        login = httpx.post(f"{base}/auth/token", data={"username": "field.worker", "password": DEMO_PASSWORD})
+        auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        say("warming up (and letting the servers build their in-memory grids) ...")
+        asyncio.run(load(base, points, 8, args.concurrency, auth))
         say(f"posting reports for {args.seconds:g} s with {args.concurrency} in flight ...")
-        result = asyncio.run(load(base, points[5000:], args.seconds, args.concurrency))
+        result = asyncio.run(load(base, points[20000:], args.seconds, args.concurrency, auth))
     finally:
         server.terminate()
         server.wait(timeout=20)

@@ -136,6 +136,11 @@ def demo() -> None:
         f"demo ready in {summary.seconds:.1f} s: {summary.created} units created, "
         f"{summary.unchanged} unchanged. Next: `gridmap serve`, then open http://127.0.0.1:{DEFAULT_PORT}/docs"
     )
+    if summary.users:
+        from geo.demo import DEMO_PASSWORD, DEMO_USERS
+
+        names = ", ".join(u[0] for u in DEMO_USERS)
+        say(f"demo users ({names}) have the password {DEMO_PASSWORD!r}: demo only (GRIDMAP_DEMO=1)")
 
 
 @app.command("import")
@@ -247,8 +252,394 @@ def serve(
             "api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level=log_level
         )
         return
-    app_ = create_app(settings, engine=engine_for(url, service=True))
+    app_ = create_app(settings, engine=engine_for(url, service=True), locate_from_memory=True)
     uvicorn.run(app_, host=host, port=port, log_level=log_level)
+
+
+# ---------------------------------------------------------------- plan: draft plans (redrawing)
+
+plan_app = typer.Typer(help="Draft plans: redraw grids inside a unit, check them, see the impact, publish.")
+app.add_typer(plan_app, name="plan")
+
+
+def _plan_json(data: object) -> None:
+    """Data for scripts on stdout, as the API answers it."""
+    import json
+
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+@contextmanager
+def plan_errors() -> Iterator[None]:
+    """Plan errors as messages: conflicts name the units, invalid drafts list their problems."""
+    from geo.db.plans import PlanClosed, PlanConflict, PlanInvalid, PlanNotFound
+
+    with friendly_errors():
+        try:
+            yield
+        except PlanInvalid as exc:
+            for problem in exc.problems:
+                say(f"  ✗ {problem.kind}: {problem.message}")
+            fail(str(exc))
+        except (PlanConflict, PlanClosed, PlanNotFound) as exc:
+            fail(str(exc))
+
+
+@plan_app.command("new")
+def plan_new(
+    unit: Annotated[str, typer.Argument(help="The unit to redraw inside (a community for its grids)")],
+    title: Annotated[str, typer.Option(help="What the plan is for")],
+    author: Annotated[str, typer.Option(help="Who plans")] = "cli",
+) -> None:
+    """Open a draft plan on a unit; prints its id."""
+    from geo.db import plans
+
+    with plan_errors(), session_scope(get_settings()) as session:
+        plan_id = plans.open_plan(session, unit, title, author=author)
+    say(f"opened draft plan {plan_id} on {unit}")
+    typer.echo(plan_id)
+
+
+@plan_app.command("list")
+def plan_list(
+    unit: Annotated[str | None, typer.Option(help="Only plans on this unit or below it")] = None,
+    status: Annotated[str | None, typer.Option(help="draft, published or abandoned")] = None,
+) -> None:
+    """List plans, newest first (id, status, unit, edits, title)."""
+    from geo.db import plans
+
+    with plan_errors(), session_scope(get_settings()) as session:
+        rows = plans.list_plans(session, unit=unit, status=status)
+    for p in rows:
+        typer.echo(f"{p['id']}\t{p['status']}\t{p['unit']}\t{p['edits']}\t{p['title']}")
+
+
+@plan_app.command("show")
+def plan_show(plan_id: Annotated[int, typer.Argument(help="Plan id")]) -> None:
+    """A plan as JSON: its edits, the units it changes (GeoJSON) and any conflicts."""
+    from geo.db import plans
+
+    with plan_errors(), session_scope(get_settings()) as session:
+        _plan_json(plans.plan_detail(session, plan_id))
+
+
+def _edit_geometry(path: Path | None, crs_name: str | None) -> object:
+    """The first geometry of a GeoJSON (or any vector) file, in storage lon/lat."""
+    if path is None:
+        return None
+    import shapely
+
+    from geo import crs
+    from geo.importer import read_frame, source_crs
+
+    frame = read_frame(path)
+    if len(frame) == 0:
+        raise ValueError(f"{path.name} has no geometry")
+    geometry = crs.geometry_to_storage(frame.geometry.iloc[0], source_crs(path, frame, crs_name))
+    xy = shapely.get_coordinates(geometry)
+    crs.check_plausible(xy[:, 0], xy[:, 1])
+    return geometry
+
+
+@plan_app.command("edit")
+def plan_edit(
+    plan_id: Annotated[int, typer.Argument(help="Plan id")],
+    operation: Annotated[str, typer.Argument(help="replace, split, merge, move, create or retire")],
+    code: Annotated[str | None, typer.Option(help="The unit changed (replace, split, move, retire)")] = None,
+    codes: Annotated[str | None, typer.Option(help="Merge: comma-separated codes")] = None,
+    into: Annotated[str | None, typer.Option(help="Merge/retire: the unit that takes the area")] = None,
+    to: Annotated[str | None, typer.Option(help="Move: the grid that takes the micro-grid")] = None,
+    parent: Annotated[str | None, typer.Option(help="Create: the parent (default: the plan's unit)")] = None,
+    name: Annotated[str | None, typer.Option(help="New name (create, replace)")] = None,
+    kind: Annotated[str | None, typer.Option(help="urban, rural or special")] = None,
+    special_type: Annotated[str | None, typer.Option(help="For special grids")] = None,
+    households: Annotated[int | None, typer.Option(min=0, help="Households (else estimated by area)")] = None,
+    population: Annotated[int | None, typer.Option(min=0, help="Residents (else estimated by area)")] = None,
+    geometry: Annotated[
+        Path | None, typer.Option(help="GeoJSON file: the polygon (replace, create) or the line (split)")
+    ] = None,
+    crs: Annotated[
+        str | None, typer.Option(help="CRS of the geometry file when it declares none (wgs84, gcj02, ...)")
+    ] = None,
+    author: Annotated[str, typer.Option(help="Who edits")] = "cli",
+) -> None:
+    """Add an edit to a draft; refused with the reason when it cannot apply."""
+    from geo.db import plans
+    from geo.plans import Edit, Operation
+
+    given = {
+        "code": code,
+        "codes": codes.split(",") if codes else None,
+        "into": into,
+        "to": to,
+        "parent": parent,
+        "name": name,
+        "kind": kind,
+        "special_type": special_type,
+        "households": households,
+        "population": population,
+    }
+    params = {k: v for k, v in given.items() if v is not None}
+    with plan_errors(), session_scope(get_settings()) as session:
+        edit = Edit(Operation(operation), params, _edit_geometry(geometry, crs))
+        edit_id = plans.add_edit(session, plan_id, edit, author=author)
+        notes = plans.plan_detail(session, plan_id).get("notes") or []
+    say(f"edit {edit_id} added: {notes[-1] if notes else operation}")
+
+
+@plan_app.command("validate")
+def plan_validate(
+    plan_id: Annotated[int, typer.Argument(help="Plan id")],
+    fmt: Annotated[str, typer.Option("--format", help="table or geojson")] = "table",
+) -> None:
+    """Check a draft; exit 1 when it has errors (which refuse a publish)."""
+    from geo.db import plans
+
+    settings = get_settings()
+    with plan_errors(), session_scope(settings) as session:
+        problems = plans.validate_plan(session, plan_id, settings)
+    if fmt == "geojson":
+        _plan_json(plans.problems_geojson(problems))
+    else:
+        for p in problems:
+            area = f"\t{p.area_m2:.1f} m²" if p.area_m2 is not None else ""
+            typer.echo(f"{p.severity}\t{p.kind}\t{','.join(p.units)}\t{p.message}{area}")
+    errors = sum(1 for p in problems if p.severity == "error")
+    say(f"plan {plan_id}: {errors} error(s), {len(problems) - errors} warning(s)")
+    if errors:
+        raise typer.Exit(1)
+
+
+@plan_app.command("impact")
+def plan_impact(plan_id: Annotated[int, typer.Argument(help="Plan id")]) -> None:
+    """What changes hands (per unit before/after, areas, cases, party cells, staff), as JSON."""
+    from geo.db import plans
+
+    settings = get_settings()
+    with plan_errors(), session_scope(settings) as session:
+        result = plans.impact(session, plan_id, settings)
+    _plan_json(result)
+    say(f"{len(result['units'])} unit(s) change; {len(result['cases'])} open case(s) move. {result['note']}")
+
+
+@plan_app.command("publish")
+def plan_publish(
+    plan_id: Annotated[int, typer.Argument(help="Plan id")],
+    actor: Annotated[str, typer.Option(help="Who publishes (recorded in each moved case's history)")] = "cli",
+) -> None:
+    """Publish a draft in one transaction; refused when a unit it touches changed meanwhile."""
+    from geo.db import plans
+
+    settings = get_settings()
+    with plan_errors(), session_scope(settings) as session:
+        result = plans.publish(session, plan_id, settings, actor=actor)
+    _plan_json(result)
+    say(
+        f"plan {plan_id} published: {len(result['created'])} created, {len(result['changed'])} changed, "
+        f"{len(result['retired'])} retired, {len(result['cases'])} open case(s) reassigned"
+    )
+
+
+@plan_app.command("abandon")
+def plan_abandon(plan_id: Annotated[int, typer.Argument(help="Plan id")]) -> None:
+    """Give up a draft (kept for the record)."""
+    from geo.db import plans
+
+    with plan_errors(), session_scope(get_settings()) as session:
+        plans.abandon(session, plan_id, actor="cli")
+    say(f"plan {plan_id} abandoned")
+
+
+# ---------------------------------------------------------------- user: accounts
+
+user_app = typer.Typer(help="User accounts: each has a role and a unit it acts in (and below).")
+app.add_typer(user_app, name="user")
+
+
+def _new_password(given: str | None) -> str:
+    """The given password, or a generated one that is printed once."""
+    if given:
+        return given
+    import secrets
+
+    password = secrets.token_urlsafe(12)
+    say(f"generated password (shown once): {password}")
+    return password
+
+
+@user_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="User name (letters, digits, _ . @ -)")],
+    role: Annotated[str, typer.Option(help="admin, planner, dispatcher, field_worker, department or viewer")],
+    unit: Annotated[str, typer.Option(help="Code of the unit the user acts in (and below it)")],
+    password: Annotated[
+        str | None, typer.Option(help="Password (8+ characters); generated if omitted")
+    ] = None,
+    department: Annotated[
+        str | None, typer.Option(help="For role department: its code (data/departments.csv)")
+    ] = None,
+) -> None:
+    """Create a user."""
+    from geo.access import Role
+    from geo.db import users
+
+    if role not in Role.__members__.values():
+        fail(f"unknown role {role!r}; choose one of {', '.join(Role)}")
+    with friendly_errors(), session_scope(get_settings()) as session:
+        user = users.add_user(session, name, _new_password(password), Role(role), unit, department)
+        users.audit(session, "cli", "user_add", name, {"role": role, "unit": unit, "department": department})
+    say(f"user {user.username} ({user.role} in {user.unit_code}) created")
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """List users: name, role, unit, department, state."""
+    from geo.db import users
+
+    with friendly_errors(), session_scope(get_settings()) as session:
+        rows = users.list_users(session)
+    for u in rows:
+        state = "disabled" if u["disabled"] else ("locked" if u["locked_until"] else "active")
+        typer.echo(f"{u['username']}\t{u['role']}\t{u['unit_code']}\t{u['department'] or '-'}\t{state}")
+
+
+@user_app.command("disable")
+def user_disable(
+    name: Annotated[str, typer.Argument(help="User name")],
+    enable: Annotated[bool, typer.Option("--enable", help="Enable again instead")] = False,
+) -> None:
+    """Disable a user (their tokens are revoked at once), or enable them again."""
+    from geo.db import users
+
+    with friendly_errors(), session_scope(get_settings()) as session:
+        users.set_disabled(session, name, not enable)
+        users.audit(session, "cli", "user_enable" if enable else "user_disable", name)
+    say(f"user {name} {'enabled' if enable else 'disabled'}")
+
+
+@user_app.command("reset-password")
+def user_reset_password(
+    name: Annotated[str, typer.Argument(help="User name")],
+    password: Annotated[str | None, typer.Option(help="New password; generated if omitted")] = None,
+) -> None:
+    """Set a new password (unlocks the account, revokes its tokens)."""
+    from geo.db import users
+
+    with friendly_errors(), session_scope(get_settings()) as session:
+        users.reset_password(session, name, _new_password(password))
+        users.audit(session, "cli", "user_reset_password", name)
+    say(f"password of {name} reset; their old tokens are revoked")
+
+
+# ---------------------------------------------------------------- coverage and crosswalk (issue 4)
+
+
+def _coverage_table(unit: str, summary: dict, seconds: float) -> None:
+    """Counts and areas per kind, as a rich table (plain text when not a terminal)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"coverage of {unit} ({seconds:.1f} s)")
+    for column in ("kind", "count", "new", "area m²"):
+        table.add_column(column, justify="left" if column == "kind" else "right")
+    for kind, entry in summary.items():
+        area = entry.get("area_m2")
+        table.add_row(kind, str(entry["count"]), str(entry["new"]), "" if area is None else f"{area:,.1f}")
+    Console(soft_wrap=True).print(table)
+
+
+@app.command()
+def coverage(
+    unit: Annotated[
+        str | None, typer.Option(help="Unit code to analyse with everything below it (default: each county)")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table or geojson (findings to stdout)")] = "table",
+    save: Annotated[bool, typer.Option(help="Store the result as a dated report of the unit")] = False,
+    at: Annotated[datetime | None, typer.Option(help="Analyse the boundaries valid at this date")] = None,
+) -> None:
+    """Coverage analysis: gaps, overlaps, slivers, overhangs, staff, party cells, size norm, cases."""
+    import json
+
+    from geo.coverage import Tolerances
+    from geo.db import coverage as store
+    from geo.db.units import units_at
+
+    if fmt not in ("table", "geojson"):
+        fail(f"unknown format {fmt!r}: use table or geojson")
+    settings = get_settings()
+    when = at.astimezone() if at else None
+    with friendly_errors(), session_scope(settings) as session:
+        codes = [unit] if unit else store.county_codes(session)
+        if unit and unit not in units_at(session, [unit], when):
+            fail(f"no unit with code {unit}")
+        if not codes:
+            fail("no units stored yet: load some with `gridmap demo` or `gridmap import`")
+        answers = []
+        for code in codes:
+            t0 = time.perf_counter()
+
+            def progress(done: int, total: int, code: str = code) -> None:
+                if total >= 1000:  # say nothing for the blink of a small unit
+                    say(f"  {code}: {done:,}/{total:,} parent units analysed")
+
+            run = store.run_coverage(
+                session, code, Tolerances.from_settings(settings), at=when, progress=progress
+            )
+            if save:
+                store.save_report(session, run)
+                say(f"  saved report {run.report_id} of {code}")
+            answers.append(run.as_dict())
+            if fmt == "table":
+                _coverage_table(code, answers[-1]["summary"], time.perf_counter() - t0)
+    if fmt == "geojson":
+        if len(answers) == 1:
+            typer.echo(json.dumps(answers[0]["findings"], ensure_ascii=False))
+        else:
+            features = [f for a in answers for f in a["findings"]["features"]]
+            typer.echo(json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False))
+
+
+@app.command()
+def crosswalk(
+    path: Annotated[
+        Path, typer.Argument(help="A department's legacy grid layer (GeoJSON, GeoPackage, Shapefile)")
+    ],
+    crs: Annotated[
+        str | None, typer.Option(help="wgs84, gcj02, bd09, cgcs2000 or EPSG:n; required if the file has none")
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Writes OUT.csv and OUT.geojson (default: next to PATH)"),
+    ] = None,
+) -> None:
+    """Relate a legacy grid layer to the unified grids (stores nothing): overlaps, shares, community lines."""
+    from geo import crosswalk as cw
+    from geo.db.coverage import grids_near
+    from geo.importer import ImportRejected
+
+    settings = get_settings()
+    base = output or path.with_name(f"{path.stem}_crosswalk")
+    try:
+        legacy = cw.read_legacy(path, crs)
+    except ImportRejected as exc:
+        for line in exc.report.errors:
+            say(f"  ✗ {line}")
+        fail(str(exc).replace("import refused", "legacy layer refused"))
+    except (CoordinateError, FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    with friendly_errors(), session_scope(settings) as session:
+        grids = grids_near(session, [p.geometry for p in legacy])
+    entries = cw.crosswalk(legacy, grids, min_share=settings.crosswalk_min_share)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    csv_path, geojson_path = base.with_suffix(".csv"), base.with_suffix(".geojson")
+    rows = cw.write_csv(entries, csv_path)
+    cw.write_geojson(entries, geojson_path)
+    crossing = sum(e.crosses_community for e in entries)
+    unmatched = sum(not e.overlaps for e in entries)
+    say(
+        f"{len(entries)} legacy polygons against {len(grids)} unified grids: {rows} rows in {csv_path}, "
+        f"features in {geojson_path}; {crossing} cross a community line, {unmatched} overlap no grid"
+    )
 
 
 if __name__ == "__main__":

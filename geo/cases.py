@@ -64,6 +64,7 @@ class Intake:
     idempotency_key: str | None = None
     request_hash: str | None = None
     photos: list[PhotoUpload] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)  # noted in the first history entry
 
 
 def load_departments(path: Path) -> dict[str, str]:

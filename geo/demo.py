@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.db import people
+from geo.access import Role
+from geo.db import people, users
 from geo.importer import import_units
 from geo.settings import PROJECT_DIR, Settings
 
@@ -45,7 +46,22 @@ class DemoSummary:
     unchanged: int = 0
     staff: int = 0
     party_cells: int = 0
+    users: int = 0
     seconds: float = 0.0
+
+
+# Demo users, one per role (README lists them). Demo only: a real service creates its users with
+# `gridmap user add`, and refuses to start without a secret key outside demo mode.
+DEMO_PASSWORD = "gridmap-demo"
+DEMO_USERS = [
+    ("admin", Role.ADMIN, "411681", None),
+    ("planner", Role.PLANNER, "411681", None),
+    ("dispatcher", Role.DISPATCHER, "411681", None),
+    ("street.dispatcher", Role.DISPATCHER, "411681001", None),  # 花园街道 only
+    ("field.worker", Role.FIELD_WORKER, "411681001001001", None),
+    ("department", Role.DEPARTMENT, "411681", "cgj"),  # 城市管理局
+    ("viewer", Role.VIEWER, "411681", None),
+]
 
 
 def load_demo(
@@ -75,7 +91,17 @@ def load_demo(
         summary.party_cells = people.add_party_cells(session, _read_csv(data_dir / PARTY_FILE))
         progress(f"  {summary.staff} staff, {summary.party_cells} party cells")
     summary.seconds = time.perf_counter() - started
+    summary.users = _add_demo_users(session)
     return summary
+
+
+def _add_demo_users(session: Session) -> int:
+    """The demo users that do not exist yet."""
+    existing = set(session.execute(text("SELECT username FROM users")).scalars())
+    missing = [u for u in DEMO_USERS if u[0] not in existing]
+    for name, role, unit, department in missing:
+        users.add_user(session, name, DEMO_PASSWORD, role, unit, department)
+    return len(missing)
 
 
 def _has_people(session: Session) -> bool:

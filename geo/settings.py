@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -46,6 +47,24 @@ class Settings(BaseSettings):
     )
     max_import_features: int = Field(default=200_000, gt=0)
 
+    # Accounts
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Key for token hashes; required (32+ characters) unless GRIDMAP_DEMO is set",
+    )
+    demo: bool = Field(
+        default=False, description="Demo mode: demo users, and a generated secret if none is set"
+    )
+    max_request_bytes: int = Field(
+        default=64 * 1024 * 1024, gt=0, description="Largest request body accepted"
+    )
+    login_per_minute: int = Field(
+        default=10, gt=0, description="Sign-in attempts per client address and minute"
+    )
+    public_intake_per_minute: int = Field(
+        default=120, gt=0, description="Anonymous reports accepted per client address and minute"
+    )
+
     # Cases
     categories_file: Path = Field(
         default=PROJECT_DIR / "data" / "categories.csv", description="The two-level case category table"
@@ -72,6 +91,72 @@ class Settings(BaseSettings):
     escalation_interval_s: float = Field(
         default=60.0, gt=0, description="How often a server looks for overdue cases to escalate"
     )
+
+    # Live map (GET /map). No tile source = no background tiles at all: the map draws the county,
+    # its streets, communities and grids itself and requests nothing outside the service.
+    map_tile_url: str | None = Field(
+        default=None,
+        description="Background raster tiles, a Leaflet URL template ({z}/{x}/{y}, {s}); unset = none",
+    )
+    map_tile_attribution: str = Field(default="", description="Attribution shown for the tile source")
+    map_tile_max_zoom: int = Field(default=18, ge=1, le=22, description="Deepest zoom the tile source has")
+    map_tile_crs: Literal["wgs84", "gcj02"] = Field(
+        default="wgs84",
+        description="Coordinates of the tile source: wgs84 (OSM, Tianditu) or gcj02 (Amap, Tencent); "
+        "on gcj02 tiles the map shifts every overlay to match",
+    )
+    map_tile_subdomains: str = Field(default="abc", description="What {s} in the tile URL cycles through")
+
+    # Coverage analysis (issue 4): what counts as a sliver, as noise, and the size norm
+    coverage_sliver_width_m: float = Field(
+        default=1.0,
+        gt=0,
+        description="A gap, overlap or overhang no wider than this anywhere is reported as a sliver",
+    )
+    coverage_min_area_m2: float = Field(
+        default=0.01, ge=0, description="Gaps and overlaps smaller than this are numerical noise"
+    )
+    coverage_precision_m: float = Field(
+        default=0.001, gt=0, description="Coverage overlays snap to this grid: thinner noise vanishes"
+    )
+    size_norm_urban_min: int = Field(default=300, ge=0, description="Fewest households of an urban grid")
+    size_norm_urban_max: int = Field(default=500, ge=0, description="Most households of an urban grid")
+    size_norm_rural_min: int = Field(default=0, ge=0, description="Fewest households of a rural grid")
+    size_norm_rural_max: int = Field(default=300, ge=0, description="Most households of a rural grid")
+    crosswalk_min_share: float = Field(
+        default=0.01,
+        ge=0,
+        lt=1,
+        description="A unified grid holding less of a legacy polygon than this share is digitising noise",
+    )
+
+
+class ConfigError(ValueError):
+    """A setting that makes the service unsafe or unusable; the message says what to set."""
+
+
+MIN_SECRET_LENGTH = 32
+
+
+def service_secret(settings: Settings) -> str:
+    """The secret key for tokens: the configured one, or in demo mode one kept in GRIDMAP_HOME."""
+    secret = settings.secret_key.get_secret_value() if settings.secret_key else ""
+    if len(secret) >= MIN_SECRET_LENGTH:
+        return secret
+    if not settings.demo:
+        raise ConfigError(
+            f"set GRIDMAP_SECRET_KEY to a random string of at least {MIN_SECRET_LENGTH} characters "
+            "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`), "
+            "or GRIDMAP_DEMO=1 for the demo"
+        )
+    path = settings.home / "demo-secret"
+    if not path.exists():
+        import secrets
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 @lru_cache

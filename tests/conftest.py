@@ -16,13 +16,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
+from api.access import resolve_user
 from api.app import create_app
 from api.deps import get_session
+from geo.access import Role, User
 from geo.db.cluster import EmbeddedCluster
 from geo.db.engine import normalize_url
 from geo.db.migrate import upgrade
 from geo.demo import load_demo
 from geo.settings import Settings
+from tests.live import TEST_SECRET  # one value for in-process and served apps
 
 # GRIDMAP_TEST_DB_PREFIX keeps two runs on one server (two checkouts, say) out of each other's way.
 DB_PREFIX = os.environ.get("GRIDMAP_TEST_DB_PREFIX", "gridmap_test")
@@ -30,10 +33,14 @@ TEST_DATABASE = DB_PREFIX
 DEMO_DATABASE = f"{DB_PREFIX}_demo"
 
 
+# The user test clients act as unless a test signs in for real: an admin over every unit.
+TEST_ADMIN = User(id=0, username="test-admin", role=Role.ADMIN, unit_code="")
+
+
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     """Default settings, independent of the caller's environment."""
-    return Settings(database_url=None)
+    return Settings(database_url=None, secret_key=TEST_SECRET, background_jobs=False, login_per_minute=10_000)
 
 
 def fresh_database(settings: Settings, name: str) -> str:
@@ -106,7 +113,8 @@ def demo_session(demo_engine: Engine) -> Iterator[Session]:
 def _client(session: Session, settings: Settings, engine: Engine) -> Iterator[TestClient]:
     app = create_app(settings, engine=engine)
     app.dependency_overrides[get_session] = lambda: session
-    with TestClient(app) as client:
+    app.dependency_overrides[resolve_user] = lambda: TEST_ADMIN
+    with TestClient(app, base_url="https://testserver") as client:
         yield client
 
 

@@ -11,6 +11,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+
+from geo.access import Role
+from geo.db import users
 
 
 def free_port() -> int:
@@ -24,7 +29,12 @@ def free_port() -> int:
 def server(database_url: str, **settings: str) -> Iterator[str]:
     """`gridmap serve` in a process of its own on `database_url`; yields its base URL."""
     port = free_port()
-    env = {**os.environ, "GRIDMAP_DATABASE_URL": database_url, "GRIDMAP_BACKGROUND_JOBS": "false"}
+    env = {
+        **os.environ,
+        "GRIDMAP_DATABASE_URL": database_url,
+        "GRIDMAP_BACKGROUND_JOBS": "false",
+        "GRIDMAP_SECRET_KEY": TEST_SECRET,
+    }
     env.update({f"GRIDMAP_{k.upper()}": v for k, v in settings.items()})
     process = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -43,6 +53,21 @@ def server(database_url: str, **settings: str) -> Iterator[str]:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+TEST_SECRET = "test-secret-" + "x" * 40  # the same as tests.conftest's
+
+
+def sign_in(base: str, database_url: str, role: Role, unit: str, *, department: str | None = None) -> dict:
+    """A new user of `role` in `unit` (made in the database), signed in: the Authorization header."""
+    name = f"{role}-{unit}-{free_port()}"
+    engine = create_engine(database_url)
+    with Session(engine) as session, session.begin():
+        users.add_user(session, name, "password-123", role, unit, department)
+    engine.dispose()
+    answer = httpx.post(f"{base}/auth/token", data={"username": name, "password": "password-123"})
+    answer.raise_for_status()
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
 
 def _wait_until_up(base: str, process: subprocess.Popen, timeout_s: float = 30) -> None:

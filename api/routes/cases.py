@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -15,12 +16,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
+from api.access import CurrentUser, RateLimit, user_of
 from api.deps import CHINA_TZ, BboxDep, SessionDep, SettingsDep, get_session, parse_at
 from api.errors import InvalidParameter, PayloadTooLarge, UnsupportedMediaType
+from api.routes.auth import client_ip
 from geo import crs
+from geo.access import AccessDenied, Permission, Role, User
+from geo.assignment import Assignment
 from geo.cases import Intake, PhotoUpload, Reporter
 from geo.db import cases as store
+from geo.db import users
 from geo.db.case_stats import statistics
+from geo.db.locate import locate
 from geo.lifecycle import CaseStatus, Move, Rating, Source
 from geo.photos import inspect_photo
 from geo.settings import Settings
@@ -80,9 +87,10 @@ def get_rules(request: Request) -> store.Rules:
 RulesDep = Annotated[store.Rules, Depends(get_rules)]
 
 
-async def actor(x_actor: Annotated[str | None, Header(max_length=64)] = None) -> str:
-    """Who acts. Until user accounts exist, clients name themselves in the X-Actor header."""
-    return x_actor or "anonymous"
+async def actor(request: Request) -> str:
+    """Who acts: the signed-in user's name, or `public` for an anonymous report."""
+    user = user_of(request)
+    return user.username if user else "public"
 
 
 ActorDep = Annotated[str, Depends(actor)]
@@ -125,11 +133,14 @@ async def post_case(
     settings: SettingsDep,
     rules: RulesDep,
     who: ActorDep,
+    user: CurrentUser,
     idempotency_key: Annotated[
         str | None, Header(description="A UUID the client made for this report; retries reuse it")
     ] = None,
 ) -> dict[str, Any]:
     """Report a case: JSON, or multipart with the JSON in field `case` and photos in `photos`."""
+    if user is None:
+        public_intake(request).check(request)
     key = _idempotency_key(idempotency_key)
     body, uploads = await _read_report(request, settings)
     intake = _intake(body, uploads, key)
@@ -137,15 +148,45 @@ async def post_case(
     assignment = cache.locate(intake.lon, intake.lat) if cache is not None else None
 
     def create() -> tuple[dict[str, Any], bool]:
-        case_id, created = store.create_case(session, intake, rules, actor=who, assignment=assignment)
+        nonlocal assignment
+        if assignment is None:
+            assignment = locate(session, intake.lon, intake.lat, tolerance_m=rules.snap_tolerance_m)
+        flags = outside_flags(user, assignment)
+        case_id, created = store.create_case(
+            session, replace(intake, flags=flags), rules, actor=who, assignment=assignment
+        )
         session.commit()
-        return store.case_detail(session, case_id, rules), created
+        detail = store.case_detail(session, case_id, rules, entitled=entitled(user))
+        return {**detail, "flags": flags}, created
 
     detail, created = await run_in_threadpool(create)
     if not created:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
     return detail
+
+
+def public_intake(request: Request) -> RateLimit:
+    """The per-process limit on anonymous reports (citizens, scripts): GRIDMAP_PUBLIC_INTAKE_PER_MINUTE."""
+    state = request.app.state
+    if getattr(state, "public_intake", None) is None:
+        state.public_intake = RateLimit(state.settings.public_intake_per_minute, 60)
+    return state.public_intake
+
+
+def outside_flags(user: User | None, assignment: Assignment) -> list[str]:
+    """A field worker may report anywhere; a report outside their own grids is accepted and flagged."""
+    if user is None or user.role != Role.FIELD_WORKER:
+        return []
+    unit = (
+        assignment.grid.code if assignment.grid else (assignment.units[-1].code if assignment.units else None)
+    )
+    return [] if user.covers(unit) else [f"reported by {user.username} outside their unit {user.unit_code}"]
+
+
+def entitled(user: User | None) -> bool:
+    """Whether the caller may see reporters' names and phones (never a confidential reporter's)."""
+    return user is not None and user.can(Permission.READ_PERSONAL)
 
 
 def _idempotency_key(value: str | None) -> str | None:
@@ -242,6 +283,7 @@ def _intake(body: CaseIn, uploads: list[PhotoUpload], key: str | None) -> Intake
 @router.get("/cases")
 def list_cases(
     session: SessionDep,
+    user: CurrentUser,
     rules: RulesDep,
     bbox: BboxDep,
     status: Annotated[list[CaseStatus] | None, Query(description="One or more statuses")] = None,
@@ -261,6 +303,7 @@ def list_cases(
 ) -> Any:
     """Cases for dispatchers, newest first, as JSON or as a GeoJSON FeatureCollection of points."""
     f = store.CaseFilter(
+        scope=user,
         status=[s.value for s in status] if status else None,
         unit=unit,
         grid=grid,
@@ -290,9 +333,18 @@ def list_cases(
 
 
 @router.get("/cases/{case_id}")
-def get_case(case_id: int, session: SessionDep, rules: RulesDep) -> dict[str, Any]:
+def get_case(
+    case_id: int, request: Request, session: SessionDep, rules: RulesDep, user: CurrentUser
+) -> dict[str, Any]:
     """One case with its assignment and why, its clock and light, allowed moves, photos and history."""
-    return store.case_detail(session, case_id, rules)
+    detail = store.case_detail(session, case_id, rules, entitled=entitled(user))
+    reporter = detail.get("reporter") or {}
+    if user is not None and entitled(user) and reporter.get("phone") and not reporter.get("confidential"):
+        # Personal data left the service: say so in the audit log.
+        users.audit(session, user.username, "personal_data", f"case {case_id}", {"fields": ["reporter"]},
+                    client_ip(request))  # fmt: skip
+        session.commit()
+    return detail
 
 
 @router.get("/cases/{case_id}/photos/{seq}", response_class=Response)
@@ -306,11 +358,15 @@ def get_photo(case_id: int, seq: int, session: SessionDep) -> Response:
 def post_transition(
     case_id: int,
     body: TransitionIn,
+    request: Request,
     session: Annotated[Session, Depends(get_session)],
     rules: RulesDep,
     who: ActorDep,
+    user: CurrentUser,
 ) -> dict[str, Any]:
     """Move a case through its lifecycle; an illegal move is 409 with the allowed ones."""
+    if user is None or not user.may_move(body.to):
+        raise AccessDenied(f"a {user.role if user else 'visitor'} may not move a case to {body.to}")
     move = Move(
         to=body.to,
         reason=body.reason or None,
@@ -319,20 +375,35 @@ def post_transition(
         into=body.into,
         rating=body.rating,
     )
+    if move.unit:
+        _check_target_in_jurisdiction(user, move.unit, rules)
     store.transition(session, case_id, move, rules, actor=who, note=body.note)
+    users.audit(session, who, "case_transition", f"case {case_id}", {"to": body.to, "unit": move.unit},
+                client_ip(request))  # fmt: skip
     session.commit()
-    return store.case_detail(session, case_id, rules)
+    return store.case_detail(session, case_id, rules, entitled=entitled(user))
+
+
+def _check_target_in_jurisdiction(user: User, target: str, rules: store.Rules) -> None:
+    """A dispatcher hands cases to units in their jurisdiction (or up the chain, or to a department)."""
+    if target in rules.departments or user.covers(target) or user.unit_code.startswith(target):
+        return
+    raise AccessDenied(f"unit {target} is outside your unit {user.unit_code}")
 
 
 @router.get("/stats")
 def case_statistics(
     session: SessionDep,
+    user: CurrentUser,
     unit: UnitQuery = None,
     start: FromQuery = None,
     end: ToQuery = None,
 ) -> dict[str, Any]:
     """Performance of a unit over a period (default: the last 30 days): received, closed, on time per
     stage, the tier cases were resolved at, handling time, satisfaction."""
+    if user is not None and unit is not None and not user.covers(unit):
+        raise AccessDenied(f"unit {unit} is outside your unit {user.unit_code}")
+    unit = unit or (user.unit_code if user is not None and user.unit_code else None)
     until = parse_at(end) or datetime.now(CHINA_TZ)
     since = parse_at(start) or until - timedelta(days=30)
     if since >= until:

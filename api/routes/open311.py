@@ -31,10 +31,12 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 
+from api.access import CurrentUser
 from api.deps import CHINA_TZ, SessionDep
 from api.errors import InvalidParameter, NotFound, PayloadTooLarge, UnsupportedMediaType
 from api.routes.cases import JSON_LIMIT, CaseIn, RulesDep, _idempotency_key, _intake
 from geo import crs
+from geo.access import User
 from geo.categories import Category, CategoryTable, UnknownCategory
 from geo.crs import CoordinateError
 from geo.db import cases as store
@@ -359,6 +361,7 @@ def get_requests(
     request: Request,
     session: SessionDep,
     rules: RulesDep,
+    user: CurrentUser,
     service_request_id: Annotated[
         str | None, Query(description="Comma-separated ids; the other filters are then ignored")
     ] = None,
@@ -369,10 +372,10 @@ def get_requests(
 ) -> Response:
     """Service requests, newest first: by id, or in a window of at most 90 days (default: the last 90)."""
     if service_request_id is not None:
-        cases = _cases_by_id(session, rules, _ids(service_request_id))
+        cases = _cases_by_id(session, rules, _ids(service_request_id), user)
     else:
         since, until = _window(start_date, end_date)
-        cases = _search(session, rules, _codes(service_code, rules), _statuses(status), since, until)
+        cases = _search(session, rules, _codes(service_code, rules), _statuses(status), since, until, user)
     return respond(format, "service_requests", _requests(session, rules, request, cases))
 
 
@@ -396,14 +399,18 @@ def _ids(value: str) -> list[int]:
     return list(dict.fromkeys(int(i) for i in ids))
 
 
-def _cases_by_id(session: Session, rules: store.Rules, ids: list[int]) -> list[dict[str, Any]]:
-    """The cases that exist among `ids`, in the order asked (unknown ids are left out)."""
+def _cases_by_id(
+    session: Session, rules: store.Rules, ids: list[int], user: User | None
+) -> list[dict[str, Any]]:
+    """The cases that exist among `ids` and the user may see, in the order asked (others left out)."""
     found = []
     for case_id in ids:
         try:
-            found.append(store.case_detail(session, case_id, rules))
+            case = store.case_detail(session, case_id, rules)
         except store.CaseNotFound:
             continue
+        if user is None or user.may_see_case(case["unit_code"], case["grid_code"], case["department"]):
+            found.append(case)
     return found
 
 
@@ -469,13 +476,15 @@ def _search(
     statuses: list[str] | None,
     since: datetime,
     until: datetime | None,
+    user: User | None,
 ) -> list[dict[str, Any]]:
-    """Cases in the window, of any of `codes`, newest first, at most MAX_REQUESTS."""
+    """Cases in the window the user may see, of any of `codes`, newest first, at most MAX_REQUESTS."""
     found: dict[int, dict[str, Any]] = {}
     for code in codes:
         f = store.CaseFilter(
-            status=statuses, category=code, reported_from=since, reported_to=until, limit=MAX_REQUESTS
-        )
+            status=statuses, category=code, reported_from=since, reported_to=until, limit=MAX_REQUESTS,
+            scope=user,
+        )  # fmt: skip
         found.update((c["id"], c) for c in store.list_cases(session, f, rules)[1])
     newest = sorted(found.values(), key=lambda c: (c["reported_at"], c["id"]), reverse=True)
     return newest[:MAX_REQUESTS]

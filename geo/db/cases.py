@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Row, text
 from sqlalchemy.orm import Session
 
+from geo.access import Role, User
 from geo.assignment import Assignment
 from geo.cases import (
     Intake,
@@ -147,7 +148,8 @@ def create_case(
         from_status=None,
         to_status=CaseStatus.REPORTED,
         note=f"assigned by rule {assignment.rule}: {assignment.explanation}",
-        details={"source": intake.source, "location_source": intake.location_source},
+        details={"source": intake.source, "location_source": intake.location_source}
+        | ({"flags": intake.flags} if intake.flags else {}),
         left=None,
         now=now,
         tier=tier,
@@ -317,7 +319,7 @@ def case_summary(row: Row, now: datetime, rules: Rules) -> dict[str, Any]:
 
 
 def case_detail(
-    session: Session, case_id: int, rules: Rules, *, now: datetime | None = None
+    session: Session, case_id: int, rules: Rules, *, now: datetime | None = None, entitled: bool = False
 ) -> dict[str, Any]:
     """Everything about one case: assignment and why, clock, allowed moves, photos, history, and
     suggested duplicates (open cases of the same category near it, reported around the same time)."""
@@ -344,7 +346,7 @@ def case_detail(
     photos = row.photos
     return {
         **case_summary(row, now, rules),
-        "reporter": reporter_view(row.reporter),
+        "reporter": reporter_view(row.reporter, entitled=entitled),
         "input": {"crs": row.input_crs, "lon": row.input_lon, "lat": row.input_lat},
         "location_source": row.location_source,
         "assignment": row.assignment,
@@ -388,12 +390,29 @@ class CaseFilter:
     reported_from: datetime | None = None
     reported_to: datetime | None = None
     source: str | None = None
+    scope: User | None = None  # only cases this user may see
     limit: int = 200
     offset: int = 0
 
 
+def _scope_sql(user: User) -> tuple[str, dict[str, Any]]:
+    """SQL for geo.access.User.may_see_case: a department's cases, or the unit and everything below."""
+    if user.role == Role.DEPARTMENT:
+        return "c.department = :scope_department", {"scope_department": user.department}
+    county_level = len(user.unit_code) <= 6
+    return (
+        "(c.unit_code LIKE :scope_prefix OR c.grid_code LIKE :scope_prefix"
+        f"{' OR (c.unit_code IS NULL AND c.grid_code IS NULL)' if county_level else ''})",
+        {"scope_prefix": user.unit_code + "%"},
+    )
+
+
 def _filter_sql(f: CaseFilter) -> tuple[str, dict[str, Any]]:
     where, params = ["true"], {}
+    if f.scope is not None:
+        condition, scope_params = _scope_sql(f.scope)
+        where.append(condition)
+        params.update(scope_params)
     if f.status:
         where.append("c.status = ANY(:status)")
         params["status"] = list(f.status)

@@ -29,7 +29,7 @@ from geo.db.locate import assigned
 
 log = logging.getLogger("gridmap.locate_cache")
 
-CHANNEL = "unit_changes"  # sent by the trigger of migration 0002_unit_cells
+CHANNEL = "unit_changes"  # sent by the trigger of migration 0003_unit_changes
 RETRY_S = 2.0
 
 

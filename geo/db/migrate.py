@@ -23,7 +23,7 @@ def alembic_config(url: str | None = None, connection: Connection | None = None)
 
 def upgrade(url: str) -> None:
     """Bring the database at `url` to the newest schema (creating PostGIS if needed)."""
-    command.upgrade(alembic_config(url), "heads")
+    command.upgrade(alembic_config(url), "head")
 
 
 def head_revision() -> str:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from geoalchemy2 import Geometry
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text, func
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, func
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from geo.crs import STORAGE_SRID
@@ -91,3 +91,86 @@ class PartyCell(Base):
     members: Mapped[int | None] = mapped_column(Integer)
     phone: Mapped[str | None] = mapped_column(Text)  # personal data: never returned by default
     location = mapped_column(Geometry("POINT", srid=STORAGE_SRID, spatial_index=False), nullable=True)
+
+
+class Plan(Base):
+    """A draft redrawing of the units below `unit_code`; `base` = {code: version} when it was opened."""
+
+    __tablename__ = "plans"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"))
+    title: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, server_default="draft")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    published_by: Mapped[str | None] = mapped_column(Text)
+    abandoned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    base: Mapped[dict] = mapped_column(JSONB, server_default="{}")
+
+
+class PlanEdit(Base):
+    """One edit of a draft (replace, split, merge, move, create, retire), replayed in `seq` order."""
+
+    __tablename__ = "plan_edits"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    operation: Mapped[str] = mapped_column(Text)
+    params: Mapped[dict] = mapped_column(JSONB, server_default="{}")
+    geom = mapped_column(Geometry("GEOMETRY", srid=STORAGE_SRID, spatial_index=False), nullable=True)
+    author: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class PlanChange(Base):
+    """What a published plan did to one unit: created, changed or retired (with the versions)."""
+
+    __tablename__ = "plan_changes"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"))
+    code: Mapped[str] = mapped_column(ForeignKey("units.code"))
+    change: Mapped[str] = mapped_column(Text)
+    old_version: Mapped[int | None] = mapped_column(Integer)
+    new_version: Mapped[int | None] = mapped_column(Integer)
+
+
+class RetiredCode(Base):
+    """A code that is never used again (a trigger refuses new versions of it)."""
+
+    __tablename__ = "retired_codes"
+
+    code: Mapped[str] = mapped_column(ForeignKey("units.code"), primary_key=True)
+    retired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"))
+
+
+class CoverageReport(Base):
+    """One dated run of the coverage analysis of a unit's subtree (geo.db.coverage)."""
+
+    __tablename__ = "coverage_reports"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    as_of: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    tolerances: Mapped[dict] = mapped_column(JSONB, server_default="{}")
+    summary: Mapped[dict] = mapped_column(JSONB, server_default="{}")
+
+
+class CoverageFinding(Base):
+    """A finding of a report: kind, unit codes, geometry (area, case point or none), new since the last."""
+
+    __tablename__ = "coverage_findings"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("coverage_reports.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(Text)
+    units: Mapped[list[str]] = mapped_column(ARRAY(String(18)))
+    area_m2: Mapped[float | None] = mapped_column(Float)
+    new: Mapped[bool] = mapped_column(Boolean)
+    detail: Mapped[dict] = mapped_column(JSONB, server_default="{}")
+    geom = mapped_column(Geometry("GEOMETRY", srid=STORAGE_SRID, spatial_index=False), nullable=True)

@@ -304,3 +304,18 @@ def versions_of(session: Session, code: str) -> list[dict[str, Any]]:
         {"code": code},
     )
     return [dict(r._mapping) for r in rows]
+
+
+def retire_units(session: Session, codes: Iterable[str], *, at: datetime) -> list[str]:
+    """Close the current versions of `codes` at `at` (no new version follows); returns the codes closed."""
+    codes = sorted(set(codes))
+    if not codes:
+        return []
+    rows = session.execute(
+        text(
+            """UPDATE unit_versions SET valid_to = :at
+               WHERE code = ANY(:codes) AND valid_to IS NULL RETURNING code"""
+        ),
+        {"at": at, "codes": codes},
+    )
+    return sorted(r.code for r in rows)

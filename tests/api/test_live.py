@@ -16,13 +16,14 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from api.app import rules_for
+from geo.access import Role
 from geo.cases import Intake
 from geo.db import cases as store
 from geo.importer import import_units
 from geo.lifecycle import CaseStatus, Move
 from tests import factories as f
 from tests.conftest import DB_PREFIX, fresh_database
-from tests.live import server
+from tests.live import server, sign_in
 
 INSIDE = (f.X0 + 0.01, f.Y0 + 0.03)
 
@@ -45,6 +46,12 @@ def two_servers(live_url) -> Iterator[tuple[str, str]]:
         yield a, b
 
 
+@pytest.fixture(scope="module")
+def auth(two_servers, live_url) -> dict:
+    """A county dispatcher's Authorization header (tokens live in the database: good on both)."""
+    return sign_in(two_servers[0], live_url, Role.DISPATCHER, f.COUNTY)
+
+
 def report(description: str = "井盖缺失") -> dict:
     return {"lon": INSIDE[0], "lat": INSIDE[1], "category": "0101", "description": description}
 
@@ -52,11 +59,11 @@ def report(description: str = "井盖缺失") -> dict:
 class Stream:
     """An SSE client reading events off a server in a thread of its own."""
 
-    def __init__(self, base: str, last_event_id: str | None = None) -> None:
+    def __init__(self, base: str, auth: dict, last_event_id: str | None = None) -> None:
         self.events: list[dict] = []
         self.changed = threading.Condition()
         self.opened = threading.Event()
-        headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+        headers = {**auth, **({"Last-Event-ID": last_event_id} if last_event_id else {})}
         self._client = httpx.Client(timeout=httpx.Timeout(5, read=30))
         self._response = self._client.send(
             self._client.build_request("GET", f"{base}/cases/stream", headers=headers), stream=True
@@ -95,16 +102,18 @@ class Stream:
         self._client.close()
 
 
-def test_changes_made_through_one_process_reach_streams_on_the_other(two_servers):
+def test_changes_made_through_one_process_reach_streams_on_the_other(two_servers, auth):
     a, b = two_servers
-    stream = Stream(a)
+    stream = Stream(a, auth)
     try:
         assert stream.opened.wait(10)
         case = httpx.post(f"{b}/cases", json=report()).json()
         created = stream.wait_for(lambda e: e["data"]["id"] == case["id"])
         assert created["event"] == "created" and created["data"]["status"] == "reported"
         assert created["data"]["grid_code"] == f.grid_code(1) and created["data"]["number"] == case["number"]
-        httpx.post(f"{b}/cases/{case['id']}/transitions", json={"to": "verified"}).raise_for_status()
+        httpx.post(
+            f"{b}/cases/{case['id']}/transitions", json={"to": "verified"}, headers=auth
+        ).raise_for_status()
         updated = stream.wait_for(
             lambda e: e["data"]["id"] == case["id"] and e["data"]["status"] == "verified"
         )
@@ -113,9 +122,9 @@ def test_changes_made_through_one_process_reach_streams_on_the_other(two_servers
         stream.close()
 
 
-def test_a_reconnecting_client_resumes_from_its_last_event_without_missing_any(two_servers):
+def test_a_reconnecting_client_resumes_from_its_last_event_without_missing_any(two_servers, auth):
     a, b = two_servers
-    first = Stream(a)
+    first = Stream(a, auth)
     try:
         assert first.opened.wait(10)
         case = httpx.post(f"{b}/cases", json=report("路灯不亮")).json()
@@ -124,8 +133,8 @@ def test_a_reconnecting_client_resumes_from_its_last_event_without_missing_any(t
         first.close()
     # While disconnected: three changes, made by the other process.
     for to in ("verified", "filed", "dispatched"):
-        httpx.post(f"{b}/cases/{case['id']}/transitions", json={"to": to}).raise_for_status()
-    resumed = Stream(a, last_event_id=seen["id"])
+        httpx.post(f"{b}/cases/{case['id']}/transitions", json={"to": to}, headers=auth).raise_for_status()
+    resumed = Stream(a, auth, last_event_id=seen["id"])
     try:
         resumed.wait_for(lambda e: e["data"]["status"] == "dispatched")
         mine = [e["data"]["status"] for e in resumed.events if e["data"]["id"] == case["id"]]
@@ -133,8 +142,9 @@ def test_a_reconnecting_client_resumes_from_its_last_event_without_missing_any(t
         assert seen["id"] not in [e["id"] for e in resumed.events]
     finally:
         resumed.close()
-    bad = httpx.get(f"{a}/cases/stream", headers={"Last-Event-ID": "yesterday"})
+    bad = httpx.get(f"{a}/cases/stream", headers={**auth, "Last-Event-ID": "yesterday"})
     assert bad.status_code == 422
+    assert httpx.get(f"{a}/cases/stream").status_code == 401  # the feed is not public
 
 
 def test_two_identical_reports_at_the_same_moment_make_one_case(two_servers, live_url):

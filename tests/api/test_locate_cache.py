@@ -24,7 +24,7 @@ from geo.importer import import_units
 from geo.settings import Settings
 from geo.validation import UnitFeature
 from tests import factories as f
-from tests.conftest import DB_PREFIX, fresh_database
+from tests.conftest import DB_PREFIX, TEST_SECRET, fresh_database
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 HALF = f.SIZE / 2
@@ -57,7 +57,7 @@ def until(condition, what: str, timeout_s: float = 60.0) -> None:
 
 
 def test_cached_answers_are_the_json_of_the_sql_path_and_follow_a_redraw(committed_url):
-    settings = Settings(database_url=committed_url)
+    settings = Settings(database_url=committed_url, secret_key=TEST_SECRET)
     rng = np.random.default_rng(1)
     n = 600
     xs = rng.uniform(f.X0 - 0.002, f.X0 + f.SIZE + 0.002, n)

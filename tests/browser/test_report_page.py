@@ -14,6 +14,7 @@ from PIL import Image
 from playwright.sync_api import BrowserContext, Page, Request, Response, Route, expect
 from sqlalchemy import text
 
+from geo.demo import DEMO_PASSWORD
 from tests.browser.conftest import DemoPosition, LiveServer, PageLog
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -56,6 +57,15 @@ def case_posts(page: Page) -> list[Response]:
 
     page.on("response", seen)
     return answers
+
+
+def dispatcher(live_server: LiveServer) -> dict[str, str]:
+    """The demo county dispatcher's Authorization header (reading cases needs an account)."""
+    answer = httpx.post(
+        f"{live_server.url}/auth/token", data={"username": "dispatcher", "password": DEMO_PASSWORD}
+    )
+    answer.raise_for_status()
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
 
 def test_page_and_assets_come_from_the_service_only(page: Page, page_log: PageLog, live_server: LiveServer):
@@ -133,7 +143,7 @@ def test_report_is_sent_and_the_case_stored(page: Page, live_server: LiveServer,
     expect(page.locator("#outcome")).to_contain_text(sent.get_attribute("data-case-number") or "?")
     key = answers[0].request.header_value("idempotency-key") or ""
     assert UUID_RE.match(key) and answers[0].status == 201
-    stored = httpx.get(f"{live_server.url}/cases/{case_id}").json()
+    stored = httpx.get(f"{live_server.url}/cases/{case_id}", headers=dispatcher(live_server)).json()
     assert stored["description"] == description and stored["category"] == category
     assert stored["urgent"] is True and stored["address"] == "莲花大道 1 号"
     assert stored["source"] == "patrol"
@@ -164,7 +174,7 @@ def test_photos_go_as_multipart_at_most_six(page: Page, live_server: LiveServer,
     expect(page.locator("#outcome")).to_have_attribute("data-kind", "sent")
     assert "multipart/form-data" in (answers[0].request.header_value("content-type") or "")
     case_id = page.locator("#results li[data-kind=sent]").first.get_attribute("data-case-id")
-    stored = httpx.get(f"{live_server.url}/cases/{case_id}").json()
+    stored = httpx.get(f"{live_server.url}/cases/{case_id}", headers=dispatcher(live_server)).json()
     assert len(stored["photos"]) == 5
     expect(page.locator("#thumbs img")).to_have_count(0)
 
@@ -277,7 +287,9 @@ def test_server_and_user_text_is_shown_as_text(page: Page, live_server: LiveServ
     expect(page.locator("#results img")).to_have_count(0)
     expect(page.locator("main img")).to_have_count(0)
     assert dialogs == []
-    stored = httpx.get(f"{live_server.url}/cases/{item.get_attribute('data-case-id')}").json()
+    stored = httpx.get(
+        f"{live_server.url}/cases/{item.get_attribute('data-case-id')}", headers=dispatcher(live_server)
+    ).json()
     assert stored["description"] == description
 
 

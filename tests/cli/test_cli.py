@@ -13,7 +13,7 @@ from shapely.geometry import Polygon
 from sqlalchemy import create_engine, text
 
 from tests import factories as f
-from tests.conftest import DB_PREFIX, fresh_database
+from tests.conftest import DB_PREFIX, TEST_SECRET, fresh_database
 
 CLI_DATABASE = f"{DB_PREFIX}_cli"
 
@@ -21,7 +21,11 @@ CLI_DATABASE = f"{DB_PREFIX}_cli"
 @pytest.fixture(scope="module")
 def cli_env(settings) -> dict[str, str]:
     """Environment for `gridmap` pointing at an empty database of its own."""
-    return {**os.environ, "GRIDMAP_DATABASE_URL": fresh_database(settings, CLI_DATABASE)}
+    return {
+        **os.environ,
+        "GRIDMAP_DATABASE_URL": fresh_database(settings, CLI_DATABASE),
+        "GRIDMAP_SECRET_KEY": TEST_SECRET,
+    }
 
 
 def gridmap(env, *args, check=True) -> subprocess.CompletedProcess:
@@ -157,3 +161,29 @@ def test_escalate_moves_overdue_cases_one_tier(cli_env, settings, tmp_path):
         tier = conn.execute(text("SELECT tier FROM cases WHERE id = :id"), {"id": case_id}).scalar()
     engine.dispose()
     assert tier == "community"
+
+
+def test_user_commands(cli_env, tmp_path):
+    county = f.write_geojson(tmp_path / "county.geojson", f.hierarchy())
+    gridmap(cli_env, "import", str(county), "--crs", "EPSG:4490")
+    added = gridmap(cli_env, "user", "add", "zhang.san", "--role", "dispatcher", "--unit", f.STREET)
+    assert "generated password (shown once)" in added.stderr and "dispatcher in 419999001" in added.stderr
+    assert "zhang.san\tdispatcher\t419999001\t-\tactive" in gridmap(cli_env, "user", "list").stdout
+    wrong_role = gridmap(cli_env, "user", "add", "li", "--role", "boss", "--unit", f.STREET, check=False)
+    assert wrong_role.returncode == 1 and "choose one of" in wrong_role.stderr
+    no_unit = gridmap(cli_env, "user", "add", "li", "--role", "viewer", "--unit", "419998", check=False)
+    assert (
+        no_unit.returncode == 1
+        and "no current unit 419998" in no_unit.stderr
+        and "Traceback" not in no_unit.stderr
+    )
+    gridmap(cli_env, "user", "disable", "zhang.san")
+    assert "disabled" in gridmap(cli_env, "user", "list").stdout
+    gridmap(cli_env, "user", "reset-password", "zhang.san", "--password", "new-password-1")
+    engine = create_engine(cli_env["GRIDMAP_DATABASE_URL"])
+    with engine.connect() as conn:
+        actions = conn.execute(
+            text("SELECT action FROM audit_log WHERE target = 'zhang.san' ORDER BY id")
+        ).scalars()
+        assert list(actions) == ["user_add", "user_disable", "user_reset_password"]
+    engine.dispose()

@@ -266,10 +266,7 @@ def test_the_shipped_calendar_is_the_default():
 def test_a_local_calendar_file_with_comments(tmp_path):
     path = tmp_path / "local.csv"
     path.write_text(
-        "# county arrangement\n"
-        "date,kind,name\n"
-        "2027-03-01,holiday,县庆\n"
-        "2027-03-06,workday,县庆调休上班\n",
+        "# county arrangement\ndate,kind,name\n2027-03-01,holiday,县庆\n2027-03-06,workday,县庆调休上班\n",
         encoding="utf-8",
     )
     cal = WorkCalendar.load(path)

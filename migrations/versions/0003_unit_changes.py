@@ -1,17 +1,14 @@
 """Notify listeners when units change (in-memory lookups of /locate rebuild on it).
 
-The revision id was reserved for a cell table for bulk assignment; what landed under it is only
-the change notification (see README, Benchmarks).
-
-Revision ID: 0002_unit_cells
-Revises: 0001
-Create Date: 2026-11-23
+Revision ID: 0003_unit_changes
+Revises: 0002_cases
+Create Date: 2026-11-22
 """
 
 from alembic import op
 
-revision = "0002_unit_cells"
-down_revision = "0001"
+revision = "0003_unit_changes"
+down_revision = "0002_cases"
 branch_labels = None
 depends_on = None
 

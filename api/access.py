@@ -1,0 +1,218 @@
+"""Authentication and the one permission check every route goes through.
+
+`authorize` is an app-wide dependency: it looks up the route in RULES (a route without a rule is
+refused, and the test suite fails for it), identifies the user (Bearer token or page session
+cookie), checks the role's permission (geo.access) and the jurisdiction of whatever the path
+names — a unit code, a case, a plan. List endpoints then narrow their queries to `user_of`'s
+jurisdiction. Public routes still identify a user who sends a token (a field worker's report).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.access import AccessDenied, Permission, User
+from geo.db import users
+
+P = Permission
+SESSION_COOKIE = "gridmap_session"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What a route needs: a permission (None = public) and what in its path to check jurisdiction on."""
+
+    permission: Permission | None
+    scope: str | None = None  # "code" (a unit code), "case", "plan", or None
+    page: bool = False  # an HTML page: send people without a session to the login page
+
+
+PUBLIC = Rule(None)
+# Every API route, by method and path. A route missing here is refused (fail closed).
+RULES: dict[tuple[str, str], Rule] = {
+    ("GET", "/health"): PUBLIC,
+    ("GET", "/locate"): PUBLIC,
+    ("GET", "/categories"): PUBLIC,
+    ("GET", "/departments"): PUBLIC,
+    ("POST", "/cases"): PUBLIC,  # citizens and hotlines report without an account (rate-limited)
+    ("GET", "/report"): PUBLIC,
+    ("POST", "/auth/token"): PUBLIC,
+    ("POST", "/auth/refresh"): PUBLIC,
+    ("POST", "/auth/login"): PUBLIC,
+    ("GET", "/login"): PUBLIC,
+    ("GET", "/static/login.css"): PUBLIC,
+    ("POST", "/auth/logout"): PUBLIC,
+    ("GET", "/auth/me"): Rule(P.READ_UNITS),
+    ("GET", "/grids"): Rule(P.READ_UNITS),
+    ("GET", "/grids/{code}"): Rule(P.READ_UNITS),
+    ("GET", "/grids/{code}/versions"): Rule(P.READ_UNITS),
+    ("GET", "/export"): Rule(P.READ_UNITS),
+    ("GET", "/cases"): Rule(P.READ_CASES),
+    ("GET", "/cases/stream"): Rule(P.READ_CASES),
+    ("GET", "/cases/{case_id}"): Rule(P.READ_CASES, "case"),
+    ("GET", "/cases/{case_id}/photos/{seq}"): Rule(P.READ_CASES, "case"),
+    ("GET", "/cases/{case_id}/assignments"): Rule(P.READ_CASES, "case"),
+    ("POST", "/cases/{case_id}/transitions"): Rule(P.READ_CASES, "case"),  # the move is checked too
+    ("GET", "/stats"): Rule(P.READ_STATS),
+    ("GET", "/audit"): Rule(P.READ_AUDIT),
+    ("GET", "/users"): Rule(P.MANAGE_USERS),
+    # Open311: services and intake are public (hotlines, third parties); reading requests is not.
+    ("GET", "/open311/v2/services.{format}"): PUBLIC,
+    ("GET", "/open311/v2/services/{service_code}.{format}"): PUBLIC,
+    ("POST", "/open311/v2/requests.{format}"): PUBLIC,
+    ("GET", "/open311/v2/requests.{format}"): Rule(P.READ_CASES),
+    ("GET", "/open311/v2/requests/{service_request_id}.{format}"): Rule(P.READ_CASES, "case"),
+    # Planning
+    ("POST", "/plans"): Rule(P.PLAN),  # the unit in the body is checked by the route
+    ("GET", "/plans"): Rule(P.PLAN),
+    ("GET", "/plans/{plan_id}"): Rule(P.PLAN, "plan"),
+    ("POST", "/plans/{plan_id}/edits"): Rule(P.PLAN, "plan"),
+    ("DELETE", "/plans/{plan_id}/edits/{edit_id}"): Rule(P.PLAN, "plan"),
+    ("GET", "/plans/{plan_id}/validate"): Rule(P.PLAN, "plan"),
+    ("GET", "/plans/{plan_id}/impact"): Rule(P.PLAN, "plan"),
+    ("POST", "/plans/{plan_id}/publish"): Rule(P.PLAN, "plan"),
+    ("POST", "/plans/{plan_id}/abandon"): Rule(P.PLAN, "plan"),
+    ("GET", "/units/{code}/diff"): Rule(P.READ_UNITS),
+    ("GET", "/coverage"): Rule(P.READ_UNITS),
+    ("GET", "/coverage/reports"): Rule(P.READ_UNITS),
+    # The map: boundaries for every signed-in user, cases narrowed to the jurisdiction.
+    ("GET", "/map"): Rule(P.READ_UNITS, page=True),
+    ("GET", "/map/tiles/{z}/{x}/{y}.pbf"): Rule(P.READ_UNITS),
+    ("GET", "/map/units/{code}"): Rule(P.READ_UNITS),
+    ("GET", "/map/search"): Rule(P.READ_UNITS),
+    ("GET", "/map/cases"): Rule(P.READ_CASES),
+    ("GET", "/map/party"): Rule(P.READ_UNITS),
+}
+
+
+class LoginRequired(Exception):
+    """A page asked for without a session: the answer is a redirect to the login page."""
+
+    def __init__(self, next_url: str) -> None:
+        self.location = f"/login?next={quote(next_url, safe='/?=&')}"
+
+
+def _token(request: Request) -> tuple[str, str] | None:
+    """(token, kind) from the Authorization header, else the session cookie."""
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip(), "access"
+    cookie = request.cookies.get(SESSION_COOKIE)
+    return (cookie, "session") if cookie else None
+
+
+async def resolve_user(request: Request) -> User | None:
+    """The signed-in user, None without credentials; 401 for a bad, expired or revoked token."""
+    found = _token(request)
+    if found is None:
+        return None
+    token, kind = found
+    secret = request.app.state.secret
+
+    def lookup() -> User | None:
+        with request.app.state.read_sessions() as session:
+            return users.user_for_token(session, token, secret, kind, datetime.now(UTC))
+
+    user = await run_in_threadpool(lookup)
+    if user is None:
+        raise HTTPException(
+            401, "the token is unknown, expired or revoked; log in again", {"WWW-Authenticate": "Bearer"}
+        )
+    return user
+
+
+async def authorize(request: Request, user: Annotated[User | None, Depends(resolve_user)]) -> None:
+    """The permission check of every route (see RULES)."""
+    route = request.scope.get("route")
+    rule = RULES.get((request.method, getattr(route, "path_format", "")))
+    if rule is None:
+        raise HTTPException(403, f"no access rule for {request.method} {getattr(route, 'path_format', '?')}")
+    request.state.user = user
+    if rule.permission is None:
+        return
+    if user is None:
+        if rule.page:
+            raise LoginRequired(
+                str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")
+            )
+        raise HTTPException(401, "sign in first: POST /auth/token", {"WWW-Authenticate": "Bearer"})
+    if not user.can(rule.permission):
+        raise AccessDenied(f"a {user.role} may not do this ({rule.permission} needed)")
+    if rule.scope:
+        await run_in_threadpool(_check_scope, request, user, rule.scope)
+
+
+def _check_scope(request: Request, user: User, scope: str) -> None:
+    params = request.path_params
+    if scope == "code" and not user.covers(params.get("code")):
+        raise AccessDenied(f"unit {params.get('code')} is outside your unit {user.unit_code}")
+    with request.app.state.read_sessions() as session:
+        if scope == "case":
+            case_id = params.get("case_id") or params.get("service_request_id")
+            check_case(session, user, case_id)
+        elif scope == "plan":
+            check_plan(session, user, params.get("plan_id"))
+
+
+def check_case(session: Session, user: User, case_id: object) -> None:
+    """AccessDenied unless the case lies in the user's jurisdiction (unknown ids pass: the route says 404)."""
+    try:
+        case_id = int(str(case_id))
+    except ValueError:
+        return  # the route's own validation answers
+    row = session.execute(
+        text("SELECT unit_code, grid_code, department FROM cases WHERE id = :id"), {"id": case_id}
+    ).first()
+    if row is not None and not user.may_see_case(row.unit_code, row.grid_code, row.department):
+        raise AccessDenied(f"case {case_id} is outside your jurisdiction ({user.unit_code})")
+
+
+def check_plan(session: Session, user: User, plan_id: object) -> None:
+    """AccessDenied unless the plan's unit lies in the user's unit."""
+    try:
+        plan_id = int(str(plan_id))
+    except ValueError:
+        return
+    unit = session.execute(text("SELECT unit_code FROM plans WHERE id = :id"), {"id": plan_id}).scalar()
+    if unit is not None and not user.covers(unit):
+        raise AccessDenied(f"plan {plan_id} is on unit {unit}, outside your unit {user.unit_code}")
+
+
+def user_of(request: Request) -> User | None:
+    """The user `authorize` identified for this request (None on public routes without a token)."""
+    return getattr(request.state, "user", None)
+
+
+CurrentUser = Annotated[User | None, Depends(user_of)]
+
+
+class RateLimit:
+    """At most `limit` requests per `window_s` per client address, per process (a sliding window)."""
+
+    def __init__(self, limit: int, window_s: float) -> None:
+        self.limit, self.window_s = limit, window_s
+        self._seen: dict[str, deque[float]] = defaultdict(deque)
+
+    def check(self, request: Request) -> None:
+        """429 when the client has used up its allowance."""
+        key = request.client.host if request.client else "?"
+        now = time.monotonic()
+        seen = self._seen[key]
+        while seen and seen[0] <= now - self.window_s:
+            seen.popleft()
+        if len(seen) >= self.limit:
+            retry = int(seen[0] + self.window_s - now) + 1
+            raise HTTPException(
+                429, f"too many requests; try again in {retry} s", {"Retry-After": str(retry)}
+            )
+        seen.append(now)

@@ -1,0 +1,167 @@
+"""Signing in and out: OAuth2 password flow for API clients, a session cookie for the pages, the
+audit log and the user list for admins."""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, datetime
+from importlib.resources import files
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.security import OAuth2PasswordRequestForm
+
+from api.access import SESSION_COOKIE, CurrentUser, RateLimit
+from api.deps import SessionDep
+from geo.db import users
+
+router = APIRouter(tags=["auth"])
+LOGIN_PAGE = files("api") / "static" / "login.html"
+PAGE_CSP = "default-src 'self'; form-action 'self'; frame-ancestors 'none'"
+
+
+def client_ip(request: Request) -> str | None:
+    """The caller's address, for the audit log."""
+    return request.client.host if request.client else None
+
+
+def login_limit(request: Request) -> RateLimit:
+    """Logins per client address and minute (GRIDMAP_LOGIN_PER_MINUTE): slows password guessing."""
+    state = request.app.state
+    if getattr(state, "login_limit", None) is None:
+        state.login_limit = RateLimit(state.settings.login_per_minute, 60)
+    return state.login_limit
+
+
+def _login(request: Request, session, username: str, password: str, kinds: tuple[str, ...]) -> users.Tokens:
+    login_limit(request).check(request)
+    now = datetime.now(UTC)
+    try:
+        user = users.authenticate(session, username, password, now)
+    except users.LoginFailed as e:
+        users.audit(session, username, "login_failed", details={"reason": str(e)}, ip=client_ip(request))
+        session.commit()
+        raise HTTPException(401, str(e), {"WWW-Authenticate": "Bearer"}) from None
+    tokens = users.issue(session, user, request.app.state.secret, now, kinds=kinds)
+    users.audit(session, user.username, "login", details={"kinds": list(kinds)}, ip=client_ip(request))
+    session.commit()
+    return tokens
+
+
+@router.post("/auth/token")
+def token(
+    request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep
+) -> dict[str, Any]:
+    """OAuth2 password flow: form fields `username`, `password` → a bearer token and a refresh token."""
+    tokens = _login(request, session, form.username, form.password, ("access", "refresh"))
+    return {
+        "access_token": tokens.access_token,
+        "token_type": "bearer",
+        "expires_in": tokens.expires_in,
+        "refresh_token": tokens.refresh_token,
+    }
+
+
+@router.post("/auth/refresh")
+def refresh(request: Request, refresh_token: Annotated[str, Form()], session: SessionDep) -> dict[str, Any]:
+    """A new access token for a refresh token (which is used up: a new one comes with it)."""
+    login_limit(request).check(request)
+    try:
+        _, tokens = users.refresh(session, refresh_token, request.app.state.secret, datetime.now(UTC))
+    except users.LoginFailed as e:
+        raise HTTPException(401, str(e), {"WWW-Authenticate": "Bearer"}) from None
+    session.commit()
+    return {
+        "access_token": tokens.access_token,
+        "token_type": "bearer",
+        "expires_in": tokens.expires_in,
+        "refresh_token": tokens.refresh_token,
+    }
+
+
+@router.post("/auth/logout")
+def logout(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    """Revoke the token (or page session) this request carries, with everything of the same login."""
+    header = request.headers.get("authorization", "")
+    token = (
+        header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get(SESSION_COOKIE)
+    )
+    if token and users.revoke(session, token, request.app.state.secret, datetime.now(UTC)) and user:
+        users.audit(session, user.username, "logout", ip=client_ip(request))
+    session.commit()
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/login", response_class=HTMLResponse, include_in_schema=False)
+def login_page(
+    next_url: Annotated[str, Query(alias="next", max_length=500)] = "/map",
+    failed: Annotated[bool, Query()] = False,
+) -> HTMLResponse:
+    """The sign-in page of the map and other pages."""
+    page = LOGIN_PAGE.read_text(encoding="utf-8")
+    page = page.replace("{next}", html.escape(next_url, quote=True))
+    page = page.replace("{failed_hidden}", "" if failed else "hidden")
+    return HTMLResponse(page, headers={"Cache-Control": "no-cache", "Content-Security-Policy": PAGE_CSP})
+
+
+@router.get("/static/login.css", include_in_schema=False)
+def login_css() -> Response:
+    """The login page's style sheet."""
+    css = (files("api") / "static" / "login.css").read_text(encoding="utf-8")
+    return Response(css, media_type="text/css", headers={"Cache-Control": "max-age=3600"})
+
+
+@router.post("/auth/login", include_in_schema=False)
+def login_form(
+    request: Request,
+    session: SessionDep,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=256)],
+    next_url: Annotated[str, Form(alias="next", max_length=500)] = "/map",
+) -> Response:
+    """Sign in from the page: a session cookie (HttpOnly, Secure, SameSite=Lax), then back to `next`."""
+    try:
+        tokens = _login(request, session, username, password, ("session",))
+    except HTTPException as e:
+        return RedirectResponse(f"/login?failed=1&why={e.status_code}", status_code=303)
+    # Only local paths: never an open redirect to another site.
+    target = next_url if next_url.startswith("/") and not next_url.startswith("//") else "/map"
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE, tokens.session_token or "", max_age=tokens.expires_in, path="/",
+        httponly=True, secure=True, samesite="lax",
+    )  # fmt: skip
+    return response
+
+
+@router.get("/auth/me")
+def me(user: CurrentUser) -> dict[str, Any]:
+    """Who the token belongs to."""
+    assert user is not None  # authorize let only signed-in users through
+    return {
+        "username": user.username,
+        "role": user.role,
+        "unit_code": user.unit_code,
+        "department": user.department,
+    }
+
+
+@router.get("/audit")
+def audit_log(
+    session: SessionDep,
+    action: Annotated[str | None, Query(max_length=40)] = None,
+    actor: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[dict[str, Any]]:
+    """The audit log, newest first (admins). Nothing in the service edits or deletes it."""
+    return users.read_audit(session, action=action, actor=actor, limit=limit, offset=offset)
+
+
+@router.get("/users")
+def user_list(session: SessionDep) -> list[dict[str, Any]]:
+    """Every user (admins); no password hashes."""
+    return users.list_users(session)

@@ -1,0 +1,59 @@
+"""Coverage analysis of a unit's subtree, and its stored reports (issue 4 §1)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.access import CurrentUser
+from api.deps import AtDep, SessionDep, SettingsDep
+from api.errors import InvalidParameter, NotFound
+from geo.access import AccessDenied, User
+from geo.codes import CodeError, level_of
+from geo.coverage import Tolerances
+from geo.db import coverage as store
+from geo.db.units import units_at
+
+router = APIRouter(tags=["coverage"])
+
+UnitQuery = Annotated[str, Query(description="Unit code: the analysis covers it and everything below it")]
+
+
+def _check_unit(session: SessionDep, user: User | None, code: str, at: datetime | None = None) -> None:
+    """422 for a malformed code, 403 outside the user's unit, 404 for a unit that does not exist (then)."""
+    try:
+        level_of(code)
+    except CodeError as exc:
+        raise InvalidParameter(f"unit: {exc}") from None
+    if user is not None and not user.covers(code):
+        raise AccessDenied(f"unit {code} is outside your unit {user.unit_code}")
+    if code not in units_at(session, [code], at):
+        when = f" on {at:%Y-%m-%d %H:%M}" if at else ""
+        raise NotFound(f"no unit with code {code}{when}")
+
+
+@router.get("/coverage", responses={404: {"description": "No such unit"}})
+def coverage(
+    session: SessionDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+    at: AtDep,
+    unit: UnitQuery,
+    save: Annotated[bool, Query(description="Store the result as a dated report of the unit")] = False,
+) -> dict:
+    """Gaps, overlaps, slivers, overhangs, staff, party cells, size norm and cases in gaps, per kind."""
+    _check_unit(session, user, unit, at)
+    run = store.run_coverage(session, unit, Tolerances.from_settings(settings), at=at)
+    if save:
+        store.save_report(session, run)
+        session.commit()
+    return run.as_dict()
+
+
+@router.get("/coverage/reports", responses={404: {"description": "No such unit"}})
+def reports(session: SessionDep, user: CurrentUser, unit: UnitQuery) -> list[dict]:
+    """The stored coverage reports of a unit, newest first, with their summaries."""
+    _check_unit(session, user, unit)
+    return store.list_reports(session, unit)

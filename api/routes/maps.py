@@ -1,0 +1,329 @@
+"""The live map: `GET /map` (a folium page) and the data it asks for under `/map/...`.
+
+Views: dispatcher (`/map`, `/map?unit=CODE`), field worker (`/map?grid=CODE`: the grid and its
+neighbours) and planner (`/map?view=planner[&unit=CODE][&plan=ID]`: boundaries with coverage
+findings and a draft plan's changes, when the service offers them). The page's scripts and styles
+are served from `/static/map/` (vendored, with licences): it requests nothing outside the service
+unless a background tile source is configured.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote, urlsplit
+
+from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from api.access import CurrentUser, user_of
+from api.deps import SessionDep, SettingsDep
+from api.errors import InvalidParameter, NotFound
+from api.routes.cases import RulesDep
+from geo.access import Permission, User
+from geo.codes import CodeError, Level, level_of
+from geo.db import cases as case_store
+from geo.db import mapdata, tiles
+from geo.settings import Settings
+from maps.page import render_page
+from maps.views import MapView, TileCrs, TileSource, ViewKind, build_map
+
+router = APIRouter(tags=["map"])
+
+MAP_DIR = Path(__file__).resolve().parent.parent / "static" / "map"
+MVT = "application/vnd.mapbox-vector-tile"
+MAX_ZOOM = 22
+MAX_CASES = 5000  # open cases drawn at once; a county has hundreds
+CodeQuery = Annotated[str | None, Query(pattern=r"^[0-9]{6,18}$")]
+GridQuery = Annotated[str | None, Query(pattern=r"^[0-9]{15}$", description="A grid: it and its neighbours")]
+
+
+def tile_source(settings: Settings) -> TileSource | None:
+    """The configured background tiles, if any."""
+    if not settings.map_tile_url:
+        return None
+    return TileSource(
+        url=settings.map_tile_url,
+        attribution=settings.map_tile_attribution,
+        max_zoom=settings.map_tile_max_zoom,
+        crs=TileCrs(settings.map_tile_crs),
+        subdomains=settings.map_tile_subdomains,
+    )
+
+
+def _check_unit(session: SessionDep, code: str) -> tuple[float, float, float, float]:
+    try:
+        level_of(code)
+    except CodeError as exc:
+        raise NotFound(f"no unit with code {code!r}: {exc}") from None
+    bounds = mapdata.unit_bounds(session, code)
+    if bounds is None:
+        raise NotFound(f"no current unit with code {code}")
+    return bounds
+
+
+def _has_route(request: Request, prefix: str) -> str | None:
+    """The path of the app's first route starting with `prefix` (another team's endpoint), if any."""
+    for route in request.app.routes:
+        path = getattr(route, "path", "")
+        if path == prefix or path.startswith(prefix + "/") or path.startswith(prefix + "?"):
+            return path
+    return None
+
+
+def _planner_overlays(request: Request, user: User | None, unit: str, plan: str | None) -> dict[str, str]:
+    overlays = {}
+    if _has_route(request, "/coverage"):
+        overlays["coverage"] = f"/coverage?unit={quote(unit)}"
+    if _has_route(request, "/plans") and (user is None or user.can(Permission.PLAN)):
+        if plan is not None:
+            overlays["plan"] = f"/plans/{quote(plan, safe='')}"
+        else:
+            overlays["plans"] = "/plans?status=draft" + (f"&unit={quote(unit)}" if unit else "")
+    return overlays
+
+
+def map_view(
+    request: Request, session: SessionDep, *, view: str, unit: str | None, grid: str | None, plan: str | None
+) -> MapView:
+    """What the page for these query parameters shows."""
+    spec = _map_view(request, session, view=view, unit=unit, grid=grid, plan=plan)
+    return replace(spec, extent=mapdata.all_bounds(session))
+
+
+def _map_view(
+    request: Request, session: SessionDep, *, view: str, unit: str | None, grid: str | None, plan: str | None
+) -> MapView:
+    if grid is not None:
+        if mapdata.unit_bounds(session, grid) is None or level_of(grid) != Level.GRID:
+            raise NotFound(f"no current grid with code {grid}")
+        neighbourhood = mapdata.grid_neighbourhood(session, grid)
+        return MapView(
+            kind=ViewKind.FIELD,
+            title=f"网格 {grid} 及相邻网格 · grid and neighbours",
+            bounds=mapdata.codes_bounds(session, neighbourhood),
+            tile_query=f"?near={grid}",
+            cases_url=f"/map/cases?near={grid}",
+            grid=grid,
+            report_url="/report",
+        )
+    if unit is None:
+        tops = mapdata.top_units(session)
+        if not tops:
+            raise NotFound("no units are loaded yet: import a county first")
+        unit = tops[0] if len(tops) == 1 else None
+    bounds = _check_unit(session, unit) if unit else mapdata.all_bounds(session)
+    query = f"?unit={unit}" if unit and level_of(unit) != Level.COUNTY else ""
+    if view == ViewKind.PLANNER:
+        return MapView(
+            kind=ViewKind.PLANNER,
+            title=f"规划 Planner · {unit or 'all'}" + (f" · plan {plan}" if plan else ""),
+            bounds=bounds,
+            tile_query=query,
+            cases_url=f"/map/cases{query}",
+            unit=unit,
+            plan=plan,
+            overlays=_planner_overlays(request, user_of(request), unit or "", plan),
+        )
+    return MapView(
+        kind=ViewKind.DISPATCHER,
+        title=f"调度 Dispatcher · {unit or 'all'}",
+        bounds=bounds,
+        tile_query=query,
+        cases_url=f"/map/cases{query}",
+        unit=unit,
+    )
+
+
+@router.get("/map", response_class=HTMLResponse, include_in_schema=True)
+def map_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+    unit: CodeQuery = None,
+    grid: GridQuery = None,
+    view: Annotated[str, Query(pattern="^(dispatcher|planner|field)$")] = "dispatcher",
+    plan: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")] = None,
+) -> HTMLResponse:
+    """The live map page: dispatcher (default), field worker (`grid=`) or planner (`view=planner`)."""
+    if unit is None and grid is None and user is not None and len(user.unit_code) > 6:
+        # Signed-in users open on their own unit; a field worker on their grid and its neighbours.
+        if level_of(user.unit_code) == Level.GRID:
+            grid = user.unit_code
+        else:
+            unit = user.unit_code
+    if view == "field" and grid is None:
+        raise InvalidParameter("view=field needs grid=CODE (the field worker's grid)")
+    spec = map_view(request, session, view=view, unit=unit, grid=grid, plan=plan)
+    source = tile_source(settings)
+    page = render_page(build_map(spec, source), spec.title, _origin(source))
+    headers = {
+        "Content-Security-Policy": page.content_security_policy,
+        "Cache-Control": "no-cache",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
+    return HTMLResponse(page.html, headers=headers)
+
+
+def _origin(source: TileSource | None) -> str | None:
+    if source is None:
+        return None
+    parts = urlsplit(source.url)
+    # {s} subdomains: allow the parent domain's hosts (a.tile.example.org -> *.tile.example.org)
+    host = parts.netloc.replace("{s}.", "*.").replace("{s}", "*")
+    return f"{parts.scheme}://{host}" if parts.scheme else "'self'"
+
+
+def tile_filters(session: SessionDep, unit: str | None, near: str | None) -> dict[Level, tiles.TileFilter]:
+    """Per level, which units the view's tiles hold: the county, streets and communities for context,
+    grids (and micro-grids) of the view."""
+    everything = tiles.TileFilter()
+    if near is not None:
+        mine = tiles.TileFilter(grids=tuple(mapdata.grid_neighbourhood(session, near)))
+        return {Level.COUNTY: everything, Level.STREET: everything, Level.COMMUNITY: everything,
+                Level.GRID: mine, Level.MICRO_GRID: mine}  # fmt: skip
+    below = tiles.TileFilter(unit=unit) if unit is not None else everything
+    return {Level.COUNTY: everything, Level.STREET: below, Level.COMMUNITY: below,
+            Level.GRID: below, Level.MICRO_GRID: below}  # fmt: skip
+
+
+@router.get("/map/tiles/{z}/{x}/{y}.pbf", response_class=Response, responses={200: {"content": {MVT: {}}}})
+def view_tile(
+    session: SessionDep,
+    settings: SettingsDep,
+    z: Annotated[int, PathParam(ge=0, le=MAX_ZOOM)],
+    x: Annotated[int, PathParam(ge=0)],
+    y: Annotated[int, PathParam(ge=0)],
+    unit: CodeQuery = None,
+    near: GridQuery = None,
+    size: Annotated[int, Query(description="Display px: a 512 px tile at z = the 256 px tile at z-1")] = 256,
+) -> Response:
+    """A Mapbox vector tile of the view's current units, one layer per level (named after it)."""
+    if size not in (256, 512):
+        raise InvalidParameter(f"size={size}: tiles are 256 or 512 pixels")
+    if size == 512:
+        if z == 0:
+            raise NotFound("512 px tiles start at zoom 1")
+        z -= 1  # the same area as a 256 px tile one zoom up: a quarter of the requests
+    if x >= 2**z or y >= 2**z:
+        raise NotFound(f"no tile {z}/{x}/{y}: x and y go up to {2**z - 1} at zoom {z}")
+    gcj02 = settings.map_tile_crs == "gcj02" and bool(settings.map_tile_url)
+    tile = tiles.view_tile(session, z, x, y, tile_filters(session, unit, near), gcj02=gcj02)
+    features = ", ".join(f"{k}={v}" for k, v in tile.features.items())
+    headers = {"Cache-Control": "max-age=60", "X-Tile-Features": features}
+    if tile.omitted:
+        over = f"over {tiles.FEATURE_BUDGET} features, zoom in"
+        headers["X-Tile-Omitted"] = f"{', '.join(tile.omitted)}: {over}"
+    return Response(tile.data, media_type=MVT, headers=headers)
+
+
+@router.get("/map/units/{code}", responses={404: {"description": "No such unit"}})
+def unit_popup(code: str, session: SessionDep) -> dict[str, Any]:
+    """A unit's popup: names, parent chain, staff and party-cell counts, open and overdue cases."""
+    try:
+        level_of(code)
+    except CodeError as exc:
+        raise NotFound(f"no unit with code {code!r}: {exc}") from None
+    summary = mapdata.unit_summary(session, code)
+    if summary is None:
+        raise NotFound(f"no current unit with code {code}")
+    return summary
+
+
+@router.get("/map/search")
+def search(session: SessionDep, q: Annotated[str, Query(min_length=1, max_length=50)]) -> dict[str, Any]:
+    """Current units by code prefix or part of the name, with their extents (for fitting the map)."""
+    return {"units": mapdata.search_units(session, q)}
+
+
+@router.get("/map/cases")
+def open_cases(
+    session: SessionDep, rules: RulesDep, user: CurrentUser, unit: CodeQuery = None, near: GridQuery = None
+) -> dict:
+    """The view's open cases in the user's jurisdiction as GeoJSON points, overdue first (the map polls)."""
+    grids: set[str] | None = None
+    bbox = None
+    if near is not None:
+        codes = mapdata.grid_neighbourhood(session, near)
+        grids, bbox = set(codes), mapdata.codes_bounds(session, codes)
+        if bbox is None:
+            raise NotFound(f"no current grid with code {near}")
+    f = case_store.CaseFilter(
+        scope=user, status=mapdata.open_statuses(), unit=unit, bbox=bbox, limit=MAX_CASES
+    )
+    total, items = case_store.list_cases(session, f, rules)
+    if grids is not None:
+        items = [c for c in items if c["grid_code"] in grids]
+    items.sort(key=_urgency)
+    return {
+        "type": "FeatureCollection",
+        "total": total if grids is None else len(items),
+        "features": [_case_feature(c, rules) for c in items],
+    }
+
+
+LIGHT_ORDER = {"red": 0, "yellow": 1, "green": 2}
+
+
+def _urgency(case: dict[str, Any]) -> tuple:
+    due = case["stage_due_at"]
+    return (
+        not case["overdue"],
+        LIGHT_ORDER.get(case["light"], 3),
+        due is None,
+        due.isoformat() if due else "",
+    )
+
+
+CASE_PROPERTIES = (
+    "number", "status", "category", "category_name", "description", "address", "urgent", "grid_code",
+    "light", "overdue", "stage", "stage_due_at", "reported_at",
+)  # fmt: skip
+
+
+def _case_feature(case: dict[str, Any], rules: case_store.Rules) -> dict[str, Any]:
+    top = rules.categories.get(case["category"][:2])
+    properties = {k: case[k] for k in CASE_PROPERTIES}
+    properties["top_name"] = top.name
+    return {
+        "type": "Feature",
+        "id": case["id"],
+        "geometry": {"type": "Point", "coordinates": [round(case["lon"], 7), round(case["lat"], 7)]},
+        "properties": properties,
+    }
+
+
+@router.get("/map/party")
+def party_cells(session: SessionDep, unit: CodeQuery = None, near: GridQuery = None) -> dict:
+    """Party cells of the view as GeoJSON points, counted, never named."""
+    if near is not None:
+        return mapdata.party_cells_geojson(session, codes=mapdata.grid_neighbourhood(session, near))
+    return mapdata.party_cells_geojson(session, unit=unit)
+
+
+class _MapStatic(StaticFiles):
+    """The vendored libraries and the page's own code; revalidated, never content-sniffed."""
+
+    def file_response(
+        self, full_path: str | Path, stat_result: os.stat_result, scope: Scope, status_code: int = 200
+    ) -> Response:
+        """The file with caching headers: libraries live in versioned folders and never change."""
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        top = Path(full_path).resolve().relative_to(MAP_DIR).parts[0]
+        versioned = "-" in top  # leaflet-1.9.4/..., not gridmap.js
+        response.headers["Cache-Control"] = "public, max-age=604800, immutable" if versioned else "no-cache"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
+def mount(app: FastAPI) -> None:
+    """Serve the map page, its data and its assets on `app`."""
+    app.include_router(router)
+    app.mount("/static/map", _MapStatic(directory=MAP_DIR), name="map-static")

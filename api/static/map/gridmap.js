@@ -1,0 +1,637 @@
+/* The live map's page code: unit styles and popups, open cases, search, overlays, controls.
+ *
+ * folium builds the map, its layers and the layer control, then calls GridMap.start(...) with
+ * them. Everything users or operators wrote (names, case descriptions, addresses) reaches the DOM
+ * through textContent only, never innerHTML: `<img src=x onerror=alert(1)>` stays text.
+ */
+(function () {
+  'use strict';
+
+  // ------------------------------------------------------------------ GCJ-02 (Amap-style tiles)
+  // The published forward formula, as geo/crs.py has it (a browser test pins the two together).
+  // Data stays WGS84 everywhere; on a GCJ-02 background the map's CRS moves it when drawing.
+  var GCJ_A = 6378245.0;
+  var GCJ_EE = 0.00669342162296594323;
+
+  function gcjDLat(x, y) {
+    var r = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * Math.sqrt(Math.abs(x));
+    r += (20.0 * Math.sin(6.0 * x * Math.PI) + 20.0 * Math.sin(2.0 * x * Math.PI)) * 2.0 / 3.0;
+    r += (20.0 * Math.sin(y * Math.PI) + 40.0 * Math.sin(y / 3.0 * Math.PI)) * 2.0 / 3.0;
+    r += (160.0 * Math.sin(y / 12.0 * Math.PI) + 320.0 * Math.sin(y * Math.PI / 30.0)) * 2.0 / 3.0;
+    return r;
+  }
+
+  function gcjDLon(x, y) {
+    var r = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * Math.sqrt(Math.abs(x));
+    r += (20.0 * Math.sin(6.0 * x * Math.PI) + 20.0 * Math.sin(2.0 * x * Math.PI)) * 2.0 / 3.0;
+    r += (20.0 * Math.sin(x * Math.PI) + 40.0 * Math.sin(x / 3.0 * Math.PI)) * 2.0 / 3.0;
+    r += (150.0 * Math.sin(x / 12.0 * Math.PI) + 300.0 * Math.sin(x / 30.0 * Math.PI)) * 2.0 / 3.0;
+    return r;
+  }
+
+  function wgs84ToGcj02(lon, lat) {
+    if (lon < 72.004 || lon > 137.8347 || lat < 0.8293 || lat > 55.8271) return [lon, lat];
+    var dlat = gcjDLat(lon - 105.0, lat - 35.0);
+    var dlon = gcjDLon(lon - 105.0, lat - 35.0);
+    var radlat = lat / 180.0 * Math.PI;
+    var magic = 1 - GCJ_EE * Math.sin(radlat) * Math.sin(radlat);
+    var sqrtmagic = Math.sqrt(magic);
+    dlat = (dlat * 180.0) / ((GCJ_A * (1 - GCJ_EE)) / (magic * sqrtmagic) * Math.PI);
+    dlon = (dlon * 180.0) / (GCJ_A / sqrtmagic * Math.cos(radlat) * Math.PI);
+    return [lon + dlon, lat + dlat];
+  }
+
+  function gcj02ToWgs84(lon, lat) {
+    var wx = lon, wy = lat;
+    for (var i = 0; i < 30; i++) {
+      var f = wgs84ToGcj02(wx, wy), ex = f[0] - lon, ey = f[1] - lat;
+      wx -= ex; wy -= ey;
+      if (Math.abs(ex) < 1e-11 && Math.abs(ey) < 1e-11) break;
+    }
+    return [wx, wy];
+  }
+
+  var mercator = L.Projection.SphericalMercator;
+  L.CRS.GCJ02 = L.extend({}, L.CRS.EPSG3857, {
+    code: 'GCJ02',
+    projection: {
+      bounds: mercator.bounds,
+      project: function (latlng) {
+        var g = wgs84ToGcj02(latlng.lng, latlng.lat);
+        return mercator.project(L.latLng(g[1], g[0]));
+      },
+      unproject: function (point) {
+        var g = mercator.unproject(point), w = gcj02ToWgs84(g.lng, g.lat);
+        return L.latLng(w[1], w[0]);
+      }
+    }
+  });
+
+  // Leaflet 1.8 removed L.DomEvent.fakeStop, which VectorGrid 1.3 still calls on feature clicks.
+  if (!L.DomEvent.fakeStop) L.DomEvent.fakeStop = function () { return true; };
+
+  // ------------------------------------------------------------------ small helpers
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function row(parent, label, value) {
+    var line = el('div', 'gm-row');
+    line.appendChild(el('span', 'gm-label', label));
+    line.appendChild(el('span', 'gm-value', value === null || value === undefined ? '—' : value));
+    parent.appendChild(line);
+    return line;
+  }
+
+  function getJson(url) {
+    return fetch(url, { headers: { Accept: 'application/json' } }).then(function (r) {
+      if (!r.ok) { var e = new Error(url + ': HTTP ' + r.status); e.status = r.status; throw e; }
+      return r.json();
+    });
+  }
+
+  function when(iso) {
+    if (!iso) return '—';
+    var d = new Date(iso);
+    if (isNaN(d)) return String(iso);
+    var pad = function (n) { return (n < 10 ? '0' : '') + n; };
+    return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' +
+      pad(d.getHours()) + ':' + pad(d.getMinutes());
+  }
+
+  var KIND_NAMES = { urban: '城镇 urban', rural: '农村 rural', special: '专属 special' };
+  var LEVEL_NAMES = {
+    county: '县 county', street: '街道/镇 street', community: '社区/村 community',
+    grid: '网格 grid', micro_grid: '微网格 micro-grid'
+  };
+  var ROLE_NAMES = {
+    grid_chief: '网格长', full_time: '专职网格员', part_time: '兼职网格员',
+    volunteer: '志愿者', building_head: '楼栋长'
+  };
+  var PARTY_NAMES = {
+    branch: '网格党支部', group: '党小组', central_household: '党员中心户', instructor: '党建指导员'
+  };
+  var LIGHT_NAMES = { green: '绿 on time', yellow: '黄 due soon', red: '红 overdue' };
+  var LIGHT_RANK = { red: 0, yellow: 1, green: 2 };
+
+  // ------------------------------------------------------------------ state the tests read
+  var GridMap = window.GridMap = {
+    wgs84ToGcj02: wgs84ToGcj02,
+    gcj02ToWgs84: gcj02ToWgs84,
+    drawn: {},        // level -> Set of unit codes the renderer drew
+    cases: {},        // case id -> latest GeoJSON feature
+    readyAt: null,    // performance.now() when every default layer had drawn
+    config: null
+  };
+
+  // ------------------------------------------------------------------ unit layers
+  var STYLES = {
+    county: function () { return { weight: 3, color: '#333', opacity: 0.9, fill: false }; },
+    street: function () { return { weight: 2, color: '#6a3d9a', opacity: 0.8, fill: false }; },
+    community: function () {
+      return { weight: 1, color: '#6a3d9a', opacity: 0.6, dashArray: '4 3', fill: false };
+    },
+    grid: function (p) {
+      var colors = { urban: '#4e79a7', rural: '#59a14f', special: '#e15759' };
+      var c = colors[p.kind] || '#999';
+      var mine = GridMap.config && p.code === GridMap.config.grid;
+      return {
+        weight: mine ? 3 : (p.kind === 'special' ? 1.5 : 0.6),
+        color: mine ? '#d62728' : c,
+        opacity: 0.9,
+        dashArray: p.kind === 'special' ? '3 2' : null,
+        fill: true,
+        fillColor: c,
+        fillOpacity: p.kind === 'special' ? 0.3 : (mine ? 0.3 : 0.12)
+      };
+    },
+    micro_grid: function () {
+      return { weight: 0.5, color: '#888', opacity: 0.8, fill: true, fillColor: '#bbb', fillOpacity: 0.1 };
+    }
+  };
+  var hidden = new Set();  // levels switched off in the layer control
+
+  /** VectorGrid options of the units layer (folium passes them to L.vectorGrid.protobuf). */
+  GridMap.tileOptions = function (bounds) {
+    var styles = {};
+    Object.keys(STYLES).forEach(function (level) {
+      var drawn = GridMap.drawn[level] = new Set();
+      styles[level] = function (properties) {
+        if (hidden.has(level)) return [];  // VectorGrid draws nothing for an empty list
+        drawn.add(properties.code);
+        return STYLES[level](properties);
+      };
+    });
+    return {
+      rendererFactory: L.svg.tile,
+      vectorTileLayerStyles: styles,
+      interactive: true,
+      getFeatureId: function (f) { return f.properties.code; },
+      // 512 px tiles (the server sends the 256 px tile of the zoom above): a quarter of the requests,
+      // and fewer features cut in pieces at tile edges.
+      tileSize: 512,
+      minNativeZoom: 1,
+      maxNativeZoom: 17,   // deeper zooms scale the z17 tile: nothing finer is worth a request
+      maxZoom: 21,
+      bounds: bounds ? L.latLngBounds(bounds).pad(0.02) : undefined  // no requests where there is no data
+    };
+  };
+
+  /** A switch per level in the layer control: the levels share one tile layer, so they are styles. */
+  function levelSwitches(map, control, units, config) {
+    Object.keys(config.levels).forEach(function (level) {
+      var toggle = L.layerGroup();
+      if (config.levelsShown.indexOf(level) < 0) hidden.add(level);
+      else toggle.addTo(map);
+      toggle.on('add remove', function (e) {
+        if (e.type === 'add') hidden.delete(level); else hidden.add(level);
+        GridMap.drawn[level].clear();
+        units.redraw();
+      });
+      control.addOverlay(toggle, config.levels[level]);
+    });
+  }
+
+  function unitTooltip(map, e) {
+    var p = e.layer.properties || {};
+    var box = el('div', 'gm-tip');
+    box.appendChild(el('strong', null, p.name));
+    box.appendChild(el('div', 'gm-mono', p.code));
+    if (p.kind) box.appendChild(el('div', null, KIND_NAMES[p.kind] || p.kind));
+    map.openTooltip(box, e.latlng, { direction: 'top', offset: [0, -6], className: 'gm-tooltip' });
+  }
+
+  function unitPopup(map, code, latlng) {
+    var box = el('div', 'gm-popup gm-unit');
+    box.appendChild(el('div', 'gm-muted', '加载中… loading'));
+    L.popup({ maxWidth: 320 }).setLatLng(latlng).setContent(box).openOn(map);
+    getJson('/map/units/' + encodeURIComponent(code)).then(function (u) {
+      box.textContent = '';
+      box.dataset.code = u.code;
+      box.appendChild(el('h3', null, u.name));
+      box.appendChild(el('div', 'gm-mono', u.code));
+      box.appendChild(el('div', 'gm-chain', (u.parents || []).map(function (p) { return p.name; }).join(' › ')));
+      row(box, '层级 Level', LEVEL_NAMES[u.level] || u.level);
+      if (u.kind) row(box, '类型 Kind', (KIND_NAMES[u.kind] || u.kind) + (u.special_type ? ' · ' + u.special_type : ''));
+      row(box, '户数 Households', u.households);
+      row(box, '人口 Population', u.population);
+      var staff = Object.keys(ROLE_NAMES).map(function (r) {
+        return ROLE_NAMES[r] + ' ' + (u.staff_counts[r] || 0);
+      }).join(' · ');
+      row(box, '人员 Staff', staff);
+      var party = Object.keys(u.party_cell_counts || {}).map(function (k) {
+        return (PARTY_NAMES[k] || k) + ' ' + u.party_cell_counts[k];
+      }).join(' · ');
+      row(box, '党组织 Party cells', party || '无 none');
+      var cases = row(box, '事件 Cases', '待办 open ' + u.open_cases + ' · 超时 overdue ' + u.overdue_cases);
+      if (u.overdue_cases > 0) cases.classList.add('gm-overdue');
+      if (GridMap.config.reportUrl) {
+        var a = el('a', 'gm-button', '在此上报事件 Report a case');
+        a.href = GridMap.config.reportUrl;
+        box.appendChild(a);
+      }
+    }).catch(function (err) {
+      box.textContent = '';
+      box.appendChild(el('div', 'gm-error', '无法加载 could not load ' + code + ' (' + err.message + ')'));
+    });
+  }
+
+  function watchUnits(map, layer, pending) {
+    layer.on('click', function (e) {
+      L.DomEvent.stop(e);
+      unitPopup(map, e.layer.properties.code, e.latlng);
+    });
+    layer.on('mouseover', function (e) { unitTooltip(map, e); });
+    layer.on('mouseout', function () {
+      map.eachLayer(function (l) { if (l instanceof L.Tooltip) map.closeTooltip(l); });
+    });
+    pending.add('units');
+    layer.once('load', function () { pending.done('units'); });
+  }
+
+  // ------------------------------------------------------------------ open cases
+  GridMap.caseId = function (f) { return f.id; };
+
+  function caseIcon(p) {
+    var glyph = el('span', 'gm-case-glyph', (p.top_name || p.category_name || '?').charAt(0));
+    return L.divIcon({
+      html: glyph,
+      className: 'gm-case gm-light-' + (p.light || 'none') + (p.urgent ? ' gm-urgent' : ''),
+      iconSize: [24, 24],
+      iconAnchor: [12, 12],
+      popupAnchor: [0, -12]
+    });
+  }
+
+  function casePopup(layer) {
+    var p = layer.feature.properties;
+    var box = el('div', 'gm-popup gm-case-popup');
+    box.dataset.caseId = layer.feature.id;
+    box.appendChild(el('h3', null, p.number));
+    row(box, '类别 Category', p.category_name + ' (' + p.category + ')');
+    row(box, '状态 Status', p.status + ' · ' + (LIGHT_NAMES[p.light] || '—'));
+    row(box, '时限 Due', when(p.stage_due_at));
+    row(box, '网格 Grid', p.grid_code);
+    if (p.address) row(box, '地址 Address', p.address);
+    box.appendChild(el('p', 'gm-description', p.description));
+    var why = el('p', 'gm-explanation gm-muted', '派单依据加载中… loading assignment');
+    box.appendChild(why);
+    getJson('/cases/' + encodeURIComponent(layer.feature.id)).then(function (c) {
+      why.classList.remove('gm-muted');
+      why.textContent = '派单依据 Assigned: ' + ((c.assignment && c.assignment.explanation) || c.assign_status);
+    }).catch(function () { why.textContent = '派单依据不可用 assignment unavailable'; });
+    return box;
+  }
+
+  GridMap.caseMarker = function (feature, latlng) {
+    var p = feature.properties;
+    var marker = L.marker(latlng, {
+      icon: caseIcon(p),
+      title: p.number,
+      zIndexOffset: p.overdue ? 1000 : 0,  // overdue cases stay on top
+      riseOnHover: true
+    });
+    marker.bindPopup(casePopup, { maxWidth: 320 });
+    return marker;
+  };
+
+  GridMap.updateCase = function (feature, oldLayer) {
+    if (!oldLayer) return undefined;  // Realtime makes a new marker with caseMarker
+    var before = oldLayer.feature.properties, p = feature.properties;
+    var c = feature.geometry.coordinates;
+    oldLayer.setLatLng([c[1], c[0]]);
+    if (before.light !== p.light || before.status !== p.status || before.urgent !== p.urgent) {
+      oldLayer.setIcon(caseIcon(p));
+      oldLayer.setZIndexOffset(p.overdue ? 1000 : 0);
+    }
+    oldLayer.feature = feature;
+    return oldLayer;
+  };
+
+  GridMap.clusterIcon = function (cluster) {
+    var worst = 'green';
+    cluster.getAllChildMarkers().forEach(function (m) {
+      var light = m.feature && m.feature.properties.light;
+      if (light && LIGHT_RANK[light] < LIGHT_RANK[worst]) worst = light;
+    });
+    var count = el('span', null, cluster.getChildCount());
+    return L.divIcon({ html: count, className: 'gm-cluster gm-light-' + worst, iconSize: [32, 32] });
+  };
+
+  function sortedCases() {
+    return Object.keys(GridMap.cases).map(function (id) { return GridMap.cases[id]; }).sort(function (a, b) {
+      var p = a.properties, q = b.properties;
+      if (p.overdue !== q.overdue) return p.overdue ? -1 : 1;
+      var lp = LIGHT_RANK[p.light], lq = LIGHT_RANK[q.light];
+      if (lp !== lq) return (lp === undefined ? 9 : lp) - (lq === undefined ? 9 : lq);
+      return String(p.stage_due_at).localeCompare(String(q.stage_due_at));
+    });
+  }
+
+  function caseListControl(map, cluster) {
+    var control = L.control({ position: 'bottomleft' });
+    var box, head, list;
+    control.onAdd = function () {
+      box = el('div', 'gm-panel gm-caselist');
+      head = el('div', 'gm-panel-head', '待办事件 Open cases');
+      list = el('ol', 'gm-list');
+      box.appendChild(head);
+      box.appendChild(list);
+      L.DomEvent.disableClickPropagation(box);
+      L.DomEvent.disableScrollPropagation(box);
+      return box;
+    };
+    control.refresh = function () {
+      var all = sortedCases();
+      var overdue = all.filter(function (f) { return f.properties.overdue; }).length;
+      head.textContent = '待办事件 Open cases ' + all.length + ' · 超时 overdue ' + overdue;
+      list.textContent = '';
+      all.slice(0, 30).forEach(function (f) {
+        var p = f.properties, item = el('li', 'gm-light-' + (p.light || 'none'));
+        item.dataset.caseId = f.id;
+        item.appendChild(el('span', 'gm-mono', p.number));
+        item.appendChild(el('span', null, ' ' + p.category_name + ' · ' + when(p.stage_due_at)));
+        item.addEventListener('click', function () {
+          var layer = GridMap.realtime.getLayer(f.id);
+          if (layer) cluster.zoomToShowLayer(layer, function () { layer.openPopup(); });
+        });
+        list.appendChild(item);
+      });
+    };
+    control.addTo(map);
+    return control;
+  }
+
+  // ------------------------------------------------------------------ search
+  function searchControl(map, highlight) {
+    var control = L.control({ position: 'topleft' });
+    control.onAdd = function () {
+      var box = el('div', 'gm-panel gm-search');
+      var input = el('input');
+      input.type = 'search';
+      input.placeholder = '搜索网格编码或名称 Search code or name';
+      input.setAttribute('aria-label', 'Search units by code or name');
+      var results = el('ul', 'gm-list gm-results');
+      box.appendChild(input);
+      box.appendChild(results);
+      L.DomEvent.disableClickPropagation(box);
+      L.DomEvent.disableScrollPropagation(box);
+      var timer = null, found = [];
+      function go(unit) {
+        results.textContent = '';
+        var b = unit.bbox;  // [minlon, minlat, maxlon, maxlat], WGS84
+        map.fitBounds([[b[1], b[0]], [b[3], b[2]]], { maxZoom: 17 });
+        highlight(unit.code);
+      }
+      function show(units) {
+        found = units;
+        results.textContent = '';
+        units.forEach(function (u) {
+          var item = el('li');
+          item.dataset.code = u.code;
+          item.appendChild(el('strong', null, u.name));
+          item.appendChild(el('span', 'gm-mono', ' ' + u.code));
+          item.appendChild(el('span', 'gm-muted', ' ' + (LEVEL_NAMES[u.level] || u.level)));
+          item.addEventListener('click', function () { go(u); });
+          results.appendChild(item);
+        });
+        if (!units.length) results.appendChild(el('li', 'gm-muted', '无结果 nothing found'));
+      }
+      input.addEventListener('input', function () {
+        clearTimeout(timer);
+        var q = input.value.trim();
+        if (!q) { results.textContent = ''; return; }
+        timer = setTimeout(function () {
+          getJson('/map/search?q=' + encodeURIComponent(q)).then(function (body) {
+            if (input.value.trim() === q) show(body.units);
+          });
+        }, 200);
+      });
+      input.addEventListener('keydown', function (e) {
+        if (e.key === 'Enter' && found.length) go(found[0]);
+      });
+      return box;
+    };
+    control.addTo(map);
+  }
+
+  function outline(map) {
+    var current = null;
+    return function (code) {
+      getJson('/grids/' + encodeURIComponent(code)).then(function (feature) {
+        if (current) map.removeLayer(current);
+        current = L.geoJSON(feature, {
+          interactive: false,
+          style: { color: '#d62728', weight: 3, fill: false, dashArray: '6 4' }
+        }).addTo(map);
+      });
+    };
+  }
+
+  // ------------------------------------------------------------------ overlays
+  function infoControl(map) {
+    var control = L.control({ position: 'bottomright' });
+    var box;
+    control.onAdd = function () {
+      box = el('div', 'gm-panel gm-info');
+      box.appendChild(el('div', 'gm-panel-head', GridMap.config.title));
+      return box;
+    };
+    control.addTo(map);
+    control.note = function (text, className) {
+      var line = el('div', className || 'gm-muted', text);
+      box.appendChild(line);
+      return line;
+    };
+    return control;
+  }
+
+  function legend(info) {
+    [['urban', '城镇网格 urban grid'], ['rural', '农村网格 rural grid'], ['special', '专属网格 special grid']]
+      .forEach(function (k) {
+        var line = info.note(k[1], 'gm-legend-row');
+        line.insertBefore(el('span', 'gm-swatch gm-kind-' + k[0]), line.firstChild);
+      });
+    [['green', '事件 正常 on time'], ['yellow', '事件 临期 due soon'], ['red', '事件 超时 overdue']]
+      .forEach(function (k) {
+        var line = info.note(k[1], 'gm-legend-row');
+        line.insertBefore(el('span', 'gm-dot gm-light-' + k[0]), line.firstChild);
+      });
+  }
+
+  var FINDING_COLORS = { gap: '#d62728', overlap: '#ff7f0e' };
+
+  function coverageOverlay(map, control, info, url) {
+    var note = info.note('覆盖分析加载中… coverage loading');
+    getJson(url).then(function (body) {
+      var findings = body.findings || { type: 'FeatureCollection', features: [] };
+      var layer = L.geoJSON(findings, {
+        style: function (f) {
+          var c = FINDING_COLORS[f.properties.kind] || '#9467bd';
+          return { color: c, weight: 2, fillColor: c, fillOpacity: 0.45 };
+        },
+        onEachFeature: function (f, l) {
+          l.bindPopup(function () {
+            var p = f.properties, box = el('div', 'gm-popup');
+            box.appendChild(el('h3', null, p.kind));
+            row(box, '单元 Units', (p.units || []).join(', '));
+            row(box, '面积 Area', p.area_m2 === undefined ? null : Math.round(p.area_m2) + ' m²');
+            return box;
+          });
+        }
+      }).addTo(map);
+      control.addOverlay(layer, '覆盖问题 Coverage findings');
+      note.textContent = '覆盖问题 coverage findings: ' + findings.features.length;
+      GridMap.coverage = { features: findings.features.length };
+    }).catch(function (err) {
+      note.textContent = '覆盖分析不可用 coverage analysis unavailable' + (err.status ? ' (HTTP ' + err.status + ')' : '');
+      GridMap.coverage = { unavailable: true };
+    });
+  }
+
+  function firstCollection(body) {
+    if (!body || typeof body !== 'object') return null;
+    if (body.type === 'FeatureCollection') return body;
+    var keys = ['changes', 'features', 'geojson', 'draft'];
+    for (var i = 0; i < keys.length; i++) {
+      var v = body[keys[i]];
+      if (v && v.type === 'FeatureCollection') return v;
+      if (Array.isArray(v) && v.length && v[0].type === 'Feature') return { type: 'FeatureCollection', features: v };
+    }
+    return null;
+  }
+
+  // `change` of a plan's units (geo/plans.py): created, retired, changed (geometry or attributes).
+  var CHANGE_COLORS = { created: '#2ca02c', retired: '#7f7f7f', changed: '#9467bd', modified: '#9467bd' };
+
+  function planOverlay(map, control, info, url) {
+    var note = info.note('规划草案加载中… draft plan loading');
+    getJson(url).then(function (body) {
+      var changes = firstCollection(body);
+      if (!changes) throw new Error('no changes in the plan');
+      var layer = L.geoJSON(changes, {
+        style: function (f) {
+          var kind = f.properties.change || f.properties.action || f.properties.kind;
+          var c = CHANGE_COLORS[kind] || '#9467bd';
+          return { color: c, weight: 2.5, dashArray: kind === 'retired' ? '2 4' : null, fillColor: c, fillOpacity: 0.2 };
+        },
+        onEachFeature: function (f, l) {
+          l.bindTooltip(el('span', null, [f.properties.change || f.properties.action || '', f.properties.code || '',
+            f.properties.name || ''].join(' ')));
+        }
+      }).addTo(map);
+      control.addOverlay(layer, '规划草案 Draft plan');
+      note.textContent = '规划草案 draft plan ' + (body.title || '') + ': ' + changes.features.length + ' changes';
+      if (changes.features.length) map.fitBounds(layer.getBounds(), { maxZoom: 16 });
+      GridMap.plan = { changes: changes.features.length };
+    }).catch(function (err) {
+      note.textContent = '规划草案不可用 draft plan unavailable' + (err.status ? ' (HTTP ' + err.status + ')' : '');
+      GridMap.plan = { unavailable: true };
+    });
+  }
+
+  /** Links to the planner view of each draft plan on the unit (when the service has plans). */
+  function planList(info, url) {
+    getJson(url).then(function (plans) {
+      if (!plans.length) { info.note('无规划草案 no draft plans'); return; }
+      info.note('规划草案 Draft plans:');
+      plans.slice(0, 10).forEach(function (p) {
+        var a = el('a', 'gm-plan-link', '#' + p.id + ' ' + p.title);
+        a.href = '/map?view=planner&plan=' + encodeURIComponent(p.id);
+        info.note('').appendChild(a);
+      });
+    }).catch(function () { info.note('规划草案不可用 draft plans unavailable'); });
+  }
+
+  function partyLayer(map, control) {
+    var group = L.layerGroup();
+    var loaded = false;
+    group.on('add', function () {
+      if (loaded) return;
+      loaded = true;
+      var q = GridMap.config.tileQuery || '';
+      getJson('/map/party' + q).then(function (fc) {
+        L.geoJSON(fc, {
+          pointToLayer: function (f, latlng) {
+            var household = f.properties.kind === 'central_household';
+            return L.circleMarker(latlng, {
+              radius: household ? 3 : 6, weight: 1, color: '#a50f15',
+              fillColor: household ? '#fb6a4a' : '#de2d26', fillOpacity: 0.9
+            });
+          },
+          onEachFeature: function (f, l) {
+            var p = f.properties;
+            var text = p.kind === 'central_household' ? PARTY_NAMES.central_household + ' · ' + p.unit_code
+              : Object.keys(p.counts).map(function (k) { return (PARTY_NAMES[k] || k) + ' ' + p.counts[k]; }).join(' · ') +
+                ' · ' + p.unit_code;
+            l.bindTooltip(el('span', null, text));
+          }
+        }).addTo(group);
+      });
+    });
+    control.addOverlay(group, '党组织 Party cells');
+  }
+
+  function reportButton(map, url) {
+    var control = L.control({ position: 'topleft' });
+    control.onAdd = function () {
+      var a = el('a', 'gm-panel gm-button gm-report', '上报事件 Report a case');
+      a.href = url;
+      return a;
+    };
+    control.addTo(map);
+  }
+
+  // ------------------------------------------------------------------ start
+  function readiness(onReady) {
+    var waiting = new Set();
+    return {
+      add: function (name) { waiting.add(name); },
+      done: function (name) {
+        if (!waiting.delete(name) || waiting.size) return;
+        onReady();
+      }
+    };
+  }
+
+  /** Wire folium's map and layers to the page's behaviour. */
+  GridMap.start = function (o) {
+    var map = o.map, config = GridMap.config = o.config;
+    GridMap.map = map;
+    GridMap.realtime = o.cases;
+    var control = o.layerControl;
+    var pending = readiness(function () {
+      GridMap.readyAt = performance.now();
+      document.body.dataset.ready = 'true';
+    });
+    pending.add('cases');
+    watchUnits(map, o.units, pending);
+    levelSwitches(map, control, o.units, config);
+    var info = infoControl(map);
+    searchControl(map, outline(map));
+    var list = caseListControl(map, o.cluster);
+    o.cases.on('update', function (e) {
+      Object.keys(e.exit || {}).forEach(function (id) { delete GridMap.cases[id]; });
+      Object.keys(e.features || {}).forEach(function (id) { GridMap.cases[id] = e.features[id]; });
+      list.refresh();
+      o.cluster.refreshClusters();
+      GridMap.casesUpdatedAt = Date.now();
+      pending.done('cases');
+    });
+    o.cases.on('error', function () { info.note('事件刷新失败 cases could not be refreshed', 'gm-error'); });
+    partyLayer(map, control);
+    if (config.reportUrl) reportButton(map, config.reportUrl);
+    if (config.overlays.coverage) coverageOverlay(map, control, info, config.overlays.coverage);
+    else if (config.view === 'planner') {
+      info.note('覆盖分析不可用 coverage analysis not offered by this server');
+      GridMap.coverage = { unavailable: true };
+    }
+    if (config.overlays.plan) planOverlay(map, control, info, config.overlays.plan);
+    else if (config.plan) info.note('规划草案不可用 draft plans not offered by this server');
+    if (config.overlays.plans) planList(info, config.overlays.plans);
+    legend(info);
+  };
+}());

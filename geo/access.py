@@ -1,0 +1,90 @@
+"""Who may do what, where: roles, the one table of their permissions, and jurisdiction.
+
+Every user belongs to one unit and acts only inside it and its descendants (unit codes nest by
+prefix, geo.codes); a department handler acts on the cases summoned to their department. The web
+layer applies these rules through one dependency (api/access.py); nothing else decides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from geo.lifecycle import CaseStatus
+
+
+class Role(StrEnum):
+    """What a user is for."""
+
+    ADMIN = "admin"
+    PLANNER = "planner"
+    DISPATCHER = "dispatcher"
+    FIELD_WORKER = "field_worker"
+    DEPARTMENT = "department"
+    VIEWER = "viewer"
+
+
+class Permission(StrEnum):
+    """Things a route may require."""
+
+    READ_UNITS = "read_units"  # boundaries, coverage, the map (no personal data)
+    READ_CASES = "read_cases"  # cases in the user's jurisdiction
+    MOVE_CASES = "move_cases"  # every lifecycle move (dispatchers)
+    HANDLE_CASES = "handle_cases"  # the handling moves only (field workers, departments)
+    READ_PERSONAL = "read_personal"  # reporters' names and phones (unless confidential)
+    READ_STATS = "read_stats"
+    PLAN = "plan"  # draft and publish boundary plans
+    READ_AUDIT = "read_audit"
+    MANAGE_USERS = "manage_users"
+
+
+P = Permission
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.ADMIN: frozenset(Permission),
+    Role.PLANNER: frozenset({P.READ_UNITS, P.READ_CASES, P.READ_STATS, P.PLAN}),
+    Role.DISPATCHER: frozenset({P.READ_UNITS, P.READ_CASES, P.MOVE_CASES, P.READ_PERSONAL, P.READ_STATS}),
+    Role.FIELD_WORKER: frozenset({P.READ_UNITS, P.READ_CASES, P.HANDLE_CASES}),
+    Role.DEPARTMENT: frozenset({P.READ_UNITS, P.READ_CASES, P.HANDLE_CASES}),
+    Role.VIEWER: frozenset({P.READ_UNITS, P.READ_CASES, P.READ_STATS}),
+}
+
+# The moves a handler (not a dispatcher) may make on a case in their hands.
+HANDLING_MOVES = frozenset(
+    {CaseStatus.ACCEPTED, CaseStatus.IN_PROGRESS, CaseStatus.HANDLED, CaseStatus.RETURNED}
+)
+
+
+@dataclass(frozen=True)
+class User:
+    """An authenticated user as the rules see them."""
+
+    id: int
+    username: str
+    role: Role
+    unit_code: str
+    department: str | None = None
+
+    def can(self, permission: Permission) -> bool:
+        """Whether the user's role grants `permission`."""
+        return permission in ROLE_PERMISSIONS[self.role]
+
+    def covers(self, code: str | None) -> bool:
+        """Whether a unit (by code) lies in the user's jurisdiction: their unit or below it."""
+        return code is not None and code.startswith(self.unit_code)
+
+    def may_see_case(self, unit_code: str | None, grid_code: str | None, department: str | None) -> bool:
+        """A case is visible in the jurisdiction of its responsible unit or its grid, or to its department."""
+        if self.role == Role.DEPARTMENT:
+            return department is not None and department == self.department
+        if self.covers(unit_code) or self.covers(grid_code):
+            return True
+        # A case in no unit's hands (outside every unit) is the county's: visible at county level.
+        return unit_code is None and grid_code is None and len(self.unit_code) <= 6
+
+    def may_move(self, to: CaseStatus) -> bool:
+        """Whether the role may make this lifecycle move (jurisdiction checked apart)."""
+        return self.can(Permission.MOVE_CASES) or (self.can(Permission.HANDLE_CASES) and to in HANDLING_MOVES)
+
+
+class AccessDenied(PermissionError):
+    """The user may not do this (here); the message says what is missing."""

@@ -1,0 +1,234 @@
+"""The live map as a folium map: one builder for the dispatcher, field worker and planner views.
+
+No database here: the caller says what to show (a `MapView`, with URLs of the service's data
+endpoints) and gets a `folium.Map`. The page draws the units from vector tiles, polls the open
+cases, and fetches popups and overlays on demand; `/static/map/gridmap.js` does that part, the
+map, layers, plugins and layer control are folium's.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import folium
+from branca.element import MacroElement
+from folium.plugins import MarkerCluster, Realtime, VectorGridProtobuf
+from folium.template import Template
+from folium.utilities import JsCode
+
+from maps import assets
+
+CASE_POLL_MS = 3000  # the open-case layer asks for changes this often (a change shows within 5 s)
+UNIT_LEVELS = ("county", "street", "community", "grid", "micro_grid")
+LEVEL_NAMES = {
+    "county": "县 County",
+    "street": "街道/镇 Streets & towns",
+    "community": "社区/村 Communities & villages",
+    "grid": "网格 Grids",
+    "micro_grid": "微网格 Micro-grids",
+}
+
+
+class ViewKind(StrEnum):
+    """Who the map is for."""
+
+    DISPATCHER = "dispatcher"
+    FIELD = "field"
+    PLANNER = "planner"
+
+
+class TileCrs(StrEnum):
+    """The coordinate system of a background tile source."""
+
+    WGS84 = "wgs84"
+    GCJ02 = "gcj02"
+
+
+@dataclass(frozen=True)
+class TileSource:
+    """A background raster tile service (an intranet Tianditu, Amap, OSM ...)."""
+
+    url: str
+    attribution: str
+    max_zoom: int = 18
+    crs: TileCrs = TileCrs.WGS84
+    subdomains: str = "abc"
+
+
+@dataclass(frozen=True)
+class MapView:
+    """What one map page shows; every URL is one of the service's own (relative) endpoints."""
+
+    kind: ViewKind
+    title: str
+    bounds: tuple[float, float, float, float]  # what the page opens on: minlon, minlat, maxlon, maxlat
+    extent: tuple[float, float, float, float] | None = None  # where tiles have data (None: anywhere)
+    tile_query: str = ""  # appended to every vector-tile URL: the view's filter (?unit=..., ?near=...)
+    cases_url: str = "/map/cases"
+    unit: str | None = None
+    grid: str | None = None
+    plan: str | None = None
+    levels_shown: tuple[str, ...] = UNIT_LEVELS
+    overlays: dict[str, str] = field(default_factory=dict)  # name -> URL of optional overlays
+    report_url: str | None = None
+
+
+def tile_url(query: str) -> str:
+    """The vector-tile URL template of the view (one 512 px tile, a layer per level)."""
+    return f"/map/tiles/{{z}}/{{x}}/{{y}}.pbf{query}{'&' if query else '?'}size=512"
+
+
+def build_map(view: MapView, tiles: TileSource | None = None) -> folium.Map:
+    """A folium map of `view`: unit levels from vector tiles, live open cases, the page's controls."""
+    gcj02 = tiles is not None and tiles.crs == TileCrs.GCJ02
+    minx, miny, maxx, maxy = view.bounds
+    m = folium.Map(
+        location=[(miny + maxy) / 2, (minx + maxx) / 2],
+        zoom_start=10,
+        tiles=None,
+        # On a GCJ-02 background the map's CRS shifts every WGS84 overlay (see gridmap.js).
+        crs="GCJ02" if gcj02 else "EPSG3857",
+        control_scale=True,
+        # Whole zooms: a fractional one draws tiles of the next zoom up, twice as many requests.
+        zoom_snap=1,
+    )
+    m.options["maxZoom"] = tiles.max_zoom if tiles else 19
+    assets.use_local_assets(m, assets.MAP_JS, assets.MAP_CSS)
+    _FitBounds([[miny, minx], [maxy, maxx]]).add_to(m)
+    if tiles is not None:
+        layer = folium.TileLayer(
+            tiles=tiles.url,
+            attr=tiles.attribution,
+            name="底图 Background",
+            max_zoom=tiles.max_zoom,
+            subdomains=tiles.subdomains,
+        )
+        assets.use_local_assets(layer, [])
+        layer.add_to(m)
+    units = _unit_layer(view).add_to(m)
+    cluster = MarkerCluster(
+        name="待办事件 Open cases",
+        options={
+            "disableClusteringAtZoom": 15,
+            "maxClusterRadius": 40,
+            "iconCreateFunction": JsCode("GridMap.clusterIcon"),
+        },
+    )
+    assets.use_local_assets(cluster, [assets.MARKERCLUSTER_JS], assets.MARKERCLUSTER_CSS)
+    cluster.add_to(m)
+    cases = Realtime(
+        view.cases_url,
+        interval=CASE_POLL_MS,
+        get_feature_id=JsCode("GridMap.caseId"),
+        update_feature=JsCode("GridMap.updateCase"),
+        point_to_layer=JsCode("GridMap.caseMarker"),
+        remove_missing=True,
+        container=cluster,
+    )
+    cases.control = False  # the cluster it fills is the layer users toggle
+    assets.use_local_assets(cases, [assets.REALTIME_JS])
+    cases.add_to(m)
+    # A field worker's phone has no room for an open layer list.
+    layer_control = folium.LayerControl(collapsed=view.kind == ViewKind.FIELD, position="topright")
+    assets.use_local_assets(layer_control, [])
+    layer_control.add_to(m)
+    _Start(m, units, cluster, cases, layer_control, _config(view, tiles)).add_to(m)
+    return m
+
+
+def _unit_layer(view: MapView) -> VectorGridProtobuf:
+    extent = view.extent
+    bounds = [[extent[1], extent[0]], [extent[3], extent[2]]] if extent else None
+    layer = VectorGridProtobuf(
+        tile_url(view.tile_query),
+        name="行政区划与网格 Units",
+        # Each level is toggled by the page (gridmap.js adds a switch per level to the layer control).
+        options=f"GridMap.tileOptions({json.dumps(bounds)})",
+    )
+    assets.use_local_assets(layer, [assets.VECTORGRID_JS])
+    return layer
+
+
+def _config(view: MapView, tiles: TileSource | None) -> dict[str, Any]:
+    return {
+        "view": str(view.kind),
+        "title": view.title,
+        "unit": view.unit,
+        "grid": view.grid,
+        "plan": view.plan,
+        "bounds": [[view.bounds[1], view.bounds[0]], [view.bounds[3], view.bounds[2]]],
+        "crs": str(tiles.crs) if tiles else "wgs84",
+        "levels": {level: LEVEL_NAMES[level] for level in UNIT_LEVELS},
+        "levelsShown": list(view.levels_shown),
+        "overlays": view.overlays,
+        "reportUrl": view.report_url,
+        "casesUrl": view.cases_url,
+        "tileQuery": view.tile_query,
+    }
+
+
+def safe_json(value: Any) -> str:
+    """JSON that can sit inside a <script> element: no `</script>`, no HTML comment, no entity."""
+    return (
+        json.dumps(value, ensure_ascii=False)
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
+
+
+class _FitBounds(MacroElement):
+    """Opens the map on the view at once: folium's FitBounds animates, and layers added meanwhile
+    would first load the tiles of the starting zoom."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            {{ this._parent.get_name() }}.fitBounds({{ this.bounds|tojson }}, {animate: false});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, bounds: list[list[float]]) -> None:
+        super().__init__()
+        self._name = "FitBounds"
+        self.bounds = bounds
+
+
+class _Start(MacroElement):
+    """Hands folium's objects and the view's configuration to the page code, after everything exists."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            GridMap.start({
+                map: {{ this.map.get_name() }},
+                units: {{ this.units.get_name() }},
+                cluster: {{ this.cluster.get_name() }},
+                cases: {{ this.cases.get_name() }},
+                layerControl: {{ this.layer_control.get_name() }},
+                config: {{ this.config_json }}
+            });
+        {% endmacro %}
+        """
+    )
+
+    def __init__(
+        self,
+        m: folium.Map,
+        units: VectorGridProtobuf,
+        cluster: MarkerCluster,
+        cases: Realtime,
+        layer_control: folium.LayerControl,
+        config: dict[str, Any],
+    ) -> None:
+        super().__init__()
+        self._name = "GridMapStart"
+        self.map, self.units, self.cluster, self.cases = m, units, cluster, cases
+        self.layer_control = layer_control
+        self.config_json = safe_json(config)

@@ -1,0 +1,53 @@
+"""GET /coverage and /coverage/reports: answer shapes, saving reports, errors."""
+
+from __future__ import annotations
+
+from shapely.geometry import box
+
+from geo.importer import import_units
+from tests import factories as f
+from tests.geo.test_coverage_db import T1, _settings, _with_hole
+
+HOLE = box(f.X0 + 0.005, f.Y0 + 0.025, f.X0 + 0.006, f.Y0 + 0.026)
+
+
+def _county_with_a_hole(session, tmp_path):
+    path = f.write_geojson(tmp_path / "county.geojson", _with_hole(f.hierarchy(), 1, HOLE))
+    import_units(session, path, valid_from=T1, settings=_settings())
+
+
+def test_coverage_answers_a_summary_and_a_feature_collection(client, session, tmp_path):
+    _county_with_a_hole(session, tmp_path)
+    answer = client.get("/coverage", params={"unit": f.COUNTY})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["summary"]["gap"]["count"] == 1 and body["summary"]["gap"]["area_m2"] > 9000
+    assert body["summary"]["no_staff"]["count"] == 4  # factory grids have nobody
+    assert body["findings"]["type"] == "FeatureCollection"
+    [gap] = [x for x in body["findings"]["features"] if x["properties"]["kind"] == "gap"]
+    assert gap["properties"]["units"] == [f.COMMUNITY] and gap["properties"]["new"] is True
+    assert gap["geometry"]["type"] == "Polygon" and gap["properties"]["area_m2"] > 9000
+    staff = next(x for x in body["findings"]["features"] if x["properties"]["kind"] == "no_staff")
+    assert staff["geometry"] is None and staff["properties"]["area_m2"] is None
+
+
+def test_saved_reports_are_listed_and_make_findings_known(client, session, tmp_path):
+    _county_with_a_hole(session, tmp_path)
+    saved = client.get("/coverage", params={"unit": f.COUNTY, "save": "true"}).json()
+    assert saved["report_id"] is not None
+    again = client.get("/coverage", params={"unit": f.COUNTY}).json()
+    assert again["previous_report"] == saved["report_id"]
+    assert not any(x["properties"]["new"] for x in again["findings"]["features"])
+    reports = client.get("/coverage/reports", params={"unit": f.COUNTY}).json()
+    assert [r["id"] for r in reports] == [saved["report_id"]]
+    assert reports[0]["summary"]["gap"]["count"] == 1
+
+
+def test_unknown_units_are_404_and_bad_parameters_422(client, session, tmp_path):
+    _county_with_a_hole(session, tmp_path)
+    assert client.get("/coverage", params={"unit": "419998"}).status_code == 404
+    assert client.get("/coverage/reports", params={"unit": "419998"}).status_code == 404
+    assert client.get("/coverage", params={"unit": "41999"}).status_code == 422
+    assert client.get("/coverage").status_code == 422
+    assert client.get("/coverage", params={"unit": f.COUNTY, "at": "yesterday"}).status_code == 422
+    assert client.get("/coverage", params={"unit": f.COUNTY, "at": "2020-01-01"}).status_code == 404

@@ -1,0 +1,61 @@
+"""`gridmap coverage` and `gridmap crosswalk` as a user runs them, on a database of their own."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+
+import pytest
+from shapely.geometry import box
+
+from tests import factories as f
+from tests.cli.test_cli import gridmap
+from tests.conftest import DB_PREFIX, TEST_SECRET, fresh_database
+from tests.geo.test_coverage_db import _with_hole
+
+HOLE = box(f.X0 + 0.005, f.Y0 + 0.025, f.X0 + 0.006, f.Y0 + 0.026)
+
+
+@pytest.fixture(scope="module")
+def cov_env(settings, tmp_path_factory) -> dict[str, str]:
+    """An own database holding the factory county with a hole in grid 001."""
+    env = {
+        **os.environ,
+        "GRIDMAP_DATABASE_URL": fresh_database(settings, f"{DB_PREFIX}_cov_cli"),
+        "GRIDMAP_SECRET_KEY": TEST_SECRET,
+    }
+    path = f.write_geojson(
+        tmp_path_factory.mktemp("cov") / "county.geojson", _with_hole(f.hierarchy(), 1, HOLE)
+    )
+    gridmap(env, "import", str(path))
+    return env
+
+
+def test_coverage_as_geojson_and_saved_then_as_a_table(cov_env):
+    out = gridmap(cov_env, "coverage", "--unit", f.COUNTY, "--format", "geojson", "--save")
+    findings = json.loads(out.stdout)
+    gaps = [x for x in findings["features"] if x["properties"]["kind"] == "gap"]
+    assert len(gaps) == 1 and gaps[0]["properties"]["new"] is True
+    assert "saved report" in out.stderr
+    table = gridmap(cov_env, "coverage")  # every county, as a table
+    assert f"coverage of {f.COUNTY}" in table.stdout
+    gap_row = next(line for line in table.stdout.splitlines() if " gap " in line)
+    assert gap_row.split("│")[2].strip() == "1" and gap_row.split("│")[3].strip() == "0"  # count 1, new 0
+    missing = gridmap(cov_env, "coverage", "--unit", "419998", check=False)
+    assert missing.returncode == 1 and "no unit with code 419998" in missing.stderr
+
+
+def test_crosswalk_writes_csv_and_geojson(cov_env, tmp_path):
+    # A legacy polygon over the middle of the county: a quarter of each grid.
+    half = f.SIZE / 2
+    legacy = box(f.X0 + half / 2, f.Y0 + half / 2, f.X0 + 1.5 * half, f.Y0 + 1.5 * half)
+    features = [{**f.feature("L1", legacy), "properties": {"id": "L1"}}]
+    path = f.write_geojson(tmp_path / "zongzhi.geojson", features, crs=None)
+    out = gridmap(cov_env, "crosswalk", str(path), "--crs", "wgs84", "-o", str(tmp_path / "xw"))
+    assert "1 legacy polygons" in out.stderr
+    rows = list(csv.DictReader((tmp_path / "xw.csv").open(encoding="utf-8")))
+    assert sorted(r["grid_code"] for r in rows) == [f.grid_code(i) for i in range(1, 5)]
+    assert all(abs(float(r["share_of_legacy"]) - 0.25) < 0.01 for r in rows)
+    features = json.loads((tmp_path / "xw.geojson").read_text(encoding="utf-8"))["features"]
+    assert features[0]["properties"]["crosses_community"] is False
