@@ -156,24 +156,8 @@ def create_case(
         unit=unit,
         department=None,
     )
-    # The case and its first history entry in one statement; nothing when the key exists.
     inserted = session.execute(
-        text(
-            f"""WITH new AS (
-                  INSERT INTO cases (id, number, idempotency_key, request_hash, source, category, description,
-                      address, urgent, reporter, geom, input_crs, input_lon, input_lat, accuracy_m,
-                      location_source, assign_status, assign_rule, grid_code, grid_version, distance_m,
-                      assignment, tier, unit_code, status, stage, stage_started_at, stage_yellow_at,
-                      stage_due_at, reported_at, updated_at)
-                  VALUES (:id, :number, :key, :hash, :source, :category, :description, :address, :urgent,
-                      :reporter, {POINT}, :input_crs, :input_lon, :input_lat, :accuracy_m, :location_source,
-                      :assign_status, :assign_rule, :grid_code, :grid_version, :distance_m, :assignment,
-                      :tier, :unit, :status, :stage, :started, :yellow, :due, :now, :now)
-                  ON CONFLICT (idempotency_key) DO NOTHING
-                  RETURNING id)
-                INSERT INTO case_history ({HISTORY_COLUMNS}) SELECT id, {HISTORY_VALUES} FROM new
-                RETURNING case_id"""
-        ),
+        INSERT_CASE,
         {
             "id": case_id,
             "number": case_number(case_id, now),
@@ -318,15 +302,9 @@ def case_summary(row: Row, now: datetime, rules: Rules) -> dict[str, Any]:
     }
 
 
-def case_detail(
-    session: Session, case_id: int, rules: Rules, *, now: datetime | None = None, entitled: bool = False
-) -> dict[str, Any]:
-    """Everything about one case: assignment and why, clock, allowed moves, photos, history, and
-    suggested duplicates (open cases of the same category near it, reported around the same time)."""
-    # One round trip: the case, its history and its photos (as JSON arrays), and the clock.
-    row = session.execute(
-        text(
-            f"""SELECT {CASE_COLUMNS}, clock_timestamp() AS db_now,
+# One round trip: the case, its history, photos and suggested duplicates (as JSON arrays), the clock.
+CASE_DETAIL = text(
+    f"""SELECT {CASE_COLUMNS}, clock_timestamp() AS db_now,
                   (SELECT coalesce(json_agg(h ORDER BY h.id), '[]') FROM (
                       SELECT id, at, actor, action, from_status, to_status, note, details, stage,
                              stage_due_at, on_time, tier, unit_code, department
@@ -336,7 +314,16 @@ def case_detail(
                       FROM case_photos WHERE case_id = c.id) p) AS photos,
                   (SELECT coalesce(json_agg(d), '[]') FROM ({DUPLICATES_SQL}) d) AS duplicates
                 FROM cases c WHERE c.id = :id"""
-        ),
+)
+
+
+def case_detail(
+    session: Session, case_id: int, rules: Rules, *, now: datetime | None = None, entitled: bool = False
+) -> dict[str, Any]:
+    """Everything about one case: assignment and why, clock, allowed moves, photos, history, and
+    suggested duplicates (open cases of the same category near it, reported around the same time)."""
+    row = session.execute(
+        CASE_DETAIL,
         {"id": case_id, **_duplicate_params(rules)},
     ).first()
     if row is None:
@@ -609,6 +596,26 @@ HISTORY_COLUMNS = """case_id, at, actor, action, from_status, to_status, note, d
     on_time, tier, unit_code, department"""
 HISTORY_VALUES = """:h_at, :h_actor, :h_action, :h_from_status, :h_to_status, :h_note, :h_details, :h_stage,
     :h_due, :h_on_time, :h_tier, :h_unit, :h_department"""
+
+
+# Built once: a text() clause parses its bind parameters when made, which costs on every request.
+# The case and its first history entry in one statement; nothing when the key exists.
+INSERT_CASE = text(
+    f"""WITH new AS (
+                  INSERT INTO cases (id, number, idempotency_key, request_hash, source, category, description,
+                      address, urgent, reporter, geom, input_crs, input_lon, input_lat, accuracy_m,
+                      location_source, assign_status, assign_rule, grid_code, grid_version, distance_m,
+                      assignment, tier, unit_code, status, stage, stage_started_at, stage_yellow_at,
+                      stage_due_at, reported_at, updated_at)
+                  VALUES (:id, :number, :key, :hash, :source, :category, :description, :address, :urgent,
+                      :reporter, {POINT}, :input_crs, :input_lon, :input_lat, :accuracy_m, :location_source,
+                      :assign_status, :assign_rule, :grid_code, :grid_version, :distance_m, :assignment,
+                      :tier, :unit, :status, :stage, :started, :yellow, :due, :now, :now)
+                  ON CONFLICT (idempotency_key) DO NOTHING
+                  RETURNING id)
+                INSERT INTO case_history ({HISTORY_COLUMNS}) SELECT id, {HISTORY_VALUES} FROM new
+                RETURNING case_id"""
+)
 
 
 def _history_params(
