@@ -130,9 +130,11 @@ def login_form(
     # Only local paths: never an open redirect to another site.
     target = next_url if next_url.startswith("/") and not next_url.startswith("//") else "/map"
     response = RedirectResponse(target, status_code=303)
+    # Secure always, except a demo served over plain HTTP on a LAN address (the browser would drop it).
+    secure = request.url.scheme == "https" or not request.app.state.settings.demo
     response.set_cookie(
         SESSION_COOKIE, tokens.session_token or "", max_age=tokens.expires_in, path="/",
-        httponly=True, secure=True, samesite="lax",
+        httponly=True, secure=secure, samesite="lax",
     )  # fmt: skip
     return response
 
