@@ -214,7 +214,7 @@ def bench_locate(
 ) -> dict[str, float]:
     """p50/p99 of /locate at the server (Server-Timing) and at the client, one uvicorn process."""
     port = free_port()
-    env = {**os.environ, "GRIDMAP_DATABASE_URL": url}
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": url, "GRIDMAP_DEMO": "1", "GRIDMAP_BACKGROUND_JOBS": "false"}
     server = subprocess.Popen(
         [
             sys.executable,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from api.deps import AtDep, SessionDep, SettingsDep
+from api.deps import AtDep, SettingsDep, request_session
 from geo import crs
 from geo.assignment import Assignment
 from geo.db.locate import locate
@@ -18,7 +19,6 @@ router = APIRouter(tags=["assignment"])
 @router.get("/locate", response_model=Assignment)
 async def locate_point(
     request: Request,
-    session: SessionDep,
     settings: SettingsDep,
     at: AtDep,
     lon: Annotated[float, Query(description="Longitude (or easting) in `crs`")],
@@ -36,7 +36,12 @@ async def locate_point(
     cache = getattr(request.app.state, "locate_cache", None)
     answer = cache.locate(*point) if cache is not None and at is None else None
     if answer is None:
-        answer = await run_in_threadpool(
-            locate, session, *point, tolerance_m=settings.snap_tolerance_m, at=at
-        )
+        answer = await run_in_threadpool(_locate_in_postgis, request, point, settings.snap_tolerance_m, at)
     return answer
+
+
+def _locate_in_postgis(
+    request: Request, point: tuple[float, float], tolerance_m: float, at: datetime | None
+) -> Assignment:
+    with request_session(request) as session:
+        return locate(session, *point, tolerance_m=tolerance_m, at=at)
