@@ -141,29 +141,39 @@ async def post_case(
     """Report a case: JSON, or multipart with the JSON in field `case` and photos in `photos`."""
     if user is None:
         public_intake(request).check(request)
-    key = _idempotency_key(idempotency_key)
+    key = idempotency_key_of(idempotency_key)
     body, uploads = await _read_report(request, settings)
-    intake = _intake(body, uploads, key)
-    cache = getattr(request.app.state, "locate_cache", None)  # covered points: answered from memory
+    detail, created = await intake_case(
+        request, session, rules, intake_from(body, uploads, key), actor=who, user=user
+    )
+    if not created:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    return detail
+
+
+async def intake_case(
+    request: Request, session: Session, rules: store.Rules, intake: Intake, *, actor: str, user: User | None
+) -> tuple[dict[str, Any], bool]:
+    """Store a report (or find the one its key made) and answer with the case: (detail, created).
+
+    Covered points are located from the server's in-memory grids when it keeps them; a field
+    worker's report outside their unit is flagged. Used by POST /cases and Open311.
+    """
+    cache = getattr(request.app.state, "locate_cache", None)
     assignment = cache.locate(intake.lon, intake.lat) if cache is not None else None
 
     def create() -> tuple[dict[str, Any], bool]:
-        nonlocal assignment
-        if assignment is None:
-            assignment = locate(session, intake.lon, intake.lat, tolerance_m=rules.snap_tolerance_m)
-        flags = outside_flags(user, assignment)
+        found = assignment or locate(session, intake.lon, intake.lat, tolerance_m=rules.snap_tolerance_m)
+        flags = outside_flags(user, found)
         case_id, created = store.create_case(
-            session, replace(intake, flags=flags), rules, actor=who, assignment=assignment
+            session, replace(intake, flags=flags), rules, actor=actor, assignment=found
         )
         session.commit()
         detail = store.case_detail(session, case_id, rules, entitled=entitled(user))
         return {**detail, "flags": flags}, created
 
-    detail, created = await run_in_threadpool(create)
-    if not created:
-        response.status_code = 200
-        response.headers["Idempotent-Replayed"] = "true"
-    return detail
+    return await run_in_threadpool(create)
 
 
 def public_intake(request: Request) -> RateLimit:
@@ -189,7 +199,7 @@ def entitled(user: User | None) -> bool:
     return user is not None and user.can(Permission.READ_PERSONAL)
 
 
-def _idempotency_key(value: str | None) -> str | None:
+def idempotency_key_of(value: str | None) -> str | None:
     if value is None:
         return None
     try:
@@ -239,7 +249,7 @@ async def _photo(upload: UploadFile, settings: Settings) -> PhotoUpload:
     return PhotoUpload(inspect_photo(data, max_bytes=settings.max_photo_bytes), data)
 
 
-def _intake(body: CaseIn, uploads: list[PhotoUpload], key: str | None) -> Intake:
+def intake_from(body: CaseIn, uploads: list[PhotoUpload], key: str | None) -> Intake:
     """Where the case is (reported, else a photo's GPS), converted to storage lon/lat."""
     if (body.lon is None) != (body.lat is None):
         raise InvalidParameter("give both lon and lat, or neither (then a photo's GPS is used)")

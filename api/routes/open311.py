@@ -34,7 +34,15 @@ from starlette.exceptions import HTTPException
 from api.access import CurrentUser
 from api.deps import CHINA_TZ, SessionDep
 from api.errors import InvalidParameter, NotFound, PayloadTooLarge, UnsupportedMediaType
-from api.routes.cases import JSON_LIMIT, CaseIn, RulesDep, _idempotency_key, _intake
+from api.routes.cases import (
+    JSON_LIMIT,
+    CaseIn,
+    RulesDep,
+    idempotency_key_of,
+    intake_case,
+    intake_from,
+    public_intake,
+)
 from geo import crs
 from geo.access import User
 from geo.categories import Category, CategoryTable, UnknownCategory
@@ -200,24 +208,29 @@ async def post_request(
     request: Request,
     session: SessionDep,
     rules: RulesDep,
+    user: CurrentUser,
     idempotency_key: Annotated[
         str | None, Header(description="A UUID the client made for this request; retries reuse it")
     ] = None,
 ) -> Response:
     """Create a service request (a case from the 12345 hotline): form-encoded per the spec, or JSON."""
-    key = _idempotency_key(idempotency_key)
+    if user is None:
+        public_intake(request).check(request)
+    key = idempotency_key_of(idempotency_key)
     params = await _read_params(request)
-    intake = _intake(_case_in(params, rules), [], key)
+    intake = intake_from(_case_in(params, rules), [], key)
+    actor = user.username if user else ACTOR
+    case, created = await intake_case(request, session, rules, intake, actor=actor, user=user)
 
-    def create() -> tuple[dict[str, Any], bool]:
-        case_id, created = store.create_case(session, intake, rules, actor=ACTOR)
-        session.commit()
-        case = store.case_detail(session, case_id, rules)
-        agency = _agencies(session, rules, [case])[case_id]
-        notice = _notice(case, agency)
-        return {"service_request_id": str(case_id), "service_notice": notice, "account_id": None}, created
+    def answer_for() -> dict[str, Any]:
+        agency = _agencies(session, rules, [case])[case["id"]]
+        return {
+            "service_request_id": str(case["id"]),
+            "service_notice": _notice(case, agency),
+            "account_id": None,
+        }
 
-    answer, created = await run_in_threadpool(create)
+    answer = await run_in_threadpool(answer_for)
     response = respond(format, "service_requests", [answer], 201 if created else 200)
     if not created:
         response.headers["Idempotent-Replayed"] = "true"

@@ -172,7 +172,7 @@ def test_a_form_encoded_request_round_trip_from_open_to_closed(client, county):
     assert request["media_url"] is None
 
     case = client.get(f"/cases/{request_id}").json()  # the same case the dispatchers see
-    assert case["source"] == "hotline_12345" and case["history"][0]["actor"] == "open311"
+    assert case["source"] == "hotline_12345" and case["history"][0]["actor"] == "test-admin"  # signed in
     assert case["reporter"] == {"name": "张三", "phone": PHONE, "confidential": False}  # an admin may see it
 
     for to, carried in WALK_TO_CLOSED:
