@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -24,7 +25,9 @@ from geo.db.cluster import EmbeddedCluster
 from geo.db.engine import normalize_url
 from geo.db.migrate import upgrade
 from geo.demo import load_demo
+from geo.importer import import_units
 from geo.settings import Settings
+from tests import factories
 from tests.live import TEST_SECRET  # one value for in-process and served apps
 
 # GRIDMAP_TEST_DB_PREFIX keeps two runs on one server (two checkouts, say) out of each other's way.
@@ -108,6 +111,13 @@ def session(engine: Engine) -> Iterator[Session]:
 def demo_session(demo_engine: Engine) -> Iterator[Session]:
     """The same, on the demo county's database."""
     yield from _rolled_back_session(demo_engine)
+
+
+@pytest.fixture
+def county(session: Session, settings: Settings, tmp_path) -> None:
+    """The small test county of tests/factories.py (2×2 urban grids), in the test's session."""
+    path = factories.write_geojson(tmp_path / "county.geojson", factories.hierarchy())
+    import_units(session, path, valid_from=datetime(2024, 1, 1, tzinfo=UTC), settings=settings)
 
 
 def _client(session: Session, settings: Settings, engine: Engine) -> Iterator[TestClient]:

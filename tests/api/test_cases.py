@@ -4,25 +4,17 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
 
 from geo import crs
-from geo.importer import import_units
 from geo.lifecycle import TRANSITIONS, CaseStatus
 from tests import factories as f
 from tests.photos import jpeg_with_gps, png_bytes
 
 INSIDE_001 = (f.X0 + 0.01, f.Y0 + 0.03)  # grid 001 (north-west)
 RUBBISH = "0101"  # 暴露垃圾: handle within 1 working day
-
-
-@pytest.fixture
-def county(session, settings, tmp_path):
-    path = f.write_geojson(tmp_path / "county.geojson", f.hierarchy())
-    import_units(session, path, valid_from=datetime(2024, 1, 1, tzinfo=UTC), settings=settings)
 
 
 def report(**overrides) -> dict:

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
 from geo import crs
-from geo.importer import import_units
 from tests import factories as f
 
 INSIDE_001 = (f.X0 + 0.01, f.Y0 + 0.03)
-
-
-@pytest.fixture
-def county(session, settings, tmp_path):
-    path = f.write_geojson(tmp_path / "county.geojson", f.hierarchy())
-    import_units(session, path, valid_from=datetime(2024, 1, 1, tzinfo=UTC), settings=settings)
 
 
 def test_answer_has_the_documented_shape(client, county):

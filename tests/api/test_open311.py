@@ -43,12 +43,6 @@ WALK_TO_CLOSED = [
 ]
 
 
-@pytest.fixture
-def county(session, settings, tmp_path):
-    path = f.write_geojson(tmp_path / "county.geojson", f.hierarchy())
-    import_units(session, path, valid_from=datetime(2024, 1, 1, tzinfo=UTC), settings=settings)
-
-
 def hotline(**overrides) -> dict:
     """A 12345 hotline request at INSIDE_001, as its form fields."""
     return {

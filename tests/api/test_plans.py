@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 from shapely.geometry import LineString, box, mapping
 from sqlalchemy import text
 
 from geo import crs
-from geo.importer import import_units
 from tests import factories as f
 from tests.conftest import TEST_ADMIN
 
@@ -20,12 +17,6 @@ WEST_OF_001 = (f.X0 + 0.003, f.Y0 + 0.03)  # in the strip the split gives to a n
 EAST_OF_001 = (f.X0 + 0.015, f.Y0 + 0.03)  # stays in 001
 IN_002 = (f.X0 + 0.03, f.Y0 + 0.03)
 CUT_001 = LineString([(f.X0 + 0.006, f.Y0 + HALF - 0.001), (f.X0 + 0.006, f.Y0 + f.SIZE + 0.001)])
-
-
-@pytest.fixture
-def county(session, settings, tmp_path):
-    path = f.write_geojson(tmp_path / "county.geojson", f.hierarchy())
-    import_units(session, path, valid_from=datetime(2024, 1, 1, tzinfo=UTC), settings=settings)
 
 
 def report(client, point) -> dict:

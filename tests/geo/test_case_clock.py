@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -10,7 +10,6 @@ import pytest
 from api.app import rules_for
 from geo.cases import Intake
 from geo.db import cases as store
-from geo.importer import import_units
 from geo.lifecycle import CaseStatus, Move
 from tests import factories as f
 
@@ -21,12 +20,6 @@ INSIDE = (f.X0 + 0.01, f.Y0 + 0.03)
 @pytest.fixture
 def rules(settings):
     return rules_for(settings)
-
-
-@pytest.fixture
-def county(session, settings, tmp_path):
-    path = f.write_geojson(tmp_path / "county.geojson", f.hierarchy())
-    import_units(session, path, valid_from=datetime(2024, 1, 1, tzinfo=UTC), settings=settings)
 
 
 def new_case(session, rules, now: datetime, *, urgent: bool = False) -> int:
