@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import nullcontext
 from datetime import UTC, datetime
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
 from api.access import resolve_user
 from api.app import create_app
-from api.deps import get_session
 from geo.access import Role, User
 from geo.db.cluster import EmbeddedCluster
 from geo.db.engine import normalize_url
@@ -113,6 +114,11 @@ def demo_session(demo_engine: Engine) -> Iterator[Session]:
     yield from _rolled_back_session(demo_engine)
 
 
+def use_session(app: FastAPI, session: Session) -> None:
+    """Every session the app opens (requests, access checks, lookups) is the test's rolled-back one."""
+    app.state.sessions = app.state.read_sessions = lambda: nullcontext(session)
+
+
 @pytest.fixture
 def county(session: Session, settings: Settings, tmp_path) -> None:
     """The small test county of tests/factories.py (2×2 urban grids), in the test's session."""
@@ -122,7 +128,7 @@ def county(session: Session, settings: Settings, tmp_path) -> None:
 
 def _client(session: Session, settings: Settings, engine: Engine) -> Iterator[TestClient]:
     app = create_app(settings, engine=engine)
-    app.dependency_overrides[get_session] = lambda: session
+    use_session(app, session)
     app.dependency_overrides[resolve_user] = lambda: TEST_ADMIN
     with TestClient(app, base_url="https://testserver") as client:
         yield client
