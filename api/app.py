@@ -14,7 +14,7 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from api import errors, live
 from api.access import authorize
-from api.middleware import BodyLimit, SecurityHeaders, ServerTiming
+from api.middleware import BodyLimit, ResponseHeaders, security_headers, server_timing
 from api.routes import auth, cases, coverage, grids, health, locate, maps, open311, plans, report
 from geo.db import cases as case_store
 from geo.db.engine import engine_for, resolve_database_url, session_factory
@@ -64,16 +64,16 @@ def create_app(
     )
     app.state.settings = settings
     app.state.secret = secret
-    app.state.rules = rules_for(settings)
+    app.state.rules = case_store.Rules.load(settings)
     app.state.sessions = None
     app.state.locate_cache = None
     if engine is not None:
         use(app, engine)
     errors.register(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)  # tiles, GeoJSON, map assets
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(ResponseHeaders, extra=security_headers)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
-    app.add_middleware(ServerTiming)
+    app.add_middleware(ResponseHeaders, extra=server_timing)
     # live before cases: /cases/stream must not be taken for /cases/{case_id}
     for module in (health, auth, grids, locate, live, cases, open311, plans, coverage):
         app.include_router(module.router)
@@ -87,11 +87,6 @@ def use(app: FastAPI, engine: Engine) -> None:
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
     app.state.read_sessions = session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
-
-
-def rules_for(settings: Settings) -> case_store.Rules:
-    """What case handling consults, loaded once from the data files the settings name."""
-    return case_store.Rules.load(settings)
 
 
 async def escalate_periodically(app: FastAPI, interval_s: float) -> None:

@@ -1,10 +1,11 @@
-"""Plain ASGI middleware (no per-request task, as BaseHTTPMiddleware would add): timing, security
-headers, and a limit on request bodies."""
+"""Plain ASGI middleware (no per-request task, as BaseHTTPMiddleware would add): headers added to
+every answer (timing, hardening), and a limit on request bodies."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -18,49 +19,37 @@ SECURITY_HEADERS = [
 ]
 
 
-class ServerTiming:
-    """Adds the standard Server-Timing header: time spent in the app until the response starts."""
+class ResponseHeaders:
+    """Adds headers to every HTTP answer as it starts: `extra(started, present)` says which."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self, app: ASGIApp, extra: Callable[[float, set[bytes]], list[tuple[bytes, bytes]]]) -> None:
+        self.app, self.extra = app, extra
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Time one request."""
+        """Pass the request on; add the headers to the response start."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
 
-        async def send_timed(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                took = f"app;dur={(time.perf_counter() - started) * 1000:.2f}".encode()
-                message = {**message, "headers": [*message.get("headers", []), (b"server-timing", took)]}
-            await send(message)
-
-        await self.app(scope, receive, send_timed)
-
-
-class SecurityHeaders:
-    """The usual hardening headers on every answer (CORS stays off: no Access-Control headers)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Add the headers the answer does not already carry."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_secured(message: Message) -> None:
+        async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
-                headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
-                message = {**message, "headers": headers}
+                message = {**message, "headers": headers + self.extra(started, present)}
             await send(message)
 
-        await self.app(scope, receive, send_secured)
+        await self.app(scope, receive, send_with_headers)
+
+
+def server_timing(started: float, present: set[bytes]) -> list[tuple[bytes, bytes]]:
+    """The standard Server-Timing header: time spent in the app until the response starts."""
+    return [(b"server-timing", f"app;dur={(time.perf_counter() - started) * 1000:.2f}".encode())]
+
+
+def security_headers(started: float, present: set[bytes]) -> list[tuple[bytes, bytes]]:
+    """The hardening headers the route did not set itself (CORS stays off: no Access-Control headers)."""
+    return [(k, v) for k, v in SECURITY_HEADERS if k not in present]
 
 
 class BodyLimit:

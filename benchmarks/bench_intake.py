@@ -24,10 +24,9 @@ import numpy as np
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from benchmarks.bench_postgis import database, say
+from benchmarks.bench_postgis import database, free_port, say, wait_until_up
 from geo.demo import DEMO_PASSWORD, load_demo
 from geo.settings import Settings
-from tests.live import _wait_until_up, free_port
 
 CATEGORIES = ["0101", "0102", "0103", "0201", "0301", "0401", "0801", "1101"]
 
@@ -135,12 +134,11 @@ def main() -> None:
             "warning",
         ],
         env=env,
-        stderr=subprocess.PIPE,
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(base, server)
+        wait_until_up(base, server)
         # A signed-in field worker (demo user): anonymous intake is rate-limited per address.
         login = httpx.post(f"{base}/auth/token", data={"username": "field.worker", "password": DEMO_PASSWORD})
         auth = {"Authorization": f"Bearer {login.json()['access_token']}"}

@@ -209,6 +209,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until_up(base: str, process: subprocess.Popen, timeout_s: float = 60) -> None:
+    """Until the server at `base` answers /health; fails if its process ends first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}")
+        try:
+            httpx.get(base + "/health", timeout=1).raise_for_status()
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError(f"the server at {base} did not answer within {timeout_s:g} s")
+
+
 def bench_locate(
     url: str, bounds: tuple[float, float, float, float], requests: int, cache_wait_s: float
 ) -> dict[str, float]:
@@ -232,12 +246,7 @@ def bench_locate(
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                httpx.get(base + "/health", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        wait_until_up(base, server)
         time.sleep(cache_wait_s)  # the server builds its copy of the grids in the background
         rng = np.random.default_rng(5)
         lon = rng.uniform(bounds[0], bounds[2], requests)

@@ -62,3 +62,17 @@ def write_geojson(path: Path, features: list[dict], crs: str | None = "EPSG:4490
         }
     path.write_text(json.dumps(collection, ensure_ascii=False), encoding="utf-8")
     return path
+
+
+# The main path of a case's lifecycle from `reported`, with what each move carries.
+LIFECYCLE_WALK = [
+    ("verified", {}),
+    ("filed", {}),
+    ("dispatched", {}),
+    ("accepted", {}),
+    ("in_progress", {}),
+    ("handled", {"note": "已清运"}),
+    ("checked", {}),
+    ("closed", {}),
+    ("revisited", {"rating": "satisfied"}),
+]

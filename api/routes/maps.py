@@ -56,11 +56,16 @@ def tile_source(settings: Settings) -> TileSource | None:
     )
 
 
-def _check_unit(session: SessionDep, code: str) -> tuple[float, float, float, float]:
+def _check_code(code: str) -> None:
+    """404 for a string that cannot be a unit code."""
     try:
         level_of(code)
     except CodeError as exc:
         raise NotFound(f"no unit with code {code!r}: {exc}") from None
+
+
+def _check_unit(session: SessionDep, code: str) -> tuple[float, float, float, float]:
+    _check_code(code)
     bounds = mapdata.unit_bounds(session, code)
     if bounds is None:
         raise NotFound(f"no current unit with code {code}")
@@ -227,10 +232,7 @@ def view_tile(
 @router.get("/map/units/{code}", responses={404: {"description": "No such unit"}})
 def unit_popup(code: str, session: SessionDep) -> dict[str, Any]:
     """A unit's popup: names, parent chain, staff and party-cell counts, open and overdue cases."""
-    try:
-        level_of(code)
-    except CodeError as exc:
-        raise NotFound(f"no unit with code {code!r}: {exc}") from None
+    _check_code(code)
     summary = mapdata.unit_summary(session, code)
     if summary is None:
         raise NotFound(f"no current unit with code {code}")

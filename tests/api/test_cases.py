@@ -88,17 +88,7 @@ def test_a_report_outside_every_grid_goes_to_the_unassigned_queue_of_the_lowest_
     assert case["id"] in [c["id"] for c in listed["items"]]
 
 
-WALK = [
-    ("verified", {}),
-    ("filed", {}),
-    ("dispatched", {}),
-    ("accepted", {}),
-    ("in_progress", {}),
-    ("handled", {"note": "已清运"}),
-    ("checked", {}),
-    ("closed", {}),
-    ("revisited", {"rating": "satisfied"}),
-]
+WALK = f.LIFECYCLE_WALK
 
 
 def test_the_whole_lifecycle_with_every_illegal_move_rejected(client, session, county):

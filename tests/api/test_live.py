@@ -15,7 +15,6 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from api.app import rules_for
 from geo.access import Role
 from geo.cases import Intake
 from geo.db import cases as store
@@ -173,7 +172,7 @@ def test_two_identical_reports_at_the_same_moment_make_one_case(two_servers, liv
 
 
 def test_escalation_in_several_processes_at_once_moves_each_case_one_tier(live_url, settings):
-    rules = rules_for(settings)
+    rules = store.Rules.load(settings)
     engine = create_engine(live_url, pool_size=4)
     past = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday; every limit has long run out
     ids = []

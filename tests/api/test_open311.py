@@ -31,16 +31,7 @@ INSIDE_001 = (f.X0 + 0.01, f.Y0 + 0.03)  # grid 001 (north-west)
 INSIDE_004 = (f.X0 + 0.03, f.Y0 + 0.01)  # grid 004 (south-east)
 RUBBISH = "0101"  # 暴露垃圾
 PHONE = "13812345678"
-WALK_TO_CLOSED = [
-    ("verified", {}),
-    ("filed", {}),
-    ("dispatched", {}),
-    ("accepted", {}),
-    ("in_progress", {}),
-    ("handled", {"note": "已清运"}),
-    ("checked", {}),
-    ("closed", {}),
-]
+WALK_TO_CLOSED = f.LIFECYCLE_WALK[:-1]  # up to closed
 
 
 def hotline(**overrides) -> dict:

@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from api.app import rules_for
 from geo.cases import Intake
 from geo.db import cases as store
+from geo.db.cases import Rules
 from geo.lifecycle import CaseStatus, Move
 from tests import factories as f
 
@@ -19,7 +19,7 @@ INSIDE = (f.X0 + 0.01, f.Y0 + 0.03)
 
 @pytest.fixture
 def rules(settings):
-    return rules_for(settings)
+    return Rules.load(settings)
 
 
 def new_case(session, rules, now: datetime, *, urgent: bool = False) -> int:
