@@ -26,6 +26,21 @@ STORAGE_CRS = f"EPSG:{STORAGE_SRID}"
 # index-friendly prefilter before an exact distance on the spheroid.
 METRES_PER_DEGREE_MIN = 60_000
 
+# Metres per degree on the CGCS2000/WGS84 ellipsoid: a degree of latitude is at least this long
+# (at the equator), a degree of longitude at least this times cos(latitude) (N >= a).
+_METRES_PER_DEGREE_LAT_MIN = 110_574.0
+_METRES_PER_DEGREE_LON_EQUATOR = 111_319.0
+
+
+def degrees_spanning(metres: float, max_abs_lat: float) -> tuple[float, float]:
+    """(dlon, dlat) such that points farther apart than that in lon or lat are > `metres` apart.
+
+    Holds for short distances between points no farther from the equator than `max_abs_lat`.
+    """
+    cos_lat = math.cos(math.radians(min(abs(max_abs_lat), 89.0)))
+    return metres / (_METRES_PER_DEGREE_LON_EQUATOR * cos_lat), metres / _METRES_PER_DEGREE_LAT_MIN
+
+
 # Names a client may use for a coordinate system, besides any "EPSG:n".
 WGS84 = "wgs84"
 GCJ02 = "gcj02"

@@ -56,7 +56,7 @@ from geo.crs import STORAGE_CRS, metric_crs_for, transformer
 STATUSES = (Status.ASSIGNED, Status.SNAPPED, Status.UNASSIGNED)  # BatchResult.status indexes this
 ASSIGNED, SNAPPED, UNASSIGNED = 0, 1, 2
 NONE = -1  # no grid / micro-grid
-_EDGE = -2  # raster values <= _EDGE mark edge cells: _EDGE - value is the edge cell's number
+EDGE = -2  # raster values <= EDGE mark edge cells: EDGE - value is the edge cell's number
 _EPS = 1e-6  # widening of a cell (in cells) when marking touched cells
 _CELLS_PER_WIDTH = 32  # raster cell = median polygon width / this, unless max_cells is reached
 _CHUNK = 4_000_000  # segments / (cell, polygon) pairs handled at once while building
@@ -187,8 +187,9 @@ class _Layer:
         order: np.ndarray,
         max_cells: int,
         parent: np.ndarray | None = None,
+        margin: float = 0.0,
     ) -> None:
-        """Build over the polygons' extent; `order` lists polygon indices best first."""
+        """Build over the polygons' extent widened by `margin`; `order` lists indices best first."""
         self.geometries, self.order, self.parent = geometries, order, parent
         self.rank = np.empty(len(geometries), dtype=np.int64)
         self.rank[order] = np.arange(len(geometries))
@@ -211,7 +212,12 @@ class _Layer:
         self.seg_start = np.searchsorted(polygon, np.arange(len(geometries) + 1))
 
         bounds = shapely.bounds(geometries[present])
-        extent = (bounds[:, 0].min(), bounds[:, 1].min(), bounds[:, 2].max(), bounds[:, 3].max())
+        extent = (
+            bounds[:, 0].min() - margin,
+            bounds[:, 1].min() - margin,
+            bounds[:, 2].max() + margin,
+            bounds[:, 3].max() + margin,
+        )
         span = max(extent[2] - extent[0], extent[3] - extent[1], 1e-9)
         dx = float(np.median(bounds[:, 2] - bounds[:, 0])) / _CELLS_PER_WIDTH or span / 1000
         dy = float(np.median(bounds[:, 3] - bounds[:, 1])) / _CELLS_PER_WIDTH or span / 1000
@@ -225,7 +231,7 @@ class _Layer:
         for cell, _ in self.cells.touched(self.ax, self.ay, self.bx, self.by):
             edge[cell] = True
         edge = np.flatnonzero(edge)
-        self.raster[edge] = _EDGE - np.arange(len(edge), dtype=np.int32)
+        self.raster[edge] = EDGE - np.arange(len(edge), dtype=np.int32)
         self.edge_share = len(edge) / self.cells.size
         self.start, self.candidates = self._candidates(order[present[order]], edge)
 
@@ -273,7 +279,7 @@ class _Layer:
             (c1 - c0 + 1)[which],
             ranked[which],
         )
-        is_edge = self.raster <= _EDGE
+        is_edge = self.raster <= EDGE
         found, owner = [], []
         for part in _chunks(length):
             run, cell = _runs(begin[part], length[part])
@@ -288,7 +294,7 @@ class _Layer:
         return start, np.concatenate(owner)[by_cell]
 
     def gather(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Raster value per point: the winner, NONE, or an edge cell (<= _EDGE)."""
+        """Raster value per point: the winner, NONE, or an edge cell (<= EDGE)."""
         out = np.full(len(x), NONE, dtype=np.int32)
         if self.cells is None:
             return out
@@ -308,7 +314,7 @@ class _Layer:
         out = np.full(len(x), NONE, dtype=np.int32)
         if not len(x):
             return out
-        number = _EDGE - value.astype(np.int64)
+        number = EDGE - value.astype(np.int64)
         start, left = self.start[number], self.start[number + 1] - self.start[number]
         todo, step = np.flatnonzero(left > 0), 0
         while len(todo):
@@ -352,6 +358,57 @@ class _Layer:
     def covering(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact (point, polygon) pairs where the polygon covers the point (STRtree)."""
         return self.tree.query(shapely.points(x, y), predicate="intersects")
+
+
+@dataclass(frozen=True)
+class GridRaster:
+    """The grid raster, for stores outside this module (geo.db.grid_raster keeps it in PostGIS).
+
+    Cell (row, col) is the one `floor((x - x0) / dx), floor((y0 - y) / dy)` names; its value is
+    the index of the grid that wins everywhere in it, NONE, or EDGE - n for the n-th edge cell,
+    whose candidates (grid indices, best first) are candidates[start[n]:start[n + 1]].
+    """
+
+    x0: float
+    y0: float
+    dx: float
+    dy: float
+    ncols: int
+    nrows: int
+    values: np.ndarray  # int32, nrows * ncols, row-major
+    start: np.ndarray
+    candidates: np.ndarray
+    edge_share: float
+
+
+def grid_raster(
+    codes: Sequence[str],
+    kinds: Sequence[str | None],
+    geometries: np.ndarray,
+    *,
+    margin: float = 0.0,
+    max_cells: int = 16_000_000,
+) -> GridRaster:
+    """Rasterize grids in the rule's precedence over their extent widened by `margin` degrees."""
+    geometries = np.asarray(geometries, dtype=object)
+    ranked = sorted(range(len(codes)), key=lambda i: grid_precedence(kinds[i], codes[i]))
+    layer = _Layer(geometries, codes, np.array(ranked, dtype=np.int64), max_cells, margin=margin)
+    if layer.cells is None:  # no grid at all: an empty raster
+        empty = np.empty(0, dtype=np.int32)
+        return GridRaster(0.0, 0.0, 1.0, 1.0, 0, 0, empty, np.zeros(1, dtype=np.int64), empty, 0.0)
+    c = layer.cells
+    return GridRaster(
+        float(c.x0),
+        float(c.y0),
+        float(c.dx),
+        float(c.dy),
+        c.ncols,
+        c.nrows,
+        layer.raster,
+        layer.start,
+        layer.candidates,
+        layer.edge_share,
+    )
 
 
 def _segment_distance(
@@ -593,7 +650,7 @@ class GridIndex:
     def _assign_chunk(self, x: np.ndarray, y: np.ndarray, out: BatchResult, at: slice, nearest: bool) -> None:
         """Fill out[at] (views of the result arrays) for one chunk of points."""
         grid = self._grids.gather(x, y)
-        edge = np.flatnonzero(grid <= _EDGE)
+        edge = np.flatnonzero(grid <= EDGE)
         grid[edge] = self._grids.first_cover(x[edge], y[edge], grid[edge])
         out.grid[at] = grid
         covered = np.flatnonzero(grid >= 0)
@@ -620,7 +677,7 @@ class GridIndex:
         layer = self._micro
         assert layer is not None and layer.parent is not None
         micro = layer.gather(x, y)
-        edge = np.flatnonzero(micro <= _EDGE)
+        edge = np.flatnonzero(micro <= EDGE)
         micro[edge] = layer.first_cover(x[edge], y[edge], micro[edge], grid[edge])
         # An interior cell's winner may belong to another grid (an overlay, or a micro-grid
         # sticking out of its grid); then the chosen grid's own micro-grids are looked up exactly.

@@ -2,12 +2,15 @@
 
 Lookups go through `unit_parts` (every version's polygon cut into pieces of at most 32 vertices
 by a trigger), so a point is tested against a few small polygons found by the GiST index rather
-than against whole community outlines.
+than against whole community outlines. Bulk assignment against the current grids goes through the
+stored grid raster instead (geo.db.grid_raster): a GiST probe per point is what makes a plain
+join slow.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -28,6 +31,7 @@ from geo.assignment import (
 from geo.codes import Level, ancestor_codes
 from geo.crs import STORAGE_SRID
 from geo.db.geometry import from_wkb_array
+from geo.db.grid_raster import FAR, NEAR, current_raster, tolerance_degrees
 from geo.db.units import units_at, valid_at_sql
 
 if TYPE_CHECKING:
@@ -178,19 +182,154 @@ def _precedence_sql(kind_column: str) -> str:
 
 
 def assign_points_table(
-    session: Session, points_table: str, *, tolerance_m: float, at: datetime | None = None
+    session: Session,
+    points_table: str,
+    *,
+    tolerance_m: float,
+    at: datetime | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, int]:
     """Apply the rule to every row of a table (id bigint, geom Point 4490) inside PostGIS.
 
     Results go to the temporary table `point_assignments (id, status, grid_code, distance_m)`.
-    Covered points are matched through the subdivided pieces in one set-based join, snapped ones
-    in a second; unassigned points get no nearest grid here (ask /locate for one point).
+    Current grids are found through the stored grid raster (geo.db.grid_raster, rebuilt first if
+    the grids changed); grids as of a date through a join of the subdivided pieces. Unassigned
+    points get no nearest grid here (ask /locate for one point).
     """
     if not points_table.isidentifier():
         raise ValueError(f"not a table name: {points_table!r}")
-    valid = valid_at_sql("p", "at" if at else None)
+    session.execute(
+        text("DROP TABLE IF EXISTS point_assignments, raster_points, edge_hits, uncovered_points")
+    )
+    # Plans for million-row temporary tables: JIT compilation only adds a fifth of a second
+    # to each statement, and the hash tables must fit in memory.
+    session.execute(text("SET LOCAL jit = off"))
+    session.execute(text("SET LOCAL work_mem = '256MB'"))
+    if at is None:
+        _assign_by_raster(session, points_table, tolerance_m, progress)
+    else:
+        _assign_by_pieces(session, points_table, tolerance_m, at)
+    counts = session.execute(text("SELECT status, count(*) FROM point_assignments GROUP BY status")).all()
+    return {status: n for status, n in counts}
+
+
+def _assign_by_raster(
+    session: Session, points_table: str, tolerance_m: float, progress: Callable[[str], None] | None
+) -> None:
+    """Current grids: one hash join of the points with the raster's chunks, exact tests on edges."""
+    raster = current_raster(session, tolerance_m=tolerance_m, progress=progress)
+    layout = {
+        "x0": raster.x0,
+        "y0": raster.y0,
+        "dx": raster.dx,
+        "dy": raster.dy,
+        "ncols": raster.ncols,
+        "nrows": raster.nrows,
+        "chunk": raster.chunk,
+        "per_row": raster.chunks_per_row,
+    }
+    # One pass over the points: each point's cell value, by a hash join with the chunks (the
+    # planner, misjudging the range filter, would probe the key index a million times). Only the
+    # points that need a geometric test keep their geometry, edge cells' with their candidates.
+    # OFFSET 0 keeps each level's arithmetic from being inlined (and repeated) in the next.
+    with _planner_without(session, "nestloop"):
+        session.execute(
+            text(
+                f"""CREATE TEMP TABLE raster_points AS
+                    SELECT id, v,
+                           CASE WHEN v < {NEAR} THEN cells[1 - v : cells[-v] - v] END AS candidates,
+                           CASE WHEN v < {FAR} THEN geom END AS geom
+                    FROM (
+                        SELECT pt.id, pt.geom, c.cells, c.cells[pt.i] AS v
+                        FROM (
+                            SELECT id, geom,
+                                   CASE WHEN inside THEN floor(u)::int % :chunk + 1 END AS i,
+                                   CASE WHEN inside THEN floor(w)::int * :per_row + floor(u)::int / :chunk
+                                   END AS key
+                            FROM (
+                                SELECT id, geom, u, w,
+                                       u >= 0 AND u < :ncols AND w >= 0 AND w < :nrows AS inside  -- not NaN
+                                FROM (SELECT id, geom, (ST_X(geom) - :x0) / :dx AS u,
+                                             (:y0 - ST_Y(geom)) / :dy AS w
+                                      FROM {points_table} OFFSET 0) xy
+                                OFFSET 0
+                            ) uw
+                        ) pt
+                        LEFT JOIN grid_raster_chunks c ON c.key = pt.key
+                    ) looked_up"""
+            ),
+            layout,
+        )
+    # Interior and far cells, missing chunks, off the raster: the answer is the cell's.
+    session.execute(
+        text(
+            f"""CREATE TEMP TABLE point_assignments AS
+                SELECT r.id, CASE WHEN g.code IS NULL THEN 'unassigned' ELSE 'assigned' END AS status,
+                       g.code::text AS grid_code,
+                       CASE WHEN g.code IS NOT NULL THEN 0.0::float8 END AS distance_m
+                FROM raster_points r LEFT JOIN grid_raster_grids g ON g.idx = r.v
+                WHERE r.v IS NULL OR r.v >= {FAR}"""
+        )
+    )
+    # Edge cells: the first candidate (best first) whose pieces cover the point; hash joins
+    # only (the planner likes a GiST probe per point here, ~50 µs each).
+    with _planner_without(session, "indexscan", "bitmapscan"):
+        session.execute(
+            text(
+                """CREATE TEMP TABLE edge_hits AS
+                   SELECT DISTINCT ON (r.id) r.id, g.code::text AS grid_code
+                   FROM raster_points r
+                   CROSS JOIN LATERAL unnest(r.candidates) WITH ORDINALITY AS k(idx, best)
+                   JOIN grid_raster_grids g ON g.idx = k.idx
+                   JOIN unit_parts p ON p.version_id = g.version_id
+                   WHERE r.candidates IS NOT NULL AND ST_Intersects(p.geom, r.geom)
+                   ORDER BY r.id, k.best;
+                   INSERT INTO point_assignments SELECT id, 'assigned', grid_code, 0.0 FROM edge_hits"""
+            )
+        )
+    # Points no grid covers but one may lie near: the nearest within the tolerance, else none.
+    session.execute(
+        text(
+            f"""INSERT INTO point_assignments (id, status, grid_code, distance_m)
+                SELECT r.id, CASE WHEN s.code IS NULL THEN 'unassigned' ELSE 'snapped' END,
+                       s.code, s.distance_m
+                FROM (SELECT id, geom FROM raster_points WHERE v = {NEAR}
+                      UNION ALL
+                      SELECT r.id, r.geom FROM raster_points r
+                      WHERE r.candidates IS NOT NULL
+                        AND NOT EXISTS (SELECT 1 FROM edge_hits h WHERE h.id = r.id)) r
+                LEFT JOIN LATERAL ({_SNAP_SQL}) s ON true"""
+        ),
+        {"tolerance": tolerance_m, "tolerance_deg": tolerance_degrees(tolerance_m)},
+    )
+
+
+# The nearest current grid within the tolerance of r.geom: a box that surely holds the tolerance,
+# then the exact spheroid distance; ties go to the lowest code.
+_SNAP_SQL = """
+    SELECT p.code::text AS code, ST_Distance(p.geom::geography, r.geom::geography) AS distance_m
+    FROM unit_parts p
+    WHERE p.level = 'grid' AND p.valid_to IS NULL
+      AND ST_DWithin(p.geom, r.geom, :tolerance_deg)
+      AND ST_DWithin(p.geom::geography, r.geom::geography, :tolerance)
+    ORDER BY distance_m, p.code
+    LIMIT 1"""
+
+
+@contextmanager
+def _planner_without(session: Session, *methods: str) -> Iterator[None]:
+    """Keep the planner from the given plan methods (enable_*) for the statements inside."""
+    for method in methods:
+        session.execute(text(f"SET LOCAL enable_{method} = off"))
+    yield
+    for method in methods:
+        session.execute(text(f"RESET enable_{method}"))
+
+
+def _assign_by_pieces(session: Session, points_table: str, tolerance_m: float, at: datetime) -> None:
+    """Grids as of a date: the pieces drive a join probing a GiST index on the points."""
+    valid = valid_at_sql("p", "at")
     params = {"at": at, "tolerance": tolerance_m}
-    session.execute(text("DROP TABLE IF EXISTS point_assignments"))
     # Drive the join from the grid pieces, probing an index on the points: there are far fewer
     # pieces than points, and each probe (not each match) is what costs in a GiST join.
     session.execute(
@@ -200,7 +339,7 @@ def assign_points_table(
     session.execute(
         text(
             f"""CREATE TEMP TABLE point_assignments AS
-                SELECT DISTINCT ON (pt.id) pt.id, 'assigned'::text AS status, p.code AS grid_code,
+                SELECT DISTINCT ON (pt.id) pt.id, 'assigned'::text AS status, p.code::text AS grid_code,
                        0.0::float8 AS distance_m
                 FROM unit_parts p
                 JOIN LATERAL (
@@ -214,7 +353,6 @@ def assign_points_table(
         params,
     )
     # The few points no grid covers, set apart so that the planner sees how few they are.
-    session.execute(text("DROP TABLE IF EXISTS uncovered_points"))
     session.execute(
         text(
             f"""CREATE TEMP TABLE uncovered_points AS
@@ -226,7 +364,7 @@ def assign_points_table(
     )
     # Snapping: a join within a box that surely contains the tolerance (degrees of longitude
     # shrink with latitude; 1° ≥ 60 km up to 57°N), then the exact spheroid distance.
-    params["tolerance_deg"] = tolerance_m / 60_000
+    params["tolerance_deg"] = tolerance_degrees(tolerance_m)
     session.execute(
         text(
             f"""INSERT INTO point_assignments (id, status, grid_code, distance_m)
@@ -247,5 +385,3 @@ def assign_points_table(
                WHERE NOT EXISTS (SELECT 1 FROM point_assignments a WHERE a.id = u.id)"""
         )
     )
-    counts = session.execute(text("SELECT status, count(*) FROM point_assignments GROUP BY status")).all()
-    return {status: n for status, n in counts}

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from shapely.geometry import box
 
 from geo.assignment import Rule, Status
 from geo.db.locate import locate
@@ -22,10 +21,7 @@ MICRO = f.grid_code(3) + "001"
 @pytest.fixture
 def county(session, settings, tmp_path):
     """Base grids 001-003 (004, SE, is a gap), a school over 001/003, a micro-grid in 003."""
-    features = [x for x in f.hierarchy() if x["properties"]["code"] != f.grid_code(4)]
-    school = box(f.X0 + 0.005, f.Y0 + HALF - 0.003, f.X0 + 0.008, f.Y0 + HALF + 0.003)
-    features.append(f.feature(SPECIAL, school, kind="special", special_type="school", name="第一中学"))
-    features.append(f.feature(MICRO, box(f.X0, f.Y0, f.X0 + 0.005, f.Y0 + 0.005), name="1号楼院"))
+    features = f.overlay_features()
     path = f.write_geojson(tmp_path / "county.geojson", features)
     import_units(session, path, valid_from=T0, settings=settings)
     return session
