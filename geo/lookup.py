@@ -261,36 +261,40 @@ class _Layer:
                 np.minimum.at(best, cell, rank[part][run])
         return np.append(self.order, NONE).astype(np.int32)[best]
 
-    def _candidates(self, ranked: np.ndarray, edge: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per edge cell, the polygons whose bounding box meets the widened cell, best first (CSR)."""
+    def _candidates(
+        self, ranked: np.ndarray, wanted: np.ndarray, widen: tuple[float, float] = (0.0, 0.0)
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per wanted cell (sorted cell numbers), the polygons whose bounding box, widened by
+        `widen` (dx, dy), meets the widened cell, best first (CSR)."""
         cells = self.cells
         assert cells is not None
-        b = shapely.bounds(self.geometries[ranked])
+        b = shapely.bounds(self.geometries[ranked]) + np.array([-widen[0], -widen[1], widen[0], widen[1]])
         u0, v1 = cells.uv(b[:, 0], b[:, 1])
         u1, v0 = cells.uv(b[:, 2], b[:, 3])
         c0 = np.floor(u0 - _EPS).astype(np.int64).clip(0, cells.ncols - 1)
         c1 = np.floor(u1 + _EPS).astype(np.int64).clip(0, cells.ncols - 1)
         r0 = np.floor(v0 - _EPS).astype(np.int64).clip(0, cells.nrows - 1)
         r1 = np.floor(v1 + _EPS).astype(np.int64).clip(0, cells.nrows - 1)
-        # Each row of a polygon's box is a run of cells; keep the runs' cells that are edge cells.
+        # Each row of a polygon's box is a run of cells; keep the runs' cells that are wanted.
         which, row = _runs(r0, r1 - r0 + 1)
         begin, length, polygon = (
             row * cells.ncols + c0[which],
             (c1 - c0 + 1)[which],
             ranked[which],
         )
-        is_edge = self.raster <= EDGE
+        is_wanted = np.zeros(cells.size, dtype=bool)
+        is_wanted[wanted] = True
         found, owner = [], []
         for part in _chunks(length):
             run, cell = _runs(begin[part], length[part])
-            keep = np.flatnonzero(is_edge[cell])
+            keep = np.flatnonzero(is_wanted[cell])
             found.append(cell[keep].astype(np.int32))  # fewer than 2^31 cells
             owner.append(polygon[part][run[keep]].astype(np.int32))
             del run, cell, keep
         cell = np.concatenate(found)
         del found
         by_cell = np.argsort(cell, kind="stable")  # stable: still best first within a cell
-        start = np.append(np.searchsorted(cell[by_cell], edge), len(cell))
+        start = np.append(np.searchsorted(cell[by_cell], wanted), len(cell))
         return start, np.concatenate(owner)[by_cell]
 
     def gather(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -366,7 +370,10 @@ class GridRaster:
 
     Cell (row, col) is the one `floor((x - x0) / dx), floor((y0 - y) / dy)` names; its value is
     the index of the grid that wins everywhere in it, NONE, or EDGE - n for the n-th edge cell,
-    whose candidates (grid indices, best first) are candidates[start[n]:start[n + 1]].
+    whose candidates (grid indices, best first) are candidates[start[n]:start[n + 1]]. The k-th
+    near cell, near_cells[k], is a NONE cell within `near` (dlon, dlat) of the grids
+    near_candidates[near_start[k]:near_start[k + 1]] (by bounding box); other NONE cells are
+    farther than that from every grid.
     """
 
     x0: float
@@ -378,6 +385,9 @@ class GridRaster:
     values: np.ndarray  # int32, nrows * ncols, row-major
     start: np.ndarray
     candidates: np.ndarray
+    near_cells: np.ndarray
+    near_start: np.ndarray
+    near_candidates: np.ndarray
     edge_share: float
 
 
@@ -386,29 +396,29 @@ def grid_raster(
     kinds: Sequence[str | None],
     geometries: np.ndarray,
     *,
-    margin: float = 0.0,
+    near: tuple[float, float] = (0.0, 0.0),
     max_cells: int = 16_000_000,
 ) -> GridRaster:
-    """Rasterize grids in the rule's precedence over their extent widened by `margin` degrees."""
+    """Rasterize grids in the rule's precedence over their extent widened by `near` (degrees)."""
     geometries = np.asarray(geometries, dtype=object)
-    ranked = sorted(range(len(codes)), key=lambda i: grid_precedence(kinds[i], codes[i]))
-    layer = _Layer(geometries, codes, np.array(ranked, dtype=np.int64), max_cells, margin=margin)
-    if layer.cells is None:  # no grid at all: an empty raster
-        empty = np.empty(0, dtype=np.int32)
-        return GridRaster(0.0, 0.0, 1.0, 1.0, 0, 0, empty, np.zeros(1, dtype=np.int64), empty, 0.0)
-    c = layer.cells
-    return GridRaster(
-        float(c.x0),
-        float(c.y0),
-        float(c.dx),
-        float(c.dy),
-        c.ncols,
-        c.nrows,
-        layer.raster,
-        layer.start,
-        layer.candidates,
-        layer.edge_share,
+    ranked = np.array(
+        sorted(range(len(codes)), key=lambda i: grid_precedence(kinds[i], codes[i])), dtype=np.int64
     )
+    layer = _Layer(geometries, codes, ranked, max_cells, margin=max(near))
+    if layer.cells is None:  # no grid at all: an empty raster
+        empty, zero = np.empty(0, dtype=np.int32), np.zeros(1, dtype=np.int64)
+        return GridRaster(0.0, 0.0, 1.0, 1.0, 0, 0, empty, zero, empty, empty, zero, empty, 0.0)
+    c = layer.cells
+    present = ~(shapely.is_missing(geometries) | shapely.is_empty(geometries))
+    none = np.flatnonzero(layer.raster == NONE)
+    near_start, near_candidates = layer._candidates(ranked[present[ranked]], none, near)
+    has_any = np.diff(near_start) > 0
+    near_cells, near_start = none[has_any], np.append(near_start[:-1][has_any], len(near_candidates))
+    return GridRaster(
+        float(c.x0), float(c.y0), float(c.dx), float(c.dy), c.ncols, c.nrows,
+        layer.raster, layer.start, layer.candidates, near_cells, near_start, near_candidates,
+        layer.edge_share,
+    )  # fmt: skip
 
 
 def _segment_distance(

@@ -1,17 +1,17 @@
 """The grid raster kept in PostGIS: bulk assignment by arithmetic and hash joins.
 
 A GiST probe costs ~50 µs on this kind of machine, so a join that probes once per point (or once
-per grid) cannot be fast. Instead `geo.lookup.grid_raster` rasterizes the current grids exactly
-(every point of an interior cell has the same answer; an edge cell lists its candidate grids, best
-first), and the raster is stored here, cut into chunks of CHUNK cells along each row:
-`grid_raster_chunks.cells` holds the chunk's CHUNK cell values, then its edge cells' candidates.
+per grid) cannot be fast. Instead `geo.lookup.grid_raster` rasterizes the current grids exactly:
+every point of an interior cell has the same answer; an edge cell lists its candidate grids, best
+first; a near cell, in no grid, lists the grids that may lie within the snap tolerance of it. The
+raster is stored here, cut into chunks of CHUNK cells along each row: `grid_raster_chunks.cells`
+holds the chunk's CHUNK cell values, then the blocks of its edge and near cells.
 
-Cell values (int4):
+Cell values (int4; arrays are 1-based in SQL):
   v >= 0       grid number v (`grid_raster_grids`) wins everywhere in the cell
   FAR (-1)     no grid, and none within the snap tolerance of any point of the cell
-  NEAR (-2)    no grid, but one may lie within the tolerance
-  v <= -3      an edge cell: cells[-v] is its number of candidates n, cells[-v + 1 : -v + n]
-               the candidates' grid numbers, best first (arrays are 1-based in SQL)
+  v <= -2      the cell's block starts at cells[-v]: a header h, then |h| grid numbers;
+               h > 0: an edge cell, candidates best first; h < 0: a near cell, grids to measure
 
 Chunks with nothing but FAR cells are not stored, and the raster reaches the tolerance beyond the
 grids, so a point outside it or without a chunk is far from every grid.
@@ -23,7 +23,6 @@ and `current_raster` rebuilds it when that moved on or the tolerance differs.
 
 from __future__ import annotations
 
-import math
 import struct
 import time
 from collections.abc import Callable, Iterator
@@ -35,11 +34,12 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.crs import METRES_PER_DEGREE_MIN, degrees_spanning
-from geo.lookup import EDGE, NONE, GridRaster, grid_raster
+from geo.lookup import EDGE, GridRaster, grid_raster
 
-CHUNK = 256  # cells per stored row: ~1 KB of values plus the edge cells' candidates
+CHUNK = 256  # cells per stored row: ~1 KB of values plus the blocks
 MAX_CELLS = 16_000_000  # raster size cap (as in the in-process index: 64 MB of values)
-FAR, NEAR = -1, -2
+FAR = -1
+FORMAT = 3  # bump when the layout of the stored cells changes: older rasters are then rebuilt
 _INT4_OID = 23
 _LOCK = 0x67726964  # advisory lock key: one rebuild at a time ("grid")
 
@@ -58,6 +58,11 @@ class RasterInfo:
     edge_share: float
     build_seconds: float
     rebuilt: bool  # built by this call
+
+    @property
+    def max_abs_lat(self) -> float:
+        """The largest |latitude| the raster reaches."""
+        return max(abs(self.y0), abs(self.y0 - self.nrows * self.dy))
 
     @property
     def chunks_per_row(self) -> int:
@@ -88,9 +93,9 @@ def _stored(session: Session, tolerance_m: float) -> RasterInfo | None:
         text(
             """SELECT r.x0, r.y0, r.dx, r.dy, r.ncols, r.nrows, r.chunk, r.edge_share, r.build_seconds
                FROM grid_raster r, unit_change_count c
-               WHERE r.unit_changes = c.n AND r.tolerance_m = :tolerance"""
+               WHERE r.unit_changes = c.n AND r.tolerance_m = :tolerance AND r.format = :format"""
         ),
-        {"tolerance": tolerance_m},
+        {"tolerance": tolerance_m, "format": FORMAT},
     ).first()
     return None if row is None else RasterInfo(*row, rebuilt=False)
 
@@ -114,19 +119,25 @@ def rebuild(
     bounds = shapely.total_bounds(geometries) if rows else np.zeros(4)
     span = degrees_spanning(tolerance_m, max(abs(bounds[1]), abs(bounds[3])) + 1.0)  # 1°: margin
     raster = grid_raster(
-        [r.code for r in rows], [r.kind for r in rows], geometries, margin=max(span), max_cells=MAX_CELLS
+        [r.code for r in rows], [r.kind for r in rows], geometries, near=span, max_cells=MAX_CELLS
     )
-    near = _near(raster, span)
     say(f"storing {raster.ncols:,} x {raster.nrows:,} cells ({raster.edge_share:.0%} on edges) ...")
-    session.execute(text("TRUNCATE grid_raster, grid_raster_grids, grid_raster_chunks"))
+    session.execute(text("TRUNCATE grid_raster, grid_raster_grids, grid_raster_parts, grid_raster_chunks"))
     raw = session.connection().connection.dbapi_connection
     with raw.cursor() as cur:
         with cur.copy("COPY grid_raster_grids (idx, code, version_id) FROM STDIN") as copy:
             for idx, r in enumerate(rows):
                 copy.write_row((idx, r.code, r.id))
         with cur.copy("COPY grid_raster_chunks (key, cells) FROM STDIN (FORMAT BINARY)") as copy:
-            for block in _copy_blocks(raster, near):
+            for block in _copy_blocks(raster):
                 copy.write(block)
+    session.execute(
+        text(
+            """INSERT INTO grid_raster_parts (idx, code, geom)
+               SELECT g.idx, g.code, p.geom FROM grid_raster_grids g JOIN unit_parts p USING (version_id);
+               ANALYZE grid_raster_grids; ANALYZE grid_raster_parts"""
+        )
+    )
     seconds = time.perf_counter() - started
     info = RasterInfo(
         raster.x0, raster.y0, raster.dx, raster.dy, raster.ncols, raster.nrows,
@@ -134,12 +145,13 @@ def rebuild(
     )  # fmt: skip
     session.execute(
         text(
-            """INSERT INTO grid_raster (id, unit_changes, tolerance_m, x0, y0, dx, dy, ncols, nrows,
+            """INSERT INTO grid_raster (id, format, unit_changes, tolerance_m, x0, y0, dx, dy, ncols, nrows,
                                         chunk, edge_share, build_seconds)
-               VALUES (1, :changes, :tolerance, :x0, :y0, :dx, :dy, :ncols, :nrows, :chunk,
+               VALUES (1, :format, :changes, :tolerance, :x0, :y0, :dx, :dy, :ncols, :nrows, :chunk,
                        :edge_share, :build_seconds)"""
         ),
         {
+            "format": FORMAT,
             "changes": changes,
             "tolerance": tolerance_m,
             **{k: getattr(info, k) for k in ("x0", "y0", "dx", "dy", "ncols", "nrows", "chunk")},
@@ -152,64 +164,43 @@ def rebuild(
     return info
 
 
-def _near(raster: GridRaster, span: tuple[float, float]) -> np.ndarray:
-    """Per cell: whether a cell some grid touches lies within `span` (dlon, dlat degrees) of it.
-
-    A box of kx columns and ky rows around every touched cell: a cell outside all such boxes is
-    at least kx * dx >= dlon (or ky * dy >= dlat) away from every grid, so farther than the
-    tolerance the span stands for.
-    """
-    touched = (raster.values != NONE).reshape(raster.nrows, raster.ncols).astype(np.int32)
-    kx, ky = math.ceil(span[0] / raster.dx), math.ceil(span[1] / raster.dy)
-    return (_box_sum(touched, ky, kx) > 0).ravel()
-
-
-def _box_sum(a: np.ndarray, ky: int, kx: int) -> np.ndarray:
-    """Sum of `a` over the (2ky+1) x (2kx+1) box around each cell (clipped at the borders)."""
-    s = np.zeros((a.shape[0] + 1, a.shape[1] + 1), dtype=np.int64)
-    np.cumsum(np.cumsum(a, axis=0), axis=1, out=s[1:, 1:])
-    rows, cols = np.arange(a.shape[0]), np.arange(a.shape[1])
-    r0, r1 = (rows - ky).clip(0), (rows + ky + 1).clip(max=a.shape[0])
-    c0, c1 = (cols - kx).clip(0), (cols + kx + 1).clip(max=a.shape[1])
-    return s[r1][:, c1] - s[r0][:, c1] - s[r1][:, c0] + s[r0][:, c0]
-
-
-def _copy_blocks(raster: GridRaster, near: np.ndarray) -> Iterator[bytes]:
+def _copy_blocks(raster: GridRaster) -> Iterator[bytes]:
     """The chunks as PostgreSQL binary COPY data: (key int4, cells int4[]) rows."""
-    values = raster.values.copy()
-    values[(raster.values == NONE) & near] = NEAR  # edges are found below from the raster's own values
-    values[(raster.values == NONE) & ~near] = FAR
     per_row = -(-raster.ncols // CHUNK)
     padded = np.full((raster.nrows, per_row * CHUNK), FAR, dtype=np.int32)
-    padded[:, : raster.ncols] = values.reshape(raster.nrows, raster.ncols)
-    edge = np.zeros(padded.shape, dtype=bool)
-    edge[:, : raster.ncols] = (raster.values <= EDGE).reshape(raster.nrows, raster.ncols)
+    values = np.where(raster.values >= 0, raster.values, FAR).reshape(raster.nrows, raster.ncols)
+    padded[:, : raster.ncols] = values
     cells = padded.reshape(-1, CHUNK)  # chunk k is cells[k]; k = row * per_row + col // CHUNK
-    # Edge cells, in cell order (so grouped by chunk): their candidate blocks [n, c1, ..., cn].
-    edge_at = np.flatnonzero(edge.ravel())
-    number = EDGE - cells.ravel()[edge_at].astype(np.int64)
-    count = raster.start[number + 1] - raster.start[number]
-    chunk_of = edge_at // CHUNK
+    # Cells with a block (edge and near cells), in cell order, so grouped by chunk.
+    edge = np.flatnonzero(raster.values <= EDGE)
+    number = EDGE - raster.values[edge].astype(np.int64)
+    where = np.concatenate([edge, raster.near_cells])
+    first = np.concatenate([raster.start[number], raster.near_start[:-1]])
+    count = np.concatenate([raster.start[number + 1], raster.near_start[1:]]) - first
+    header = np.concatenate([count[: len(edge)], -count[len(edge) :]])  # + edge, - near
+    source = np.concatenate([raster.candidates, raster.near_candidates])
+    first[len(edge) :] += len(raster.candidates)
+    order = np.argsort(where, kind="stable")
+    where, first, count, header = where[order], first[order], count[order], header[order]
+    at = (where // raster.ncols) * per_row * CHUNK + where % raster.ncols  # index into `padded`
+    chunk_of = at // CHUNK
+    # Blocks [header, c1, ..., cn] laid end to end; each chunk's run of them follows its values.
     block_end = np.cumsum(count + 1)
-    chunk_first = np.searchsorted(chunk_of, np.arange(len(cells)))  # first edge cell of each chunk
-    base = np.concatenate([[0], block_end])[chunk_first]  # blocks before each chunk's own
-    position = CHUNK + 1 + (block_end - (count + 1)) - base[chunk_of]  # 1-based, within the chunk
-    cells.ravel()[edge_at] = -position
-    blocks = np.empty(int(block_end[-1]) if len(block_end) else 0, dtype=np.int32)
     head = block_end - (count + 1)
-    blocks[head] = count
-    which, offset = np.repeat(np.arange(len(count)), count), np.arange(int(count.sum()))
-    offset -= np.repeat(np.cumsum(count) - count, count)
-    blocks[head[which] + 1 + offset] = raster.candidates[raster.start[number][which] + offset]
-    extra_end = np.concatenate([[0], block_end])[
-        np.searchsorted(chunk_of, np.arange(len(cells)), side="right")
-    ]
+    blocks = np.empty(int(block_end[-1]) if len(block_end) else 0, dtype=np.int32)
+    blocks[head] = header
+    which = np.repeat(np.arange(len(count)), count)
+    offset = np.arange(len(which)) - np.repeat(np.cumsum(count) - count, count)
+    blocks[head[which] + 1 + offset] = source[first[which] + offset]
+    bounds = np.concatenate([[0], block_end])
+    begin = bounds[np.searchsorted(chunk_of, np.arange(len(cells)))]  # each chunk's blocks
+    end = bounds[np.searchsorted(chunk_of, np.arange(len(cells)), side="right")]
+    cells.ravel()[at] = -(CHUNK + 1 + head - begin[chunk_of])  # minus the block's 1-based position
 
     keep = np.flatnonzero((cells != FAR).any(axis=1))
     yield b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
     for k in keep.tolist():
-        extra = blocks[base[k] : extra_end[k]]
-        items = np.concatenate([cells[k], extra])
+        items = np.concatenate([cells[k], blocks[begin[k] : end[k]]])
         body = np.empty((len(items), 2), dtype=">i4")
         body[:, 0], body[:, 1] = 4, items
         yield struct.pack(">hiiiiiiii", 2, 4, k, 20 + 8 * len(items), 1, 0, _INT4_OID, len(items), 1)

@@ -9,6 +9,7 @@ join slow.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -29,9 +30,9 @@ from geo.assignment import (
     explain,
 )
 from geo.codes import Level, ancestor_codes
-from geo.crs import STORAGE_SRID
+from geo.crs import STORAGE_SRID, degrees_spanning
 from geo.db.geometry import from_wkb_array
-from geo.db.grid_raster import FAR, NEAR, current_raster, tolerance_degrees
+from geo.db.grid_raster import FAR, current_raster, tolerance_degrees
 from geo.db.units import units_at, valid_at_sql
 
 if TYPE_CHECKING:
@@ -181,6 +182,10 @@ def _precedence_sql(kind_column: str) -> str:
     return f"CASE {kind_column} {whens} ELSE 1 END"
 
 
+# The temporary tables of a bulk assignment: its result, then its working tables.
+_BULK_TABLES = ("point_assignments", "raster_points", "pending_points", "edge_hits", "uncovered_points")
+
+
 def assign_points_table(
     session: Session,
     points_table: str,
@@ -198,9 +203,7 @@ def assign_points_table(
     """
     if not points_table.isidentifier():
         raise ValueError(f"not a table name: {points_table!r}")
-    session.execute(
-        text("DROP TABLE IF EXISTS point_assignments, raster_points, edge_hits, uncovered_points")
-    )
+    session.execute(text(f"DROP TABLE IF EXISTS {', '.join(_BULK_TABLES)}"))
     # Plans for million-row temporary tables: JIT compilation only adds a fifth of a second
     # to each statement, and the hash tables must fit in memory.
     session.execute(text("SET LOCAL jit = off"))
@@ -230,14 +233,14 @@ def _assign_by_raster(
     }
     # One pass over the points: each point's cell value, by a hash join with the chunks (the
     # planner, misjudging the range filter, would probe the key index a million times). Only the
-    # points that need a geometric test keep their geometry, edge cells' with their candidates.
+    # points that need a geometric test keep their geometry, with their cell's candidates.
     # OFFSET 0 keeps each level's arithmetic from being inlined (and repeated) in the next.
     with _planner_without(session, "nestloop"):
         session.execute(
             text(
                 f"""CREATE TEMP TABLE raster_points AS
-                    SELECT id, v,
-                           CASE WHEN v < {NEAR} THEN cells[1 - v : cells[-v] - v] END AS candidates,
+                    SELECT id, v, CASE WHEN v < {FAR} THEN cells[-v] > 0 END AS edge,
+                           CASE WHEN v < {FAR} THEN cells[1 - v : abs(cells[-v]) - v] END AS candidates,
                            CASE WHEN v < {FAR} THEN geom END AS geom
                     FROM (
                         SELECT pt.id, pt.geom, c.cells, c.cells[pt.i] AS v
@@ -260,6 +263,12 @@ def _assign_by_raster(
             ),
             layout,
         )
+    session.execute(
+        text(
+            f"""CREATE TEMP TABLE pending_points AS SELECT * FROM raster_points WHERE v < {FAR};
+                ANALYZE pending_points"""
+        )
+    )
     # Interior and far cells, missing chunks, off the raster: the answer is the cell's.
     session.execute(
         text(
@@ -277,30 +286,55 @@ def _assign_by_raster(
         session.execute(
             text(
                 """CREATE TEMP TABLE edge_hits AS
-                   SELECT DISTINCT ON (r.id) r.id, g.code::text AS grid_code
-                   FROM raster_points r
+                   SELECT DISTINCT ON (r.id) r.id, p.code::text AS grid_code
+                   FROM pending_points r
                    CROSS JOIN LATERAL unnest(r.candidates) WITH ORDINALITY AS k(idx, best)
-                   JOIN grid_raster_grids g ON g.idx = k.idx
-                   JOIN unit_parts p ON p.version_id = g.version_id
-                   WHERE r.candidates IS NOT NULL AND ST_Intersects(p.geom, r.geom)
+                   JOIN grid_raster_parts p ON p.idx = k.idx
+                   WHERE r.edge AND ST_Intersects(p.geom, r.geom)
                    ORDER BY r.id, k.best;
                    INSERT INTO point_assignments SELECT id, 'assigned', grid_code, 0.0 FROM edge_hits"""
             )
         )
-    # Points no grid covers but one may lie near: the nearest within the tolerance, else none.
+    # Points in near cells: the nearest of the cell's grids within the tolerance, else none.
+    # Hash joins again, then a distance in degrees that surely spans the tolerance (cheap), then
+    # the distance on the spheroid (~30 µs a pair) for the pairs left.
+    span = math.hypot(*degrees_spanning(tolerance_m, raster.max_abs_lat))
+    distances = {"tolerance": tolerance_m, "span_deg": span, "tolerance_deg": tolerance_degrees(tolerance_m)}
+    with _planner_without(session, "indexscan", "bitmapscan"):
+        session.execute(
+            text(
+                """INSERT INTO point_assignments (id, status, grid_code, distance_m)
+                   SELECT r.id, CASE WHEN s.code IS NULL THEN 'unassigned' ELSE 'snapped' END,
+                          s.code, s.distance_m
+                   FROM pending_points r
+                   LEFT JOIN (
+                       SELECT DISTINCT ON (id) id, code, distance_m
+                       FROM (
+                           SELECT r.id, p.code::text AS code,
+                                  ST_Distance(p.geom::geography, r.geom::geography) AS distance_m
+                           FROM pending_points r
+                           CROSS JOIN LATERAL unnest(r.candidates) AS k(idx)
+                           JOIN grid_raster_parts p ON p.idx = k.idx
+                           WHERE NOT r.edge AND ST_DWithin(p.geom, r.geom, :span_deg)
+                       ) measured
+                       WHERE distance_m <= :tolerance
+                       ORDER BY id, distance_m, code
+                   ) s USING (id)
+                   WHERE NOT r.edge"""
+            ),
+            distances,
+        )
+    # The few points in edge cells that no candidate covers: searched through the index.
     session.execute(
         text(
             f"""INSERT INTO point_assignments (id, status, grid_code, distance_m)
                 SELECT r.id, CASE WHEN s.code IS NULL THEN 'unassigned' ELSE 'snapped' END,
                        s.code, s.distance_m
-                FROM (SELECT id, geom FROM raster_points WHERE v = {NEAR}
-                      UNION ALL
-                      SELECT r.id, r.geom FROM raster_points r
-                      WHERE r.candidates IS NOT NULL
-                        AND NOT EXISTS (SELECT 1 FROM edge_hits h WHERE h.id = r.id)) r
-                LEFT JOIN LATERAL ({_SNAP_SQL}) s ON true"""
+                FROM pending_points r
+                LEFT JOIN LATERAL ({_SNAP_SQL}) s ON true
+                WHERE r.edge AND NOT EXISTS (SELECT 1 FROM edge_hits h WHERE h.id = r.id)"""
         ),
-        {"tolerance": tolerance_m, "tolerance_deg": tolerance_degrees(tolerance_m)},
+        distances,
     )
 
 

@@ -35,6 +35,7 @@ def upgrade() -> None:
         -- What the raster was built from and how its cells are laid out (one row).
         CREATE TABLE grid_raster (
             id            int PRIMARY KEY CHECK (id = 1),
+            format        int NOT NULL,  -- geo.db.grid_raster.FORMAT: the layout of the cells
             unit_changes  bigint NOT NULL,
             tolerance_m   float8 NOT NULL,
             x0            float8 NOT NULL,
@@ -54,6 +55,12 @@ def upgrade() -> None:
             code       varchar(18) NOT NULL,
             version_id bigint NOT NULL
         );
+        -- The pieces (unit_parts) of each grid number, for the exact tests: one join, not two.
+        CREATE TABLE grid_raster_parts (
+            idx  int NOT NULL,
+            code varchar(18) NOT NULL,
+            geom geometry(Polygon, 4490) NOT NULL
+        );
         -- One row per chunk of cells along a raster row: the cells' values, then the candidate
         -- lists of its edge cells. Rows up to a page stay inline and uncompressed, so reading a
         -- cell is an offset, not a decompression.
@@ -69,6 +76,7 @@ def downgrade() -> None:
     op.execute(
         """
         DROP TABLE grid_raster_chunks;
+        DROP TABLE grid_raster_parts;
         DROP TABLE grid_raster_grids;
         DROP TABLE grid_raster;
         DROP TRIGGER unit_versions_count ON unit_versions;
