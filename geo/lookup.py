@@ -113,7 +113,7 @@ def _segments(geometries: np.ndarray) -> tuple[np.ndarray, ...]:
 
 
 @dataclass(frozen=True)
-class _Cells:
+class Cells:
     """A regular grid of cells; row 0 is at the top (largest y), flat index = row * ncols + col."""
 
     x0: float
@@ -124,11 +124,11 @@ class _Cells:
     nrows: int
 
     @classmethod
-    def around(cls, bounds: tuple[float, float, float, float], dx: float, dy: float) -> _Cells:
+    def around(cls, bounds: tuple[float, float, float, float], dx: float, dy: float) -> Cells:
         """Cells of dx by dy over `bounds` with one spare cell on every side."""
         minx, miny, maxx, maxy = bounds
         ncols, nrows = math.ceil((maxx - minx) / dx) + 2, math.ceil((maxy - miny) / dy) + 2
-        return cls(minx - dx, maxy + dy, dx, dy, ncols, nrows)
+        return cls(float(minx - dx), float(maxy + dy), float(dx), float(dy), ncols, nrows)
 
     @property
     def size(self) -> int:
@@ -194,7 +194,7 @@ class _Layer:
         self.rank = np.empty(len(geometries), dtype=np.int64)
         self.rank[order] = np.arange(len(geometries))
         shapely.prepare(geometries)
-        self.cells: _Cells | None = None
+        self.cells: Cells | None = None
         self.edge_share = 0.0
         present = ~(shapely.is_missing(geometries) | shapely.is_empty(geometries))
         if not present.any():
@@ -224,7 +224,7 @@ class _Layer:
         cells = ((extent[2] - extent[0]) / dx + 2) * ((extent[3] - extent[1]) / dy + 2)
         if cells > max_cells:  # coarser cells, same aspect
             dx, dy = dx * math.sqrt(cells / max_cells), dy * math.sqrt(cells / max_cells)
-        self.cells = _Cells.around(extent, dx, dy)
+        self.cells = Cells.around(extent, dx, dy)
 
         self.raster = self._winners(polygon)
         edge = np.zeros(self.cells.size, dtype=bool)
@@ -368,7 +368,7 @@ class _Layer:
 class GridRaster:
     """The grid raster, for stores outside this module (geo.db.grid_raster keeps it in PostGIS).
 
-    Cell (row, col) is the one `floor((x - x0) / dx), floor((y0 - y) / dy)` names; its value is
+    Cell (row, col) is the one `floor(cells.uv(x, y))` names (row 0 at the top); its value is
     the index of the grid that wins everywhere in it, NONE, or EDGE - n for the n-th edge cell,
     whose candidates (grid indices, best first) are candidates[start[n]:start[n + 1]]. The k-th
     near cell, near_cells[k], is a NONE cell within `near` (dlon, dlat) of the grids
@@ -376,12 +376,7 @@ class GridRaster:
     farther than that from every grid.
     """
 
-    x0: float
-    y0: float
-    dx: float
-    dy: float
-    ncols: int
-    nrows: int
+    cells: Cells
     values: np.ndarray  # int32, nrows * ncols, row-major
     start: np.ndarray
     candidates: np.ndarray
@@ -407,16 +402,14 @@ def grid_raster(
     layer = _Layer(geometries, codes, ranked, max_cells, margin=max(near))
     if layer.cells is None:  # no grid at all: an empty raster
         empty, zero = np.empty(0, dtype=np.int32), np.zeros(1, dtype=np.int64)
-        return GridRaster(0.0, 0.0, 1.0, 1.0, 0, 0, empty, zero, empty, empty, zero, empty, 0.0)
-    c = layer.cells
+        return GridRaster(Cells(0.0, 0.0, 1.0, 1.0, 0, 0), empty, zero, empty, empty, zero, empty, 0.0)
     present = ~(shapely.is_missing(geometries) | shapely.is_empty(geometries))
     none = np.flatnonzero(layer.raster == NONE)
     near_start, near_candidates = layer._candidates(ranked[present[ranked]], none, near)
     has_any = np.diff(near_start) > 0
     near_cells, near_start = none[has_any], np.append(near_start[:-1][has_any], len(near_candidates))
     return GridRaster(
-        float(c.x0), float(c.y0), float(c.dx), float(c.dy), c.ncols, c.nrows,
-        layer.raster, layer.start, layer.candidates, near_cells, near_start, near_candidates,
+        layer.cells, layer.raster, layer.start, layer.candidates, near_cells, near_start, near_candidates,
         layer.edge_share,
     )  # fmt: skip
 
@@ -441,7 +434,7 @@ class _Nearest:
         self.by_code = np.argsort(code_rank)
         self.tree = shapely.STRtree(geometries)
         self.ax, self.ay, self.bx, self.by, self.polygon = _segments(geometries)
-        self.cells: _Cells | None = None
+        self.cells: Cells | None = None
         if not len(self.ax):
             return
         xs, ys = np.concatenate([self.ax, self.bx]), np.concatenate([self.ay, self.by])
@@ -454,7 +447,7 @@ class _Nearest:
         ncols, nrows = (
             int((hi - lo) // self.bucket) + 1 for lo, hi in ((xs.min(), xs.max()), (ys.min(), ys.max()))
         )
-        self.cells = _Cells(self.box[0], self.box[3], self.bucket, self.bucket, ncols, nrows)
+        self.cells = Cells(self.box[0], self.box[3], self.bucket, self.bucket, ncols, nrows)
         touched = self.cells.touched(self.ax, self.ay, self.bx, self.by)
         key = np.sort(np.concatenate([cell * len(self.ax) + seg for cell, seg in touched]))
         key = key[np.append(True, key[1:] != key[:-1])]  # each (bucket, segment) once

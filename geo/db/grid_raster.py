@@ -26,7 +26,7 @@ from __future__ import annotations
 import struct
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import shapely
@@ -34,7 +34,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.crs import METRES_PER_DEGREE_MIN, degrees_spanning
-from geo.lookup import EDGE, GridRaster, grid_raster
+from geo.lookup import EDGE, Cells, GridRaster, grid_raster
 
 CHUNK = 256  # cells per stored row: ~1 KB of values plus the blocks
 MAX_CELLS = 16_000_000  # raster size cap (as in the in-process index: 64 MB of values)
@@ -48,12 +48,7 @@ _LOCK = 0x67726964  # advisory lock key: one rebuild at a time ("grid")
 class RasterInfo:
     """How the stored raster is laid out (the `grid_raster` row)."""
 
-    x0: float
-    y0: float
-    dx: float
-    dy: float
-    ncols: int
-    nrows: int
+    cells: Cells
     chunk: int
     edge_share: float
     build_seconds: float
@@ -62,12 +57,13 @@ class RasterInfo:
     @property
     def max_abs_lat(self) -> float:
         """The largest |latitude| the raster reaches."""
-        return max(abs(self.y0), abs(self.y0 - self.nrows * self.dy))
+        c = self.cells
+        return max(abs(c.y0), abs(c.y0 - c.nrows * c.dy))
 
     @property
     def chunks_per_row(self) -> int:
         """Stored chunks along one raster row."""
-        return -(-self.ncols // self.chunk)
+        return -(-self.cells.ncols // self.chunk)
 
 
 def tolerance_degrees(tolerance_m: float) -> float:
@@ -97,7 +93,7 @@ def _stored(session: Session, tolerance_m: float) -> RasterInfo | None:
         ),
         {"tolerance": tolerance_m, "format": FORMAT},
     ).first()
-    return None if row is None else RasterInfo(*row, rebuilt=False)
+    return None if row is None else RasterInfo(Cells(*row[:6]), *row[6:], rebuilt=False)
 
 
 def rebuild(
@@ -121,7 +117,8 @@ def rebuild(
     raster = grid_raster(
         [r.code for r in rows], [r.kind for r in rows], geometries, near=span, max_cells=MAX_CELLS
     )
-    say(f"storing {raster.ncols:,} x {raster.nrows:,} cells ({raster.edge_share:.0%} on edges) ...")
+    cells = raster.cells
+    say(f"storing {cells.ncols:,} x {cells.nrows:,} cells ({raster.edge_share:.0%} on edges) ...")
     session.execute(text("TRUNCATE grid_raster, grid_raster_grids, grid_raster_parts, grid_raster_chunks"))
     raw = session.connection().connection.dbapi_connection
     with raw.cursor() as cur:
@@ -139,10 +136,7 @@ def rebuild(
         )
     )
     seconds = time.perf_counter() - started
-    info = RasterInfo(
-        raster.x0, raster.y0, raster.dx, raster.dy, raster.ncols, raster.nrows,
-        CHUNK, raster.edge_share, seconds, rebuilt=True,
-    )  # fmt: skip
+    info = RasterInfo(cells, CHUNK, raster.edge_share, seconds, rebuilt=True)
     session.execute(
         text(
             """INSERT INTO grid_raster (id, format, unit_changes, tolerance_m, x0, y0, dx, dy, ncols, nrows,
@@ -154,7 +148,8 @@ def rebuild(
             "format": FORMAT,
             "changes": changes,
             "tolerance": tolerance_m,
-            **{k: getattr(info, k) for k in ("x0", "y0", "dx", "dy", "ncols", "nrows", "chunk")},
+            **asdict(cells),
+            "chunk": CHUNK,
             "edge_share": info.edge_share,
             "build_seconds": seconds,
         },
@@ -166,10 +161,10 @@ def rebuild(
 
 def _copy_blocks(raster: GridRaster) -> Iterator[bytes]:
     """The chunks as PostgreSQL binary COPY data: (key int4, cells int4[]) rows."""
-    per_row = -(-raster.ncols // CHUNK)
-    padded = np.full((raster.nrows, per_row * CHUNK), FAR, dtype=np.int32)
-    values = np.where(raster.values >= 0, raster.values, FAR).reshape(raster.nrows, raster.ncols)
-    padded[:, : raster.ncols] = values
+    ncols, nrows = raster.cells.ncols, raster.cells.nrows
+    per_row = -(-ncols // CHUNK)
+    padded = np.full((nrows, per_row * CHUNK), FAR, dtype=np.int32)
+    padded[:, :ncols] = np.where(raster.values >= 0, raster.values, FAR).reshape(nrows, ncols)
     cells = padded.reshape(-1, CHUNK)  # chunk k is cells[k]; k = row * per_row + col // CHUNK
     # Cells with a block (edge and near cells), in cell order, so grouped by chunk.
     edge = np.flatnonzero(raster.values <= EDGE)
@@ -182,7 +177,7 @@ def _copy_blocks(raster: GridRaster) -> Iterator[bytes]:
     first[len(edge) :] += len(raster.candidates)
     order = np.argsort(where, kind="stable")
     where, first, count, header = where[order], first[order], count[order], header[order]
-    at = (where // raster.ncols) * per_row * CHUNK + where % raster.ncols  # index into `padded`
+    at = (where // ncols) * per_row * CHUNK + where % ncols  # index into `padded`
     chunk_of = at // CHUNK
     # Blocks [header, c1, ..., cn] laid end to end; each chunk's run of them follows its values.
     block_end = np.cumsum(count + 1)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -221,16 +222,7 @@ def _assign_by_raster(
 ) -> None:
     """Current grids: one hash join of the points with the raster's chunks, exact tests on edges."""
     raster = current_raster(session, tolerance_m=tolerance_m, progress=progress)
-    layout = {
-        "x0": raster.x0,
-        "y0": raster.y0,
-        "dx": raster.dx,
-        "dy": raster.dy,
-        "ncols": raster.ncols,
-        "nrows": raster.nrows,
-        "chunk": raster.chunk,
-        "per_row": raster.chunks_per_row,
-    }
+    layout = {**asdict(raster.cells), "chunk": raster.chunk, "per_row": raster.chunks_per_row}
     # One pass over the points: each point's cell value, by a hash join with the chunks (the
     # planner, misjudging the range filter, would probe the key index a million times). Only the
     # points that need a geometric test keep their geometry, with their cell's candidates.
