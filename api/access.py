@@ -111,24 +111,72 @@ def _token(request: Request) -> tuple[str, str] | None:
     return (cookie, "session") if cookie else None
 
 
+class TokenCache:
+    """Users of recently checked tokens, per process: a request with a known token needs no lookup.
+
+    An entry lives `ttl_s` seconds at most (and never past the token's expiry), so a token revoked
+    or a user disabled elsewhere (another process, the CLI) is refused within `ttl_s`; a logout or
+    refresh in this process clears the cache at once.
+    """
+
+    def __init__(self, ttl_s: float, max_entries: int = 10_000) -> None:
+        self.ttl_s, self.max_entries = ttl_s, max_entries
+        self._entries: dict[tuple[str, str], tuple[User, float]] = {}
+
+    def get(self, kind: str, token: str) -> User | None:
+        """The cached user of a token, None when unknown or stale."""
+        entry = self._entries.get((kind, token))
+        if entry is None:
+            return None
+        if entry[1] <= time.monotonic():
+            self._entries.pop((kind, token), None)
+            return None
+        return entry[0]
+
+    def put(self, kind: str, token: str, user: User, expires_at: datetime) -> None:
+        """Remember a token checked just now, until the earlier of the ttl and its expiry."""
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()  # crude but bounded; tokens in use come back in one lookup
+        left = min(self.ttl_s, (expires_at - datetime.now(UTC)).total_seconds())
+        if left > 0:
+            self._entries[(kind, token)] = (user, time.monotonic() + left)
+
+    def clear(self) -> None:
+        """Forget every token (a logout or refresh in this process)."""
+        self._entries.clear()
+
+
 async def resolve_user(request: Request) -> User | None:
     """The signed-in user, None without credentials; 401 for a bad, expired or revoked token."""
     found = _token(request)
     if found is None:
         return None
     token, kind = found
+    cache: TokenCache | None = getattr(request.app.state, "token_cache", None)
+    user = cache.get(kind, token) if cache is not None else None
+    if user is not None:
+        return user
     secret = request.app.state.secret
 
-    def lookup() -> User | None:
+    def lookup() -> tuple[User, datetime] | None:
         with request.app.state.read_sessions() as session:
-            return users.user_for_token(session, token, secret, kind, datetime.now(UTC))
+            return users.token_holder(session, token, secret, kind, datetime.now(UTC))
 
-    user = await run_in_threadpool(lookup)
-    if user is None:
+    holder = await run_in_threadpool(lookup)
+    if holder is None:
         raise HTTPException(
             401, "the token is unknown, expired or revoked; log in again", {"WWW-Authenticate": "Bearer"}
         )
-    return user
+    if cache is not None:
+        cache.put(kind, token, *holder)
+    return holder[0]
+
+
+def forget_tokens(request: Request) -> None:
+    """Tokens were revoked in this process: stop honouring cached ones at once."""
+    cache: TokenCache | None = getattr(request.app.state, "token_cache", None)
+    if cache is not None:
+        cache.clear()
 
 
 async def authorize(request: Request, user: Annotated[User | None, Depends(resolve_user)]) -> None:
@@ -193,7 +241,12 @@ def user_of(request: Request) -> User | None:
     return getattr(request.state, "user", None)
 
 
-CurrentUser = Annotated[User | None, Depends(user_of)]
+async def current_user(request: Request) -> User | None:
+    """user_of as a dependency: `async`, so FastAPI calls it without a thread hand-off."""
+    return user_of(request)
+
+
+CurrentUser = Annotated[User | None, Depends(current_user)]
 
 
 class RateLimit:

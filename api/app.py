@@ -13,7 +13,8 @@ from sqlalchemy import Engine
 from starlette.middleware.gzip import GZipMiddleware
 
 from api import errors, live
-from api.access import authorize
+from api.access import TokenCache, authorize
+from api.intake import IntakeWriter
 from api.middleware import BodyLimit, ResponseHeaders, security_headers, server_timing
 from api.routes import auth, cases, coverage, grids, health, locate, maps, open311, plans, report
 from geo.db import cases as case_store
@@ -23,19 +24,31 @@ from geo.settings import Settings, get_settings, service_secret
 
 log = logging.getLogger("gridmap.api")
 
+# How long a served app honours a checked token without a lookup: the bound on how late a
+# revocation made in another process (or a disabled user) takes effect.
+TOKEN_CACHE_S = 5.0
+
 
 def create_app(
-    settings: Settings | None = None, *, engine: Engine | None = None, locate_from_memory: bool | None = None
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    locate_from_memory: bool | None = None,
+    token_cache_s: float | None = None,
 ) -> FastAPI:
     """Build the app on `engine`, or on the configured (or embedded) database when started.
 
     `locate_from_memory` (default: when the app opens its own database) keeps an in-memory copy of
     the grids for /locate and intake; tests that hand in an engine get the SQL path.
+    `token_cache_s` (default: TOKEN_CACHE_S when the app opens its own database, else 0 = off)
+    is how long a checked token is honoured without looking it up again (api.access.TokenCache).
     """
     settings = settings or get_settings()
     secret = service_secret(settings)  # refuse to start without a real secret (outside demo mode)
     if locate_from_memory is None:
         locate_from_memory = engine is None
+    if token_cache_s is None:
+        token_cache_s = TOKEN_CACHE_S if engine is None else 0
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -44,7 +57,11 @@ def create_app(
         if locate_from_memory:
             app.state.locate_cache = LocateCache(app.state.engine, tolerance_m=settings.snap_tolerance_m)
         app.state.wakeup = live.Wakeup()
-        tasks = [asyncio.create_task(live.listen(app.state.engine, app.state.wakeup))]
+        app.state.intake_writer = IntakeWriter(app.state)
+        tasks = [
+            asyncio.create_task(live.listen(app.state.engine, app.state.wakeup)),
+            asyncio.create_task(app.state.intake_writer.run()),
+        ]
         if settings.background_jobs:
             tasks.append(asyncio.create_task(escalate_periodically(app, settings.escalation_interval_s)))
         if app.state.locate_cache is not None:
@@ -67,6 +84,8 @@ def create_app(
     app.state.rules = case_store.Rules.load(settings)
     app.state.sessions = None
     app.state.locate_cache = None
+    app.state.intake_writer = None  # made with the event loop, at startup
+    app.state.token_cache = TokenCache(token_cache_s) if token_cache_s > 0 else None
     if engine is not None:
         use(app, engine)
     errors.register(app)
@@ -74,8 +93,9 @@ def create_app(
     app.add_middleware(ResponseHeaders, extra=security_headers)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(ResponseHeaders, extra=server_timing)
-    # live before cases: /cases/stream must not be taken for /cases/{case_id}
-    for module in (health, auth, grids, locate, live, cases, open311, plans, coverage):
+    # live before cases: /cases/stream must not be taken for /cases/{case_id}. Routes are tried
+    # in order, so the busiest (case intake, /locate) come early.
+    for module in (live, cases, locate, health, auth, grids, open311, plans, coverage):
         app.include_router(module.router)
     report.mount(app)  # the field worker page and its assets
     maps.mount(app)  # the live map, its data under /map/... and its vendored assets

@@ -241,7 +241,7 @@ def serve(
     """Serve the API (and map) on the configured or embedded database."""
     import uvicorn
 
-    from api.app import create_app
+    from api.app import TOKEN_CACHE_S, create_app
 
     settings = get_settings()
     with friendly_errors():
@@ -252,7 +252,9 @@ def serve(
             "api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level=log_level
         )
         return
-    app_ = create_app(settings, engine=engine_for(url, service=True), locate_from_memory=True)
+    app_ = create_app(
+        settings, engine=engine_for(url, service=True), locate_from_memory=True, token_cache_s=TOKEN_CACHE_S
+    )
     uvicorn.run(app_, host=host, port=port, log_level=log_level)
 
 

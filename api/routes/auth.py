@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, Res
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.security import OAuth2PasswordRequestForm
 
-from api.access import SESSION_COOKIE, CurrentUser, RateLimit
+from api.access import SESSION_COOKIE, CurrentUser, RateLimit, forget_tokens
 from api.deps import SessionDep
 from geo.db import users
 
@@ -72,6 +72,7 @@ def refresh(request: Request, refresh_token: Annotated[str, Form()], session: Se
     except users.LoginFailed as e:
         raise HTTPException(401, str(e), {"WWW-Authenticate": "Bearer"}) from None
     session.commit()
+    forget_tokens(request)  # the old login's access token is revoked with it
     return {
         "access_token": tokens.access_token,
         "token_type": "bearer",
@@ -90,6 +91,7 @@ def logout(request: Request, session: SessionDep, user: CurrentUser) -> Response
     if token and users.revoke(session, token, request.app.state.secret, datetime.now(UTC)) and user:
         users.audit(session, user.username, "logout", ip=client_ip(request))
     session.commit()
+    forget_tokens(request)
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -220,7 +220,7 @@ async def post_request(
     params = await _read_params(request)
     intake = intake_from(_case_in(params, rules), [], key)
     actor = user.username if user else ACTOR
-    case, created = await intake_case(request, session, rules, intake, actor=actor, user=user)
+    case, created = await intake_case(request, intake, actor=actor, user=user)
 
     def answer_for() -> dict[str, Any]:
         agency = _agencies(session, rules, [case])[case["id"]]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, text
+from sqlalchemy import Row, TextClause, text
 from sqlalchemy.orm import Session
 
 from geo.access import Role, User
@@ -26,7 +26,7 @@ from geo.cases import (
     reporter_view,
     stage_clock,
 )
-from geo.categories import CategoryTable
+from geo.categories import CategoryTable, UnknownCategory
 from geo.codes import parent_code
 from geo.crs import METRES_PER_DEGREE_MIN, STORAGE_SRID
 from geo.db.locate import locate
@@ -47,7 +47,6 @@ from geo.settings import Settings
 from geo.worktime import TimeLimit, WorkCalendar
 
 EVENT_BATCH = 500  # events read from the log at a time
-POINT = f"ST_SetSRID(ST_MakePoint(:lon, :lat), {STORAGE_SRID})"
 SYSTEM = "system"
 
 
@@ -111,6 +110,20 @@ def find_by_key(session: Session, key: str) -> Row | None:
     ).first()
 
 
+@dataclass(frozen=True)
+class NewCase:
+    """One intake to store: who reports, and the rule's answer for its point when already known."""
+
+    intake: Intake
+    actor: str
+    assignment: Assignment | None = None  # None: asked of PostGIS
+    reported_by: User | None = None  # a field worker's report outside their unit is flagged
+
+
+# What create_cases answers per intake: (case id, created, flags), or the error that refused it.
+Stored = tuple[int, bool, list[str]]
+
+
 def create_case(
     session: Session,
     intake: Intake,
@@ -122,86 +135,166 @@ def create_case(
 ) -> tuple[int, bool]:
     """Store a new case (or find the one made earlier with the same key): (id, created).
 
-    A retry is detected by the insert itself (ON CONFLICT on the key's unique index), which also
-    settles two identical requests arriving at once: the second waits for the first to commit.
     `assignment` is the rule's answer for the intake's point when the caller already has it (the
     server's in-memory copy of the grids, geo.db.locate_cache); else it is asked of PostGIS.
     """
-    category = rules.categories.get(intake.category)
+    (result,) = create_cases(session, [NewCase(intake, actor, assignment)], rules, now=now)
+    if isinstance(result, Exception):
+        raise result
+    case_id, created, _ = result
+    return case_id, created
+
+
+def create_cases(
+    session: Session, cases: list[NewCase], rules: Rules, *, now: datetime | None = None
+) -> list[Stored | Exception]:
+    """Store many intakes in the caller's transaction with a few statements for all of them.
+
+    Each answer is (id, created, flags) or the error that refused that intake alone (a bad
+    category, a key reused for another report); the others are stored all the same. A retry is
+    detected by the insert itself (ON CONFLICT on the key's unique index), which also settles
+    identical requests arriving at once: the later one waits for the first to commit. Rows are
+    inserted in key order, so two batches sharing keys wait for each other instead of deadlocking.
+    """
+    results: list[Stored | Exception | None] = [None] * len(cases)
+    ready: list[tuple[int, NewCase, Any, Assignment]] = []
+    for i, case in enumerate(cases):
+        try:
+            category = _assignable(rules, case.intake.category)
+        except (InvalidReport, UnknownCategory) as e:
+            results[i] = e
+            continue
+        found = case.assignment or locate(
+            session, case.intake.lon, case.intake.lat, tolerance_m=rules.snap_tolerance_m
+        )
+        ready.append((i, case, category, found))
+    if ready:
+        _insert_cases(session, ready, rules, results, now)
+    return results  # type: ignore[return-value]  # every slot is filled by now
+
+
+def _assignable(rules: Rules, code: str) -> Any:
+    """The intake's category; a top class is refused with its subclasses named."""
+    category = rules.categories.get(code)
     if not rules.categories.is_assignable(category.code):
         children = ", ".join(c.code for c in rules.categories.children(category.code)[:8])
         raise InvalidReport(
             f"category {category.code} {category.name} is a top class; use a subclass ({children}, …)"
         )
-    if assignment is None:
-        assignment = locate(session, intake.lon, intake.lat, tolerance_m=rules.snap_tolerance_m)
-    tier, unit = responsibility(assignment)
-    # One round trip for the id (the number needs it) and the database's clock.
-    case_id, db_now = session.execute(text("SELECT nextval('cases_id_seq'), clock_timestamp()")).one()
+    return category
+
+
+def _insert_cases(
+    session: Session,
+    ready: list[tuple[int, NewCase, Any, Assignment]],
+    rules: Rules,
+    results: list[Stored | Exception | None],
+    now: datetime | None,
+) -> None:
+    """Insert the checked intakes (the first of each key only), then settle retries by key."""
+    # One round trip for the ids (numbers need them) and the database's clock.
+    ids, db_now = session.execute(NEW_IDS, {"n": len(ready)}).one()
     now = now or db_now
+    rows, leaders, flags = [], set(), {}
+    for (i, case, category, found), case_id in zip(ready, ids, strict=True):
+        flags[i] = case.intake.flags or outside_flags(case.reported_by, found)
+        key = case.intake.idempotency_key
+        if key is not None and key in leaders:
+            continue  # a retry inside the batch: settled below like any other
+        leaders.add(key)
+        rows.append(_case_row(case_id, case, category, found, flags[i], rules, now))
+    payload = json.dumps(rows, ensure_ascii=False, default=str)
+    inserted = set(session.execute(INSERT_CASES, {"rows": payload, "now": now}).scalars())
+    retried = [
+        c.intake.idempotency_key
+        for (_, c, *_), case_id in zip(ready, ids, strict=True)
+        if case_id not in inserted
+    ]
+    by_key = _cases_by_key(session, retried)
+    for (i, case, _, _), case_id in zip(ready, ids, strict=True):
+        if case_id in inserted:
+            _store_photos(session, case_id, case.intake.photos)
+            results[i] = (case_id, True, flags[i])
+        else:  # the key's case exists (made earlier, by a concurrent request, or earlier in this batch)
+            results[i] = _replayed(by_key.get(case.intake.idempotency_key), case.intake, flags[i])
+
+
+def _cases_by_key(session: Session, keys: list[str | None]) -> dict[str, Row]:
+    wanted = sorted({k for k in keys if k is not None})
+    if not wanted:
+        return {}
+    rows = session.execute(CASES_BY_KEY, {"keys": wanted}).all()
+    return {str(r.idempotency_key): r for r in rows}
+
+
+def _replayed(existing: Row | None, intake: Intake, flags: list[str]) -> Stored | Exception:
+    if existing is None:  # not inserted, yet no case has the key: only a concurrent delete does that
+        return IdempotencyConflict("this Idempotency-Key's case could not be found; send the report again")
+    if existing.request_hash and intake.request_hash and existing.request_hash != intake.request_hash:
+        return IdempotencyConflict(
+            "this Idempotency-Key was already used for a different report; make a new key for a new report"
+        )
+    return existing.id, False, flags
+
+
+def outside_flags(user: User | None, assignment: Assignment) -> list[str]:
+    """A field worker may report anywhere; a report outside their own grids is accepted and flagged."""
+    if user is None or user.role != Role.FIELD_WORKER:
+        return []
+    unit = (
+        assignment.grid.code if assignment.grid else (assignment.units[-1].code if assignment.units else None)
+    )
+    return [] if user.covers(unit) else [f"reported by {user.username} outside their unit {user.unit_code}"]
+
+
+def _case_row(
+    case_id: int,
+    case: NewCase,
+    category: Any,
+    found: Assignment,
+    flags: list[str],
+    rules: Rules,
+    now: datetime,
+) -> dict[str, Any]:
+    """One row of INSERT_CASES: the case, its clock and its first history entry."""
+    intake = case.intake
+    tier, unit = responsibility(found)
     clock = stage_clock(
         CaseStatus.REPORTED, category, urgent=intake.urgent, start=now, calendar=rules.calendar
     )
-    history = _history_params(
-        actor=actor,
-        action="report",
-        from_status=None,
-        to_status=CaseStatus.REPORTED,
-        note=f"assigned by rule {assignment.rule}: {assignment.explanation}",
-        details={"source": intake.source, "location_source": intake.location_source}
-        | ({"flags": intake.flags} if intake.flags else {}),
-        left=None,
-        now=now,
-        tier=tier,
-        unit=unit,
-        department=None,
-    )
-    inserted = session.execute(
-        INSERT_CASE,
-        {
-            "id": case_id,
-            "number": case_number(case_id, now),
-            "key": intake.idempotency_key,
-            "hash": intake.request_hash,
-            "source": intake.source,
-            "category": category.code,
-            "description": intake.description,
-            "address": intake.address,
-            "urgent": intake.urgent,
-            "reporter": json.dumps(intake.reporter.__dict__, ensure_ascii=False) if intake.reporter else None,
-            "lon": intake.lon,
-            "lat": intake.lat,
-            "input_crs": intake.input_crs,
-            "input_lon": intake.input_lon,
-            "input_lat": intake.input_lat,
-            "accuracy_m": intake.accuracy_m,
-            "location_source": intake.location_source,
-            "assign_status": assignment.status,
-            "assign_rule": assignment.rule,
-            "grid_code": assignment.grid.code if assignment.grid else None,
-            "grid_version": assignment.grid.version if assignment.grid else None,
-            "distance_m": assignment.distance_m,
-            "assignment": json.dumps(assignment.as_dict(), ensure_ascii=False),
-            "tier": tier,
-            "unit": unit,
-            "status": CaseStatus.REPORTED,
-            **_clock_params(clock),
-            "now": now,
-            **history,
-        },
-    ).first()
-    if inserted is None:  # a retry: the key's case exists (or a concurrent request just committed it)
-        return _replayed(find_by_key(session, intake.idempotency_key), intake), False
-    _store_photos(session, case_id, intake.photos)
-    return case_id, True
-
-
-def _replayed(existing: Row, intake: Intake) -> int:
-    if existing.request_hash and intake.request_hash and existing.request_hash != intake.request_hash:
-        raise IdempotencyConflict(
-            "this Idempotency-Key was already used for a different report; make a new key for a new report"
-        )
-    return existing.id
+    details = {"source": intake.source, "location_source": intake.location_source}
+    return {
+        "id": case_id,
+        "number": case_number(case_id, now),
+        "key": intake.idempotency_key,
+        "hash": intake.request_hash,
+        "source": intake.source,
+        "category": category.code,
+        "description": intake.description,
+        "address": intake.address,
+        "urgent": intake.urgent,
+        "reporter": intake.reporter.__dict__ if intake.reporter else None,
+        "lon": intake.lon,
+        "lat": intake.lat,
+        "input_crs": intake.input_crs,
+        "input_lon": intake.input_lon,
+        "input_lat": intake.input_lat,
+        "accuracy_m": intake.accuracy_m,
+        "location_source": intake.location_source,
+        "assign_status": found.status,
+        "assign_rule": found.rule,
+        "grid_code": found.grid.code if found.grid else None,
+        "grid_version": found.grid.version if found.grid else None,
+        "distance_m": found.distance_m,
+        "assignment": found.as_dict(),
+        "tier": tier,
+        "unit": unit,
+        "status": CaseStatus.REPORTED,
+        **_clock_params(clock),
+        "actor": case.actor,
+        "note": f"assigned by rule {found.rule}: {found.explanation}",
+        "details": details | ({"flags": flags} if flags else {}),
+    }
 
 
 def _store_photos(session: Session, case_id: int, uploads: list[PhotoUpload]) -> None:
@@ -302,9 +395,10 @@ def case_summary(row: Row, now: datetime, rules: Rules) -> dict[str, Any]:
     }
 
 
-# One round trip: the case, its history, photos and suggested duplicates (as JSON arrays), the clock.
-CASE_DETAIL = text(
-    f"""SELECT {CASE_COLUMNS}, clock_timestamp() AS db_now,
+def _detail_sql(where: str) -> TextClause:
+    """The case, its history, photos and suggested duplicates (as JSON arrays), and the clock."""
+    return text(
+        f"""SELECT {CASE_COLUMNS}, clock_timestamp() AS db_now,
                   (SELECT coalesce(json_agg(h ORDER BY h.id), '[]') FROM (
                       SELECT id, at, actor, action, from_status, to_status, note, details, stage,
                              stage_due_at, on_time, tier, unit_code, department
@@ -313,8 +407,13 @@ CASE_DETAIL = text(
                       SELECT seq, content_type, width, height, gps IS NOT NULL AS has_gps
                       FROM case_photos WHERE case_id = c.id) p) AS photos,
                   (SELECT coalesce(json_agg(d), '[]') FROM ({DUPLICATES_SQL}) d) AS duplicates
-                FROM cases c WHERE c.id = :id"""
-)
+                FROM cases c WHERE {where}"""
+    )
+
+
+# One round trip for one case's detail, or for many (intake answers a whole batch with one).
+CASE_DETAIL = _detail_sql("c.id = :id")
+CASE_DETAILS = _detail_sql("c.id = ANY(:ids)")
 
 
 def case_detail(
@@ -322,15 +421,24 @@ def case_detail(
 ) -> dict[str, Any]:
     """Everything about one case: assignment and why, clock, allowed moves, photos, history, and
     suggested duplicates (open cases of the same category near it, reported around the same time)."""
-    row = session.execute(
-        CASE_DETAIL,
-        {"id": case_id, **_duplicate_params(rules)},
-    ).first()
+    row = session.execute(CASE_DETAIL, {"id": case_id, **_duplicate_params(rules)}).first()
     if row is None:
         raise CaseNotFound(f"no case {case_id}")
+    return detail_of(row, rules, now=now, entitled=entitled)
+
+
+def detail_rows(session: Session, ids: list[int], rules: Rules) -> dict[int, Row]:
+    """The rows of many cases' details in one statement, by id (made into answers by detail_of)."""
+    rows = session.execute(CASE_DETAILS, {"ids": sorted(set(ids)), **_duplicate_params(rules)}).all()
+    return {row.id: row for row in rows}
+
+
+def detail_of(
+    row: Row, rules: Rules, *, now: datetime | None = None, entitled: bool = False
+) -> dict[str, Any]:
+    """A case's detail (see case_detail) from its row; the reporter masked unless `entitled`."""
     now = now or row.db_now
     history = [{k: v for k, v in h.items() if k != "id"} for h in row.history]
-    photos = row.photos
     return {
         **case_summary(row, now, rules),
         "reporter": reporter_view(row.reporter, entitled=entitled),
@@ -346,7 +454,7 @@ def case_detail(
         "rating": row.rating,
         "closed_at": row.closed_at,
         "allowed_moves": allowed_moves(CaseStatus(row.status)),
-        "photos": [{"url": f"/cases/{case_id}/photos/{p['seq']}", **p} for p in photos],
+        "photos": [{"url": f"/cases/{row.id}/photos/{p['seq']}", **p} for p in row.photos],
         "history": history,
         "duplicates": row.duplicates,
     }
@@ -599,21 +707,39 @@ HISTORY_VALUES = """:h_at, :h_actor, :h_action, :h_from_status, :h_to_status, :h
 
 
 # Built once: a text() clause parses its bind parameters when made, which costs on every request.
-# The case and its first history entry in one statement; nothing when the key exists.
-INSERT_CASE = text(
-    f"""WITH new AS (
+NEW_IDS = text("SELECT ARRAY(SELECT nextval('cases_id_seq') FROM generate_series(1, :n)), clock_timestamp()")
+CASES_BY_KEY = text(
+    "SELECT id, request_hash, idempotency_key FROM cases WHERE idempotency_key = ANY(CAST(:keys AS uuid[]))"
+)
+# Many cases and their first history entries in one statement, from one JSON array of rows (see
+# _case_row); a row whose key exists makes nothing. Answers the ids inserted.
+INSERT_CASES = text(
+    f"""WITH r AS (
+                  SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
+                      id bigint, number text, key uuid, hash text, source text, category text,
+                      description text, address text, urgent boolean, reporter jsonb, lon float8,
+                      lat float8, input_crs text, input_lon float8, input_lat float8, accuracy_m float8,
+                      location_source text, assign_status text, assign_rule text, grid_code text,
+                      grid_version integer, distance_m float8, assignment jsonb, tier text, unit text,
+                      status text, stage text, started timestamptz, yellow timestamptz, due timestamptz,
+                      actor text, note text, details jsonb)),
+                new AS (
                   INSERT INTO cases (id, number, idempotency_key, request_hash, source, category, description,
                       address, urgent, reporter, geom, input_crs, input_lon, input_lat, accuracy_m,
                       location_source, assign_status, assign_rule, grid_code, grid_version, distance_m,
                       assignment, tier, unit_code, status, stage, stage_started_at, stage_yellow_at,
                       stage_due_at, reported_at, updated_at)
-                  VALUES (:id, :number, :key, :hash, :source, :category, :description, :address, :urgent,
-                      :reporter, {POINT}, :input_crs, :input_lon, :input_lat, :accuracy_m, :location_source,
-                      :assign_status, :assign_rule, :grid_code, :grid_version, :distance_m, :assignment,
-                      :tier, :unit, :status, :stage, :started, :yellow, :due, :now, :now)
+                  SELECT id, number, key, hash, source, category, description, address, urgent, reporter,
+                      ST_SetSRID(ST_MakePoint(lon, lat), {STORAGE_SRID}), input_crs, input_lon, input_lat,
+                      accuracy_m, location_source, assign_status, assign_rule, grid_code, grid_version,
+                      distance_m, assignment, tier, unit, status, stage, started, yellow, due, :now, :now
+                  FROM r ORDER BY key NULLS LAST
                   ON CONFLICT (idempotency_key) DO NOTHING
                   RETURNING id)
-                INSERT INTO case_history ({HISTORY_COLUMNS}) SELECT id, {HISTORY_VALUES} FROM new
+                INSERT INTO case_history ({HISTORY_COLUMNS})
+                SELECT r.id, :now, r.actor, 'report', NULL, r.status, r.note, r.details, NULL, NULL, NULL,
+                    r.tier, r.unit, NULL
+                FROM r JOIN new USING (id)
                 RETURNING case_id"""
 )
 

@@ -184,7 +184,8 @@ def issue(session: Session, user: User, secret: str, now: datetime, *, kinds: tu
 def _token_row(session: Session, token: str, secret: str, kind: str, now: datetime) -> Row | None:
     return session.execute(
         text(
-            """SELECT u.*, t.family FROM auth_tokens t JOIN users u ON u.id = t.user_id
+            """SELECT u.*, t.family, t.expires_at AS token_expires_at FROM auth_tokens t
+               JOIN users u ON u.id = t.user_id
                WHERE t.token_hash = :h AND t.kind = :k AND t.revoked_at IS NULL AND t.expires_at > :now
                  AND NOT u.disabled"""
         ),
@@ -194,8 +195,16 @@ def _token_row(session: Session, token: str, secret: str, kind: str, now: dateti
 
 def user_for_token(session: Session, token: str, secret: str, kind: str, now: datetime) -> User | None:
     """The user a live, unrevoked token of `kind` belongs to, or None."""
+    found = token_holder(session, token, secret, kind, now)
+    return found[0] if found else None
+
+
+def token_holder(
+    session: Session, token: str, secret: str, kind: str, now: datetime
+) -> tuple[User, datetime] | None:
+    """(user, when the token expires) for a live, unrevoked token of `kind`, or None."""
     row = _token_row(session, token, secret, kind, now)
-    return _user(row) if row else None
+    return (_user(row), row.token_expires_at) if row else None
 
 
 def refresh(session: Session, refresh_token: str, secret: str, now: datetime) -> tuple[User, Tokens]:

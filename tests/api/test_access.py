@@ -5,6 +5,7 @@ an access rule fails it."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -222,6 +223,29 @@ def test_tokens_expire_refresh_and_are_revoked(app_client, world):
     assert app_client.post("/auth/logout", headers=bearer).status_code == 204
     assert app_client.get("/auth/me", headers=bearer).status_code == 401
     assert app_client.get("/auth/me", headers={"Authorization": "Bearer forged"}).status_code == 401
+
+
+def test_a_served_app_honours_a_checked_token_for_its_cache_time_only(world, settings):
+    app = create_app(
+        settings.model_copy(update={"database_url": world["url"]}), engine=world["engine"], token_cache_s=0.5
+    )
+    with TestClient(app, base_url="https://testserver") as client:
+
+        def login() -> dict[str, str]:
+            answer = client.post("/auth/token", data={"username": f"viewer.{f.COUNTY}", "password": PASSWORD})
+            return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+        bearer = login()
+        assert client.get("/auth/me", headers=bearer).status_code == 200
+        with Session(world["engine"]) as session, session.begin():  # revoked by another process
+            users.revoke(session, bearer["Authorization"][7:], app.state.secret, datetime.now(UTC))
+        assert client.get("/auth/me", headers=bearer).status_code == 200  # still within the cache time
+        time.sleep(0.6)
+        assert client.get("/auth/me", headers=bearer).status_code == 401
+        bearer = login()  # a logout in this process takes effect at once
+        assert client.get("/auth/me", headers=bearer).status_code == 200
+        assert client.post("/auth/logout", headers=bearer).status_code == 204
+        assert client.get("/auth/me", headers=bearer).status_code == 401
 
 
 def test_repeated_failures_lock_the_account_and_the_audit_log_records_it(app_client, world):

@@ -1,0 +1,129 @@
+"""Group commit for case intake: the reports arriving together are stored in one transaction.
+
+A commit costs a WAL flush (an fsync) and a round trip whatever it holds, and each request's own
+transaction, session and thread hand-off cost more than its rows. So each server process has one
+writer: requests queue their intake and wait; the writer takes everything queued, stores it with
+a few statements for all (geo.db.cases.create_cases), reads the answers back in one query,
+commits, and only then answers each request. Under load, reports gather while the previous batch
+is being written, so one fsync serves many; a lone report is written at once, without waiting.
+A report that fails alone (a bad category, a key reused) is answered with its error and the
+others are stored; if the batch's transaction fails as a whole, each report is tried on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from geo.db import cases as store
+
+log = logging.getLogger("gridmap.intake")
+
+MAX_BATCH = 200  # reports per transaction; a larger backlog is written in several
+# Batches in flight at once, each in its own transaction: one gathers and runs its statements
+# while another waits for its commit. Keys are inserted in order, so batches sharing a key wait.
+WRITERS = 2
+
+Answer = tuple[dict[str, Any], bool]  # the case's detail (with its flags), created
+Sessions = Callable[[], AbstractContextManager[Session]]
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """One report waiting for the writer, and whether its answer may show the reporter unmasked."""
+
+    case: store.NewCase
+    entitled: bool
+
+
+def write_batch(sessions: Sessions, rules: store.Rules, batch: list[Submitted]) -> list[Answer | Exception]:
+    """Store a batch in one transaction; the answers are read before and released after the commit."""
+    with sessions() as session:
+        try:
+            answers = _store(session, rules, batch)
+            session.commit()
+            return answers
+        except DBAPIError as e:
+            session.rollback()
+            failure = e
+    if len(batch) == 1:
+        return [failure]
+    log.warning("a batch of %d reports failed (%s); writing each on its own", len(batch), failure.orig)
+    return [write_batch(sessions, rules, [one])[0] for one in batch]
+
+
+def _store(session: Session, rules: store.Rules, batch: list[Submitted]) -> list[Answer | Exception]:
+    results = store.create_cases(session, [s.case for s in batch], rules)
+    ids = [r[0] for r in results if not isinstance(r, Exception)]
+    rows = store.detail_rows(session, ids, rules) if ids else {}
+    answers: list[Answer | Exception] = []
+    for submitted, result in zip(batch, results, strict=True):
+        if isinstance(result, Exception):
+            answers.append(result)
+            continue
+        case_id, created, flags = result
+        detail = store.detail_of(rows[case_id], rules, entitled=submitted.entitled)
+        answers.append(({**detail, "flags": flags}, created))
+    return answers
+
+
+class IntakeWriter:
+    """The writer of one server process: `submit` queues a report, `run` writes the queue in batches."""
+
+    def __init__(self, state: Any, max_batch: int = MAX_BATCH, writers: int = WRITERS) -> None:
+        self._state = state  # the app's state: its session factory and rules, as they are when writing
+        self._max_batch, self._writers = max_batch, writers
+        self._waiting: list[tuple[Submitted, asyncio.Future[Answer | Exception]]] = []
+        self._wakeup = asyncio.Event()
+
+    async def submit(self, submitted: Submitted) -> Answer:
+        """Queue a report; returns once it is committed (or raises what refused it)."""
+        future: asyncio.Future[Answer | Exception] = asyncio.get_running_loop().create_future()
+        self._waiting.append((submitted, future))
+        self._wakeup.set()
+        # Shielded: a client that hangs up does not cancel the write the others share.
+        answer = await asyncio.shield(future)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    async def run(self) -> None:
+        """Write whatever is queued, batch after batch, for the life of the app."""
+        await asyncio.gather(*(self._drain() for _ in range(self._writers)))
+
+    async def _drain(self) -> None:
+        while True:
+            while not self._waiting:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            batch = self._waiting[: self._max_batch]
+            del self._waiting[: self._max_batch]
+            await self._write(batch)
+
+    async def _write(self, batch: list[tuple[Submitted, asyncio.Future[Answer | Exception]]]) -> None:
+        state = self._state
+        try:
+            answers = await asyncio.to_thread(write_batch, state.sessions, state.rules, [s for s, _ in batch])
+        except Exception as e:  # e.g. the database is down: every report of the batch hears it
+            answers = [e] * len(batch)
+        for (_, future), answer in zip(batch, answers, strict=True):
+            if not future.done():
+                future.set_result(answer)
+
+
+async def submit(app_state: Any, submitted: Submitted) -> Answer:
+    """Store a report through the process's writer, or on its own when the app runs without one."""
+    writer: IntakeWriter | None = getattr(app_state, "intake_writer", None)
+    if writer is not None:
+        return await writer.submit(submitted)
+    (answer,) = await asyncio.to_thread(write_batch, app_state.sessions, app_state.rules, [submitted])
+    if isinstance(answer, Exception):
+        raise answer
+    return answer
