@@ -364,6 +364,18 @@ class _Layer:
         return self.tree.query(shapely.points(x, y), predicate="intersects")
 
 
+def _grid_layer(
+    codes: Sequence[str],
+    kinds: Sequence[str | None],
+    geometries: np.ndarray,
+    max_cells: int,
+    margin: float = 0.0,
+) -> _Layer:
+    """The grids' layer, polygons ordered by the rule's precedence (geo.assignment)."""
+    ranked = sorted(range(len(codes)), key=lambda i: grid_precedence(kinds[i], codes[i]))
+    return _Layer(geometries, codes, np.array(ranked, dtype=np.int64), max_cells, margin=margin)
+
+
 @dataclass(frozen=True)
 class GridRaster:
     """The grid raster, for stores outside this module (geo.db.grid_raster keeps it in PostGIS).
@@ -396,10 +408,8 @@ def grid_raster(
 ) -> GridRaster:
     """Rasterize grids in the rule's precedence over their extent widened by `near` (degrees)."""
     geometries = np.asarray(geometries, dtype=object)
-    ranked = np.array(
-        sorted(range(len(codes)), key=lambda i: grid_precedence(kinds[i], codes[i])), dtype=np.int64
-    )
-    layer = _Layer(geometries, codes, ranked, max_cells, margin=max(near))
+    layer = _grid_layer(codes, kinds, geometries, max_cells, margin=max(near))
+    ranked = layer.order
     if layer.cells is None:  # no grid at all: an empty raster
         empty, zero = np.empty(0, dtype=np.int32), np.zeros(1, dtype=np.int64)
         return GridRaster(Cells(0.0, 0.0, 1.0, 1.0, 0, 0), empty, zero, empty, empty, zero, empty, 0.0)
@@ -588,8 +598,7 @@ class GridIndex:
         if len(self.micro_codes) != len(micro_geometries):
             raise ValueError("micro_codes and micro_geometries must have the same length")
         n = len(self.codes)
-        ranked = sorted(range(n), key=lambda i: grid_precedence(self.kinds[i], self.codes[i]))
-        self._grids = _Layer(geometries, self.codes, np.array(ranked, dtype=np.int64), max_cells)
+        self._grids = _grid_layer(self.codes, self.kinds, geometries, max_cells)
 
         # Micro-grids: precedence = (parent grid's precedence, code); a parentless one comes last.
         self._micro: _Layer | None = None

@@ -33,7 +33,9 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.crs import METRES_PER_DEGREE_MIN, degrees_spanning
+from geo.crs import degrees_spanning
+from geo.db.geometry import from_wkb_array
+from geo.db.units import valid_at_sql
 from geo.lookup import EDGE, Cells, GridRaster, grid_raster
 
 CHUNK = 256  # cells per stored row: ~1 KB of values plus the blocks
@@ -64,11 +66,6 @@ class RasterInfo:
     def chunks_per_row(self) -> int:
         """Stored chunks along one raster row."""
         return -(-self.cells.ncols // self.chunk)
-
-
-def tolerance_degrees(tolerance_m: float) -> float:
-    """Degrees (lon or lat) that surely span tolerance_m metres (1° ≥ 60 km up to 57°N)."""
-    return tolerance_m / METRES_PER_DEGREE_MIN
 
 
 def current_raster(
@@ -105,13 +102,13 @@ def rebuild(
     changes = session.execute(text("SELECT n FROM unit_change_count")).scalar_one()
     rows = session.execute(
         text(
-            """SELECT v.id, v.code, v.kind, ST_AsBinary(v.geom) FROM unit_versions v
+            f"""SELECT v.id, v.code, v.kind, ST_AsBinary(v.geom) FROM unit_versions v
                JOIN units u USING (code)
-               WHERE u.level = 'grid' AND v.valid_to IS NULL ORDER BY v.code"""
+               WHERE u.level = 'grid' AND {valid_at_sql("v", None)} ORDER BY v.code"""
         )
     ).all()
     say(f"rasterizing {len(rows):,} grids ...")
-    geometries = shapely.from_wkb([bytes(r[3]) for r in rows])
+    geometries = from_wkb_array([r[3] for r in rows])
     bounds = shapely.total_bounds(geometries) if rows else np.zeros(4)
     span = degrees_spanning(tolerance_m, max(abs(bounds[1]), abs(bounds[3])) + 1.0)  # 1°: margin
     raster = grid_raster(

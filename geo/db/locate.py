@@ -31,9 +31,9 @@ from geo.assignment import (
     explain,
 )
 from geo.codes import Level, ancestor_codes
-from geo.crs import STORAGE_SRID, degrees_spanning
+from geo.crs import METRES_PER_DEGREE_MIN, STORAGE_SRID, degrees_spanning
 from geo.db.geometry import from_wkb_array
-from geo.db.grid_raster import FAR, current_raster, tolerance_degrees
+from geo.db.grid_raster import FAR, current_raster
 from geo.db.units import units_at, valid_at_sql
 
 if TYPE_CHECKING:
@@ -291,7 +291,11 @@ def _assign_by_raster(
     # Hash joins again, then a distance in degrees that surely spans the tolerance (cheap), then
     # the distance on the spheroid (~30 µs a pair) for the pairs left.
     span = math.hypot(*degrees_spanning(tolerance_m, raster.max_abs_lat))
-    distances = {"tolerance": tolerance_m, "span_deg": span, "tolerance_deg": tolerance_degrees(tolerance_m)}
+    distances = {
+        "tolerance": tolerance_m,
+        "span_deg": span,
+        "tolerance_deg": tolerance_m / METRES_PER_DEGREE_MIN,
+    }
     with _planner_without(session, "indexscan", "bitmapscan"):
         session.execute(
             text(
@@ -390,7 +394,7 @@ def _assign_by_pieces(session: Session, points_table: str, tolerance_m: float, a
     )
     # Snapping: a join within a box that surely contains the tolerance (degrees of longitude
     # shrink with latitude; 1° ≥ 60 km up to 57°N), then the exact spheroid distance.
-    params["tolerance_deg"] = tolerance_degrees(tolerance_m)
+    params["tolerance_deg"] = tolerance_m / METRES_PER_DEGREE_MIN
     session.execute(
         text(
             f"""INSERT INTO point_assignments (id, status, grid_code, distance_m)

@@ -18,19 +18,23 @@ def upgrade() -> None:
         """
         -- Counts the statements that wrote unit versions. It is a row, not a sequence, so that a
         -- reader sees the count that belongs to its snapshot of the grids: a raster built from an
-        -- older count is stale.
+        -- older count is stale. The one trigger on unit versions both counts and notifies
+        -- (replacing 0003's, which only notified).
         CREATE TABLE unit_change_count (
             id int PRIMARY KEY CHECK (id = 1),
             n  bigint NOT NULL
         );
         INSERT INTO unit_change_count VALUES (1, 0);
-        CREATE FUNCTION unit_versions_count() RETURNS trigger LANGUAGE plpgsql AS $$
+        CREATE FUNCTION unit_versions_changed() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
             UPDATE unit_change_count SET n = n + 1 WHERE id = 1;
+            PERFORM pg_notify('unit_changes', '');
             RETURN NULL;
         END $$;
-        CREATE TRIGGER unit_versions_count AFTER INSERT OR UPDATE OR DELETE ON unit_versions
-            FOR EACH STATEMENT EXECUTE FUNCTION unit_versions_count();
+        DROP TRIGGER unit_versions_notify ON unit_versions;
+        DROP FUNCTION unit_versions_notify();
+        CREATE TRIGGER unit_versions_changed AFTER INSERT OR UPDATE OR DELETE ON unit_versions
+            FOR EACH STATEMENT EXECUTE FUNCTION unit_versions_changed();
 
         -- What the raster was built from and how its cells are laid out (one row).
         CREATE TABLE grid_raster (
@@ -79,8 +83,15 @@ def downgrade() -> None:
         DROP TABLE grid_raster_parts;
         DROP TABLE grid_raster_grids;
         DROP TABLE grid_raster;
-        DROP TRIGGER unit_versions_count ON unit_versions;
-        DROP FUNCTION unit_versions_count();
+        DROP TRIGGER unit_versions_changed ON unit_versions;
+        DROP FUNCTION unit_versions_changed();
         DROP TABLE unit_change_count;
+        CREATE FUNCTION unit_versions_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_notify('unit_changes', '');
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER unit_versions_notify AFTER INSERT OR UPDATE ON unit_versions
+            FOR EACH STATEMENT EXECUTE FUNCTION unit_versions_notify();
         """
     )
