@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, time
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
@@ -15,6 +14,7 @@ from sqlalchemy.orm import Session
 from api.errors import InvalidParameter
 from geo import crs
 from geo.settings import Settings
+from geo.worktime import SHANGHAI
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -48,7 +48,6 @@ async def get_settings(request: Request) -> Settings:
 
 
 # Dates without a zone are Chinese local dates: "as of 2024-01-01" means midnight in Beijing.
-CHINA_TZ = ZoneInfo("Asia/Shanghai")
 
 SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -60,11 +59,11 @@ def parse_at(at: str | None) -> datetime | None:
         return None
     try:
         if len(at) == 10:
-            return datetime.combine(date.fromisoformat(at), time(), tzinfo=CHINA_TZ)
+            return datetime.combine(date.fromisoformat(at), time(), tzinfo=SHANGHAI)
         value = datetime.fromisoformat(at)
     except ValueError:
         raise InvalidParameter(f"at={at!r} is not a date (YYYY-MM-DD) or an ISO 8601 datetime") from None
-    return value if value.tzinfo else value.replace(tzinfo=CHINA_TZ)
+    return value if value.tzinfo else value.replace(tzinfo=SHANGHAI)
 
 
 async def at_param(

@@ -7,19 +7,17 @@ working calendar is geo.worktime; the category table and its time limits are geo
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from geo.categories import Category
 from geo.lifecycle import STAGE_OF, CaseStatus, Source
 from geo.photos import Photo
-from geo.worktime import YELLOW_FROM, Light, TimeLimit, WorkCalendar
-
-CHINA_TZ = ZoneInfo("Asia/Shanghai")
+from geo.worktime import SHANGHAI, YELLOW_FROM, Light, TimeLimit, WorkCalendar
 
 
 @dataclass(frozen=True)
@@ -38,7 +36,7 @@ class PhotoUpload:
     photo: Photo
     data: bytes
 
-    @property
+    @functools.cached_property
     def sha256(self) -> str:
         """Content digest (for idempotency checks and deduplication)."""
         return hashlib.sha256(self.data).hexdigest()
@@ -75,7 +73,7 @@ def load_departments(path: Path) -> dict[str, str]:
 
 def case_number(case_id: int, reported_at: datetime) -> str:
     """The human-readable number: local report date and a serial, e.g. 20261122-000042."""
-    return f"{reported_at.astimezone(CHINA_TZ):%Y%m%d}-{case_id:06d}"
+    return f"{reported_at.astimezone(SHANGHAI):%Y%m%d}-{case_id:06d}"
 
 
 def _mask_name(name: str) -> str:

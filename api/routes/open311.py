@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 
 from api.access import CurrentUser
-from api.deps import CHINA_TZ, SessionDep
+from api.deps import SessionDep, request_session
 from api.errors import InvalidParameter, NotFound, PayloadTooLarge, UnsupportedMediaType
 from api.routes.cases import (
     JSON_LIMIT,
@@ -50,6 +50,7 @@ from geo.crs import CoordinateError
 from geo.db import cases as store
 from geo.db.units import StoredUnit, units_at
 from geo.lifecycle import CaseStatus, Source, Tier, is_open
+from geo.worktime import SHANGHAI
 
 ACTOR = "open311"  # the history's `who` for requests made here (api_key will name the system: issue 6)
 WINDOW = timedelta(days=90)  # the spec's default and largest date range
@@ -164,7 +165,7 @@ def _element(tag: str, value: Any) -> ET.Element:
 
 def _w3c(at: datetime | None) -> str | None:
     """A W3C datetime in China time, e.g. 2026-03-02T09:30:00+08:00."""
-    return at.astimezone(CHINA_TZ).isoformat(timespec="seconds") if at else None
+    return at.astimezone(SHANGHAI).isoformat(timespec="seconds") if at else None
 
 
 # ---------------------------------------------------------------- services
@@ -206,7 +207,6 @@ def service_definition(service_code: str, format: FormatPath, rules: RulesDep) -
 async def post_request(
     format: FormatPath,
     request: Request,
-    session: SessionDep,
     rules: RulesDep,
     user: CurrentUser,
     idempotency_key: Annotated[
@@ -223,7 +223,8 @@ async def post_request(
     case, created = await intake_case(request, intake, actor=actor, user=user)
 
     def answer_for() -> dict[str, Any]:
-        agency = _agencies(session, rules, [case])[case["id"]]
+        with request_session(request) as session:  # not a dependency: no thread hops before intake
+            agency = _agencies(session, rules, [case])[case["id"]]
         return {
             "service_request_id": str(case["id"]),
             "service_notice": _notice(case, agency),
@@ -472,13 +473,13 @@ def _date_param(name: str, value: str | None, *, end: bool) -> datetime | None:
     try:
         if len(value) == 10:
             day = date.fromisoformat(value) + timedelta(days=1 if end else 0)
-            return datetime.combine(day, time(), tzinfo=CHINA_TZ)
+            return datetime.combine(day, time(), tzinfo=SHANGHAI)
         at = datetime.fromisoformat(value)
     except ValueError:
         raise InvalidParameter(
             f"{name}={value!r} is not a W3C date or datetime (e.g. 2026-03-02T09:30:00+08:00)"
         ) from None
-    at = at if at.tzinfo else at.replace(tzinfo=CHINA_TZ)
+    at = at if at.tzinfo else at.replace(tzinfo=SHANGHAI)
     return at + timedelta(microseconds=1) if end else at  # the latest datetime is included
 
 

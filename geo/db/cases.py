@@ -103,13 +103,6 @@ def responsibility(assignment: Assignment) -> tuple[Tier, str | None]:
     return Tier.COUNTY, None
 
 
-def find_by_key(session: Session, key: str) -> Row | None:
-    """The case created with an Idempotency-Key, if any."""
-    return session.execute(
-        text("SELECT id, request_hash FROM cases WHERE idempotency_key = :key"), {"key": key}
-    ).first()
-
-
 @dataclass(frozen=True)
 class NewCase:
     """One intake to store: who reports, and the rule's answer for its point when already known."""
@@ -197,7 +190,7 @@ def _insert_cases(
     now = now or db_now
     rows, leaders, flags = [], set(), {}
     for (i, case, category, found), case_id in zip(ready, ids, strict=True):
-        flags[i] = case.intake.flags or outside_flags(case.reported_by, found)
+        flags[i] = [*case.intake.flags, *outside_flags(case.reported_by, found)]
         key = case.intake.idempotency_key
         if key is not None and key in leaders:
             continue  # a retry inside the batch: settled below like any other
@@ -241,9 +234,7 @@ def outside_flags(user: User | None, assignment: Assignment) -> list[str]:
     """A field worker may report anywhere; a report outside their own grids is accepted and flagged."""
     if user is None or user.role != Role.FIELD_WORKER:
         return []
-    unit = (
-        assignment.grid.code if assignment.grid else (assignment.units[-1].code if assignment.units else None)
-    )
+    _, unit = responsibility(assignment)
     return [] if user.covers(unit) else [f"reported by {user.username} outside their unit {user.unit_code}"]
 
 

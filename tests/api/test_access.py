@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from api.access import RULES
 from api.app import create_app
-from geo.access import ROLE_PERMISSIONS, Permission, Role, User
+from geo.access import Permission, Role, User
 from geo.cases import Intake, Reporter
 from geo.db import cases as store
 from geo.db import users
@@ -332,7 +332,3 @@ def test_a_field_worker_reporting_outside_their_grid_is_accepted_and_flagged(app
     flagged = app_client.post("/cases", json=outside, headers=worker)
     assert flagged.status_code == 201 and "outside their unit" in flagged.json()["flags"][0]
     assert flagged.json()["history"][0]["actor"] == f"field_worker.{f.grid_code(1)}"
-
-
-def test_every_role_has_permissions():
-    assert set(ROLE_PERMISSIONS) == set(Role)

@@ -16,11 +16,11 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from api.deps import CHINA_TZ
 from geo import crs
 from geo.access import Role
 from geo.categories import CategoryTable
 from geo.importer import import_units
+from geo.worktime import SHANGHAI
 from tests import factories as f
 from tests.conftest import DB_PREFIX, fresh_database
 from tests.live import server, sign_in
@@ -206,7 +206,7 @@ def test_filters_by_id_code_status_and_date(client, county):
     assert ids(service_code=RUBBISH) == [a] and ids(service_code="0301,0101") == [b, a]
     assert ids(service_request_id=f"{a},999999,{b}") == [a, b]
     assert ids(service_request_id=a, status="closed") == [a]  # ids given: other filters ignored
-    today = datetime.now(CHINA_TZ).date()
+    today = datetime.now(SHANGHAI).date()
     assert ids(start_date=str(today - timedelta(days=1)), end_date=str(today)) == [b, a]
     assert ids(start_date="2024-01-01T00:00:00+08:00", end_date="2024-03-01T00:00:00+08:00") == []
     assert ids(start_date="2024-01-01T00:00:00 08:00") == []  # an unescaped + arrives as a space
