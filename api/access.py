@@ -147,7 +147,8 @@ class TokenCache:
 
 
 async def resolve_user(request: Request) -> User | None:
-    """The signed-in user, None without credentials; 401 for a bad, expired or revoked token."""
+    """The signed-in user, None without credentials (or a stale cookie on a read); 401 for a bad,
+    expired or revoked token."""
     found = _token(request)
     if found is None:
         return None
@@ -163,6 +164,10 @@ async def resolve_user(request: Request) -> User | None:
             return users.token_holder(session, token, secret, kind, datetime.now(UTC))
 
     holder = await run_in_threadpool(lookup)
+    if holder is None and kind == "session" and request.method in ("GET", "HEAD"):
+        # A stale page cookie on a read: anonymous, so pages send the browser to /login again. A
+        # write keeps its 401, so that a report is not filed anonymously (the page keeps it).
+        return None
     if holder is None:
         raise HTTPException(
             401, "the token is unknown, expired or revoked; log in again", {"WWW-Authenticate": "Bearer"}

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from api.access import RULES
+from api.access import RULES, SESSION_COOKIE
 from api.app import create_app
 from geo.access import Permission, Role, User
 from geo.cases import Intake, Reporter
@@ -166,6 +166,13 @@ def test_roles_can_do_what_their_job_needs_and_no_more(app_client, world):
     assert app_client.get("/cases").status_code == 401
     assert app_client.get("/map", follow_redirects=False).headers["location"].startswith("/login?next=/map")
     assert app_client.get("/locate", params={"lon": 114.91, "lat": 33.43}).status_code == 200  # public
+    # A stale page cookie (revoked, or the database reloaded) is no login: back to /login, not a 401.
+    app_client.cookies.set(SESSION_COOKIE, "no-such-session")
+    assert app_client.get("/map", follow_redirects=False).headers["location"].startswith("/login?next=/map")
+    assert app_client.get("/locate", params={"lon": 114.91, "lat": 33.43}).status_code == 200
+    app_client.cookies.clear()
+    bad = {"Authorization": "Bearer no-such-token"}
+    assert app_client.get("/locate", params={"lon": 114.91, "lat": 33.43}, headers=bad).status_code == 401
 
 
 def test_department_handlers_see_only_cases_summoned_to_them(app_client, world):

@@ -14,6 +14,7 @@ from PIL import Image
 from playwright.sync_api import BrowserContext, Page, Request, Response, Route, expect
 from sqlalchemy import text
 
+from api.access import SESSION_COOKIE
 from geo.demo import DEMO_PASSWORD
 from tests.browser.conftest import DemoPosition, LiveServer, PageLog
 
@@ -310,3 +311,16 @@ def test_page_opens_offline_once_visited_and_queues(
     context.set_offline(False)
     expect(page.locator("#outcome")).to_have_attribute("data-kind", "sent")
     assert count_cases(live_server, description) == 1
+
+
+def test_a_report_sent_after_the_sign_in_lapsed_stays_queued(
+    page: Page, context: BrowserContext, live_server: LiveServer
+):
+    description = unique("登录失效 signed out")
+    open_report(page)
+    context.add_cookies([{"name": SESSION_COOKIE, "value": "revoked-meanwhile", "url": live_server.url}])
+    fill_report(page, description)
+    page.click("#submit")
+    expect(page.locator("#outcome")).to_contain_text("登录已失效")
+    expect(page.locator("#queue-count")).to_have_text("1")  # kept for after a new login, not dropped
+    assert count_cases(live_server, description) == 0

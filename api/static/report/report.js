@@ -191,6 +191,10 @@
       window.clearTimeout(timer);
     }
     if (response.ok) return { outcome: 'sent', status: response.status, data };
+    // 401: the sign-in lapsed (expired, revoked). The report is fine: keep it for after a new login.
+    if (response.status === 401) {
+      return { outcome: 'retry', network: true, signin: true, message: '登录已失效 signed out' };
+    }
     // 408/429/5xx: the server may take it later. 409: the same key is still being handled.
     if (response.status >= 500 || [408, 409, 429].includes(response.status)) {
       return { outcome: 'retry', message: `服务器暂不可用 server unavailable (HTTP ${response.status})` };
@@ -226,7 +230,7 @@
   }
 
   async function settle(record, result) {
-    state.outcomes.set(record.key, result.outcome);
+    state.outcomes.set(record.key, result.signin ? 'signin' : result.outcome);
     if (result.outcome === 'sent') {
       await outbox.remove(record.key);
       const c = result.data || {};
@@ -250,6 +254,9 @@
       record.attempts += 1;
       record.last_error = result.message;
       await outbox.put(record);
+      if (result.signin) {
+        showOutcome('queued', '登录已失效：上报已保存在本机，请重新登录 (/login) 后自动发送。 Signed out: saved, log in again.');
+      }
     }
   }
 
@@ -509,7 +516,7 @@
       const outcome = state.outcomes.get(record.key);
       if (outcome === 'rejected') return; // keep the form so the worker can correct it
       resetForm();
-      if (outcome !== 'sent') {
+      if (outcome !== 'sent' && outcome !== 'signin') {
         showOutcome('queued', `已保存在本机，联网后自动发送（待发送 ${state.queueCount} 条）。 Saved; sent when online.`);
       }
     } catch (err) {
