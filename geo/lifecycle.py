@@ -185,6 +185,11 @@ def is_open(status: CaseStatus) -> bool:
     return status not in CLOSED_FOR_OPEN311
 
 
+# The statuses as stored, for SQL: ANY(:open) / ALL(:finished).
+OPEN_STATUSES = [s.value for s in CaseStatus if is_open(s)]
+FINISHED_STATUSES = [s.value for s in CaseStatus if not is_open(s)]
+
+
 # Escalation goes one tier up; a department's case goes back to the county command centre.
 NEXT_TIER: dict[Tier, Tier | None] = {
     Tier.GRID: Tier.COMMUNITY,

@@ -49,7 +49,7 @@ from geo.categories import Category, CategoryTable, UnknownCategory
 from geo.crs import CoordinateError
 from geo.db import cases as store
 from geo.db.units import StoredUnit, units_at
-from geo.lifecycle import CaseStatus, Source, Tier, is_open
+from geo.lifecycle import FINISHED_STATUSES, OPEN_STATUSES, CaseStatus, Source, Tier, is_open
 from geo.worktime import SHANGHAI
 
 ACTOR = "open311"  # the history's `who` for requests made here (api_key will name the system: issue 6)
@@ -445,7 +445,7 @@ def _statuses(value: str | None) -> list[str] | None:
         raise InvalidParameter(f"status={value!r}: use open, closed or both (comma-separated)")
     if len(wanted) != 1:
         return None
-    return [s.value for s in CaseStatus if is_open(s) == ("open" in wanted)]
+    return OPEN_STATUSES if "open" in wanted else FINISHED_STATUSES
 
 
 def _window(start_date: str | None, end_date: str | None) -> tuple[datetime, datetime | None]:

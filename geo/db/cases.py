@@ -32,6 +32,7 @@ from geo.crs import METRES_PER_DEGREE_MIN, STORAGE_SRID
 from geo.db.locate import locate
 from geo.db.units import units_at
 from geo.lifecycle import (
+    FINISHED_STATUSES,
     NEXT_TIER,
     OPEN_HANDLING,
     TIER_OF_LEVEL,
@@ -41,7 +42,6 @@ from geo.lifecycle import (
     Tier,
     allowed_moves,
     check_move,
-    is_open,
 )
 from geo.settings import Settings
 from geo.worktime import TimeLimit, WorkCalendar
@@ -334,12 +334,8 @@ def _duplicate_params(rules: Rules) -> dict[str, Any]:
         "radius": rules.duplicate_radius_m,
         "radius_deg": rules.duplicate_radius_m / METRES_PER_DEGREE_MIN,
         "window": rules.duplicate_window_h * 3600,
-        "finished": _finished_statuses(),
+        "finished": FINISHED_STATUSES,
     }
-
-
-def _finished_statuses() -> list[str]:
-    return [s.value for s in CaseStatus if not is_open(s)]
 
 
 # ---------------------------------------------------------------- reading

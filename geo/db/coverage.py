@@ -25,11 +25,10 @@ from geo.codes import CODE_LENGTH, Level
 from geo.crs import STORAGE_SRID
 from geo.db.geometry import from_wkb, from_wkb_array
 from geo.db.units import valid_at_sql
-from geo.lifecycle import CaseStatus, is_open
+from geo.lifecycle import OPEN_STATUSES
 
 # Cases no grid holds: these are the ones a gap explains.
 UNHELD = (Status.UNASSIGNED.value, Status.SNAPPED.value)
-OPEN_STATUSES = [s.value for s in CaseStatus if is_open(s)]
 
 
 @dataclass

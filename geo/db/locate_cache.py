@@ -26,6 +26,7 @@ from geo.assignment import Assignment, GridRef, UnitRef
 from geo.codes import Level, ancestor_codes
 from geo.db.geometry import from_wkb_array
 from geo.db.locate import assigned
+from geo.db.units import valid_at_sql
 
 log = logging.getLogger("gridmap.locate_cache")
 
@@ -59,10 +60,10 @@ class Snapshot:
         """The current state of the store, as the session sees it."""
         rows = session.execute(
             text(
-                """SELECT v.code, u.level, v.name, v.kind, v.version,
+                f"""SELECT v.code, u.level, v.name, v.kind, v.version,
                           CASE WHEN u.level IN ('grid', 'micro_grid') THEN ST_AsBinary(v.geom) END AS wkb
                    FROM unit_versions v JOIN units u USING (code)
-                   WHERE v.valid_to IS NULL ORDER BY v.code"""
+                   WHERE {valid_at_sql("v", None)} ORDER BY v.code"""
             )
         ).all()
         grids = [r for r in rows if r.level == Level.GRID]

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.db.units import unit_detail, valid_at_sql
-from geo.lifecycle import CaseStatus, is_open
+from geo.lifecycle import OPEN_STATUSES
 
 CURRENT = valid_at_sql("v", None)
 SEARCH_LIMIT = 10
@@ -21,7 +21,7 @@ Bounds = tuple[float, float, float, float]
 
 def open_statuses() -> list[str]:
     """The case statuses that still wait for someone (the map shows these)."""
-    return [s.value for s in CaseStatus if is_open(s)]
+    return OPEN_STATUSES
 
 
 def _bounds(row: Any) -> Bounds | None:

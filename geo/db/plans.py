@@ -32,7 +32,7 @@ from geo.db import cases as case_store
 from geo.db import units as unit_store
 from geo.db.geometry import from_wkb, geom_sql, to_wkb
 from geo.db.locate import locate
-from geo.lifecycle import CaseStatus, is_open
+from geo.lifecycle import FINISHED_STATUSES
 from geo.people import PartyCellKind
 from geo.plans import Edit, EditError, Operation, PlanState, Problem
 from geo.settings import Settings
@@ -427,7 +427,7 @@ def _moved_cases(session: Session, draft: Draft, settings: Settings) -> list[tup
                 ORDER BY id"""
         ),
         {
-            "finished": [s.value for s in CaseStatus if not is_open(s)],
+            "finished": FINISHED_STATUSES,
             "affected": affected,
             "wkb": to_wkb(area) if area is not None else None,
         },
@@ -650,7 +650,7 @@ def _open_cases_by_grid(session: Session, codes: list[str]) -> dict[str, int]:
             """SELECT grid_code, count(*) AS n FROM cases
                WHERE grid_code = ANY(:codes) AND status <> ALL(:finished) GROUP BY grid_code"""
         ),
-        {"codes": codes, "finished": [s.value for s in CaseStatus if not is_open(s)]},
+        {"codes": codes, "finished": FINISHED_STATUSES},
     ).all()
     return {r.grid_code: r.n for r in rows}
 

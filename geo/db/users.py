@@ -193,12 +193,6 @@ def _token_row(session: Session, token: str, secret: str, kind: str, now: dateti
     ).first()
 
 
-def user_for_token(session: Session, token: str, secret: str, kind: str, now: datetime) -> User | None:
-    """The user a live, unrevoked token of `kind` belongs to, or None."""
-    found = token_holder(session, token, secret, kind, now)
-    return found[0] if found else None
-
-
 def token_holder(
     session: Session, token: str, secret: str, kind: str, now: datetime
 ) -> tuple[User, datetime] | None:
