@@ -14,28 +14,29 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.categories import STAGES
+from geo.db.cases import in_unit_sql
 from geo.lifecycle import Rating, Tier
 
-IN_UNIT = "(c.unit_code LIKE :prefix OR c.grid_code LIKE :prefix)"
 # "Small matters stay in the village": resolved without leaving the grid or community.
 LOCAL_TIERS = (Tier.GRID, Tier.COMMUNITY)
 
 
 def statistics(session: Session, unit: str | None, start: datetime, end: datetime) -> dict[str, Any]:
     """Figures for cases of `unit` (all when None) over [start, end)."""
-    params = {"prefix": (unit or "") + "%", "start": start, "end": end}
+    in_unit, params = in_unit_sql(unit)
+    params |= {"start": start, "end": end}
     return {
         "unit": unit,
         "from": start,
         "to": end,
-        **_volumes(session, params),
-        "on_time": _on_time(session, params),
-        "resolved_by_tier": _by_tier(session, params),
-        "satisfaction": _satisfaction(session, params),
+        **_volumes(session, in_unit, params),
+        "on_time": _on_time(session, in_unit, params),
+        "resolved_by_tier": _by_tier(session, in_unit, params),
+        "satisfaction": _satisfaction(session, in_unit, params),
     }
 
 
-def _volumes(session: Session, params: dict[str, Any]) -> dict[str, Any]:
+def _volumes(session: Session, in_unit: str, params: dict[str, Any]) -> dict[str, Any]:
     row = session.execute(
         text(
             f"""SELECT
@@ -43,14 +44,14 @@ def _volumes(session: Session, params: dict[str, Any]) -> dict[str, Any]:
                   count(*) FILTER (WHERE c.closed_at >= :start AND c.closed_at < :end) AS closed,
                   avg(extract(epoch FROM c.closed_at - c.reported_at) / 3600)
                       FILTER (WHERE c.closed_at >= :start AND c.closed_at < :end) AS avg_hours
-                FROM cases c WHERE {IN_UNIT}"""
+                FROM cases c WHERE {in_unit}"""
         ),
         params,
     ).one()
     rework = session.execute(
         text(
             f"""SELECT count(*) FROM case_history h JOIN cases c ON c.id = h.case_id
-                WHERE {IN_UNIT} AND h.action = 'reopen' AND h.at >= :start AND h.at < :end"""
+                WHERE {in_unit} AND h.action = 'reopen' AND h.at >= :start AND h.at < :end"""
         ),
         params,
     ).scalar_one()
@@ -58,13 +59,13 @@ def _volumes(session: Session, params: dict[str, Any]) -> dict[str, Any]:
     return {"received": row.received, "closed": row.closed, "avg_handling_hours": hours, "reopened": rework}
 
 
-def _on_time(session: Session, params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def _on_time(session: Session, in_unit: str, params: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Per stage: how many stages were completed in the period, and how many within their limit."""
     rows = session.execute(
         text(
             f"""SELECT h.stage, count(*) AS done, count(*) FILTER (WHERE h.on_time) AS on_time
                 FROM case_history h JOIN cases c ON c.id = h.case_id
-                WHERE {IN_UNIT} AND h.on_time IS NOT NULL AND h.at >= :start AND h.at < :end
+                WHERE {in_unit} AND h.on_time IS NOT NULL AND h.at >= :start AND h.at < :end
                 GROUP BY h.stage"""
         ),
         params,
@@ -80,12 +81,12 @@ def _on_time(session: Session, params: dict[str, Any]) -> dict[str, dict[str, An
     }
 
 
-def _by_tier(session: Session, params: dict[str, Any]) -> dict[str, Any]:
+def _by_tier(session: Session, in_unit: str, params: dict[str, Any]) -> dict[str, Any]:
     """The tier responsible when each case was closed in the period, and the share kept local."""
     rows = session.execute(
         text(
             f"""SELECT h.tier, count(*) AS n FROM case_history h JOIN cases c ON c.id = h.case_id
-                WHERE {IN_UNIT} AND h.to_status = 'closed' AND h.at >= :start AND h.at < :end
+                WHERE {in_unit} AND h.to_status = 'closed' AND h.at >= :start AND h.at < :end
                 GROUP BY h.tier"""
         ),
         params,
@@ -100,13 +101,13 @@ def _by_tier(session: Session, params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _satisfaction(session: Session, params: dict[str, Any]) -> dict[str, Any]:
+def _satisfaction(session: Session, in_unit: str, params: dict[str, Any]) -> dict[str, Any]:
     """Revisit ratings in the period; satisfied and basically satisfied count as satisfied."""
     rows = session.execute(
         text(
             f"""SELECT h.details->>'rating' AS rating, count(*) AS n
                 FROM case_history h JOIN cases c ON c.id = h.case_id
-                WHERE {IN_UNIT} AND h.action = 'revisited' AND h.at >= :start AND h.at < :end
+                WHERE {in_unit} AND h.action = 'revisited' AND h.at >= :start AND h.at < :end
                 GROUP BY 1"""
         ),
         params,

@@ -27,7 +27,7 @@ from geo.cases import (
     stage_clock,
 )
 from geo.categories import CategoryTable, UnknownCategory
-from geo.codes import parent_code
+from geo.codes import CODE_LENGTH, Level, parent_code
 from geo.crs import METRES_PER_DEGREE_MIN, STORAGE_SRID
 from geo.db.locate import locate
 from geo.db.units import units_at
@@ -477,16 +477,22 @@ class CaseFilter:
     offset: int = 0
 
 
+def in_unit_sql(unit_code: str | None, param: str = "unit_prefix") -> tuple[str, dict[str, Any]]:
+    """SQL: case `c` belongs to the unit (none: all) — its responsible unit or grid lies under it;
+    a case held by no unit and no grid (outside every unit) belongs to the county."""
+    county_level = unit_code is None or len(unit_code) <= CODE_LENGTH[Level.COUNTY]
+    return (
+        f"(c.unit_code LIKE :{param} OR c.grid_code LIKE :{param}"
+        f"{' OR (c.unit_code IS NULL AND c.grid_code IS NULL)' if county_level else ''})",
+        {param: (unit_code or "") + "%"},
+    )
+
+
 def _scope_sql(user: User) -> tuple[str, dict[str, Any]]:
     """SQL for geo.access.User.may_see_case: a department's cases, or the unit and everything below."""
     if user.role == Role.DEPARTMENT:
         return "c.department = :scope_department", {"scope_department": user.department}
-    county_level = len(user.unit_code) <= 6
-    return (
-        "(c.unit_code LIKE :scope_prefix OR c.grid_code LIKE :scope_prefix"
-        f"{' OR (c.unit_code IS NULL AND c.grid_code IS NULL)' if county_level else ''})",
-        {"scope_prefix": user.unit_code + "%"},
-    )
+    return in_unit_sql(user.unit_code, "scope_prefix")
 
 
 def _filter_sql(f: CaseFilter) -> tuple[str, dict[str, Any]]:
@@ -499,8 +505,9 @@ def _filter_sql(f: CaseFilter) -> tuple[str, dict[str, Any]]:
         where.append("c.status = ANY(:status)")
         params["status"] = list(f.status)
     if f.unit:  # a unit and everything under it: codes nest by prefix
-        where.append("(c.unit_code LIKE :unit_prefix OR c.grid_code LIKE :unit_prefix)")
-        params["unit_prefix"] = f.unit + "%"
+        sql, more = in_unit_sql(f.unit)
+        where.append(sql)
+        params |= more
     if f.grid:
         where.append("c.grid_code = :grid")
         params["grid"] = f.grid

@@ -348,3 +348,12 @@ def test_statistics_per_unit_and_period(client, county):
     assert 0 <= stats["avg_handling_hours"] < 0.1  # every move in this test took moments
     assert client.get("/stats", params={"unit": "419998"}).json()["received"] == 0
     assert client.get("/stats", params={"from": "2030-01-01", "to": "2029-01-01"}).status_code == 422
+
+
+def test_a_case_outside_every_unit_counts_for_the_county_everywhere(client, county):
+    far = post(client, report(lon=113.0, lat=30.0)).json()  # in China, in no unit of the test county
+    assert (far["grid_code"], far["unit_code"]) == (None, None)
+    listed = client.get("/cases", params={"unit": f.COUNTY}).json()
+    assert far["id"] in [c["id"] for c in listed["items"]]
+    assert client.get("/stats", params={"unit": f.COUNTY}).json()["received"] == 1
+    assert client.get("/stats", params={"unit": f.STREET}).json()["received"] == 0
