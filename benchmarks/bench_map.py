@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import math
 import statistics
 import time
 
@@ -26,8 +25,8 @@ from api.access import resolve_user
 from api.app import create_app
 from benchmarks.bench_postgis import database, load_partition, reused, say
 from geo.access import Role, User
-from geo.codes import Level
-from geo.db import tiles
+from geo.codes import Level, level_of
+from geo.db import mapdata, tiles
 from geo.demo import load_demo
 from geo.settings import Settings
 
@@ -35,34 +34,22 @@ VIEWPORT = (1280, 800)
 EVERYTHING = {level: tiles.TileFilter() for level in Level}
 
 
-def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
-    """The 256 px Web Mercator tile holding a point."""
-    n = 2**z
-    x = int((lon + 180) / 360 * n)
-    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
-    return min(x, n - 1), min(y, n - 1)
-
-
 def fit_zoom(bounds: tuple[float, float, float, float], viewport: tuple[int, int] = VIEWPORT) -> int:
     """The whole zoom Leaflet's fitBounds picks for `bounds` in `viewport` (zoomSnap 1)."""
     minx, miny, maxx, maxy = bounds
     for z in range(20, 0, -1):
-        x0, y0 = (v * 256 for v in _frac(minx, maxy, z))
-        x1, y1 = (v * 256 for v in _frac(maxx, miny, z))
+        # A pixel of zoom z is a 256 px tile of zoom z + 8.
+        x0, y0 = tiles.tile_of(minx, maxy, z + 8)
+        x1, y1 = tiles.tile_of(maxx, miny, z + 8)
         if x1 - x0 <= viewport[0] and y1 - y0 <= viewport[1]:
             return z
     return 0
 
 
-def _frac(lon: float, lat: float, z: int) -> tuple[float, float]:
-    n = 2**z
-    return (lon + 180) / 360 * n, (1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n
-
-
 def tiles_over(bounds: tuple[float, float, float, float], z: int) -> list[tuple[int, int, int]]:
     """Every 256 px tile of zoom `z` touching `bounds`."""
-    x0, y0 = tile_of(bounds[0], bounds[3], z)
-    x1, y1 = tile_of(bounds[2], bounds[1], z)
+    x0, y0 = tiles.tile_of(bounds[0], bounds[3], z)
+    x1, y1 = tiles.tile_of(bounds[2], bounds[1], z)
     return [(z, x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
 
 
@@ -142,16 +129,15 @@ def bench_views(url: str, settings: Settings) -> list[dict]:
 
 
 def _view_bounds(session: Session, code: str | None) -> tuple[float, float, float, float]:
-    where = "u.parent_code IS NULL" if code is None else "v.code = :code"
-    if code is not None and len(code) == 15:  # the field view: the grid and its neighbours
-        where = """v.code IN (SELECT n.code FROM unit_versions me JOIN unit_versions n
-                   ON ST_Intersects(n.geom, me.geom) WHERE me.code = :code AND me.valid_to IS NULL)"""
-    row = session.execute(
-        text(f"""SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(v.geom) AS e
-                 FROM unit_versions v JOIN units u USING (code) WHERE {where} AND v.valid_to IS NULL) s"""),
-        {"code": code},
-    ).one()
-    return tuple(float(v) for v in row)
+    """What the page opens on, as api/routes/maps.py asks: all, a unit, or a grid and its neighbours."""
+    if code is None:
+        bounds = mapdata.all_bounds(session)
+    elif level_of(code) == Level.GRID:
+        bounds = mapdata.codes_bounds(session, mapdata.grid_neighbourhood(session, code))
+    else:
+        bounds = mapdata.unit_bounds(session, code)
+    assert bounds is not None, code
+    return bounds
 
 
 def _timed(client: TestClient, path: str) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import re
 from dataclasses import dataclass
 
@@ -56,12 +57,8 @@ def content_security_policy(html: str, tile_origin: str | None = None) -> str:
 
 def render_page(m: folium.Map, title: str, tile_origin: str | None = None) -> Page:
     """The complete HTML page of `m` (lang zh-CN, a title) with its policy."""
-    html = m.get_root().render()
-    html = html.replace("<html>", '<html lang="zh-CN">', 1)
-    head = f'<title>{_escape(title)}</title>\n    <link rel="icon" href="{ICON}" type="image/svg+xml">'
-    html = html.replace("<head>", f"<head>\n    {head}", 1)
-    return Page(html=html, content_security_policy=content_security_policy(html, tile_origin))
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    text = m.get_root().render()
+    text = text.replace("<html>", '<html lang="zh-CN">', 1)
+    head = f'<title>{html.escape(title)}</title>\n    <link rel="icon" href="{ICON}" type="image/svg+xml">'
+    text = text.replace("<head>", f"<head>\n    {head}", 1)
+    return Page(html=text, content_security_policy=content_security_policy(text, tile_origin))

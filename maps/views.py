@@ -19,16 +19,16 @@ from folium.plugins import MarkerCluster, Realtime, VectorGridProtobuf
 from folium.template import Template
 from folium.utilities import JsCode
 
+from geo.codes import LEVELS, Level
 from maps import assets
 
 CASE_POLL_MS = 3000  # the open-case layer asks for changes this often (a change shows within 5 s)
-UNIT_LEVELS = ("county", "street", "community", "grid", "micro_grid")
 LEVEL_NAMES = {
-    "county": "县 County",
-    "street": "街道/镇 Streets & towns",
-    "community": "社区/村 Communities & villages",
-    "grid": "网格 Grids",
-    "micro_grid": "微网格 Micro-grids",
+    Level.COUNTY: "县 County",
+    Level.STREET: "街道/镇 Streets & towns",
+    Level.COMMUNITY: "社区/村 Communities & villages",
+    Level.GRID: "网格 Grids",
+    Level.MICRO_GRID: "微网格 Micro-grids",
 }
 
 
@@ -71,7 +71,6 @@ class MapView:
     unit: str | None = None
     grid: str | None = None
     plan: str | None = None
-    levels_shown: tuple[str, ...] = UNIT_LEVELS
     overlays: dict[str, str] = field(default_factory=dict)  # name -> URL of optional overlays
     report_url: str | None = None
 
@@ -161,25 +160,13 @@ def _config(view: MapView, tiles: TileSource | None) -> dict[str, Any]:
         "plan": view.plan,
         "bounds": [[view.bounds[1], view.bounds[0]], [view.bounds[3], view.bounds[2]]],
         "crs": str(tiles.crs) if tiles else "wgs84",
-        "levels": {level: LEVEL_NAMES[level] for level in UNIT_LEVELS},
-        "levelsShown": list(view.levels_shown),
+        # Pairs, not an object: `tojson` sorts keys, and the layer control lists levels top down.
+        "levels": [[str(level), LEVEL_NAMES[level]] for level in LEVELS],
         "overlays": view.overlays,
         "reportUrl": view.report_url,
         "casesUrl": view.cases_url,
         "tileQuery": view.tile_query,
     }
-
-
-def safe_json(value: Any) -> str:
-    """JSON that can sit inside a <script> element: no `</script>`, no HTML comment, no entity."""
-    return (
-        json.dumps(value, ensure_ascii=False)
-        .replace("<", "\\u003c")
-        .replace(">", "\\u003e")
-        .replace("&", "\\u0026")
-        .replace("\u2028", "\\u2028")
-        .replace("\u2029", "\\u2029")
-    )
 
 
 class _FitBounds(MacroElement):
@@ -212,7 +199,7 @@ class _Start(MacroElement):
                 cluster: {{ this.cluster.get_name() }},
                 cases: {{ this.cases.get_name() }},
                 layerControl: {{ this.layer_control.get_name() }},
-                config: {{ this.config_json }}
+                config: {{ this.config|tojson }}
             });
         {% endmacro %}
         """
@@ -231,4 +218,4 @@ class _Start(MacroElement):
         self._name = "GridMapStart"
         self.map, self.units, self.cluster, self.cases = m, units, cluster, cases
         self.layer_control = layer_control
-        self.config_json = safe_json(config)
+        self.config = config

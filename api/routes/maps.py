@@ -2,9 +2,9 @@
 
 Views: dispatcher (`/map`, `/map?unit=CODE`), field worker (`/map?grid=CODE`: the grid and its
 neighbours) and planner (`/map?view=planner[&unit=CODE][&plan=ID]`: boundaries with coverage
-findings and a draft plan's changes, when the service offers them). The page's scripts and styles
-are served from `/static/map/` (vendored, with licences): it requests nothing outside the service
-unless a background tile source is configured.
+findings and a draft plan's changes). The page's scripts and styles are served from `/static/map/`
+(vendored, with licences): it requests nothing outside the service unless a background tile source
+is configured.
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ from api.deps import SessionDep, SettingsDep
 from api.errors import InvalidParameter, NotFound
 from api.routes.cases import RulesDep
 from geo.access import Permission, User
-from geo.codes import CodeError, Level, level_of
+from geo.codes import CODE_LENGTH, CODE_PATTERN, CodeError, Level, level_of
 from geo.db import cases as case_store
 from geo.db import mapdata, tiles
+from geo.lifecycle import OPEN_STATUSES
 from geo.settings import Settings
 from maps.page import render_page
 from maps.views import MapView, TileCrs, TileSource, ViewKind, build_map
@@ -39,8 +40,9 @@ MAP_DIR = Path(__file__).resolve().parent.parent / "static" / "map"
 MVT = "application/vnd.mapbox-vector-tile"
 MAX_ZOOM = 22
 MAX_CASES = 5000  # open cases drawn at once; a county has hundreds
-CodeQuery = Annotated[str | None, Query(pattern=r"^[0-9]{6,18}$")]
-GridQuery = Annotated[str | None, Query(pattern=r"^[0-9]{15}$", description="A grid: it and its neighbours")]
+GRID_PATTERN = f"^[0-9]{{{CODE_LENGTH[Level.GRID]}}}$"
+CodeQuery = Annotated[str | None, Query(pattern=CODE_PATTERN)]
+GridQuery = Annotated[str | None, Query(pattern=GRID_PATTERN, description="A grid: it and its neighbours")]
 
 
 def tile_source(settings: Settings) -> TileSource | None:
@@ -72,20 +74,9 @@ def _check_unit(session: SessionDep, code: str) -> tuple[float, float, float, fl
     return bounds
 
 
-def _has_route(request: Request, prefix: str) -> str | None:
-    """The path of the app's first route starting with `prefix` (another team's endpoint), if any."""
-    for route in request.app.routes:
-        path = getattr(route, "path", "")
-        if path == prefix or path.startswith(prefix + "/") or path.startswith(prefix + "?"):
-            return path
-    return None
-
-
-def _planner_overlays(request: Request, user: User | None, unit: str, plan: str | None) -> dict[str, str]:
-    overlays = {}
-    if _has_route(request, "/coverage"):
-        overlays["coverage"] = f"/coverage?unit={quote(unit)}"
-    if _has_route(request, "/plans") and (user is None or user.can(Permission.PLAN)):
+def _planner_overlays(user: User | None, unit: str, plan: str | None) -> dict[str, str]:
+    overlays = {"coverage": f"/coverage?unit={quote(unit)}"}
+    if user is None or user.can(Permission.PLAN):
         if plan is not None:
             overlays["plan"] = f"/plans/{quote(plan, safe='')}"
         else:
@@ -133,7 +124,7 @@ def _map_view(
             cases_url=f"/map/cases{query}",
             unit=unit,
             plan=plan,
-            overlays=_planner_overlays(request, user_of(request), unit or "", plan),
+            overlays=_planner_overlays(user_of(request), unit or "", plan),
         )
     return MapView(
         kind=ViewKind.DISPATCHER,
@@ -257,9 +248,7 @@ def open_cases(
         grids, bbox = set(codes), mapdata.codes_bounds(session, codes)
         if bbox is None:
             raise NotFound(f"no current grid with code {near}")
-    f = case_store.CaseFilter(
-        scope=user, status=mapdata.open_statuses(), unit=unit, bbox=bbox, limit=MAX_CASES
-    )
+    f = case_store.CaseFilter(scope=user, status=OPEN_STATUSES, unit=unit, bbox=bbox, limit=MAX_CASES)
     total, items = case_store.list_cases(session, f, rules)
     if grids is not None:
         items = [c for c in items if c["grid_code"] in grids]

@@ -16,20 +16,19 @@ from api.routes.auth import client_ip
 from api.routes.cases import ActorDep
 from geo import crs
 from geo.access import AccessDenied
+from geo.codes import CODE_PATTERN
 from geo.db import plans as store
 from geo.db import users
 from geo.plans import Edit, Operation
 
 router = APIRouter(tags=["plans"])
 
-CODE = r"^[0-9]{6}([0-9]{3}){0,4}$"
-
 
 class PlanIn(BaseModel):
     """A new draft on a unit (a community to redraw its grids, a grid for its micro-grids)."""
 
     model_config = ConfigDict(extra="forbid")
-    unit: str = Field(pattern=CODE)
+    unit: str = Field(pattern=CODE_PATTERN)
     title: str = Field(min_length=1, max_length=200)
 
 
@@ -39,13 +38,15 @@ class EditIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     operation: Operation
     code: str | None = Field(
-        None, pattern=CODE, description="The unit changed (replace, split, move, retire)"
+        None, pattern=CODE_PATTERN, description="The unit changed (replace, split, move, retire)"
     )
     codes: list[str] | None = Field(None, description="The units merged")
-    into: str | None = Field(None, pattern=CODE, description="Merge/retire: the unit that takes the area")
-    to: str | None = Field(None, pattern=CODE, description="Move: the grid that takes the micro-grid")
+    into: str | None = Field(
+        None, pattern=CODE_PATTERN, description="Merge/retire: the unit that takes the area"
+    )
+    to: str | None = Field(None, pattern=CODE_PATTERN, description="Move: the grid that takes the micro-grid")
     parent: str | None = Field(
-        None, pattern=CODE, description="Create: the parent (default: the plan's unit)"
+        None, pattern=CODE_PATTERN, description="Create: the parent (default: the plan's unit)"
     )
     name: str | None = Field(None, min_length=1, max_length=100)
     names: list[str] | None = Field(None, description="Split: names of the new pieces, in reading order")
@@ -96,9 +97,7 @@ def post_plan(body: PlanIn, session: SessionDep, who: ActorDep, user: CurrentUse
 def get_plans(
     session: SessionDep,
     user: CurrentUser,
-    unit: Annotated[
-        str | None, Query(pattern=r"^[0-9]{6,18}$", description="A unit and all below it")
-    ] = None,
+    unit: Annotated[str | None, Query(pattern=CODE_PATTERN, description="A unit and all below it")] = None,
     status: Annotated[str | None, Query(pattern="^(draft|published|abandoned)$")] = None,
 ) -> list[dict[str, Any]]:
     """Plans, newest first (of the units in your jurisdiction)."""
@@ -172,7 +171,7 @@ def abandon(plan_id: int, session: SessionDep, who: ActorDep) -> dict[str, Any]:
 
 @router.get("/units/{code}/diff")
 def unit_diff(
-    code: Annotated[str, Path(pattern=CODE)],
+    code: Annotated[str, Path(pattern=CODE_PATTERN)],
     session: SessionDep,
     start: Annotated[str, Query(alias="from", description="Date or ISO datetime")],
     end: Annotated[str | None, Query(alias="to", description="Date or ISO datetime; default now")] = None,

@@ -19,11 +19,6 @@ SEARCH_LIMIT = 10
 Bounds = tuple[float, float, float, float]
 
 
-def open_statuses() -> list[str]:
-    """The case statuses that still wait for someone (the map shows these)."""
-    return OPEN_STATUSES
-
-
 def _bounds(row: Any) -> Bounds | None:
     if row is None or row.minx is None:
         return None
@@ -77,7 +72,7 @@ def case_counts(session: Session, code: str) -> tuple[int, int]:
             """SELECT count(*) AS open, count(*) FILTER (WHERE stage_due_at < now()) AS overdue
                FROM cases WHERE status = ANY(:open) AND (grid_code LIKE :prefix OR unit_code LIKE :prefix)"""
         ),
-        {"open": open_statuses(), "prefix": code + "%"},
+        {"open": OPEN_STATUSES, "prefix": code + "%"},
     ).one()
     return row.open, row.overdue
 

@@ -76,6 +76,14 @@ def tile_bounds_lonlat(z: int, x: int, y: int, margin: float = 0.0) -> tuple[flo
     return lon(x - margin), lat(y + 1 + margin), lon(x + 1 + margin), lat(y - margin)
 
 
+def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    """The (x, y) of the 256 px Web Mercator tile of zoom `z` holding a point (the inverse of the above)."""
+    n = 2**z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return min(max(x, 0), n - 1), min(max(y, 0), n - 1)
+
+
 def _where(level: Level, f: TileFilter) -> tuple[list[str], dict[str, Any]]:
     params: dict[str, Any] = {"level": str(level), "code_length": CODE_LENGTH[level]}
     if level in BUDGETED:

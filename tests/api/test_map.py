@@ -23,16 +23,6 @@ from tests.conftest import TEST_ADMIN, use_session
 STATIC = Path(__file__).resolve().parents[2] / "api" / "static" / "map"
 
 
-def lon_lat_to_tile(lon: float, lat: float, z: int) -> tuple[int, int]:
-    """The Web Mercator tile holding a point."""
-    import math
-
-    n = 2**z
-    x = int((lon + 180) / 360 * n)
-    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
-    return x, y
-
-
 @pytest.fixture
 def tiled_client(demo_session: Session, settings: Settings, demo_engine: Engine) -> Iterator[TestClient]:
     """The demo county served with an Amap-style (GCJ-02) background tile source configured."""
@@ -75,8 +65,8 @@ def test_every_grid_of_the_county_is_in_the_tiles_of_its_view(demo_client: TestC
     ).scalar_one()
     minx, miny, maxx, maxy = map(float, re.findall(r"[-\d.]+", extent))
     z = 10
-    x0, y0 = lon_lat_to_tile(minx, maxy, z)
-    x1, y1 = lon_lat_to_tile(maxx, miny, z)
+    x0, y0 = tiles.tile_of(minx, maxy, z)
+    x1, y1 = tiles.tile_of(maxx, miny, z)
     total = 0
     codes = demo_session.execute(
         text("""SELECT v.code FROM unit_versions v JOIN units u USING (code)
@@ -111,16 +101,14 @@ def test_gcj02_tiles_carry_the_units_where_amap_draws_them(demo_session: Session
                 ORDER BY ST_Area(v.geom) LIMIT 1""")
     ).one()
     z = 18  # ~130 m tiles: the GCJ-02 shift (~500 m here) moves the grid several tiles away
-    plain = tiles.unit_tile(demo_session, Level.GRID, z, *lon_lat_to_tile(row.lon, row.lat, z))
+    plain = tiles.unit_tile(demo_session, Level.GRID, z, *tiles.tile_of(row.lon, row.lat, z))
     assert row.code.encode() in plain.data
     gx, gy = wgs84_to_gcj02(row.lon, row.lat)
-    shifted_xy = lon_lat_to_tile(float(gx), float(gy), z)
-    assert shifted_xy != lon_lat_to_tile(row.lon, row.lat, z)
+    shifted_xy = tiles.tile_of(float(gx), float(gy), z)
+    assert shifted_xy != tiles.tile_of(row.lon, row.lat, z)
     shifted = tiles.unit_tile(demo_session, Level.GRID, z, *shifted_xy, gcj02=True)
     assert row.code.encode() in shifted.data
-    unshifted = tiles.unit_tile(
-        demo_session, Level.GRID, z, *lon_lat_to_tile(row.lon, row.lat, z), gcj02=True
-    )
+    unshifted = tiles.unit_tile(demo_session, Level.GRID, z, *tiles.tile_of(row.lon, row.lat, z), gcj02=True)
     assert row.code.encode() not in unshifted.data
 
 
@@ -172,4 +160,7 @@ def test_views_refuse_unknown_units(demo_client: TestClient):
     assert demo_client.get("/map?grid=411681999999999").status_code == 404
     assert demo_client.get("/map?unit=411681999").status_code == 404
     assert demo_client.get("/map?view=field").status_code == 422
+    for impossible in ("/map?unit=4116810", "/map/cases?unit=41168100101", "/map?grid=411681001001001001"):
+        assert demo_client.get(impossible).status_code == 422, impossible  # no level has that length
+    assert demo_client.get("/plans?unit=4116810").status_code == 422
     assert demo_client.get("/map?view=planner").status_code == 200

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 from shapely.geometry import LineString, box, mapping
 from sqlalchemy import text
@@ -205,3 +208,15 @@ def test_merge_then_retired_code_is_never_allocated_again(client, session, count
             ),
             {"code": f.grid_code(4)},
         )
+
+
+def test_the_planner_map_overlays_the_changes_of_its_plan(client, county):
+    plan = open_plan(client)
+    add(client, plan, operation="split", code=f.grid_code(1), geometry=mapping(CUT_001))
+    page = client.get(f"/map?view=planner&plan={plan}")
+    assert page.status_code == 200
+    config = json.loads(re.search(r"config: (\{.*\})$", page.text, re.MULTILINE).group(1))
+    assert config["overlays"]["plan"] == f"/plans/{plan}"
+    overlay = client.get(config["overlays"]["plan"]).json()  # what gridmap.js draws: `changes`
+    changes = [(c["properties"]["code"], c["properties"]["change"]) for c in overlay["changes"]["features"]]
+    assert changes == [(f.grid_code(1), "changed"), (f.grid_code(5), "created")]

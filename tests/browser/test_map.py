@@ -14,8 +14,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.access import Role
+from geo.coverage import Tolerances
 from geo.crs import wgs84_to_gcj02
-from geo.db import users
+from geo.db import coverage, users
 from tests.browser.conftest import DemoPosition, LiveServer, PageLog
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -262,16 +263,20 @@ def test_field_worker_view_shows_the_grid_its_neighbours_and_the_report_button(
     screenshot(page, "field-worker")
 
 
-def test_planner_view_shows_coverage_findings_or_says_they_are_unavailable(
+def test_planner_view_shows_the_coverage_findings(
     new_context: Callable[..., BrowserContext], live_server: LiveServer, page_log: PageLog
 ):
     context = new_context(viewport=DESKTOP, device_scale_factor=1, is_mobile=False, has_touch=False)
     page = sign_in(context, live_server, Role.PLANNER, "411681").new_page()
     open_map(page, "/map?view=planner")
-    expect(page.locator(".gm-info")).to_contain_text("覆盖")
-    page.wait_for_function("GridMap.coverage !== undefined", timeout=15_000)
-    coverage = page.evaluate("GridMap.coverage")
-    assert coverage.get("unavailable") or coverage["features"] >= 0
+    with Session(live_server.engine) as session:
+        run = coverage.run_coverage(session, "411681", Tolerances.from_settings(live_server.settings))
+    # The demo county tiles cleanly (tests/geo/test_coverage_db.py): its findings are about people.
+    assert [f for f in run.findings if f.geometry is not None] == [] and run.findings
+    expect(page.locator(".gm-info")).to_contain_text(
+        f"覆盖问题 coverage findings: {len(run.findings)}", timeout=15_000
+    )
+    assert page.evaluate("GridMap.coverage") == {"features": len(run.findings)}
     assert drawn(page, "grid") == db_codes(live_server, CURRENT_GRIDS)
     foreign = [url for url in page_log.requests if not live_server.is_local(url)]
     assert foreign == [] and page_log.errors == []

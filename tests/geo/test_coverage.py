@@ -191,7 +191,8 @@ def test_new_findings_are_told_from_known_ones():
     cells[3] = cells[3].difference(box(250, 50, 280, 80))  # and a new one
     after = mark_new(analyse_parent(PARENT, [grid(i, g) for i, g in enumerate(cells, 1)], TOL), before)
     assert sorted(f.new for f in after) == [False, True]
-    assert same_finding(after[0], after[0]) and not same_finding(after[0], after[1])
+    [known], [fresh] = [f for f in after if not f.new], [f for f in after if f.new]
+    assert same_finding(known, before[0]) and not same_finding(fresh, before[0])
     assert summary(after)["gap"] == {"count": 2, "new": 1, "area_m2": round(sum(f.area_m2 for f in after), 2)}
     [feature, _] = feature_collection(after)["features"]
     assert set(feature["properties"]) >= {"kind", "units", "area_m2", "new"}

@@ -55,7 +55,6 @@ def test_the_demo_county_tiles_cleanly_and_its_people_findings_match_the_data(de
     assert summary["no_staff"]["count"] == unstaffed > 0
     assert summary["no_party_cell"]["count"] == unorganised > 200  # PROVENANCE.md: about 235
     assert summary["size_norm"]["count"] == oversized > 0
-    assert run.timings["analyse_s"] < 10  # the benchmark measures it properly
 
 
 def _import(session, tmp_path, features, valid_from):

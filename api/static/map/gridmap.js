@@ -182,16 +182,14 @@
 
   /** A switch per level in the layer control: the levels share one tile layer, so they are styles. */
   function levelSwitches(map, control, units, config) {
-    Object.keys(config.levels).forEach(function (level) {
-      var toggle = L.layerGroup();
-      if (config.levelsShown.indexOf(level) < 0) hidden.add(level);
-      else toggle.addTo(map);
+    config.levels.forEach(function (pair) {
+      var level = pair[0], toggle = L.layerGroup().addTo(map);
       toggle.on('add remove', function (e) {
         if (e.type === 'add') hidden.delete(level); else hidden.add(level);
         GridMap.drawn[level].clear();
         units.redraw();
       });
-      control.addOverlay(toggle, config.levels[level]);
+      control.addOverlay(toggle, pair[1]);
     });
   }
 
@@ -492,39 +490,30 @@
     });
   }
 
-  function firstCollection(body) {
-    if (!body || typeof body !== 'object') return null;
-    if (body.type === 'FeatureCollection') return body;
-    var keys = ['changes', 'features', 'geojson', 'draft'];
-    for (var i = 0; i < keys.length; i++) {
-      var v = body[keys[i]];
-      if (v && v.type === 'FeatureCollection') return v;
-      if (Array.isArray(v) && v.length && v[0].type === 'Feature') return { type: 'FeatureCollection', features: v };
-    }
-    return null;
-  }
+  // `change` of a draft's units (geo/plans.py): created, changed (geometry or attributes), retired.
+  var CHANGE_COLORS = { created: '#2ca02c', changed: '#9467bd', retired: '#7f7f7f' };
 
-  // `change` of a plan's units (geo/plans.py): created, retired, changed (geometry or attributes).
-  var CHANGE_COLORS = { created: '#2ca02c', retired: '#7f7f7f', changed: '#9467bd', modified: '#9467bd' };
-
+  /** A plan's changes (GET /plans/{id}: `changes`, a FeatureCollection with property `change`). */
   function planOverlay(map, control, info, url) {
     var note = info.note('规划草案加载中… draft plan loading');
     getJson(url).then(function (body) {
-      var changes = firstCollection(body);
-      if (!changes) throw new Error('no changes in the plan');
+      var changes = body.changes;
+      if (!changes) {  // null while the draft conflicts with published units; absent once not a draft
+        note.textContent = '规划 plan ' + body.title + ': ' + (body.status === 'draft' ? '冲突 conflicts' : body.status);
+        GridMap.plan = { changes: null, status: body.status };
+        return;
+      }
       var layer = L.geoJSON(changes, {
         style: function (f) {
-          var kind = f.properties.change || f.properties.action || f.properties.kind;
-          var c = CHANGE_COLORS[kind] || '#9467bd';
-          return { color: c, weight: 2.5, dashArray: kind === 'retired' ? '2 4' : null, fillColor: c, fillOpacity: 0.2 };
+          var change = f.properties.change, c = CHANGE_COLORS[change];
+          return { color: c, weight: 2.5, dashArray: change === 'retired' ? '2 4' : null, fillColor: c, fillOpacity: 0.2 };
         },
         onEachFeature: function (f, l) {
-          l.bindTooltip(el('span', null, [f.properties.change || f.properties.action || '', f.properties.code || '',
-            f.properties.name || ''].join(' ')));
+          l.bindTooltip(el('span', null, [f.properties.change, f.properties.code, f.properties.name || ''].join(' ')));
         }
       }).addTo(map);
       control.addOverlay(layer, '规划草案 Draft plan');
-      note.textContent = '规划草案 draft plan ' + (body.title || '') + ': ' + changes.features.length + ' changes';
+      note.textContent = '规划草案 draft plan ' + body.title + ': ' + changes.features.length + ' changes';
       if (changes.features.length) map.fitBounds(layer.getBounds(), { maxZoom: 16 });
       GridMap.plan = { changes: changes.features.length };
     }).catch(function (err) {
@@ -533,7 +522,7 @@
     });
   }
 
-  /** Links to the planner view of each draft plan on the unit (when the service has plans). */
+  /** Links to the planner view of each draft plan on the unit. */
   function planList(info, url) {
     getJson(url).then(function (plans) {
       if (!plans.length) { info.note('无规划草案 no draft plans'); return; }
@@ -625,12 +614,8 @@
     partyLayer(map, control);
     if (config.reportUrl) reportButton(map, config.reportUrl);
     if (config.overlays.coverage) coverageOverlay(map, control, info, config.overlays.coverage);
-    else if (config.view === 'planner') {
-      info.note('覆盖分析不可用 coverage analysis not offered by this server');
-      GridMap.coverage = { unavailable: true };
-    }
     if (config.overlays.plan) planOverlay(map, control, info, config.overlays.plan);
-    else if (config.plan) info.note('规划草案不可用 draft plans not offered by this server');
+    else if (config.plan) info.note('规划草案需规划权限 draft plans need the planning permission');
     if (config.overlays.plans) planList(info, config.overlays.plans);
     legend(info);
   };
