@@ -3,18 +3,22 @@
 A GiST probe costs ~50 µs on this kind of machine, so a join that probes once per point (or once
 per grid) cannot be fast. Instead `geo.lookup.grid_raster` rasterizes the current grids exactly:
 every point of an interior cell has the same answer; an edge cell lists its candidate grids, best
-first; a near cell, in no grid, lists the grids that may lie within the snap tolerance of it. The
-raster is stored here, cut into chunks of CHUNK cells along each row: `grid_raster_chunks.cells`
-holds the chunk's CHUNK cell values, then the blocks of its edge and near cells.
+first; a near cell, in no grid, lists the grids that may lie within the snap tolerance of it.
 
-Cell values (int4; arrays are 1-based in SQL):
-  v >= 0       grid number v (`grid_raster_grids`) wins everywhere in the cell
+The raster is one row of `grid_raster_cells`, three int arrays stored uncompressed:
+  cells    row-major cell values (1-based in SQL: cell (row, col) is cells[1 + row * ncols + col])
+  blocks   the blocks of edge and near cells, end to end (identical blocks stored once)
+  grids    grid number -> grid code, as an integer (codes are digits; see `code_sql`)
+A statement reads an array through a scalar subquery, which PostgreSQL evaluates once: every
+point's cell is then an offset into memory, with no join and no per-row detoasting.
+
+Cell values (int4):
+  v >= 0       grid number v wins everywhere in the cell
   FAR (-1)     no grid, and none within the snap tolerance of any point of the cell
-  v <= -2      the cell's block starts at cells[-v]: a header h, then |h| grid numbers;
+  v <= -2      the cell's block starts at blocks[-v]: a header h, then |h| grid numbers;
                h > 0: an edge cell, candidates best first; h < 0: a near cell, grids to measure
 
-Chunks with nothing but FAR cells are not stored, and the raster reaches the tolerance beyond the
-grids, so a point outside it or without a chunk is far from every grid.
+The raster reaches the tolerance beyond the grids, so a point outside it is far from every grid.
 
 The raster describes the grids of one moment: `grid_raster.unit_changes` is the value of the
 `unit_change_count` row (bumped by every statement that writes unit versions) it was built from,
@@ -25,7 +29,7 @@ from __future__ import annotations
 
 import struct
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -33,16 +37,16 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.codes import CODE_LENGTH, Level
 from geo.crs import degrees_spanning
 from geo.db.geometry import from_wkb_array
 from geo.db.units import valid_at_sql
 from geo.lookup import EDGE, Cells, GridRaster, grid_raster
 
-CHUNK = 256  # cells per stored row: ~1 KB of values plus the blocks
 MAX_CELLS = 16_000_000  # raster size cap (as in the in-process index: 64 MB of values)
 FAR = -1
-FORMAT = 3  # bump when the layout of the stored cells changes: older rasters are then rebuilt
-_INT4_OID = 23
+FORMAT = 4  # bump when the layout of the stored cells changes: older rasters are then rebuilt
+_INT4_OID, _INT8_OID = 23, 20
 _LOCK = 0x67726964  # advisory lock key: one rebuild at a time ("grid")
 
 
@@ -51,7 +55,6 @@ class RasterInfo:
     """How the stored raster is laid out (the `grid_raster` row)."""
 
     cells: Cells
-    chunk: int
     edge_share: float
     build_seconds: float
     rebuilt: bool  # built by this call
@@ -61,11 +64,6 @@ class RasterInfo:
         """The largest |latitude| the raster reaches."""
         c = self.cells
         return max(abs(c.y0), abs(c.y0 - c.nrows * c.dy))
-
-    @property
-    def chunks_per_row(self) -> int:
-        """Stored chunks along one raster row."""
-        return -(-self.cells.ncols // self.chunk)
 
 
 def current_raster(
@@ -84,7 +82,7 @@ def _stored(session: Session, tolerance_m: float) -> RasterInfo | None:
     """The stored raster if it matches the current grids and tolerance, else None."""
     row = session.execute(
         text(
-            """SELECT r.x0, r.y0, r.dx, r.dy, r.ncols, r.nrows, r.chunk, r.edge_share, r.build_seconds
+            """SELECT r.x0, r.y0, r.dx, r.dy, r.ncols, r.nrows, r.edge_share, r.build_seconds
                FROM grid_raster r, unit_change_count c
                WHERE r.unit_changes = c.n AND r.tolerance_m = :tolerance AND r.format = :format"""
         ),
@@ -116,29 +114,33 @@ def rebuild(
     )
     cells = raster.cells
     say(f"storing {cells.ncols:,} x {cells.nrows:,} cells ({raster.edge_share:.0%} on edges) ...")
-    session.execute(text("TRUNCATE grid_raster, grid_raster_grids, grid_raster_parts, grid_raster_chunks"))
+    session.execute(text("TRUNCATE grid_raster, grid_raster_grids, grid_raster_parts, grid_raster_cells"))
+    values, blocks = cell_blocks(raster)
+    numbers = np.array([int(r.code) for r in rows], dtype=np.int64)
     raw = session.connection().connection.dbapi_connection
     with raw.cursor() as cur:
         with cur.copy("COPY grid_raster_grids (idx, code, version_id) FROM STDIN") as copy:
             for idx, r in enumerate(rows):
                 copy.write_row((idx, r.code, r.id))
-        with cur.copy("COPY grid_raster_chunks (key, cells) FROM STDIN (FORMAT BINARY)") as copy:
-            for block in _copy_blocks(raster):
-                copy.write(block)
+        with cur.copy("COPY grid_raster_cells (id, cells, blocks, grids) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(_binary_row(values, blocks, numbers))
+    # The pieces with their geography ready: snapping measures on the spheroid, and a cast per
+    # pair would cost as much as the distance.
     session.execute(
         text(
-            """INSERT INTO grid_raster_parts (idx, code, geom)
-               SELECT g.idx, g.code, p.geom FROM grid_raster_grids g JOIN unit_parts p USING (version_id);
+            """INSERT INTO grid_raster_parts (idx, code, geom, geog)
+               SELECT g.idx, g.code, p.geom, p.geom::geography
+               FROM grid_raster_grids g JOIN unit_parts p USING (version_id);
                ANALYZE grid_raster_grids; ANALYZE grid_raster_parts"""
         )
     )
     seconds = time.perf_counter() - started
-    info = RasterInfo(cells, CHUNK, raster.edge_share, seconds, rebuilt=True)
+    info = RasterInfo(cells, raster.edge_share, seconds, rebuilt=True)
     session.execute(
         text(
             """INSERT INTO grid_raster (id, format, unit_changes, tolerance_m, x0, y0, dx, dy, ncols, nrows,
-                                        chunk, edge_share, build_seconds)
-               VALUES (1, :format, :changes, :tolerance, :x0, :y0, :dx, :dy, :ncols, :nrows, :chunk,
+                                        edge_share, build_seconds)
+               VALUES (1, :format, :changes, :tolerance, :x0, :y0, :dx, :dy, :ncols, :nrows,
                        :edge_share, :build_seconds)"""
         ),
         {
@@ -146,55 +148,64 @@ def rebuild(
             "changes": changes,
             "tolerance": tolerance_m,
             **asdict(cells),
-            "chunk": CHUNK,
             "edge_share": info.edge_share,
             "build_seconds": seconds,
         },
     )
-    session.execute(text("ANALYZE grid_raster_chunks"))
     say(f"raster of {len(rows):,} grids built in {seconds:.1f} s")
     return info
 
 
-def _copy_blocks(raster: GridRaster) -> Iterator[bytes]:
-    """The chunks as PostgreSQL binary COPY data: (key int4, cells int4[]) rows."""
-    ncols, nrows = raster.cells.ncols, raster.cells.nrows
-    per_row = -(-ncols // CHUNK)
-    padded = np.full((nrows, per_row * CHUNK), FAR, dtype=np.int32)
-    padded[:, :ncols] = np.where(raster.values >= 0, raster.values, FAR).reshape(nrows, ncols)
-    cells = padded.reshape(-1, CHUNK)  # chunk k is cells[k]; k = row * per_row + col // CHUNK
-    # Cells with a block (edge and near cells), in cell order, so grouped by chunk.
+def code_sql(number: str) -> str:
+    """SQL for the grid code of a `grids` array element (grid codes are digits of a fixed length)."""
+    return f"lpad(({number})::text, {CODE_LENGTH[Level.GRID]}, '0')"
+
+
+def cell_blocks(raster: GridRaster) -> tuple[np.ndarray, np.ndarray]:
+    """The stored cell values (edge and near cells pointing at their blocks) and the blocks."""
+    values = np.where(raster.values >= 0, raster.values, FAR).astype(np.int32)
     edge = np.flatnonzero(raster.values <= EDGE)
     number = EDGE - raster.values[edge].astype(np.int64)
     where = np.concatenate([edge, raster.near_cells])
-    first = np.concatenate([raster.start[number], raster.near_start[:-1]])
-    count = np.concatenate([raster.start[number + 1], raster.near_start[1:]]) - first
+    first = np.concatenate([raster.start[number], raster.near_start[:-1] + len(raster.candidates)])
+    count = np.concatenate([raster.start[number + 1] - raster.start[number], np.diff(raster.near_start)])
     header = np.concatenate([count[: len(edge)], -count[len(edge) :]])  # + edge, - near
     source = np.concatenate([raster.candidates, raster.near_candidates])
-    first[len(edge) :] += len(raster.candidates)
-    order = np.argsort(where, kind="stable")
-    where, first, count, header = where[order], first[order], count[order], header[order]
-    at = (where // ncols) * per_row * CHUNK + where % ncols  # index into `padded`
-    chunk_of = at // CHUNK
-    # Blocks [header, c1, ..., cn] laid end to end; each chunk's run of them follows its values.
-    block_end = np.cumsum(count + 1)
-    head = block_end - (count + 1)
-    blocks = np.empty(int(block_end[-1]) if len(block_end) else 0, dtype=np.int32)
-    blocks[head] = header
-    which = np.repeat(np.arange(len(count)), count)
-    offset = np.arange(len(which)) - np.repeat(np.cumsum(count) - count, count)
-    blocks[head[which] + 1 + offset] = source[first[which] + offset]
-    bounds = np.concatenate([[0], block_end])
-    begin = bounds[np.searchsorted(chunk_of, np.arange(len(cells)))]  # each chunk's blocks
-    end = bounds[np.searchsorted(chunk_of, np.arange(len(cells)), side="right")]
-    cells.ravel()[at] = -(CHUNK + 1 + head - begin[chunk_of])  # minus the block's 1-based position
+    # Blocks [h, c1, ..., cn], each distinct one once (a boundary's cells share their lists).
+    # blocks[1] is padding: a block at 1 would read as FAR.
+    pointer = np.empty(len(where), dtype=np.int64)
+    parts, at = [np.zeros(1, dtype=np.int64)], 2
+    for n in np.unique(count).tolist():
+        which = np.flatnonzero(count == n)
+        block = np.column_stack([header[which], source[first[which, None] + np.arange(n)]])
+        distinct, inverse = _distinct_rows(block)
+        pointer[which] = at + inverse * (n + 1)
+        parts.append(distinct.reshape(-1))
+        at += distinct.size
+    if at > np.iinfo(np.int32).max:
+        raise ValueError(f"{at:,} block entries do not fit the raster's int4 cells")
+    values[where] = -pointer
+    return values, np.concatenate(parts).astype(np.int32)
 
-    keep = np.flatnonzero((cells != FAR).any(axis=1))
-    yield b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
-    for k in keep.tolist():
-        items = np.concatenate([cells[k], blocks[begin[k] : end[k]]])
-        body = np.empty((len(items), 2), dtype=">i4")
-        body[:, 0], body[:, 1] = 4, items
-        yield struct.pack(">hiiiiiiii", 2, 4, k, 20 + 8 * len(items), 1, 0, _INT4_OID, len(items), 1)
-        yield body.tobytes()
-    yield struct.pack(">h", -1)
+
+def _distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of a 2-D int array, and for each row the index of its distinct row."""
+    # A hash per row, then a 1-D unique: np.unique(axis=0) sorts whole rows and is ten times slower.
+    key = np.zeros(len(rows), dtype=np.uint64)
+    for column in rows.T.astype(np.uint64):  # arithmetic wraps around: it is a hash
+        key = key * np.uint64(0x100000001B3) + column
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    if not np.array_equal(rows[first][inverse], rows):  # two rows share a hash: keep them all
+        return rows, np.arange(len(rows))
+    return rows[first], inverse
+
+
+def _binary_row(cells: np.ndarray, blocks: np.ndarray, grids: np.ndarray) -> bytes:
+    """The grid_raster_cells row (1, cells, blocks, grids) as PostgreSQL binary COPY data."""
+    fields = [struct.pack(">ii", 4, 1)]
+    for items, oid, size in ((cells, _INT4_OID, 4), (blocks, _INT4_OID, 4), (grids, _INT8_OID, 8)):
+        body = np.empty(len(items), dtype=[("size", ">i4"), ("value", f">i{size}")])
+        body["size"], body["value"] = size, items
+        # Array header: one dimension, no nulls, element type, length, lower bound 1.
+        fields.append(struct.pack(">iiiiii", 20 + body.nbytes, 1, 0, oid, len(items), 1) + body.tobytes())
+    return b"PGCOPY\n\xff\r\n\x00" + struct.pack(">iih", 0, 0, 4) + b"".join(fields) + struct.pack(">h", -1)

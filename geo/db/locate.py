@@ -10,6 +10,7 @@ join slow.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -33,7 +34,7 @@ from geo.assignment import (
 from geo.codes import Level, ancestor_codes
 from geo.crs import METRES_PER_DEGREE_MIN, STORAGE_SRID, degrees_spanning
 from geo.db.geometry import from_wkb_array
-from geo.db.grid_raster import FAR, current_raster
+from geo.db.grid_raster import FAR, code_sql, current_raster
 from geo.db.units import units_at, valid_at_sql
 
 if TYPE_CHECKING:
@@ -184,7 +185,7 @@ def _precedence_sql(kind_column: str) -> str:
 
 
 # The temporary tables of a bulk assignment: its result, then its working tables.
-_BULK_TABLES = ("point_assignments", "raster_points", "pending_points", "edge_hits", "uncovered_points")
+_BULK_TABLES = ("point_assignments", "pending_points", "edge_hits", "uncovered_points")
 
 
 def assign_points_table(
@@ -210,68 +211,62 @@ def assign_points_table(
     session.execute(text("SET LOCAL jit = off"))
     session.execute(text("SET LOCAL work_mem = '256MB'"))
     if at is None:
-        _assign_by_raster(session, points_table, tolerance_m, progress)
+        counts = _assign_by_raster(session, points_table, tolerance_m, progress)
     else:
         _assign_by_pieces(session, points_table, tolerance_m, at)
-    counts = session.execute(text("SELECT status, count(*) FROM point_assignments GROUP BY status")).all()
-    return {status: n for status, n in counts}
+        rows = session.execute(text("SELECT status, count(*) FROM point_assignments GROUP BY status"))
+        counts = {status: n for status, n in rows}
+    return {status: n for status, n in counts.items() if n}
 
 
 def _assign_by_raster(
     session: Session, points_table: str, tolerance_m: float, progress: Callable[[str], None] | None
-) -> None:
-    """Current grids: one hash join of the points with the raster's chunks, exact tests on edges."""
+) -> Counter[str]:
+    """Current grids: each point's cell by arithmetic, exact tests only in edge and near cells.
+
+    Returns the count of each status, counted as the answers are written (a count over the
+    million written rows would cost a pass of its own).
+    """
     raster = current_raster(session, tolerance_m=tolerance_m, progress=progress)
-    layout = {**asdict(raster.cells), "chunk": raster.chunk, "per_row": raster.chunks_per_row}
-    # One pass over the points: each point's cell value, by a hash join with the chunks (the
-    # planner, misjudging the range filter, would probe the key index a million times). Only the
-    # points that need a geometric test keep their geometry, with their cell's candidates.
-    # OFFSET 0 keeps each level's arithmetic from being inlined (and repeated) in the next.
-    with _planner_without(session, "nestloop"):
-        session.execute(
-            text(
-                f"""CREATE TEMP TABLE raster_points AS
-                    SELECT id, v, CASE WHEN v < {FAR} THEN cells[-v] > 0 END AS edge,
-                           CASE WHEN v < {FAR} THEN cells[1 - v : abs(cells[-v]) - v] END AS candidates,
-                           CASE WHEN v < {FAR} THEN geom END AS geom
-                    FROM (
-                        SELECT pt.id, pt.geom, c.cells, c.cells[pt.i] AS v
-                        FROM (
-                            SELECT id, geom,
-                                   CASE WHEN inside THEN floor(u)::int % :chunk + 1 END AS i,
-                                   CASE WHEN inside THEN floor(w)::int * :per_row + floor(u)::int / :chunk
-                                   END AS key
-                            FROM (
-                                SELECT id, geom, u, w,
-                                       u >= 0 AND u < :ncols AND w >= 0 AND w < :nrows AS inside  -- not NaN
-                                FROM (SELECT id, geom, (ST_X(geom) - :x0) / :dx AS u,
-                                             (:y0 - ST_Y(geom)) / :dy AS w
-                                      FROM {points_table} OFFSET 0) xy
-                                OFFSET 0
-                            ) uw
-                        ) pt
-                        LEFT JOIN grid_raster_chunks c ON c.key = pt.key
-                    ) looked_up"""
-            ),
-            layout,
-        )
-    session.execute(
-        text(
-            f"""CREATE TEMP TABLE pending_points AS SELECT * FROM raster_points WHERE v < {FAR};
-                ANALYZE pending_points"""
-        )
-    )
-    # Interior and far cells, missing chunks, off the raster: the answer is the cell's.
-    session.execute(
+    layout = asdict(raster.cells)
+    counts: Counter[str] = Counter()
+    # Interior cells: the answer is the cell's grid. Two passes over the points (this one and
+    # the next) cost less than one that keeps every point for both.
+    grid_code = code_sql(f"({_ARRAY_SQL % 'grids'})[v + 1]")
+    written = session.execute(
         text(
             f"""CREATE TEMP TABLE point_assignments AS
-                SELECT r.id, CASE WHEN g.code IS NULL THEN 'unassigned' ELSE 'assigned' END AS status,
-                       g.code::text AS grid_code,
-                       CASE WHEN g.code IS NOT NULL THEN 0.0::float8 END AS distance_m
-                FROM raster_points r LEFT JOIN grid_raster_grids g ON g.idx = r.v
-                WHERE r.v IS NULL OR r.v >= {FAR}"""
+                SELECT id, 'assigned'::text AS status, {grid_code} AS grid_code, 0.0::float8 AS distance_m
+                FROM ({_CELL_VALUES_SQL % points_table}) looked_up
+                WHERE v >= 0"""
+        ),
+        layout,
+    )
+    counts["assigned"] += written.rowcount
+    # The other points, with their cell's block (edge and near cells): the candidates to test.
+    # Far cells and points off the raster have no block and no grid within the tolerance.
+    session.execute(
+        text(
+            f"""CREATE TEMP TABLE pending_points AS
+                SELECT id, h > 0 AS edge, ({_ARRAY_SQL % "blocks"})[1 - v : abs(h) - v] AS candidates,
+                       CASE WHEN h IS NOT NULL THEN geom END AS geom
+                FROM (
+                    SELECT id, geom, v, CASE WHEN v < {FAR} THEN ({_ARRAY_SQL % "blocks"})[-v] END AS h
+                    FROM ({_CELL_VALUES_SQL % points_table}) looked_up
+                    WHERE v IS NULL OR v < 0
+                    OFFSET 0
+                ) pending"""
+        ),
+        layout,
+    )
+    session.execute(text("ANALYZE pending_points (edge)"))
+    far = session.execute(
+        text(
+            """INSERT INTO point_assignments (id, status, grid_code, distance_m)
+               SELECT id, 'unassigned', NULL, NULL FROM pending_points WHERE edge IS NULL"""
         )
     )
+    counts["unassigned"] += far.rowcount
     # Edge cells: the first candidate (best first) whose pieces cover the point; hash joins
     # only (the planner likes a GiST probe per point here, ~50 µs each).
     with _planner_without(session, "indexscan", "bitmapscan"):
@@ -283,67 +278,94 @@ def _assign_by_raster(
                    CROSS JOIN LATERAL unnest(r.candidates) WITH ORDINALITY AS k(idx, best)
                    JOIN grid_raster_parts p ON p.idx = k.idx
                    WHERE r.edge AND ST_Intersects(p.geom, r.geom)
-                   ORDER BY r.id, k.best;
-                   INSERT INTO point_assignments SELECT id, 'assigned', grid_code, 0.0 FROM edge_hits"""
+                   ORDER BY r.id, k.best"""
             )
         )
+    hits = session.execute(
+        text("INSERT INTO point_assignments SELECT id, 'assigned', grid_code, 0.0 FROM edge_hits")
+    )
+    counts["assigned"] += hits.rowcount
     # Points in near cells: the nearest of the cell's grids within the tolerance, else none.
     # Hash joins again, then a distance in degrees that surely spans the tolerance (cheap), then
-    # the distance on the spheroid (~30 µs a pair) for the pairs left.
+    # the distance on the spheroid for the pairs left.
     span = math.hypot(*degrees_spanning(tolerance_m, raster.max_abs_lat))
     distances = {
         "tolerance": tolerance_m,
         "span_deg": span,
         "tolerance_deg": tolerance_m / METRES_PER_DEGREE_MIN,
     }
+    near_pairs = """
+        SELECT r.id, r.geom AS point, p.idx, p.code, p.geog
+        FROM pending_points r
+        CROSS JOIN LATERAL unnest(r.candidates) AS k(idx)
+        JOIN grid_raster_parts p ON p.idx = k.idx
+        WHERE NOT r.edge AND ST_DWithin(p.geom, r.geom, :span_deg)"""
     with _planner_without(session, "indexscan", "bitmapscan"):
+        near = session.execute(
+            text(_snapped_sql("SELECT id FROM pending_points WHERE NOT edge", near_pairs)), distances
+        )
+    counts.update({status: n for status, n in near})
+    # The few points in edge cells that no candidate covers (in a gap between grids): the
+    # pieces within the tolerance through their index. A hash anti-join finds the points
+    # (sorting both sides costs more).
+    with _planner_without(session, "mergejoin"):
         session.execute(
             text(
-                """INSERT INTO point_assignments (id, status, grid_code, distance_m)
-                   SELECT r.id, CASE WHEN s.code IS NULL THEN 'unassigned' ELSE 'snapped' END,
-                          s.code, s.distance_m
-                   FROM pending_points r
-                   LEFT JOIN (
-                       SELECT DISTINCT ON (id) id, code, distance_m
-                       FROM (
-                           SELECT r.id, p.code::text AS code,
-                                  ST_Distance(p.geom::geography, r.geom::geography) AS distance_m
-                           FROM pending_points r
-                           CROSS JOIN LATERAL unnest(r.candidates) AS k(idx)
-                           JOIN grid_raster_parts p ON p.idx = k.idx
-                           WHERE NOT r.edge AND ST_DWithin(p.geom, r.geom, :span_deg)
-                       ) measured
-                       WHERE distance_m <= :tolerance
-                       ORDER BY id, distance_m, code
-                   ) s USING (id)
-                   WHERE NOT r.edge"""
-            ),
-            distances,
+                """CREATE TEMP TABLE uncovered_points AS
+                   SELECT r.id, r.geom FROM pending_points r
+                   WHERE r.edge AND NOT EXISTS (SELECT 1 FROM edge_hits h WHERE h.id = r.id)"""
+            )
         )
-    # The few points in edge cells that no candidate covers: searched through the index.
-    session.execute(
-        text(
-            f"""INSERT INTO point_assignments (id, status, grid_code, distance_m)
-                SELECT r.id, CASE WHEN s.code IS NULL THEN 'unassigned' ELSE 'snapped' END,
-                       s.code, s.distance_m
-                FROM pending_points r
-                LEFT JOIN LATERAL ({_SNAP_SQL}) s ON true
-                WHERE r.edge AND NOT EXISTS (SELECT 1 FROM edge_hits h WHERE h.id = r.id)"""
-        ),
-        distances,
-    )
+    session.execute(text("ANALYZE uncovered_points"))
+    gap_pairs = """
+        SELECT r.id, r.geom AS point, p.idx, p.code, p.geog
+        FROM uncovered_points r
+        JOIN grid_raster_parts p ON ST_DWithin(p.geom, r.geom, :tolerance_deg)"""
+    missed = session.execute(text(_snapped_sql("SELECT id FROM uncovered_points", gap_pairs)), distances)
+    counts.update({status: n for status, n in missed})
+    return counts
 
 
-# The nearest current grid within the tolerance of r.geom: a box that surely holds the tolerance,
-# then the exact spheroid distance; ties go to the lowest code.
-_SNAP_SQL = """
-    SELECT p.code::text AS code, ST_Distance(p.geom::geography, r.geom::geography) AS distance_m
-    FROM unit_parts p
-    WHERE p.level = 'grid' AND p.valid_to IS NULL
-      AND ST_DWithin(p.geom, r.geom, :tolerance_deg)
-      AND ST_DWithin(p.geom::geography, r.geom::geography, :tolerance)
-    ORDER BY distance_m, p.code
-    LIMIT 1"""
+def _snapped_sql(points: str, pairs: str) -> str:
+    """Write the answers of points no grid covers: the nearest of their (point, grid piece) pairs
+    within the tolerance, ties to the lowest code, else unassigned; returns the counted statuses.
+
+    Spheroid distances are measured in grid order: consecutive calls then share a polygon, which
+    measured a third faster than point order.
+    """
+    return f"""
+        WITH written AS (
+            INSERT INTO point_assignments (id, status, grid_code, distance_m)
+            SELECT r.id, CASE WHEN s.code IS NULL THEN 'unassigned' ELSE 'snapped' END, s.code, s.distance_m
+            FROM ({points}) r
+            LEFT JOIN (
+                SELECT DISTINCT ON (id) id, code, distance_m
+                FROM (
+                    SELECT id, code::text AS code, ST_Distance(geog, point::geography) AS distance_m
+                    FROM ({pairs} ORDER BY p.idx OFFSET 0) pair
+                ) measured
+                WHERE distance_m <= :tolerance
+                ORDER BY id, distance_m, code
+            ) s USING (id)
+            RETURNING status
+        )
+        SELECT status, count(*) FROM written GROUP BY status"""
+
+
+# A whole array of the stored raster (geo.db.grid_raster), as a scalar subquery: PostgreSQL
+# evaluates it once per statement. Concatenating nothing detoasts it once, so that each use is
+# an offset into memory rather than another detoasting.
+_ARRAY_SQL = "SELECT %s || '{}' FROM grid_raster_cells"
+
+# Each point of a table (id, geom) with its cell's value v (NULL off the raster). OFFSET 0 keeps
+# each level's arithmetic from being inlined, and repeated, in the next.
+_CELL_VALUES_SQL = f"""
+    SELECT id, geom,
+           CASE WHEN u >= 0 AND u < :ncols AND w >= 0 AND w < :nrows  -- and not NaN
+                THEN ({_ARRAY_SQL % "cells"})[1 + floor(w)::int * :ncols + floor(u)::int] END AS v
+    FROM (SELECT id, geom, (ST_X(geom) - :x0) / :dx AS u, (:y0 - ST_Y(geom)) / :dy AS w
+          FROM %s OFFSET 0) xy
+    OFFSET 0"""
 
 
 @contextmanager

@@ -10,10 +10,11 @@ from shapely.geometry import MultiPolygon, box
 from sqlalchemy import text
 
 from geo.codes import Level
-from geo.db.grid_raster import current_raster
+from geo.db.grid_raster import FAR, cell_blocks, current_raster
 from geo.db.locate import assign_points_table
 from geo.db.units import write_units
 from geo.importer import import_units
+from geo.lookup import EDGE, grid_raster
 from geo.validation import UnitFeature
 from tests import factories as f
 
@@ -123,3 +124,31 @@ def test_another_tolerance_rebuilds_the_raster(county):
 def test_without_grids_every_point_is_unassigned(session):
     points_table(session, [(f.X0, f.Y0), (f.X0 + 0.01, f.Y0 + 0.01)])
     assert answers(session) == {0: ("unassigned", None, None), 1: ("unassigned", None, None)}
+
+
+def test_stored_cells_point_at_blocks_holding_each_cells_candidates():
+    # A 12 x 12 partition (one edge list per shared boundary, so blocks repeat) and a tolerance.
+    squares = [box(f.X0 + i * 0.002, f.Y0 + j * 0.002, f.X0 + (i + 1) * 0.002, f.Y0 + (j + 1) * 0.002)
+               for i in range(12) for j in range(12)]  # fmt: skip
+    codes = [f"110105001001{k:03d}" for k in range(len(squares))]
+    raster = grid_raster(codes, [None] * len(codes), np.array(squares, dtype=object), near=(0.0004, 0.0004))
+    values, blocks = cell_blocks(raster)
+
+    def block(cell: int) -> tuple[int, list[int]]:
+        at = -int(values[cell]) - 1  # 0-based position of the header
+        return int(blocks[at]), blocks[at + 1 : at + 1 + abs(int(blocks[at]))].tolist()
+
+    edge = np.flatnonzero(raster.values <= EDGE)
+    assert len(edge) > 100 and len(raster.near_cells) > 100
+    for cell in edge:
+        n = EDGE - int(raster.values[cell])
+        candidates = raster.candidates[raster.start[n] : raster.start[n + 1]].tolist()
+        assert block(cell) == (len(candidates), candidates)
+    for k, cell in enumerate(raster.near_cells):
+        grids = raster.near_candidates[raster.near_start[k] : raster.near_start[k + 1]].tolist()
+        assert block(cell) == (-len(grids), grids)
+    plain = np.setdiff1d(np.arange(raster.values.size), np.concatenate([edge, raster.near_cells]))
+    assert (values[plain] == np.where(raster.values[plain] >= 0, raster.values[plain], FAR)).all()
+    assert (values[edge] <= -2).all()  # never read as FAR
+    written = len(edge) + len(raster.near_cells) + len(raster.candidates) + len(raster.near_candidates)
+    assert len(blocks) < written / 3  # cells along one boundary share one block
