@@ -185,7 +185,7 @@ def _precedence_sql(kind_column: str) -> str:
 
 
 # The temporary tables of a bulk assignment: its result, then its working tables.
-_BULK_TABLES = ("point_assignments", "pending_points", "edge_hits", "uncovered_points")
+_BULK_TABLES = ("point_assignments", "pending_points", "uncovered_points")
 
 
 def assign_points_table(
@@ -267,24 +267,33 @@ def _assign_by_raster(
         )
     )
     counts["unassigned"] += far.rowcount
-    # Edge cells: the first candidate (best first) whose pieces cover the point; hash joins
-    # only (the planner likes a GiST probe per point here, ~50 µs each).
-    with _planner_without(session, "indexscan", "bitmapscan"):
-        session.execute(
+    # Edge cells: the first candidate (best first) whose pieces cover the point, written; hash
+    # joins only (the planner likes a GiST probe per point here, ~50 µs each). The edge points
+    # that no candidate covers (in a gap between grids) are set apart for a search by distance;
+    # a hash anti-join finds them (sorting both sides costs more).
+    session.execute(text("CREATE TEMP TABLE uncovered_points (id bigint, geom geometry)"))
+    with _planner_without(session, "indexscan", "bitmapscan", "mergejoin"):
+        hits, gaps = session.execute(
             text(
-                """CREATE TEMP TABLE edge_hits AS
-                   SELECT DISTINCT ON (r.id) r.id, p.code::text AS grid_code
-                   FROM pending_points r
-                   CROSS JOIN LATERAL unnest(r.candidates) WITH ORDINALITY AS k(idx, best)
-                   JOIN grid_raster_parts p ON p.idx = k.idx
-                   WHERE r.edge AND ST_Intersects(p.geom, r.geom)
-                   ORDER BY r.id, k.best"""
+                """WITH hits AS (
+                       INSERT INTO point_assignments (id, status, grid_code, distance_m)
+                       SELECT DISTINCT ON (r.id) r.id, 'assigned', p.code::text, 0.0
+                       FROM pending_points r
+                       CROSS JOIN LATERAL unnest(r.candidates) WITH ORDINALITY AS k(idx, best)
+                       JOIN grid_raster_parts p ON p.idx = k.idx
+                       WHERE r.edge AND ST_Intersects(p.geom, r.geom)
+                       ORDER BY r.id, k.best
+                       RETURNING id
+                   ), gaps AS (
+                       INSERT INTO uncovered_points
+                       SELECT r.id, r.geom FROM pending_points r
+                       WHERE r.edge AND NOT EXISTS (SELECT 1 FROM hits h WHERE h.id = r.id)
+                       RETURNING id
+                   )
+                   SELECT (SELECT count(*) FROM hits), (SELECT count(*) FROM gaps)"""
             )
-        )
-    hits = session.execute(
-        text("INSERT INTO point_assignments SELECT id, 'assigned', grid_code, 0.0 FROM edge_hits")
-    )
-    counts["assigned"] += hits.rowcount
+        ).one()
+    counts["assigned"] += hits
     # Points in near cells: the nearest of the cell's grids within the tolerance, else none.
     # Hash joins again, then a distance in degrees that surely spans the tolerance (cheap), then
     # the distance on the spheroid for the pairs left.
@@ -305,24 +314,15 @@ def _assign_by_raster(
             text(_snapped_sql("SELECT id FROM pending_points WHERE NOT edge", near_pairs)), distances
         )
     counts.update({status: n for status, n in near})
-    # The few points in edge cells that no candidate covers (in a gap between grids): the
-    # pieces within the tolerance through their index. A hash anti-join finds the points
-    # (sorting both sides costs more).
-    with _planner_without(session, "mergejoin"):
-        session.execute(
-            text(
-                """CREATE TEMP TABLE uncovered_points AS
-                   SELECT r.id, r.geom FROM pending_points r
-                   WHERE r.edge AND NOT EXISTS (SELECT 1 FROM edge_hits h WHERE h.id = r.id)"""
-            )
-        )
-    session.execute(text("ANALYZE uncovered_points"))
-    gap_pairs = """
-        SELECT r.id, r.geom AS point, p.idx, p.code, p.geog
-        FROM uncovered_points r
-        JOIN grid_raster_parts p ON ST_DWithin(p.geom, r.geom, :tolerance_deg)"""
-    missed = session.execute(text(_snapped_sql("SELECT id FROM uncovered_points", gap_pairs)), distances)
-    counts.update({status: n for status, n in missed})
+    # The points in gaps: the pieces within the tolerance, through their index.
+    if gaps:
+        session.execute(text("ANALYZE uncovered_points"))
+        gap_pairs = """
+            SELECT r.id, r.geom AS point, p.idx, p.code, p.geog
+            FROM uncovered_points r
+            JOIN grid_raster_parts p ON ST_DWithin(p.geom, r.geom, :tolerance_deg)"""
+        missed = session.execute(text(_snapped_sql("SELECT id FROM uncovered_points", gap_pairs)), distances)
+        counts.update({status: n for status, n in missed})
     return counts
 
 
@@ -343,6 +343,7 @@ def _snapped_sql(points: str, pairs: str) -> str:
                 FROM (
                     SELECT id, code::text AS code, ST_Distance(geog, point::geography) AS distance_m
                     FROM ({pairs} ORDER BY p.idx OFFSET 0) pair
+                    OFFSET 0  -- one distance per pair (inlined, the filter and the sort each measure)
                 ) measured
                 WHERE distance_m <= :tolerance
                 ORDER BY id, distance_m, code
