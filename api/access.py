@@ -9,8 +9,10 @@ jurisdiction. Public routes still identify a user who sends a token (a field wor
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
@@ -111,6 +113,9 @@ def _token(request: Request) -> tuple[str, str] | None:
     return (cookie, "session") if cookie else None
 
 
+Holder = tuple[User, datetime]  # a token's user, and when the token expires
+
+
 class TokenCache:
     """Users of recently checked tokens, per process: a request with a known token needs no lookup.
 
@@ -122,6 +127,8 @@ class TokenCache:
     def __init__(self, ttl_s: float, max_entries: int = 10_000) -> None:
         self.ttl_s, self.max_entries = ttl_s, max_entries
         self._entries: dict[tuple[str, str], tuple[User, float]] = {}
+        self._pending: dict[tuple[str, str], asyncio.Future[Holder | None]] = {}
+        self._generation = 0  # counts clear(): a lookup begun before it neither serves nor fills
 
     def get(self, kind: str, token: str) -> User | None:
         """The cached user of a token, None when unknown or stale."""
@@ -141,9 +148,34 @@ class TokenCache:
         if left > 0:
             self._entries[(kind, token)] = (user, time.monotonic() + left)
 
+    async def look_up(self, kind: str, token: str, lookup: Callable[[], Holder | None]) -> Holder | None:
+        """Run `lookup` in a thread and remember its answer; requests with the same token meanwhile
+        share it. (When an entry expired under load, every request in flight with the token looked
+        it up at once: a burst of lookups, each on a pooled connection, new ones opened cold.)"""
+        key = (kind, token)
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._look_up(key, lookup, self._generation))
+            self._pending[key] = pending
+        return await asyncio.shield(pending)  # one request hanging up cancels nothing for the others
+
+    async def _look_up(
+        self, key: tuple[str, str], lookup: Callable[[], Holder | None], generation: int
+    ) -> Holder | None:
+        try:
+            holder = await run_in_threadpool(lookup)
+        finally:
+            if generation == self._generation:  # else clear() has forgotten this lookup already
+                del self._pending[key]
+        if holder is not None and generation == self._generation:
+            self.put(*key, *holder)
+        return holder
+
     def clear(self) -> None:
-        """Forget every token (a logout or refresh in this process)."""
+        """Forget every token (a logout or refresh in this process), and the lookups under way."""
         self._entries.clear()
+        self._pending = {}
+        self._generation += 1
 
 
 async def resolve_user(request: Request) -> User | None:
@@ -159,11 +191,11 @@ async def resolve_user(request: Request) -> User | None:
         return user
     secret = request.app.state.secret
 
-    def lookup() -> tuple[User, datetime] | None:
+    def lookup() -> Holder | None:
         with request.app.state.read_sessions() as session:
             return users.token_holder(session, token, secret, kind, datetime.now(UTC))
 
-    holder = await run_in_threadpool(lookup)
+    holder = await (cache.look_up(kind, token, lookup) if cache is not None else run_in_threadpool(lookup))
     if holder is None and kind == "session" and request.method in ("GET", "HEAD"):
         # A stale page cookie on a read: anonymous, so pages send the browser to /login again. A
         # write keeps its 401, so that a report is not filed anonymously (the page keeps it).
@@ -172,8 +204,6 @@ async def resolve_user(request: Request) -> User | None:
         raise HTTPException(
             401, "the token is unknown, expired or revoked; log in again", {"WWW-Authenticate": "Bearer"}
         )
-    if cache is not None:
-        cache.put(kind, token, *holder)
     return holder[0]
 
 

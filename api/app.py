@@ -94,7 +94,9 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(ResponseHeaders, extra=server_timing)
     # live before cases: /cases/stream must not be taken for /cases/{case_id}. Routes are tried
-    # in order, so the busiest (case intake, /locate) come early.
+    # in order, so the busiest (case intake, /locate) come early: JSON reports first of all, on a
+    # route that skips FastAPI's per-request work (cases.JsonReports).
+    app.router.routes.append(cases.JsonReports())
     for module in (live, cases, locate, health, auth, grids, open311, plans, coverage):
         app.include_router(module.router)
     report.mount(app)  # the field worker page and its assets

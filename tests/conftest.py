@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
-from api.access import resolve_user
+from api.access import TokenCache
 from api.app import create_app
 from geo.access import Role, User
 from geo.db.cluster import EmbeddedCluster
@@ -39,6 +39,28 @@ DEMO_DATABASE = f"{DB_PREFIX}_demo"
 
 # The user test clients act as unless a test signs in for real: an admin over every unit.
 TEST_ADMIN = User(id=0, username="test-admin", role=Role.ADMIN, unit_code="")
+TEST_TOKEN = "test-admin-token"
+
+
+class AdminToken(TokenCache):
+    """A test app's token cache: TEST_TOKEN is TEST_ADMIN's; any other token is looked up as usual.
+
+    Through the cache rather than FastAPI's dependency_overrides: the JSON intake route
+    (api.routes.cases.JsonReports) identifies the caller without FastAPI's dependencies.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(ttl_s=0)  # remembers no other token
+
+    def get(self, kind: str, token: str) -> User | None:
+        """TEST_ADMIN for TEST_TOKEN, else unknown."""
+        return TEST_ADMIN if token == TEST_TOKEN else None
+
+
+def act_as_admin(app: FastAPI) -> dict[str, str]:
+    """Make TEST_TOKEN TEST_ADMIN's in `app`; the headers a client sends to act as TEST_ADMIN."""
+    app.state.token_cache = AdminToken()
+    return {"Authorization": f"Bearer {TEST_TOKEN}"}
 
 
 @pytest.fixture(scope="session")
@@ -129,8 +151,7 @@ def county(session: Session, settings: Settings, tmp_path) -> None:
 def _client(session: Session, settings: Settings, engine: Engine) -> Iterator[TestClient]:
     app = create_app(settings, engine=engine)
     use_session(app, session)
-    app.dependency_overrides[resolve_user] = lambda: TEST_ADMIN
-    with TestClient(app, base_url="https://testserver") as client:
+    with TestClient(app, base_url="https://testserver", headers=act_as_admin(app)) as client:
         yield client
 
 

@@ -28,9 +28,7 @@ async def locate_point(
     ] = crs.WGS84,
 ) -> Assignment:
     """Which grid is responsible for a point, with the rule applied, the distance and the parent units."""
-    x, y = crs.to_storage([lon], [lat], crs_name)
-    crs.check_plausible(x, y)
-    point = float(x[0]), float(y[0])
+    point = crs.point_to_storage(lon, lat, crs_name)
     # A current lookup of a covered point is answered from memory when the app keeps a copy of
     # the grids (geo.db.locate_cache); everything else asks PostGIS, off the event loop.
     cache = getattr(request.app.state, "locate_cache", None)

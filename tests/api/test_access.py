@@ -5,10 +5,11 @@ an access rule fails it."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.routing import APIRoute
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from api.access import RULES, SESSION_COOKIE
+from api.access import RULES, SESSION_COOKIE, TokenCache
 from api.app import create_app
 from geo.access import Permission, Role, User
 from geo.cases import Intake, Reporter
@@ -253,6 +254,36 @@ def test_a_served_app_honours_a_checked_token_for_its_cache_time_only(world, set
         assert client.get("/auth/me", headers=bearer).status_code == 200
         assert client.post("/auth/logout", headers=bearer).status_code == 204
         assert client.get("/auth/me", headers=bearer).status_code == 401
+
+
+def test_a_token_is_looked_up_once_for_the_requests_asking_together_and_never_past_a_logout():
+    cache = TokenCache(5.0)
+    holders = [User(n, f"worker{n}", Role.FIELD_WORKER, f.grid_code(1)) for n in range(3)]
+    calls: list[int] = []
+
+    def lookup() -> tuple[User, datetime]:
+        calls.append(1)
+        holder = holders[len(calls) - 1]  # each lookup finds another user: which answer is which
+        time.sleep((0.05, 0.15, 0.02)[len(calls) - 1])  # requests keep arriving meanwhile
+        return holder, datetime.now(UTC) + timedelta(hours=1)
+
+    async def together() -> list:
+        return await asyncio.gather(*(cache.look_up("access", "t", lookup) for _ in range(20)))
+
+    assert {user for user, _ in asyncio.run(together())} == {holders[0]} and len(calls) == 1
+    assert cache.get("access", "t") == holders[0]
+
+    async def logout_meanwhile() -> tuple:
+        cache.clear()
+        before = asyncio.ensure_future(cache.look_up("access", "t", lookup))
+        await asyncio.sleep(0.01)  # its lookup is under way
+        cache.clear()  # a logout in this process
+        after = await cache.look_up("access", "t", lookup)  # not the lookup begun before
+        return await before, after
+
+    (before, _), (after, _) = asyncio.run(logout_meanwhile())
+    assert (before, after) == (holders[1], holders[2]) and len(calls) == 3
+    assert cache.get("access", "t") == holders[2]  # the answer begun before it (and ended later) is not kept
 
 
 def test_repeated_failures_lock_the_account_and_the_audit_log_records_it(app_client, world):

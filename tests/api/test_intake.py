@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from api import intake as writer_module
 from api.intake import IntakeWriter, Submitted
@@ -131,3 +132,27 @@ def test_answers_mask_the_reporter_unless_the_caller_is_entitled(state):
     ((shown, _),) = submit_all(state, [intake(2, reporter=reporter)], entitled=True)
     assert masked["reporter"]["phone"] != "13812345678" and "*" in masked["reporter"]["phone"]
     assert shown["reporter"]["phone"] == "13812345678"
+
+
+class CommitLost:
+    """The test's session, except that a commit goes through and its answer is lost (the connection
+    broke after COMMIT was sent): the caller cannot tell whether it happened."""
+
+    def __init__(self, session) -> None:
+        self.session = session
+
+    def __getattr__(self, name: str):
+        return getattr(self.session, name)
+
+    def commit(self) -> None:
+        self.session.commit()
+        raise OperationalError("COMMIT", {}, Exception("server closed the connection unexpectedly"))
+
+
+def test_a_batch_whose_commit_failed_is_not_written_again(state, session, batches):
+    state.sessions = lambda: nullcontext(CommitLost(session))
+    items = [intake(n, idempotency_key=None) for n in range(3)]  # no keys: a retry would make new cases
+    answers = submit_all(state, items)
+    assert batches == [3]  # not tried again report by report
+    assert all(isinstance(a, OperationalError) for a in answers)
+    assert count(session, "SELECT count(*) FROM cases") == 3  # the commit happened: each case once

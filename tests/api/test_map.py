@@ -11,14 +11,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from api.access import resolve_user
 from api.app import create_app
 from geo.codes import Level
 from geo.crs import wgs84_to_gcj02
 from geo.db import tiles
 from geo.settings import Settings
 from maps.assets import external_urls
-from tests.conftest import TEST_ADMIN, use_session
+from tests.conftest import act_as_admin, use_session
 
 STATIC = Path(__file__).resolve().parents[2] / "api" / "static" / "map"
 
@@ -36,8 +35,7 @@ def tiled_client(demo_session: Session, settings: Settings, demo_engine: Engine)
     )
     app = create_app(configured, engine=demo_engine)
     use_session(app, demo_session)
-    app.dependency_overrides[resolve_user] = lambda: TEST_ADMIN
-    with TestClient(app, base_url="https://testserver") as client:
+    with TestClient(app, base_url="https://testserver", headers=act_as_admin(app)) as client:
         yield client
 
 

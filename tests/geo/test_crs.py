@@ -81,6 +81,30 @@ def test_swapped_and_projected_coordinates_are_named():
         crs.check_plausible([float("nan")], [33.4])
 
 
+ANY_FLOAT = st.floats(-1e7, 1e7) | st.sampled_from([float("nan"), float("inf"), -float("inf")])
+
+
+@settings(max_examples=200)
+@given(
+    point=st.tuples(ANY_FLOAT, ANY_FLOAT) | st.tuples(CHINA_LON, CHINA_LAT),
+    name=st.sampled_from(["wgs84", "gcj02", "bd09", "cgcs2000", "EPSG:4547"]),
+)
+def test_one_point_is_converted_and_refused_exactly_as_arrays_are(point, name):
+    """point_to_storage (reports, lookups) is to_storage plus check_plausible, on floats."""
+    with np.errstate(all="ignore"):  # NaN and far-off points through the GCJ-02 formulas
+        try:
+            xs, ys = crs.to_storage([point[0]], [point[1]], name)
+            crs.check_plausible(xs, ys)
+            expected: tuple | str = (float(xs[0]), float(ys[0]))
+        except crs.CoordinateError as e:
+            expected = str(e)
+        try:
+            answer: tuple | str = crs.point_to_storage(*point, name)
+        except crs.CoordinateError as e:
+            answer = str(e)
+    assert answer == expected
+
+
 def test_metric_zone_follows_longitude():
     assert crs.metric_crs_for(114.9) == "EPSG:4547"  # Xiangcheng, CM 114°E
     assert crs.metric_crs_for(75.2) == "EPSG:4534" and crs.metric_crs_for(134.9) == "EPSG:4554"
