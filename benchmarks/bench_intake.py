@@ -175,6 +175,24 @@ async def load(
     }
 
 
+def cpu_times() -> list[int]:
+    """This machine's CPU time so far, in ticks: user, nice, system, idle, iowait, irq, softirq, steal."""
+    with open("/proc/stat") as stat:
+        return [int(t) for t in stat.readline().split()[1:9]]
+
+
+def machine_share(before: list[int], after: list[int]) -> str:
+    """How busy the machine was between two cpu_times(), and how much the hypervisor stole.
+
+    The latency tail follows the steal: a few percent of it over a run (it comes in bursts) is
+    enough to double the p99, so every run says how quiet its machine was.
+    """
+    spent = [b - a for a, b in zip(before, after, strict=True)]
+    total = sum(spent) or 1
+    busy, steal = total - spent[3] - spent[4] - spent[7], spent[7]
+    return f"machine busy {100 * busy / total:.0f} %, stolen by the hypervisor {100 * steal / total:.1f} %"
+
+
 def count_present(url: str, keys: list[str]) -> int:
     """How many of the acknowledged keys have a case in the database."""
     engine = create_engine(url)
@@ -238,9 +256,11 @@ def main() -> None:
         # collection walked what loading the demo left here for ~100 ms, once or twice a run.
         gc.collect()
         gc.freeze()
+        before = cpu_times()
         result = asyncio.run(
             load(base, points[20000:], args.seconds, args.concurrency, auth, args.rate, args.per_connection)
         )
+        during = machine_share(before, cpu_times())
     finally:
         server.terminate()
         server.wait(timeout=20)
@@ -260,6 +280,7 @@ def main() -> None:
         f" p99 {np.percentile(lat_ms, 99):.1f} ms, max {lat_ms.max():.1f} ms"
     )
     print(f"failures: {result['failures'] or 'none'}")
+    print(f"during the run: {during}")
     print(
         f"present in the database: {present:,} of {len(acknowledged):,}"
         f"  (lost: {len(acknowledged) - present})"
