@@ -18,6 +18,7 @@ from api.intake import IntakeWriter
 from api.middleware import BodyLimit, ResponseHeaders, security_headers, server_timing
 from api.routes import auth, cases, coverage, grids, health, locate, maps, open311, plans, report
 from geo.db import cases as case_store
+from geo.db import notifications
 from geo.db.engine import engine_for, resolve_database_url, session_factory
 from geo.db.locate_cache import LocateCache
 from geo.settings import Settings, get_settings, service_secret
@@ -59,7 +60,8 @@ def create_app(
         app.state.wakeup = live.Wakeup()
         app.state.intake_writer = IntakeWriter(app.state)
         tasks = [
-            asyncio.create_task(live.listen(app.state.engine, app.state.wakeup)),
+            # Case changes wake the streams (which also poll the log, should this lose its connection).
+            asyncio.create_task(notifications.listen(app.state.engine, live.CHANNEL, app.state.wakeup.fire)),
             asyncio.create_task(app.state.intake_writer.run()),
         ]
         if settings.background_jobs:

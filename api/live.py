@@ -14,10 +14,8 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-import psycopg
 from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import Engine
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.access import user_of
@@ -28,6 +26,7 @@ from geo.db import cases as store
 log = logging.getLogger("gridmap.live")
 router = APIRouter(tags=["cases"])
 
+CHANNEL = "case_events"  # sent by the trigger on cases (migration 0002_cases)
 POLL_S = 2.0  # look at the log this often even without a notification
 RETRY_MS = 2000  # what EventSource clients wait before reconnecting
 
@@ -47,27 +46,6 @@ class Wakeup:
         """Until the next fire, or `timeout` seconds."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._event.wait(), timeout)
-
-
-def conninfo(engine: Engine) -> str:
-    """A libpq connection string for the engine's database."""
-    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-async def listen(engine: Engine, wakeup: Wakeup) -> None:
-    """LISTEN for case changes for the life of the app, reconnecting when the database goes away."""
-    while True:
-        try:
-            async with await psycopg.AsyncConnection.connect(conninfo(engine), autocommit=True) as conn:
-                await conn.execute("LISTEN case_events")
-                wakeup.fire()  # anything missed while not listening
-                async for _ in conn.notifies():
-                    wakeup.fire()
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:  # the database restarted, say: keep trying; streams poll meanwhile
-            log.warning("case event listener lost its connection (%s); retrying", e)
-            await asyncio.sleep(POLL_S)
 
 
 @router.get("/cases/stream", response_class=EventSourceResponse)

@@ -18,7 +18,6 @@ import gc
 import logging
 from collections.abc import Sequence
 
-import psycopg
 import shapely
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
@@ -27,12 +26,12 @@ from geo.assignment import Assignment, GridRef, UnitRef
 from geo.codes import Level, ancestor_codes
 from geo.db.geometry import from_wkb_array
 from geo.db.locate import assigned
+from geo.db.notifications import RETRY_S, listen
 from geo.db.units import valid_at_sql
 
 log = logging.getLogger("gridmap.locate_cache")
 
 CHANNEL = "unit_changes"  # sent by the trigger of migration 0003_unit_changes
-RETRY_S = 2.0
 
 
 class Snapshot:
@@ -123,7 +122,7 @@ class LocateCache:
 
     async def run(self) -> None:
         """Listen for changes and rebuild after each, until cancelled."""
-        listener = asyncio.create_task(self._listen())
+        listener = asyncio.create_task(listen(self.engine, CHANNEL, self.changed, lost=self._forget))
         try:
             while True:
                 await self._changed.wait()
@@ -145,23 +144,6 @@ class LocateCache:
     def _build(self) -> Snapshot:
         with Session(self.engine) as session:
             return Snapshot.load(session, tolerance_m=self.tolerance_m)
-
-    async def _listen(self) -> None:
-        """LISTEN for unit changes, reconnecting when the connection is lost."""
-        conninfo = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-                    await conn.execute(f"LISTEN {CHANNEL}")
-                    self.changed()  # build now; anything missed while not listening is included
-                    async for _ in conn.notifies():
-                        self.changed()
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # changes would go unheard: answer from PostGIS until back
-                log.warning("unit change listener lost its connection (%s); retrying", e)
-                self._forget()
-                await asyncio.sleep(RETRY_S)
 
 
 def _spare_the_collector() -> None:
