@@ -241,21 +241,17 @@ def open_cases(
     session: SessionDep, rules: RulesDep, user: CurrentUser, unit: CodeQuery = None, near: GridQuery = None
 ) -> dict:
     """The view's open cases in the user's jurisdiction as GeoJSON points, overdue first (the map polls)."""
-    grids: set[str] | None = None
-    bbox = None
+    grids: list[str] | None = None
     if near is not None:
-        codes = mapdata.grid_neighbourhood(session, near)
-        grids, bbox = set(codes), mapdata.codes_bounds(session, codes)
-        if bbox is None:
+        grids = mapdata.grid_neighbourhood(session, near)
+        if not grids:
             raise NotFound(f"no current grid with code {near}")
-    f = case_store.CaseFilter(scope=user, status=OPEN_STATUSES, unit=unit, bbox=bbox, limit=MAX_CASES)
+    f = case_store.CaseFilter(scope=user, status=OPEN_STATUSES, unit=unit, grids=grids, limit=MAX_CASES)
     total, items = case_store.list_cases(session, f, rules)
-    if grids is not None:
-        items = [c for c in items if c["grid_code"] in grids]
     items.sort(key=_urgency)
     return {
         "type": "FeatureCollection",
-        "total": total if grids is None else len(items),
+        "total": total,
         "features": [_case_feature(c, rules) for c in items],
     }
 

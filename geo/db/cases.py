@@ -482,6 +482,7 @@ class CaseFilter:
     status: list[str] | None = None
     unit: str | None = None
     grid: str | None = None
+    grids: list[str] | None = None  # any of these grids (a map's neighbourhood of grids)
     category: str | None = None
     overdue: bool | None = None
     light: str | None = None
@@ -528,6 +529,9 @@ def _filter_sql(f: CaseFilter) -> tuple[str, dict[str, Any]]:
     if f.grid:
         where.append("c.grid_code = :grid")
         params["grid"] = f.grid
+    if f.grids is not None:
+        where.append("c.grid_code = ANY(:grids)")
+        params["grids"] = f.grids
     if f.category:
         where.append("c.category LIKE :category_prefix")
         params["category_prefix"] = f.category + "%"

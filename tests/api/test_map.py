@@ -162,3 +162,49 @@ def test_views_refuse_unknown_units(demo_client: TestClient):
         assert demo_client.get(impossible).status_code == 422, impossible  # no level has that length
     assert demo_client.get("/plans?unit=4116810").status_code == 422
     assert demo_client.get("/map?view=planner").status_code == 200
+
+
+def test_cases_near_a_grid_are_those_of_its_neighbourhood_however_many_are_around(
+    demo_client: TestClient, demo_session: Session, monkeypatch
+):
+    """near= selects by grid in the database: other grids' cases in the same box take no place."""
+    grid, near, other = demo_session.execute(
+        text(
+            """WITH g AS (SELECT v.code, v.geom FROM unit_versions v JOIN units u USING (code)
+                          WHERE u.level = 'grid' AND v.valid_to IS NULL),
+                    n AS (SELECT me.code, array_agg(o.code) AS near, ST_Extent(o.geom) AS box
+                          FROM g me JOIN g o ON ST_Intersects(o.geom, me.geom)
+                          WHERE me.code = (SELECT min(code) FROM g) GROUP BY me.code)
+               SELECT n.code, n.near, c.code FROM n JOIN g c ON c.code <> ALL(n.near)
+                 AND ST_Within(ST_PointOnSurface(c.geom), ST_SetSRID(n.box::geometry, 4490))
+               ORDER BY n.code, c.code LIMIT 1"""
+        )
+    ).one()  # a grid, its neighbours, and a grid beyond them inside their bounding box
+
+    def report(code: str) -> int:
+        lon, lat = demo_session.execute(
+            text(
+                """SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(ST_Difference(me.geom, coalesce(
+                       (SELECT ST_Union(o.geom) FROM unit_versions o JOIN units u USING (code)
+                        WHERE u.level = 'grid' AND o.valid_to IS NULL AND o.code <> me.code
+                          AND ST_Intersects(o.geom, me.geom)),
+                       ST_SetSRID('POLYGON EMPTY'::geometry, 4490)))) AS p
+                   FROM unit_versions me WHERE me.code = :code AND me.valid_to IS NULL) s"""
+            ),
+            {"code": code},
+        ).one()  # a point of the grid that no other grid (a special one, say) covers
+        body = {"lon": lon, "lat": lat, "crs": "cgcs2000", "category": "0101", "description": code}
+        answer = demo_client.post("/cases", json=body)
+        assert answer.status_code == 201 and answer.json()["grid_code"] == code, answer.text
+        return answer.json()["id"]
+
+    mine = report(grid)
+    for _ in range(3):
+        report(other)  # newer, and as many as the map draws at once
+    monkeypatch.setattr("api.routes.maps.MAX_CASES", 2)
+    shown = demo_client.get("/map/cases", params={"near": grid}).json()
+    assert [c["id"] for c in shown["features"]] == [mine] and shown["total"] == 1
+    assert {c["properties"]["grid_code"] for c in shown["features"]} <= set(near)
+    everywhere = demo_client.get("/map/cases").json()
+    assert everywhere["total"] == 4 and len(everywhere["features"]) == 2  # the cap, and the true count
+    assert demo_client.get("/map/cases", params={"near": "411681001001999"}).status_code == 404

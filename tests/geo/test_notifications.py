@@ -48,7 +48,7 @@ def test_every_notification_is_heard_and_a_lost_connection_is_listened_on_again(
         await until(lambda: len(heard) == 1, "the first call, once listening")
         for n in range(3):
             await asyncio.to_thread(notify, engine)
-            await until(lambda: len(heard) == 2 + n, f"notification {n + 1}")
+            await until(lambda n=n: len(heard) == 2 + n, f"notification {n + 1}")
         assert await asyncio.to_thread(terminate_listeners, engine) == 1
         await until(lambda: len(lost) == 1 and len(heard) == 5, "listening again after the loss")
         await asyncio.to_thread(notify, engine)
