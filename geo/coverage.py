@@ -54,7 +54,6 @@ STAFFING_ROLES = frozenset({StaffRole.GRID_CHIEF.value, StaffRole.FULL_TIME.valu
 ORGANISING_KINDS = frozenset(k.value for k in ORGANISING_CELLS)
 # Two findings are the same problem when their shapes share at least this share of the larger one.
 SAME_FINDING_OVERLAP = 0.5
-GEOJSON_DECIMALS = 7  # about 1 cm, as the /grids GeoJSON
 # Parents above this level are always analysed: a street or community without children is a gap.
 ALWAYS_ANALYSED = (Level.COUNTY, Level.STREET, Level.COMMUNITY)
 GRID_CODE_LENGTH = CODE_LENGTH[Level.GRID]
@@ -232,8 +231,7 @@ def _array(geometries: Sequence[shapely.Geometry]) -> np.ndarray:
 
 def _metric_crs(groups: Sequence[tuple[Unit, Sequence[Unit]]]) -> str:
     """One Gauss-Krüger zone for a run: the one of the centre of the parents' extent."""
-    minx, _, maxx, _ = shapely.total_bounds(_array([p.geometry for p, _ in groups]))
-    return crs.metric_crs_for((minx + maxx) / 2)
+    return crs.metric_crs_of(p.geometry for p, _ in groups)
 
 
 def _valid(geometries: np.ndarray) -> np.ndarray:
@@ -504,16 +502,11 @@ def summary(findings: Iterable[Finding]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _rounded(geometry: shapely.Geometry) -> dict[str, Any]:
-    rounded = shapely.transform(geometry, lambda xy: np.round(xy, GEOJSON_DECIMALS))
-    return mapping(rounded)
-
-
 def feature(finding: Finding) -> dict[str, Any]:
     """A finding as a GeoJSON Feature: properties kind, units, area_m2, new and the detail."""
     return {
         "type": "Feature",
-        "geometry": None if finding.geometry is None else _rounded(finding.geometry),
+        "geometry": None if finding.geometry is None else mapping(crs.geojson_rounded(finding.geometry)),
         "properties": {
             "kind": finding.kind.value,
             "units": list(finding.units),

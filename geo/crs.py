@@ -10,7 +10,7 @@ of the place (EPSG:4534-4554).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 import numpy as np
@@ -20,6 +20,9 @@ from pyproj.exceptions import CRSError
 
 STORAGE_SRID = 4490
 STORAGE_CRS = f"EPSG:{STORAGE_SRID}"
+# Decimals of storage lon/lat in GeoJSON answers: about 1 cm. More would be noise; fewer would
+# move shared edges apart.
+GEOJSON_DECIMALS = 7
 
 # A degree of longitude is at least this many metres up to 57°N (all of the service area), so a
 # search box of d / METRES_PER_DEGREE_MIN degrees surely holds everything within d metres: an
@@ -250,6 +253,18 @@ def metric_crs_for(lon: float) -> str:
     return f"EPSG:{4534 + zone}"
 
 
+def metric_crs_of(geometries: shapely.Geometry | Iterable[shapely.Geometry | None]) -> str:
+    """The metric CRS of geometries in storage lon/lat: the zone at the centre of their extent."""
+    if isinstance(geometries, shapely.Geometry):
+        geometries = [geometries]
+    array = np.array(list(geometries), dtype=object)
+    array = array[~(shapely.is_missing(array) | shapely.is_empty(array))]
+    if not len(array):
+        return metric_crs_for(114.0)  # nothing to measure: any zone will do
+    minx, _, maxx, _ = shapely.total_bounds(array)
+    return metric_crs_for((minx + maxx) / 2)
+
+
 def to_metric(geometry: shapely.Geometry, metric_crs: str) -> shapely.Geometry:
     """Project a storage geometry into a metric CRS (for areas, distances and buffers)."""
     t = transformer(STORAGE_CRS, metric_crs)
@@ -276,3 +291,8 @@ def check_plausible(lon: Array, lat: Array, bounds: tuple[float, float, float, f
         f"coordinate ({x:.6f}, {y:.6f}) is outside the service area "
         f"(lon {minx}..{maxx}, lat {miny}..{maxy}){hint}"
     )
+
+
+def geojson_rounded(geometry: shapely.Geometry) -> shapely.Geometry:
+    """The geometry with its storage lon/lat rounded to GEOJSON_DECIMALS, as GeoJSON answers give it."""
+    return shapely.transform(geometry, lambda xy: np.round(xy, GEOJSON_DECIMALS))

@@ -32,7 +32,6 @@ from geo import coverage, crs
 from geo.codes import CODE_LENGTH, GridKind, Level, level_of, parent_code
 from geo.validation import UnitFeature
 
-GEOJSON_DECIMALS = 7  # as geo.db.units: about 1 cm
 CHILD_LEVEL = {
     Level.COUNTY: Level.STREET,
     Level.STREET: Level.COMMUNITY,
@@ -469,9 +468,8 @@ def changes(base: Mapping[str, UnitFeature], state: PlanState) -> list[Change]:
 
 
 def metric_crs_of(units: Iterable[UnitFeature]) -> str:
-    """The Gauss-Krüger zone for a set of units (by their mean longitude)."""
-    xs = [u.geometry.centroid.x for u in units if not u.geometry.is_empty]
-    return crs.metric_crs_for(float(np.mean(xs)) if xs else 114.0)
+    """The Gauss-Krüger zone for a set of units."""
+    return crs.metric_crs_of(u.geometry for u in units)
 
 
 def to_storage(geometry: shapely.Geometry, metric_crs: str) -> shapely.Geometry:
@@ -748,7 +746,7 @@ def geojson_geometry(geometry: shapely.Geometry | None) -> dict | None:
     """A GeoJSON geometry in storage lon/lat, rounded like geo.db.units (about 1 cm)."""
     if geometry is None or geometry.is_empty:
         return None
-    return mapping(shapely.transform(geometry, lambda xy: np.round(xy, GEOJSON_DECIMALS)))
+    return mapping(crs.geojson_rounded(geometry))
 
 
 def unit_properties(unit: UnitFeature) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from api.access import CurrentUser, user_of
 from api.deps import SessionDep, SettingsDep
 from api.errors import InvalidParameter, NotFound
 from api.routes.cases import RulesDep
+from geo import crs
 from geo.access import Permission, User
 from geo.codes import CODE_LENGTH, CODE_PATTERN, CodeError, Level, level_of
 from geo.db import cases as case_store
@@ -282,7 +283,13 @@ def _case_feature(case: dict[str, Any], rules: case_store.Rules) -> dict[str, An
     return {
         "type": "Feature",
         "id": case["id"],
-        "geometry": {"type": "Point", "coordinates": [round(case["lon"], 7), round(case["lat"], 7)]},
+        "geometry": {
+            "type": "Point",
+            "coordinates": [
+                round(case["lon"], crs.GEOJSON_DECIMALS),
+                round(case["lat"], crs.GEOJSON_DECIMALS),
+            ],
+        },
         "properties": properties,
     }
 

@@ -442,7 +442,7 @@ def _moved_cases(session: Session, draft: Draft, settings: Settings) -> list[tup
 
 
 def _buffered(geometry: shapely.Geometry, metres: float) -> shapely.Geometry:
-    metric = crs.metric_crs_for(geometry.centroid.x)
+    metric = crs.metric_crs_of(geometry)
     return domain.to_storage(shapely.buffer(crs.to_metric(geometry, metric), metres), metric)
 
 
@@ -869,7 +869,7 @@ def unit_diff(session: Session, code: str, start: datetime, end: datetime) -> di
                             ELSE 'changed' END AS change,
                        ST_AsGeoJSON(CASE WHEN a.code IS NULL THEN b.geom WHEN b.code IS NULL THEN a.geom
                                          ELSE ST_SymDifference(a.geom, b.geom) END,
-                                    {domain.GEOJSON_DECIMALS}) AS geometry,
+                                    {crs.GEOJSON_DECIMALS}) AS geometry,
                        ST_Area(CASE WHEN a.code IS NULL THEN b.geom WHEN b.code IS NULL THEN a.geom
                                     ELSE ST_SymDifference(a.geom, b.geom) END::geography) AS area_m2
                 FROM a FULL JOIN b USING (code)

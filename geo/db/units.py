@@ -16,11 +16,11 @@ import shapely
 from sqlalchemy import Row, text
 from sqlalchemy.orm import Session
 
+from geo import crs
 from geo.codes import Level, ancestor_codes
 from geo.db.geometry import from_wkb, geom_sql, to_wkb
 from geo.validation import UnitFeature
 
-GEOJSON_DECIMALS = 7  # about 1 cm: more would be noise, fewer would move shared edges apart
 # Geometries carry no per-feature "crs" member (RFC 7946): coordinates are EPSG:4490 lon/lat,
 # within a metre of the WGS84 that GeoJSON readers assume.
 
@@ -193,7 +193,7 @@ def unit_detail(session: Session, code: str, at: datetime | None = None) -> dict
         text(
             f"""SELECT v.code, u.level, v.version, v.name, v.kind, v.special_type, v.households,
                        v.population, v.attributes, v.warnings, v.valid_from, v.valid_to,
-                       ST_AsGeoJSON(v.geom, {GEOJSON_DECIMALS}, 0) AS geometry
+                       ST_AsGeoJSON(v.geom, {crs.GEOJSON_DECIMALS}, 0) AS geometry
                 FROM unit_versions v JOIN units u USING (code)
                 WHERE v.code = :code AND {valid_at_sql("v", "at" if at else None)}"""
         ),
@@ -281,7 +281,7 @@ def units_geojson(
         FROM (
             SELECT json_build_object(
                 'type', 'Feature', 'id', v.code,
-                'geometry', ST_AsGeoJSON(v.geom, {GEOJSON_DECIMALS}, 0)::json,
+                'geometry', ST_AsGeoJSON(v.geom, {crs.GEOJSON_DECIMALS}, 0)::json,
                 'properties', json_build_object(
                     'code', v.code, 'level', u.level, 'name', v.name, 'kind', v.kind,
                     'special_type', v.special_type, 'households', v.households,
