@@ -131,7 +131,7 @@ def crosswalk(
     """For each legacy polygon, the unified grids it overlaps (share ≥ min_share) and its communities."""
     if not legacy:
         return []
-    metric = crs.metric_crs_for(float(np.mean(shapely.bounds([p.geometry for p in legacy])[:, [0, 2]])))
+    metric = crs.metric_crs_of(p.geometry for p in legacy)
     old = crs.to_metric(np.array([p.geometry for p in legacy], dtype=object), metric)
     new = (
         crs.to_metric(np.array([g.geometry for g in grids], dtype=object), metric) if grids else np.array([])

@@ -51,7 +51,7 @@ import numpy as np
 import shapely
 
 from geo.assignment import Status, grid_precedence
-from geo.crs import STORAGE_CRS, metric_crs_for, transformer
+from geo.crs import STORAGE_CRS, metric_crs_of, transformer
 
 STATUSES = (Status.ASSIGNED, Status.SNAPPED, Status.UNASSIGNED)  # BatchResult.status indexes this
 ASSIGNED, SNAPPED, UNASSIGNED = 0, 1, 2
@@ -614,8 +614,7 @@ class GridIndex:
 
         # Snapping is measured in metres, in the metric CRS.
         if metric_crs is None:
-            b = shapely.bounds(geometries)
-            metric_crs = metric_crs_for(float(np.nanmean((b[:, 0] + b[:, 2]) / 2)) if n else 114.0)
+            metric_crs = metric_crs_of(geometries)
         self.metric_crs = metric_crs
         self._to_metric = transformer(STORAGE_CRS, metric_crs)
         project = self._to_metric.transform

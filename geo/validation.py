@@ -215,12 +215,11 @@ def validate(
     for feature in features:
         check_attributes(feature, report)
     if report.ok and features:
-        lon = float(np.mean([f.geometry.centroid.x for f in features]))
         check_parents(
             features,
             stored_parents,
             report,
-            metric_crs=crs.metric_crs_for(lon),
+            metric_crs=crs.metric_crs_of(f.geometry for f in features),
             tolerance_m=tolerance_m,
             refuse_share=refuse_share,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -108,3 +109,11 @@ def test_one_point_is_converted_and_refused_exactly_as_arrays_are(point, name):
 def test_metric_zone_follows_longitude():
     assert crs.metric_crs_for(114.9) == "EPSG:4547"  # Xiangcheng, CM 114°E
     assert crs.metric_crs_for(75.2) == "EPSG:4534" and crs.metric_crs_for(134.9) == "EPSG:4554"
+
+
+def test_the_metric_zone_of_geometries_is_the_one_at_the_centre_of_their_extent():
+    west, east = shapely.box(110.5, 33.0, 110.7, 33.1), shapely.box(117.3, 33.0, 117.5, 33.1)
+    assert crs.metric_crs_of(west) == crs.metric_crs_of([west, None]) == "EPSG:4546"  # CM 111°E
+    assert crs.metric_crs_of(iter([east])) == "EPSG:4548"  # CM 117°E
+    assert crs.metric_crs_of([west, east]) == "EPSG:4547"  # centre 114.0°E
+    assert crs.metric_crs_of([]) == crs.metric_crs_of([shapely.Polygon()]) == "EPSG:4547"  # none to measure

@@ -4,6 +4,7 @@ connection is noticed, said, and listened on again."""
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import Engine, text
 
@@ -55,5 +56,7 @@ def test_every_notification_is_heard_and_a_lost_connection_is_listened_on_again(
         await until(lambda: len(heard) == 6, "a notification after the reconnection")
         listener.cancel()
 
-    asyncio.run(scenario())
+    # In a thread of its own: the browser tests' playwright may keep a loop running in this one.
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, scenario()).result()
     assert len(lost) == 1
