@@ -14,9 +14,8 @@ a change and while the listening connection is lost, there is no snapshot.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import shapely
 from sqlalchemy import Engine, text
@@ -99,9 +98,12 @@ class Snapshot:
 class LocateCache:
     """A snapshot of the current grids kept fresh by LISTEN/NOTIFY; `snapshot` is None when unsure."""
 
-    def __init__(self, engine: Engine, *, tolerance_m: float) -> None:
-        """Nothing happens until `run` is awaited."""
-        self.engine, self.tolerance_m = engine, tolerance_m
+    def __init__(
+        self, engine: Engine, *, tolerance_m: float, on_snapshot: Callable[[], None] = lambda: None
+    ) -> None:
+        """Nothing happens until `run` is awaited; `on_snapshot` is called before each new snapshot
+        is used (a server spares it the garbage collector's walks)."""
+        self.engine, self.tolerance_m, self.on_snapshot = engine, tolerance_m, on_snapshot
         self.snapshot: Snapshot | None = None
         self._generation = 0  # counts changes: a build started before the last one is stale
         self._changed = asyncio.Event()
@@ -136,7 +138,7 @@ class LocateCache:
                     self._changed.set()
                     continue
                 if generation == self._generation:  # no change arrived while building
-                    _spare_the_collector()
+                    self.on_snapshot()
                     self.snapshot = snapshot
         finally:
             listener.cancel()
@@ -144,16 +146,3 @@ class LocateCache:
     def _build(self) -> Snapshot:
         with Session(self.engine) as session:
             return Snapshot.load(session, tolerance_m=self.tolerance_m)
-
-
-def _spare_the_collector() -> None:
-    """Keep the garbage collector from walking the snapshot (and all else loaded by now) again.
-
-    It lives until the grids change. A full collection of a served process walked its ~200,000
-    objects for ~120 ms, every few seconds under load (the requests in flight outlive the young
-    generations): a pause in every answer due meanwhile. Frozen objects are still freed by
-    reference counting when the next snapshot replaces this one.
-    """
-    gc.unfreeze()  # what was frozen with the last copy is looked at again: its cycles are freed
-    gc.collect()
-    gc.freeze()
