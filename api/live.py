@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -23,7 +22,6 @@ from api.errors import InvalidParameter
 from api.routes.cases import event_json
 from geo.db import cases as store
 
-log = logging.getLogger("gridmap.live")
 router = APIRouter(tags=["cases"])
 
 CHANNEL = "case_events"  # sent by the trigger on cases (migration 0002_cases)
