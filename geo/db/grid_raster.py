@@ -201,7 +201,11 @@ def _distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _binary_row(cells: np.ndarray, blocks: np.ndarray, grids: np.ndarray) -> bytes:
-    """The grid_raster_cells row (1, cells, blocks, grids) as PostgreSQL binary COPY data."""
+    """The grid_raster_cells row (1, cells, blocks, grids) as PostgreSQL binary COPY data.
+
+    Written from the arrays' bytes: psycopg's `write_row` dumps a list element by element, which
+    took 11.2 s for 10 million cells where this takes 2.6 s (most of it PostgreSQL's).
+    """
     fields = [struct.pack(">ii", 4, 1)]
     for items, oid, size in ((cells, _INT4_OID, 4), (blocks, _INT4_OID, 4), (grids, _INT8_OID, 8)):
         body = np.empty(len(items), dtype=[("size", ">i4"), ("value", f">i{size}")])

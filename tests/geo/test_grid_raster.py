@@ -130,7 +130,7 @@ def test_stored_cells_point_at_blocks_holding_each_cells_candidates():
     # A 12 x 12 partition (one edge list per shared boundary, so blocks repeat) and a tolerance.
     squares = [box(f.X0 + i * 0.002, f.Y0 + j * 0.002, f.X0 + (i + 1) * 0.002, f.Y0 + (j + 1) * 0.002)
                for i in range(12) for j in range(12)]  # fmt: skip
-    codes = [f"110105001001{k:03d}" for k in range(len(squares))]
+    codes = [f.grid_code(k + 1) for k in range(len(squares))]
     raster = grid_raster(codes, [None] * len(codes), np.array(squares, dtype=object), near=(0.0004, 0.0004))
     values, blocks = cell_blocks(raster)
 
