@@ -155,6 +155,9 @@ def import_file(
     valid_from: Annotated[
         datetime | None, typer.Option(help="When the boundaries take effect (default: now)")
     ] = None,
+    override_crs: Annotated[
+        bool, typer.Option(help="Read the file in --crs although it declares another (or an unknown) CRS")
+    ] = False,
 ) -> None:
     """Import units; all-or-nothing: one bad feature refuses the file and nothing is stored."""
     from geo.importer import import_units
@@ -163,7 +166,9 @@ def import_file(
     when = (valid_from or datetime.now()).astimezone()
     with friendly_errors(), session_scope(settings) as session:
         t0 = time.perf_counter()
-        result = import_units(session, path, crs, repair=repair, valid_from=when, settings=settings)
+        result = import_units(
+            session, path, crs, repair=repair, valid_from=when, settings=settings, override_crs=override_crs
+        )
     for line in result.repairs:
         say(f"  repaired: {line}")
     for code, messages in result.warnings.items():

@@ -23,6 +23,9 @@ STORAGE_CRS = f"EPSG:{STORAGE_SRID}"
 # Decimals of storage lon/lat in GeoJSON answers: about 1 cm. More would be noise; fewer would
 # move shared edges apart.
 GEOJSON_DECIMALS = 7
+# Two outlines whose vertices differ by less than GeoJSON's rounding are the same outline: what the
+# service wrote and reads back (an export re-imported) is not a change.
+GEOJSON_TOLERANCE = 10.0**-GEOJSON_DECIMALS
 
 # A degree of longitude is at least this many metres up to 57°N (all of the service area), so a
 # search box of d / METRES_PER_DEGREE_MIN degrees surely holds everything within d metres: an
@@ -154,6 +157,11 @@ def normalize_crs(name: str | int | None) -> str:
         "gps": WGS84,
         "4326": WGS84,
         "epsg:4326": WGS84,
+        "crs84": WGS84,  # OGC's lon/lat WGS84, the GeoJSON default (urn:ogc:def:crs:OGC:1.3:CRS84)
+        "ogc:crs84": WGS84,
+        "urn:ogc:def:crs:ogc:1.3:crs84": WGS84,
+        "urn:ogc:def:crs:epsg::4326": WGS84,
+        "urn:ogc:def:crs:epsg::4490": CGCS2000,
         "gcj02": GCJ02,
         "gcj": GCJ02,
         "amap": GCJ02,
@@ -282,17 +290,30 @@ def check_plausible(lon: Array, lat: Array, bounds: tuple[float, float, float, f
         return
     i = int(np.argmax(bad))
     x, y = float(lon[i]), float(lat[i])
-    hint = ""
-    if minx <= y <= maxx and miny <= x <= maxy:
-        hint = " - longitude and latitude look swapped"
-    elif abs(x) > 180 or abs(y) > 90:
-        hint = " - these look like projected metres: declare the coordinate system (e.g. EPSG:4547)"
     raise CoordinateError(
         f"coordinate ({x:.6f}, {y:.6f}) is outside the service area "
-        f"(lon {minx}..{maxx}, lat {miny}..{maxy}){hint}"
+        f"(lon {minx}..{maxx}, lat {miny}..{maxy}){_hint(x, y, bounds)}"
     )
 
 
+def _hint(x: float, y: float, bounds: tuple[float, float, float, float]) -> str:
+    """What most likely went wrong with a lon/lat outside the service area."""
+    minx, miny, maxx, maxy = bounds
+    if minx <= y <= maxx and miny <= x <= maxy:
+        return " - longitude and latitude look swapped"
+    # Degrees never exceed 360; metres of any projected CRS in China are in the thousands at least.
+    if abs(x) > 360 or abs(y) > 360:
+        return " - these look like projected metres: declare the coordinate system (e.g. EPSG:4547)"
+    if abs(y) > 90:
+        swapped = " (or longitude and latitude are swapped)" if abs(x) <= 90 else ""
+        return f" - latitude {y:g} is out of range: it must lie within -90..90{swapped}"
+    if abs(x) > 180:
+        return f" - longitude {x:g} is out of range: it must lie within -180..180"
+    return " - a point elsewhere on Earth: check the coordinate system and the numbers"
+
+
 def geojson_rounded(geometry: shapely.Geometry) -> shapely.Geometry:
-    """The geometry with its storage lon/lat rounded to GEOJSON_DECIMALS, as GeoJSON answers give it."""
-    return shapely.transform(geometry, lambda xy: np.round(xy, GEOJSON_DECIMALS))
+    """The geometry as GeoJSON answers give it: RFC 7946 winding, lon/lat rounded to GEOJSON_DECIMALS."""
+    # RFC 7946 §3.1.6: exteriors counter-clockwise, holes clockwise (geo.db.geometry.geojson_sql's twin).
+    oriented = shapely.orient_polygons(geometry, exterior_cw=False)
+    return shapely.transform(oriented, lambda xy: np.round(xy, GEOJSON_DECIMALS))

@@ -17,6 +17,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pyogrio
+import pyproj
 import shapely
 from sqlalchemy.orm import Session
 
@@ -34,6 +35,9 @@ from geo.validation import (
 )
 
 KNOWN_PROPERTIES = ("code", "name", "kind", "special_type", "households", "population", "level")
+# What the service's own exports add to each feature: read back as nothing, never as attributes
+# (the version and its dates are the store's to decide; the feature id is the code).
+SERVICE_PROPERTIES = ("version", "valid_from", "valid_to")
 EXPORT_FORMATS = {"geojson": "GeoJSON", "gpkg": "GPKG"}
 
 
@@ -56,36 +60,78 @@ class ImportResult:
     source_crs: str = ""
 
 
-def _declares_crs(path: Path, frame: gpd.GeoDataFrame) -> bool:
-    """True when the file itself names its CRS (GeoJSON without a "crs" member does not)."""
-    if path.suffix.lower() in (".geojson", ".json"):
-        with path.open("rb") as fh:
-            try:
-                return "crs" in json.load(fh)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                return False
-    return frame.crs is not None
+def _geojson_crs_member(path: Path) -> dict | None:
+    """The GeoJSON file's "crs" member, or None when it has none (RFC 7946 files do not)."""
+    with path.open("rb") as fh:
+        try:
+            document = json.load(fh)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return None
+    member = document.get("crs") if isinstance(document, dict) else None
+    return member if isinstance(member, dict) else ({"properties": {"name": member}} if member else None)
 
 
-def source_crs(path: Path, frame: gpd.GeoDataFrame, given: str | None) -> str:
-    """The CRS to read the file in: the given one, else the one the file declares, else an error."""
+def declared_crs(path: Path, frame: gpd.GeoDataFrame) -> str | None:
+    """The canonical CRS the file itself names, None if it names none; refuses a name nobody knows."""
+    if path.suffix.lower() not in (".geojson", ".json"):
+        if frame.crs is None:
+            return None
+        name = frame.crs.to_wkt()
+    else:
+        member = _geojson_crs_member(path)
+        if member is None:
+            return None
+        name = str((member.get("properties") or {}).get("name") or "").strip()
+        # GDAL reads a "crs" member it does not recognise as WGS84 without a word: a GCJ-02 file
+        # would land ~550 m off. Our own names (gcj02, bd09, …) first, then what PROJ knows.
+        try:
+            return crs.normalize_crs(name)
+        except crs.CoordinateError:
+            pass
+    epsg = _epsg_named(name)
+    if epsg:
+        return crs.normalize_crs(epsg)
+    raise crs.CoordinateError(
+        f"{path.name} declares the coordinate system {name or member!r}, which is not recognised: "
+        "pass --crs (wgs84, gcj02, bd09, cgcs2000 or an EPSG code such as EPSG:4547) "
+        "with --override-crs to read it in that system"
+    )
+
+
+def _epsg_named(name: str) -> int | None:
+    """The EPSG code PROJ finds for a CRS name, None when it finds none (or only a non-EPSG CRS)."""
+    if not name:
+        return None
+    try:
+        return pyproj.CRS.from_user_input(name).to_epsg(min_confidence=70)
+    except pyproj.exceptions.CRSError:
+        return None
+
+
+def source_crs(path: Path, frame: gpd.GeoDataFrame, given: str | None, *, override: bool = False) -> str:
+    """The CRS to read the file in: the one it declares, or the given one; a disagreement is refused."""
+    try:
+        declared = declared_crs(path, frame)
+    except crs.CoordinateError:
+        if given and override:
+            return crs.normalize_crs(given)
+        raise
     if given:
         name = crs.normalize_crs(given)
-        declared = frame.crs.to_string() if frame.crs is not None and _declares_crs(path, frame) else None
-        # GCJ-02/BD-09 data is routinely mislabelled as WGS84; any other disagreement is a mistake.
-        if declared and name not in (crs.GCJ02, crs.BD09):
-            declared_name = crs.normalize_crs(declared)
-            if crs.epsg_of(declared_name) != crs.epsg_of(name):
-                raise crs.CoordinateError(
-                    f"{path.name} declares {declared} but --crs says {given}; drop --crs or fix the file"
-                )
+        # A file that says one system while the user says another is a mistake unless the user
+        # confirms (GCJ-02 data mislabelled as WGS84 is common, so confirming is allowed).
+        if declared and crs.epsg_of(declared) != crs.epsg_of(name) and not override:
+            raise crs.CoordinateError(
+                f"{path.name} declares {declared} but --crs says {given}: drop --crs to read it as "
+                f"{declared}, or add --override-crs to read it as {given}"
+            )
         return name
-    if not _declares_crs(path, frame):
+    if declared is None:
         raise crs.CoordinateError(
             f"{path.name} does not say which coordinate system it uses: pass --crs "
             "(wgs84, gcj02, bd09, cgcs2000 or an EPSG code such as EPSG:4547)"
         )
-    return crs.normalize_crs(frame.crs.to_string())
+    return declared
 
 
 def read_frame(path: Path) -> gpd.GeoDataFrame:
@@ -140,7 +186,8 @@ def features_from_frame(
     """Convert rows to storage-coordinate UnitFeatures, recording per-feature problems in `report`."""
     geometries = np.asarray(frame.geometry.values, dtype=object)
     features = []
-    extra_columns = [c for c in frame.columns if c not in KNOWN_PROPERTIES and c != frame.geometry.name]
+    ignored = {*KNOWN_PROPERTIES, *SERVICE_PROPERTIES, frame.geometry.name}
+    extra_columns = [c for c in frame.columns if c not in ignored]
     for position, (row, geometry) in enumerate(
         zip(frame.itertuples(index=False), geometries, strict=True), 1
     ):
@@ -179,15 +226,29 @@ def features_from_frame(
                 special_type=_text(values.get("special_type")),
                 households=_count(values.get("households")),
                 population=_count(values.get("population")),
-                attributes={c: _plain(values[c]) for c in extra_columns if _plain(values[c]) is not None},
+                attributes=_attributes(values, extra_columns, code),
                 source=label,
             )
         )
     return features
 
 
+def _attributes(values: dict[str, Any], columns: list[str], code: str) -> dict[str, Any]:
+    """A feature's free attributes: its other non-empty properties (an id equal to its code is none)."""
+    found = {c: _plain(values[c]) for c in columns if _plain(values[c]) is not None}
+    if _code_text(found.get("id")) == code:
+        del found["id"]  # GDAL reads a GeoJSON feature's string id as a property called "id"
+    return found
+
+
 def prepare_import(
-    session: Session, path: Path, crs_name: str | None, *, repair: bool, settings: Settings
+    session: Session,
+    path: Path,
+    crs_name: str | None,
+    *,
+    repair: bool,
+    settings: Settings,
+    override_crs: bool = False,
 ) -> tuple[list[UnitFeature], ValidationReport, str]:
     """Read, convert and validate a file against the store; raises ImportRejected on any error."""
     frame = read_frame(path)
@@ -207,7 +268,7 @@ def prepare_import(
         )
         raise ImportRejected(report)
     try:
-        name = source_crs(path, frame, crs_name)
+        name = source_crs(path, frame, crs_name, override=override_crs)
     except crs.CoordinateError as exc:
         report.errors.append(str(exc))
         raise ImportRejected(report) from None
@@ -247,9 +308,12 @@ def import_units(
     repair: bool = False,
     valid_from: datetime,
     settings: Settings,
+    override_crs: bool = False,
 ) -> ImportResult:
     """Import a boundary file in one transaction of the caller's session (the caller commits)."""
-    features, report, name = prepare_import(session, path, crs_name, repair=repair, settings=settings)
+    features, report, name = prepare_import(
+        session, path, crs_name, repair=repair, settings=settings, override_crs=override_crs
+    )
     try:
         summary = units.write_units(session, features, valid_from=valid_from, warnings=report.warnings)
     except ValueError as exc:

@@ -62,8 +62,9 @@ def grid_versions(code: str, session: SessionDep) -> list[dict]:
 
 @router.get("/export", response_class=Response, responses={200: {"content": {GEOJSON: {}}}})
 def export(session: SessionDep, at: AtDep, level: Annotated[Level, Query()] = Level.GRID) -> Response:
-    """All units of one level as a downloadable GeoJSON file (EPSG:4490 lon/lat)."""
-    return _geojson(units.units_geojson(session, level=level, at=at), filename=f"{level}.geojson")
+    """All units of one level as a downloadable GeoJSON file (EPSG:4490 lon/lat, declared as such)."""
+    body = units.units_geojson(session, level=level, at=at, declare_crs=True)
+    return _geojson(body, filename=f"{level}.geojson")
 
 
 def _check_code(code: str, name: str, *, not_found: bool = False) -> None:

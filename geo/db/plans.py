@@ -30,7 +30,7 @@ from geo import plans as domain
 from geo.codes import Level, level_of
 from geo.db import cases as case_store
 from geo.db import units as unit_store
-from geo.db.geometry import from_wkb, geom_sql, to_wkb
+from geo.db.geometry import from_wkb, geojson_sql, geom_sql, to_wkb
 from geo.db.locate import locate
 from geo.lifecycle import FINISHED_STATUSES
 from geo.people import PartyCellKind
@@ -857,6 +857,10 @@ def problems_geojson(problems: list[Problem]) -> dict[str, Any]:
 
 def unit_diff(session: Session, code: str, start: datetime, end: datetime) -> dict[str, Any]:
     """Units below (and including) `code` created, retired or changed between two dates, with their areas."""
+    changed_area = (
+        "CASE WHEN a.code IS NULL THEN b.geom WHEN b.code IS NULL THEN a.geom"
+        " ELSE ST_SymDifference(a.geom, b.geom) END"
+    )
     rows = session.execute(
         text(
             f"""WITH a AS (SELECT code, version, name, geom FROM unit_versions v
@@ -867,11 +871,8 @@ def unit_diff(session: Session, code: str, start: datetime, end: datetime) -> di
                        coalesce(b.name, a.name) AS name,
                        CASE WHEN a.code IS NULL THEN 'created' WHEN b.code IS NULL THEN 'retired'
                             ELSE 'changed' END AS change,
-                       ST_AsGeoJSON(CASE WHEN a.code IS NULL THEN b.geom WHEN b.code IS NULL THEN a.geom
-                                         ELSE ST_SymDifference(a.geom, b.geom) END,
-                                    {crs.GEOJSON_DECIMALS}) AS geometry,
-                       ST_Area(CASE WHEN a.code IS NULL THEN b.geom WHEN b.code IS NULL THEN a.geom
-                                    ELSE ST_SymDifference(a.geom, b.geom) END::geography) AS area_m2
+                       {geojson_sql(changed_area)} AS geometry,
+                       ST_Area(({changed_area})::geography) AS area_m2
                 FROM a FULL JOIN b USING (code)
                 WHERE a.version IS DISTINCT FROM b.version
                 ORDER BY 1"""

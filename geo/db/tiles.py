@@ -146,8 +146,8 @@ def unit_tile(
         rows, params = _shifted_rows(session, rows, params, PROPERTIES[level])
     else:
         rows = rows.format(geom="v.geom")
-    # Storage lon/lat is CGCS2000, within a metre of WGS84 (docs/architecture.md): labelled 4326 it goes to Web
-    # Mercator without a datum step.
+    # Storage lon/lat is CGCS2000, within a metre of WGS84 (docs/architecture.md): labelled 4326 it
+    # goes to Web Mercator without a datum step.
     sql = f"""
         WITH rows AS ({rows}),
         mvt AS (

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from geo import crs
 from geo.codes import Level, ancestor_codes
-from geo.db.geometry import from_wkb, geom_sql, to_wkb
+from geo.db.geometry import from_wkb, geojson_sql, geom_sql, to_wkb
 from geo.validation import UnitFeature
 
 # Geometries carry no per-feature "crs" member (RFC 7946): coordinates are EPSG:4490 lon/lat,
@@ -84,8 +84,9 @@ def _same(feature: UnitFeature, row: Row) -> bool:
         and feature.population == row.population
         and dict(feature.attributes) == row.attributes
     )
+    stored = shapely.normalize(from_wkb(row.wkb))
     return same_attrs and shapely.equals_exact(
-        shapely.normalize(feature.geometry), shapely.normalize(from_wkb(row.wkb)), tolerance=1e-10
+        shapely.normalize(feature.geometry), stored, tolerance=crs.GEOJSON_TOLERANCE
     )
 
 
@@ -193,7 +194,7 @@ def unit_detail(session: Session, code: str, at: datetime | None = None) -> dict
         text(
             f"""SELECT v.code, u.level, v.version, v.name, v.kind, v.special_type, v.households,
                        v.population, v.attributes, v.warnings, v.valid_from, v.valid_to,
-                       ST_AsGeoJSON(v.geom, {crs.GEOJSON_DECIMALS}, 0) AS geometry
+                       {geojson_sql("v.geom")} AS geometry
                 FROM unit_versions v JOIN units u USING (code)
                 WHERE v.code = :code AND {valid_at_sql("v", "at" if at else None)}"""
         ),
@@ -245,6 +246,10 @@ def unit_detail(session: Session, code: str, at: datetime | None = None) -> dict
     return {"type": "Feature", "id": row.code, "geometry": json.loads(row.geometry), "properties": properties}
 
 
+# How a download names its CRS: the OGC URN that GDAL and geo.importer both recognise.
+DECLARED_CRS = f"urn:ogc:def:crs:EPSG::{crs.STORAGE_SRID}"
+
+
 def units_geojson(
     session: Session,
     *,
@@ -254,8 +259,13 @@ def units_geojson(
     bbox: tuple[float, float, float, float] | None = None,
     at: datetime | None = None,
     limit: int | None = None,
+    declare_crs: bool = False,
 ) -> str:
-    """A GeoJSON FeatureCollection of unit versions, built inside PostGIS (one string, no re-parsing)."""
+    """A GeoJSON FeatureCollection of unit versions, built inside PostGIS (one string, no re-parsing).
+
+    Properties are the unit's free attributes overlaid by its own fields. `declare_crs` adds the
+    pre-RFC 7946 "crs" member naming EPSG:4490, which GDAL and our importer read (for downloads).
+    """
     where = [valid_at_sql("v", "at" if at else None)]
     params: dict[str, Any] = {"at": at}
     if level:
@@ -271,18 +281,23 @@ def units_geojson(
     if bbox:
         where.append("v.geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4490)")
         params.update(dict(zip(("minx", "miny", "maxx", "maxy"), bbox, strict=True)))
+    crs_member = "'{}'::jsonb"
+    if declare_crs:
+        crs_member = f"""jsonb_build_object('crs', jsonb_build_object('type', 'name',
+                             'properties', jsonb_build_object('name', '{DECLARED_CRS}')))"""
     limit_sql = ""
     if limit is not None:
         limit_sql = "LIMIT :limit"
         params["limit"] = limit
     sql = f"""
-        SELECT json_build_object('type', 'FeatureCollection',
-                                 'features', coalesce(json_agg(f.feature), '[]'))::text
+        SELECT (jsonb_build_object('type', 'FeatureCollection')
+                || {crs_member}
+                || jsonb_build_object('features', coalesce(jsonb_agg(f.feature), '[]')))::text
         FROM (
-            SELECT json_build_object(
+            SELECT jsonb_build_object(
                 'type', 'Feature', 'id', v.code,
-                'geometry', ST_AsGeoJSON(v.geom, {crs.GEOJSON_DECIMALS}, 0)::json,
-                'properties', json_build_object(
+                'geometry', {geojson_sql("v.geom")}::jsonb,
+                'properties', v.attributes || jsonb_build_object(
                     'code', v.code, 'level', u.level, 'name', v.name, 'kind', v.kind,
                     'special_type', v.special_type, 'households', v.households,
                     'population', v.population, 'version', v.version, 'valid_from', v.valid_from,

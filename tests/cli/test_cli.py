@@ -105,6 +105,15 @@ def test_unknown_crs_is_a_clear_error(cli_env, tmp_path):
     assert result.returncode == 1 and "unknown coordinate system" in result.stderr
 
 
+def test_a_crs_flag_against_the_files_own_is_confirmed_with_override_crs(cli_env, tmp_path):
+    src = f.write_geojson(tmp_path / "labelled.geojson", f.hierarchy(), crs="EPSG:4326")
+    refused = gridmap(cli_env, "import", str(src), "--crs", "gcj02", check=False)
+    assert refused.returncode == 1 and "add --override-crs" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    taken = gridmap(cli_env, "import", str(src), "--crs", "gcj02", "--override-crs")
+    assert "(gcj02)" in taken.stderr
+
+
 def test_db_url_and_status(cli_env):
     assert gridmap(cli_env, "db", "url").stdout.strip() == cli_env["GRIDMAP_DATABASE_URL"]
     assert "external server" in gridmap(cli_env, "db", "status").stderr
