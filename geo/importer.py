@@ -281,11 +281,13 @@ def prepare_import(
     features = [
         with_inherited_kind(f, *_parent_kind(in_batch, stored, parent_code(f.code) or "")) for f in features
     ]
+    children = units.current_children(session, in_batch, except_codes=in_batch)
     checked = validate(
         features,
         {c: u.geometry for c, u in stored.items()},
         tolerance_m=settings.outside_parent_tolerance_m,
         refuse_share=settings.outside_parent_refuse_share,
+        stored_children={c: u.geometry for c, u in children.items()},
     )
     checked.repairs[:0] = report.repairs
     if not checked.ok:

@@ -150,6 +150,16 @@ def check_codes(features: Iterable[UnitFeature], report: ValidationReport) -> No
         seen[feature.code] = label
 
 
+@dataclass(frozen=True)
+class _Nested:
+    """A child to hold against its parent's outline: from the batch, or stored under a parent in it."""
+
+    code: str
+    geometry: shapely.Geometry
+    label: str
+    stored: bool = False
+
+
 def check_parents(
     features: list[UnitFeature],
     stored_parents: Mapping[str, shapely.Geometry],
@@ -158,21 +168,33 @@ def check_parents(
     metric_crs: str,
     tolerance_m: float,
     refuse_share: float,
+    stored_children: Mapping[str, shapely.Geometry] | None = None,
 ) -> None:
-    """Every parent exists (in the batch or the store) and (mostly) contains its child."""
+    """Every parent exists (in the batch or the store) and (mostly) contains its children.
+
+    A new outline of a stored unit is held against its stored children that the batch leaves as
+    they are, with the same thresholds, so a parent cannot be redrawn away from its children.
+    """
     in_batch = {f.code: f.geometry for f in features}
-    children = [f for f in features if f.level != Level.COUNTY]
-    parents = [_parent_geometry(parent_code(f.code), in_batch, stored_parents) for f in children]
-    for feature, parent in zip(children, parents, strict=True):
+    nested = [
+        _Nested(f.code, f.geometry, f.source or f"unit {f.code}") for f in features if f.level != Level.COUNTY
+    ]
+    nested += [
+        _Nested(code, geometry, f"stored unit {code}", stored=True)
+        for code, geometry in sorted((stored_children or {}).items())
+        if code not in in_batch and parent_code(code) in in_batch
+    ]
+    parents = [_parent_geometry(parent_code(n.code), in_batch, stored_parents) for n in nested]
+    for child, parent in zip(nested, parents, strict=True):
         if parent is None:
             report.errors.append(
-                f"{feature.source}: parent unit {parent_code(feature.code)} does not exist; "
+                f"{child.label}: parent unit {parent_code(child.code)} does not exist; "
                 "import the parent first or in the same file"
             )
-    pairs = [(f, p) for f, p in zip(children, parents, strict=True) if p is not None]
+    pairs = [(n, p) for n, p in zip(nested, parents, strict=True) if p is not None]
     if not pairs:
         return
-    child_m = crs.to_metric(np.array([f.geometry for f, _ in pairs]), metric_crs)
+    child_m = crs.to_metric(np.array([n.geometry for n, _ in pairs]), metric_crs)
     parent_m = crs.to_metric(np.array([p for _, p in pairs]), metric_crs)
     # Only the children that are not covered need the expensive difference.
     outside_area = np.zeros(len(pairs))
@@ -184,15 +206,31 @@ def check_parents(
         # What survives shrinking by the tolerance is a real overhang, not a rounding sliver.
         thick[maybe_outside] = ~shapely.is_empty(shapely.buffer(outside, -tolerance_m))
     child_area = shapely.area(child_m)
-    for (feature, _), outside, is_thick, area in zip(pairs, outside_area, thick, child_area, strict=True):
-        parent = parent_code(feature.code)
+    for (child, _), outside, is_thick, area in zip(pairs, outside_area, thick, child_area, strict=True):
+        _judge_overhang(child, outside, is_thick, area, report, refuse_share)
+
+
+def _judge_overhang(
+    child: _Nested, outside: float, is_thick: bool, area: float, report: ValidationReport, refuse_share: float
+) -> None:
+    """Refuse a child mostly outside its parent, warn about a real overhang."""
+    parent = parent_code(child.code)
+    if child.stored:
         if area > 0 and outside / area > refuse_share:
             report.errors.append(
-                f"{feature.source}: {outside / area:.0%} of it lies outside its parent {parent}; "
-                "the code or the geometry is wrong"
+                f"{child.label}: {outside / area:.0%} of it would lie outside the new outline of its "
+                f"parent {parent}; redraw or import the children with their parent"
             )
         elif is_thick:
-            report.warn(feature.code, f"reaches {outside:,.0f} m² outside its parent {parent}")
+            report.warn(parent, f"the new outline leaves {outside:,.0f} m² of its child {child.code} outside")
+        return
+    if area > 0 and outside / area > refuse_share:
+        report.errors.append(
+            f"{child.label}: {outside / area:.0%} of it lies outside its parent {parent}; "
+            "the code or the geometry is wrong"
+        )
+    elif is_thick:
+        report.warn(child.code, f"reaches {outside:,.0f} m² outside its parent {parent}")
 
 
 def _parent_geometry(
@@ -208,6 +246,7 @@ def validate(
     *,
     tolerance_m: float,
     refuse_share: float,
+    stored_children: Mapping[str, shapely.Geometry] | None = None,
 ) -> ValidationReport:
     """Run every check on a batch of already-cleaned features and return the report."""
     report = ValidationReport()
@@ -222,6 +261,7 @@ def validate(
             metric_crs=crs.metric_crs_of(f.geometry for f in features),
             tolerance_m=tolerance_m,
             refuse_share=refuse_share,
+            stored_children=stored_children,
         )
     return report
 

@@ -74,6 +74,28 @@ def units_at(session: Session, codes: Iterable[str], at: datetime | None = None)
     }
 
 
+def current_children(
+    session: Session, parents: Iterable[str], *, except_codes: Iterable[str] = ()
+) -> dict[str, StoredUnit]:
+    """The current versions of the stored units directly below the given codes (less `except_codes`)."""
+    parents = sorted(set(parents))
+    if not parents:
+        return {}
+    rows = session.execute(
+        text(
+            f"""SELECT v.code, u.level, v.version, v.name, v.kind, v.special_type, ST_AsBinary(v.geom) AS wkb
+                FROM units u JOIN unit_versions v USING (code)
+                WHERE u.parent_code = ANY(:parents) AND u.code <> ALL(:except)
+                  AND {valid_at_sql("v", None)}"""
+        ),
+        {"parents": parents, "except": sorted(set(except_codes))},
+    )
+    return {
+        r.code: StoredUnit(r.code, r.level, r.version, r.name, r.kind, r.special_type, from_wkb(r.wkb))
+        for r in rows
+    }
+
+
 def _same(feature: UnitFeature, row: Row) -> bool:
     """True when a feature says nothing new about a stored version."""
     same_attrs = (

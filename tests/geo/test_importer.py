@@ -207,3 +207,20 @@ def test_stored_versions_cannot_be_rewritten_or_deleted(session, base):
         session.execute(text("UPDATE unit_versions SET name = 'x' WHERE code = :c"), {"c": f.COUNTY})
     with pytest.raises(DBAPIError, match="never deleted"), session.begin_nested():
         session.execute(text("DELETE FROM unit_versions WHERE code = :c"), {"c": f.COUNTY})
+
+
+def test_a_new_parent_outline_is_held_against_its_stored_children(session, settings, tmp_path, base):
+    # The community redrawn to its western half alone: grids 002 and 004 (east) would be outside.
+    west = box(f.X0, f.Y0, f.X0 + f.SIZE / 2, f.Y0 + f.SIZE)
+    shrunk = f.write_geojson(tmp_path / "shrunk.geojson", [f.feature(f.COMMUNITY, west, name="测试社区")])
+    message = expect_refused(session, settings, shrunk, "new outline of its parent")
+    assert f"stored unit {f.grid_code(2)}" in message and f"stored unit {f.grid_code(4)}" in message
+    assert f"stored unit {f.grid_code(1)}" not in message
+
+    # A little smaller (a 20 m strip on the east): stored with a warning naming the children cut.
+    trimmed = box(f.X0, f.Y0, f.X0 + f.SIZE - 0.0002, f.Y0 + f.SIZE)
+    path = f.write_geojson(tmp_path / "trimmed.geojson", [f.feature(f.COMMUNITY, trimmed, name="测试社区")])
+    result = do_import(session, settings, path, valid_from=T1)
+    assert result.summary.versioned == [f.COMMUNITY]
+    warned = " ".join(result.warnings[f.COMMUNITY])
+    assert f.grid_code(2) in warned and f.grid_code(4) in warned and f.grid_code(1) not in warned
