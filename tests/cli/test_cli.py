@@ -94,6 +94,27 @@ def test_assign_csv_with_progress_and_bad_rows(cli_env, tmp_path):
     assert (out["d"]["status"], out["d"]["grid_code"]) == ("unassigned", "")
     assert out["e"]["status"] == "invalid"
     assert "1 rows had unusable coordinates" in result.stderr
+    # Not on a terminal: progress comes as lines, at every tenth.
+    assert "5 of 5 points (100 %)" in result.stderr
+
+
+def test_assign_says_what_is_wrong_with_the_csv_before_building_the_index(cli_env, tmp_path):
+    points = tmp_path / "points.csv"
+    points.write_text("name,x,y\na,114.9,33.4\n")
+    out = str(tmp_path / "o.csv")
+    result = gridmap(cli_env, "assign", str(points), "--crs", "wgs84", "-o", out, check=False)
+    assert result.returncode == 1 and "lacks column(s) id, lon, lat (found: name, x, y)" in result.stderr
+    assert "building the grid index" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_progress_lines_move_in_tenths(tmp_path):
+    from geo.batch import Progress
+
+    lines: list[str] = []
+    progress = Progress(1_000_000, terminal=False, say=lines.append)
+    for _ in range(20):
+        progress.update(50_000)
+    assert lines[0] == "  100,000 of 1,000,000 points (10 %)" and len(lines) == 10
 
 
 def test_unknown_crs_is_a_clear_error(cli_env, tmp_path):
