@@ -87,6 +87,8 @@ class Assignment:
     micro_grid: GridRef | None = None
     covering: list[str] = field(default_factory=list)  # every current grid that covers the point
     explanation: str = ""
+    # Units (above grids) that cover the point besides the chain's own: overlapping siblings.
+    overlapping: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON answer of /locate: dataclasses.asdict's shape, built without its deep copies
@@ -101,12 +103,29 @@ class Assignment:
             "micro_grid": _flat(self.micro_grid),
             "covering": list(self.covering),
             "explanation": self.explanation,
+            "overlapping": list(self.overlapping),
         }
 
 
 def _flat(ref: GridRef | UnitRef | Nearest | None) -> dict[str, Any] | None:
     """A reference's fields (all plain values) as a dict, in field order like asdict."""
     return None if ref is None else dict(ref.__dict__)
+
+
+def unit_chain(hits: Sequence[UnitRef]) -> tuple[list[UnitRef], list[str]]:
+    """The chain of units above grids covering a point, top down, and the overlapping others.
+
+    Real neighbouring units overlap a little. At each level the lowest code wins among the units
+    below the one chosen above (any unit when none is), as among grids; the others are returned
+    so that the answer can say the point lies in an overlap.
+    """
+    chain: list[UnitRef] = []
+    for length in sorted({len(h.code) for h in hits}):
+        level = [h for h in hits if len(h.code) == length]
+        under = [h for h in level if not chain or h.code.startswith(chain[-1].code)] or level
+        chain.append(min(under, key=lambda h: h.code))
+    chosen = {u.code for u in chain}
+    return chain, sorted(h.code for h in hits if h.code not in chosen)
 
 
 def choose(covering: Sequence[GridRef]) -> tuple[GridRef, Rule]:
@@ -120,6 +139,8 @@ def explain(a: Assignment, tolerance_m: float) -> str:
     """One sentence a dispatcher can read."""
     if a.grid is None:
         where = f"inside {a.units[-1].name} ({a.units[-1].code})" if a.units else "outside every unit"
+        if a.overlapping:
+            where += f", where it overlaps {', '.join(a.overlapping)} (lowest code wins)"
         near = f"; nearest grid {a.nearest.code} is {a.nearest.distance_m:.0f} m away" if a.nearest else ""
         return f"no grid covers the point or lies within {tolerance_m:g} m; it is {where}{near}"
     grid = f"grid {a.grid.code} {a.grid.name} (version {a.grid.version})"

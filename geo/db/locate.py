@@ -30,6 +30,7 @@ from geo.assignment import (
     UnitRef,
     choose,
     explain,
+    unit_chain,
 )
 from geo.codes import Level, ancestor_codes
 from geo.crs import METRES_PER_DEGREE_MIN, STORAGE_SRID, degrees_spanning
@@ -102,7 +103,7 @@ def locate(
         micro = [GridRef(h.code, h.name, h.kind, h.version) for h in by_level.get(Level.MICRO_GRID, [])]
         return assigned(grids, micro, lambda code: _chain(session, code, admin, at), tolerance_m)
 
-    units = [UnitRef(h.code, h.name, h.level) for h in admin]
+    units, overlapping = unit_chain([UnitRef(h.code, h.name, h.level) for h in admin])
     if near is not None and near.distance_m <= tolerance_m:
         grid = GridRef(near.code, near.name, near.kind, near.version)
         chain = _chain(session, grid.code, admin, at)
@@ -116,7 +117,10 @@ def locate(
         )
         return _explained(answer, tolerance_m)
     nearest = Nearest(near.code, float(near.distance_m)) if near is not None else None
-    return _explained(Assignment(Status.UNASSIGNED, Rule.UNASSIGNED, None, None, units, nearest), tolerance_m)
+    answer = Assignment(
+        Status.UNASSIGNED, Rule.UNASSIGNED, None, None, units, nearest, overlapping=overlapping
+    )
+    return _explained(answer, tolerance_m)
 
 
 def assigned(

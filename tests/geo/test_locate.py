@@ -110,3 +110,22 @@ def test_bulk_assignment_in_postgis_agrees_with_single_points(county):
         single = at(county, x, y)
         assert bulk[i].status == single.status, (x, y)
         assert bulk[i].grid_code == (single.grid.code if single.grid else None), (x, y)
+
+
+def test_a_point_where_two_counties_overlap_names_the_lowest_and_says_so(session, settings, tmp_path):
+    # Two counties imported side by side, without a parent, overlapping by a 100 m strip.
+    from shapely.geometry import box
+
+    west = box(f.X0, f.Y0, f.X0 + HALF + 0.001, f.Y0 + f.SIZE)
+    east = box(f.X0 + HALF, f.Y0, f.X0 + f.SIZE, f.Y0 + f.SIZE)
+    # The higher code first in the file, so that file order cannot decide.
+    features = [f.feature("419998", east, name="东县"), f.feature("419997", west, name="西县")]
+    path = f.write_geojson(tmp_path / "two.geojson", features)
+    import_units(session, path, valid_from=T0, settings=settings)
+    for _ in range(3):
+        a = at(session, f.X0 + HALF + 0.0005, f.Y0 + 0.01)
+        assert a.status == Status.UNASSIGNED
+        assert [u.code for u in a.units] == ["419997"] and a.overlapping == ["419998"]
+        assert "overlaps 419998 (lowest code wins)" in a.explanation
+    outside_overlap = at(session, f.X0 + 0.03, f.Y0 + 0.01)
+    assert [u.code for u in outside_overlap.units] == ["419998"] and outside_overlap.overlapping == []
