@@ -1,0 +1,165 @@
+"""`gridmap assign` end to end against the pandas + geopandas.sjoin script a user would write.
+
+    .venv/bin/python -m benchmarks.bench_assign_csv [--points 1000000 ...] [--grids 0 100000] [--reuse]
+
+Both read the same CSV of id,lon,lat (WGS84) and write id,...,grid_code; both are run as the user
+runs them, in a fresh process, timed from start to exit (imports, reading, the join, writing):
+  1. `gridmap assign points.csv --crs wgs84 -o ours.csv` on a database holding the grids;
+  2. a script: read the grids exported by `gridmap export` (not timed: a user would have the
+     file), pandas.read_csv, GeoDataFrame(points_from_xy), geopandas.sjoin(predicate="within"),
+     one row per point, to_csv.
+Answers are compared: wherever sjoin finds exactly one grid, gridmap must give that grid
+(points on an edge or under a special grid are where the two rules may differ; counted).
+Peak memory is each child process's maximum resident set (getrusage of the waited child).
+Prints progress on stderr and a table on stdout; nothing here is a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+
+from benchmarks.bench_lookup import demo_data
+from benchmarks.bench_postgis import database, load_partition, reused, say
+from benchmarks.partition import make_partition, make_points
+from geo.demo import load_demo
+from geo.settings import Settings
+
+DEMO = 0
+
+USER_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import geopandas as gpd
+    import pandas as pd
+
+    grids_file, points_file, out_file = sys.argv[1:4]
+    grids = gpd.read_file(grids_file)[["code", "geometry"]]
+    points = pd.read_csv(points_file, dtype={"id": str})
+    frame = gpd.GeoDataFrame(points, geometry=gpd.points_from_xy(points.lon, points.lat), crs=grids.crs)
+    joined = gpd.sjoin(frame, grids, how="left", predicate="within")
+    joined = joined[~joined.index.duplicated(keep="first")]
+    out = pd.DataFrame({"id": joined["id"], "grid_code": joined["code"].fillna("")})
+    out.to_csv(out_file, index=False)
+    """
+)
+
+
+def run_child(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and peak resident MB of one child process (which must succeed)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    stderr = process.stderr.read().decode() if process.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{args[:4]} failed:\n{stderr}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def prepare(n_grids: int, reuse: bool, settings: Settings) -> str:
+    """The URL of a database holding the grids (the demo county or a synthetic partition)."""
+    name = "gridmap_bench_demo" if n_grids == DEMO else f"gridmap_bench_partition_{n_grids}"
+    url = reused(name, settings) if reuse else None
+    if url is None:
+        url = database(name, settings)
+        if n_grids == DEMO:
+            with Session(create_engine(url)) as session, session.begin():
+                load_demo(session, settings=settings)
+        else:
+            load_partition(url, n_grids)
+    return url
+
+
+def points_for(n_grids: int, n_points: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The run's points: 98 % inside the demo county, or uniform over the partition's box."""
+    if n_grids == DEMO:
+        _, lon, lat = demo_data(n_points, seed)
+        return lon, lat
+    grids = make_partition(n_grids, seed=7, removed_share=0.01, special_share=0.01)
+    return make_points(n_points, grids, seed)
+
+
+def compare(ours: Path, theirs: Path) -> tuple[int, int]:
+    """(points where sjoin found one grid and gridmap agrees, points where they differ)."""
+    a = pd.read_csv(ours, dtype=str, keep_default_na=False)
+    b = pd.read_csv(theirs, dtype=str, keep_default_na=False)
+    found = (b["grid_code"] != "").to_numpy()
+    same = (a["grid_code"].to_numpy() == b["grid_code"].to_numpy()) & found
+    return int(same.sum()), int((found & ~same).sum())
+
+
+def bench(url: str, n_grids: int, n_points: int, repeat: int, work: Path) -> dict:
+    """One row of the table."""
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": url}
+    gridmap = [sys.executable, "-m", "cli.main"]
+    grids_file = work / "grids.geojson"
+    subprocess.run([*gridmap, "export", str(grids_file)], env=env, check=True, capture_output=True)
+    lon, lat = points_for(n_grids, n_points, seed=11)
+    points = work / "points.csv"
+    say(f"  writing {n_points:,} points ...")
+    pd.DataFrame({"id": np.arange(n_points).astype(str), "lon": lon, "lat": lat}).to_csv(points, index=False)
+    ours, theirs = work / "ours.csv", work / "theirs.csv"
+    script = work / "user_script.py"
+    script.write_text(USER_SCRIPT)
+    row: dict = {"grids": "demo county" if n_grids == DEMO else f"{n_grids:,}", "points": n_points}
+    best: dict[str, tuple[float, float]] = {}
+    for attempt in range(repeat):
+        for name, args in (
+            ("ours", [*gridmap, "assign", str(points), "--crs", "wgs84", "-o", str(ours)]),
+            ("script", [sys.executable, str(script), str(grids_file), str(points), str(theirs)]),
+        ):
+            say(f"  run {attempt + 1}/{repeat}: {name} ...")
+            seconds, mb = run_child(args, env)
+            if name not in best or seconds < best[name][0]:
+                best[name] = (seconds, mb)
+    row["ours_s"], row["ours_mb"] = best["ours"]
+    row["script_s"], row["script_mb"] = best["script"]
+    row["agree"], row["differ"] = compare(ours, theirs)
+    return row
+
+
+def main() -> None:
+    """Parse arguments, run, print the table."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--points", type=int, nargs="+", default=[1_000_000])
+    parser.add_argument("--grids", type=int, nargs="+", default=[DEMO], help="0 = the demo county")
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--reuse", action="store_true", help="reuse databases loaded by an earlier run")
+    args = parser.parse_args()
+    settings = Settings(database_url=None)
+    load = os.getloadavg()
+    rows = []
+    for n_grids in args.grids:
+        say(f"grids: {'demo county' if n_grids == DEMO else n_grids} ...")
+        url = prepare(n_grids, args.reuse, settings)
+        for n_points in args.points:
+            with tempfile.TemporaryDirectory() as work:
+                rows.append(bench(url, n_grids, n_points, args.repeat, Path(work)))
+    print(f"load average before the runs: {load[0]:.1f} (2 cores); best of {args.repeat} runs each")
+    print("| grids | points | gridmap assign | pandas + sjoin script | ratio | peak memory (ours / script) "
+          "| same grid / differ |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['grids']} | {r['points']:,} | {r['ours_s']:.1f} s | {r['script_s']:.1f} s "
+            f"| **{r['script_s'] / r['ours_s']:.1f}×** | {r['ours_mb']:,.0f} / {r['script_mb']:,.0f} MB "
+            f"| {r['agree']:,} / {r['differ']:,} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
