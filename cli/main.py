@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from sqlalchemy.orm import Session
@@ -18,6 +18,10 @@ from geo.crs import CoordinateError
 from geo.db.cluster import ClusterError, EmbeddedCluster
 from geo.db.engine import DatabaseError, engine_for, resolve_database_url, session_factory
 from geo.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # imported by the commands that use them, to keep every command's start quick
+    from geo.coverage import Finding, Tolerances
+    from geo.db.coverage import CoverageRun
 
 app = typer.Typer(
     help="Grid-mapping service for grid-based community governance (网格化治理).",
@@ -557,25 +561,37 @@ def _coverage_table(unit: str, summary: dict, seconds: float) -> None:
     Console(soft_wrap=True).print(table)
 
 
+# Findings beyond this many go to a file, not to the terminal.
+LONG_FINDINGS = 1000
+
+
 @app.command()
 def coverage(
     unit: Annotated[
         str | None, typer.Option(help="Unit code to analyse with everything below it (default: each county)")
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="table or geojson (findings to stdout)")] = "table",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the findings (GeoJSON) to this file")
+    ] = None,
     save: Annotated[bool, typer.Option(help="Store the result as a dated report of the unit")] = False,
     at: Annotated[datetime | None, typer.Option(help="Analyse the boundaries valid at this date")] = None,
 ) -> None:
-    """Coverage analysis: gaps, overlaps, slivers, overhangs, staff, party cells, size norm, cases."""
-    import json
+    """Coverage analysis: gaps, overlaps, slivers, overhangs, staff, party cells, size norm, cases.
 
-    from geo.coverage import Tolerances
+    Over several units (every county by default) it prints a line per unit and the totals per kind
+    and level, checks the top-level units against each other for overlaps, and writes findings
+    that would not fit a screen to a file.
+    """
+    from geo.coverage import Tolerances, feature_collection
+    from geo.coverage_totals import analyse_roots
     from geo.db import coverage as store
     from geo.db.units import units_at
 
     if fmt not in ("table", "geojson"):
         fail(f"unknown format {fmt!r}: use table or geojson")
     settings = get_settings()
+    tolerances = Tolerances.from_settings(settings)
     when = at.astimezone() if at else None
     with friendly_errors(), session_scope(settings) as session:
         codes = [unit] if unit else store.county_codes(session)
@@ -583,29 +599,79 @@ def coverage(
             fail(f"no unit with code {unit}")
         if not codes:
             fail("no units stored yet: load some with `gridmap demo` or `gridmap import`")
-        answers = []
+        findings = []
         for code in codes:
-            t0 = time.perf_counter()
-
-            def progress(done: int, total: int, code: str = code) -> None:
-                if total >= 1000:  # say nothing for the blink of a small unit
-                    say(f"  {code}: {done:,}/{total:,} parent units analysed")
-
-            run = store.run_coverage(
-                session, code, Tolerances.from_settings(settings), at=when, progress=progress
-            )
-            if save:
-                store.save_report(session, run)
-                say(f"  saved report {run.report_id} of {code}")
-            answers.append(run.as_dict())
+            run = _coverage_of(session, code, tolerances, when, save=save)
+            findings += run.findings
             if fmt == "table":
-                _coverage_table(code, answers[-1]["summary"], time.perf_counter() - t0)
-    if fmt == "geojson":
-        if len(answers) == 1:
-            typer.echo(json.dumps(answers[0]["findings"], ensure_ascii=False))
-        else:
-            features = [f for a in answers for f in a["findings"]["features"]]
-            typer.echo(json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False))
+                if len(codes) == 1:
+                    _coverage_table(code, run.as_dict()["summary"], sum(run.timings.values()))
+                else:
+                    say(_coverage_line(code, run))
+        if not unit:
+            between = analyse_roots(store.root_units(session, when), tolerances)
+            if between:
+                say(f"  {len(between)} overlap(s) between top-level units (no parent compares them)")
+            findings += between
+    if fmt == "table" and len(codes) > 1:
+        _coverage_totals(findings)
+    _write_findings(feature_collection(findings), output, to_stdout=fmt == "geojson")
+
+
+def _coverage_of(
+    session: Session, code: str, tolerances: Tolerances, when: datetime | None, *, save: bool
+) -> CoverageRun:
+    """One unit's coverage run, with progress for large units, saved as a report if asked."""
+    from geo.db import coverage as store
+
+    def progress(done: int, total: int) -> None:
+        if total >= 1000:  # say nothing for the blink of a small unit
+            say(f"  {code}: {done:,}/{total:,} parent units analysed")
+
+    run = store.run_coverage(session, code, tolerances, at=when, progress=progress)
+    if save:
+        store.save_report(session, run)
+        say(f"  saved report {run.report_id} of {code}")
+    return run
+
+
+def _coverage_line(code: str, run: CoverageRun) -> str:
+    """One unit's findings on one line: counts of the kinds present."""
+    summary = run.as_dict()["summary"]
+    present = ", ".join(f"{e['count']} {kind}" for kind, e in summary.items() if e["count"])
+    return f"  {code}: {present or 'no findings'} ({sum(run.timings.values()):.1f} s)"
+
+
+def _coverage_totals(findings: list[Finding]) -> None:
+    """Counts and areas per kind and level, as a rich table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from geo.coverage_totals import totals
+
+    table = Table(title=f"coverage totals: {len(findings):,} findings")
+    for column in ("kind", "level", "count", "area m²"):
+        table.add_column(column, justify="left" if column in ("kind", "level") else "right")
+    for kind, levels in totals(findings).items():
+        for level, entry in levels.items():
+            area = f"{entry['area_m2']:,.1f}" if entry["area_m2"] else ""
+            table.add_row(kind, level, f"{entry['count']:,}", area)
+    Console(soft_wrap=True).print(table)
+
+
+def _write_findings(collection: dict, output: Path | None, *, to_stdout: bool) -> None:
+    """Findings to `output`, else to stdout when asked and short enough, else to a file named here."""
+    import json
+
+    count = len(collection["features"])
+    if output is None and to_stdout and count <= LONG_FINDINGS:
+        typer.echo(json.dumps(collection, ensure_ascii=False))
+        return
+    if output is None and not (to_stdout and count):
+        return
+    target = output or Path(f"coverage-{datetime.now():%Y%m%d-%H%M%S}.geojson")
+    target.write_text(json.dumps(collection, ensure_ascii=False), encoding="utf-8")
+    say(f"{count:,} findings written to {target}" + ("" if output else f" (more than {LONG_FINDINGS:,})"))
 
 
 @app.command()

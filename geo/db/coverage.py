@@ -220,6 +220,21 @@ def list_reports(session: Session, code: str) -> list[dict[str, Any]]:
     ]
 
 
+def root_units(session: Session, at: datetime | None = None) -> list[coverage.Unit]:
+    """The units with no stored parent (the counties of a deployment without a province unit)."""
+    rows = session.execute(
+        text(
+            f"""SELECT v.code, ST_AsBinary(v.geom) AS wkb
+                FROM units u JOIN unit_versions v USING (code)
+                WHERE u.parent_code IS NULL AND {valid_at_sql("v", "at" if at else None)}
+                ORDER BY v.code"""
+        ),
+        {"at": at},
+    ).all()
+    geometries = from_wkb_array([r.wkb for r in rows]) if rows else []
+    return [coverage.Unit(code=r.code, geometry=g) for r, g in zip(rows, geometries, strict=True)]
+
+
 def county_codes(session: Session) -> list[str]:
     """Codes of the current counties (what `gridmap coverage` analyses without --unit)."""
     return list(

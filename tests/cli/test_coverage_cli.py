@@ -59,3 +59,30 @@ def test_crosswalk_writes_csv_and_geojson(cov_env, tmp_path):
     assert all(abs(float(r["share_of_legacy"]) - 0.25) < 0.01 for r in rows)
     features = json.loads((tmp_path / "xw.geojson").read_text(encoding="utf-8"))["features"]
     assert features[0]["properties"]["crosses_community"] is False
+
+
+def test_coverage_of_every_county_sums_up_and_finds_overlaps_between_counties(settings, tmp_path):
+    env = {
+        **os.environ,
+        "GRIDMAP_DATABASE_URL": fresh_database(settings, f"{DB_PREFIX}_cov_roots"),
+        "GRIDMAP_SECRET_KEY": TEST_SECRET,
+    }
+    half = f.SIZE / 2
+    # Two counties imported side by side with no parent, overlapping by a strip ~90 m wide.
+    west = f.feature("419997", box(f.X0, f.Y0, f.X0 + half + 0.001, f.Y0 + f.SIZE), name="西县")
+    east = f.feature("419998", box(f.X0 + half, f.Y0, f.X0 + f.SIZE, f.Y0 + f.SIZE), name="东县")
+    gridmap(env, "import", str(f.write_geojson(tmp_path / "two.geojson", [west, east])))
+
+    table = gridmap(env, "coverage")
+    assert "419997: 1 gap" in table.stderr and "419998: 1 gap" in table.stderr  # a line per county
+    assert "1 overlap(s) between top-level units" in table.stderr
+    totals = [line for line in table.stdout.splitlines() if "│" in line]
+    overlap = next(line for line in totals if " overlap " in line).split("│")
+    assert [c.strip() for c in overlap[1:4]] == ["overlap", "county", "1"]
+    assert 300_000 < float(overlap[4].strip().replace(",", "")) < 500_000  # ~93 m × 4.4 km
+
+    out = tmp_path / "findings.geojson"
+    gridmap(env, "coverage", "--format", "geojson", "-o", str(out))
+    features = json.loads(out.read_text(encoding="utf-8"))["features"]
+    between = [x["properties"]["units"] for x in features if x["properties"]["kind"] == "overlap"]
+    assert between == [["419997", "419998"]]

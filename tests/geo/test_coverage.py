@@ -252,3 +252,18 @@ def test_exactly_the_injected_problems_are_found_with_their_areas(case):
     assert [(k, u) for k, u, _ in found] == [(k, u) for k, u, _ in expected], found
     for (_, _, got), (_, _, want) in zip(found, expected, strict=True):
         assert abs(got - want) < 1, (got, want)
+
+
+def test_top_level_units_are_checked_against_each_other_for_overlaps_only():
+    from geo.coverage_totals import analyse_roots, totals
+    from tests import factories as f
+
+    half = f.SIZE / 2
+    west = Unit("419997", box(f.X0, f.Y0, f.X0 + half + 0.001, f.Y0 + f.SIZE))
+    east = Unit("419998", box(f.X0 + half, f.Y0, f.X0 + f.SIZE, f.Y0 + f.SIZE))
+    far = Unit("419999", box(f.X0 + 1, f.Y0, f.X0 + 1.01, f.Y0 + 0.01))  # no neighbour at all
+    found = analyse_roots([east, far, west], TOL)
+    assert [(x.kind, x.units) for x in found] == [(Kind.OVERLAP, ("419997", "419998"))]
+    assert totals(found)["overlap"]["county"]["count"] == 1
+    touching = Unit("419998", box(f.X0 + half + 0.001, f.Y0, f.X0 + f.SIZE, f.Y0 + f.SIZE))
+    assert analyse_roots([west, touching], TOL) == []
