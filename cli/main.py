@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from sqlalchemy.orm import Session
 
+from cli.ha import ha_app
 from geo.codes import Level
 from geo.crs import CoordinateError
 from geo.db.cluster import ClusterError, EmbeddedCluster
@@ -32,6 +33,7 @@ db_app = typer.Typer(
     help="The database: the embedded PostGIS cluster, or the one GRIDMAP_DATABASE_URL names."
 )
 app.add_typer(db_app, name="db")
+app.add_typer(ha_app, name="ha")
 
 DEFAULT_PORT = 8000
 

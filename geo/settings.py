@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     )
     embedded_port: int = Field(default=54329, ge=1024, le=65535)
     embedded_database: str = "gridmap"
+    # `gridmap ha up`: a local three-node Patroni + etcd cluster for development, tests and
+    # benchmarks. etcd takes the base port and the next; the nodes' PostgreSQL ports follow, then
+    # their Patroni REST ports. Below the kernel's ephemeral range (32768+), where an outgoing
+    # connection may hold a port for a moment.
+    ha_base_port: int = Field(default=25440, ge=1024, le=65500)
 
     snap_tolerance_m: float = Field(
         default=30.0, ge=0, description="A point this close to a grid but outside every grid snaps to it"

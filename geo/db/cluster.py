@@ -109,6 +109,14 @@ class EmbeddedCluster:
 
     # ----------------------------------------------------------------- public API
 
+    def server_owner(self) -> _Owner | None:
+        """The system user PostgreSQL runs as (None: this process's own user, when not root)."""
+        return self._owner()
+
+    def bin_dir(self) -> Path:
+        """The PostgreSQL server binaries in use (GRIDMAP_PG_BIN_DIR, else the newest installed)."""
+        return self._binaries().bin_dir
+
     def url(self) -> str:
         """The SQLAlchemy URL of the embedded database (valid once the cluster was created)."""
         return self._url_for(self._settings.embedded_database)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from psycopg.conninfo import make_conninfo
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,13 +28,33 @@ def resolve_database_url(settings: Settings, *, progress: Callable[[str], None] 
 
 
 def normalize_url(url: str) -> str:
-    """Use the psycopg 3 driver for plain postgres:// or postgresql:// URLs."""
-    parsed = make_url(url)
+    """Use the psycopg 3 driver for plain postgres:// or postgresql:// URLs.
+
+    A libpq multi-host URL (`postgresql://u:p@h1:5432,h2:5432/db?target_session_attrs=read-write`,
+    what Patroni deployments hand out) becomes SQLAlchemy's spelling of it, one `host=` per host.
+    """
+    parsed = make_url(_hosts_in_query(url))
     if parsed.drivername in ("postgres", "postgresql"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     if not parsed.drivername.startswith("postgresql"):
         raise DatabaseError(f"GRIDMAP_DATABASE_URL must point to PostgreSQL/PostGIS, not {parsed.drivername}")
     return parsed.render_as_string(hide_password=False)
+
+
+def _hosts_in_query(url: str) -> str:
+    """libpq's comma-separated hosts in the authority moved to SQLAlchemy's repeated `host=`."""
+    parts = urlsplit(url)
+    if "," not in parts.netloc:
+        return url
+    userinfo, at, hosts = parts.netloc.rpartition("@")
+    query = [*parse_qsl(parts.query, keep_blank_values=True), *(("host", h) for h in hosts.split(","))]
+    return urlunsplit((parts.scheme, f"{userinfo}{at}", parts.path, urlencode(query), parts.fragment))
+
+
+def libpq_conninfo(engine: Engine) -> str:
+    """The libpq connection string of an engine's URL (multi-host included), for psycopg directly."""
+    _, params = engine.dialect.create_connect_args(engine.url)
+    return make_conninfo(**{k: v for k, v in params.items() if isinstance(v, str | int)})
 
 
 # For the API: its few statements are prepared on first use and planned once per connection.

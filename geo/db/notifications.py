@@ -13,14 +13,17 @@ from collections.abc import Callable
 import psycopg
 from sqlalchemy import Engine
 
+from geo.db.engine import libpq_conninfo
+
 log = logging.getLogger("gridmap.notifications")
 
 RETRY_S = 2.0  # wait this long before listening again after the connection was lost
 
 
 def conninfo(engine: Engine) -> str:
-    """A libpq connection string for the engine's database."""
-    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    """A libpq connection string for the engine's database (every host of a multi-host URL, so the
+    LISTEN follows the primary after a failover: NOTIFY is not sent on standbys)."""
+    return libpq_conninfo(engine)
 
 
 async def listen(
