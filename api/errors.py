@@ -6,7 +6,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from api.access import LoginRequired
 from geo.access import AccessDenied
@@ -87,6 +87,10 @@ def _extra(exc: Exception) -> dict[str, object]:
     return {}
 
 
+# What a client waits before retrying while the database is away: a Patroni failover takes ~10 s.
+DATABASE_RETRY_AFTER_S = 5
+
+
 def _error(status: int, detail: str, **extra: object) -> JSONResponse:
     return JSONResponse(status_code=status, content={"detail": detail, **extra})
 
@@ -102,9 +106,15 @@ def register(app: FastAPI) -> None:
 
         app.add_exception_handler(error, handler)
 
-    async def database_down(request: Request, exc: OperationalError) -> JSONResponse:
+    async def database_down(request: Request, exc: DBAPIError) -> JSONResponse:
+        if not isinstance(exc, OperationalError) and not exc.connection_invalidated:
+            return await unexpected(request, exc)
+        # A lost connection, a server shutting down, a primary turned standby (failover): the
+        # pool has dropped the connection and the next request finds the primary again.
         log.error("database unavailable: %s", exc.orig)
-        return _error(503, "the database is unavailable; try again shortly")
+        response = _error(503, "the database is unavailable; try again shortly")
+        response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
+        return response
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Log the traceback for operators; never send it to clients.
@@ -115,5 +125,5 @@ def register(app: FastAPI) -> None:
         return RedirectResponse(exc.location, status_code=303)
 
     app.add_exception_handler(LoginRequired, login_required)
-    app.add_exception_handler(OperationalError, database_down)
+    app.add_exception_handler(DBAPIError, database_down)
     app.add_exception_handler(Exception, unexpected)

@@ -6,9 +6,10 @@ from collections.abc import Callable
 from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import psycopg
 from psycopg.conninfo import make_conninfo
-from sqlalchemy import Engine, create_engine
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from geo.settings import Settings
@@ -66,7 +67,20 @@ SERVICE_CONNECT_ARGS = {"prepare_threshold": 1, "options": "-c plan_cache_mode=f
 def engine_for(url: str, *, service: bool = False) -> Engine:
     """One pooled engine per URL (and use) for the life of the process."""
     connect_args = SERVICE_CONNECT_ARGS if service else {}
-    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, connect_args=connect_args)
+    engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, connect_args=connect_args)
+    event.listen(engine, "handle_error", _standby_is_a_lost_connection)
+    return engine
+
+
+# After a failover a pooled connection may lead to the old primary, now a standby (or shutting
+# down): it still answers the pool's ping, so every write on it would fail. Such errors count as
+# a lost connection, which makes SQLAlchemy drop the connection (and the pool's older ones).
+_LOST = (psycopg.errors.ReadOnlySqlTransaction, psycopg.errors.AdminShutdown, psycopg.errors.CannotConnectNow)
+
+
+def _standby_is_a_lost_connection(context: ExceptionContext) -> None:
+    if isinstance(context.original_exception, _LOST):
+        context.is_disconnect = True
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import psycopg
+import pytest
 from psycopg.conninfo import conninfo_to_dict
 from sqlalchemy import create_engine
+from sqlalchemy.exc import DBAPIError
 
 from geo.db.engine import libpq_conninfo, normalize_url
 
@@ -22,3 +25,31 @@ def test_a_single_host_url_is_only_given_the_psycopg_driver():
     assert normalize_url("postgresql://a:b@db:5432/gridmap") == "postgresql+psycopg://a:b@db:5432/gridmap"
     info = conninfo_to_dict(libpq_conninfo(create_engine(normalize_url("postgres://a:b@db:6432/x"))))
     assert (info["host"], info["port"], info["dbname"]) == ("db", "6432", "x")
+
+
+def test_a_connection_to_a_primary_turned_standby_is_dropped_not_reused(database_url):
+    from geo.db.engine import engine_for
+
+    engine = engine_for(normalize_url(database_url), service=True)
+    with engine.connect() as conn:  # make this pooled connection behave as a demoted primary's
+        conn.exec_driver_sql("SET SESSION default_transaction_read_only = on")
+        conn.commit()
+        demoted = conn.connection.dbapi_connection
+    with pytest.raises(DBAPIError) as caught, engine.begin() as conn:
+        assert conn.connection.dbapi_connection is demoted  # the pool hands it out again
+        conn.exec_driver_sql("CREATE TEMP TABLE t (x int)")
+    assert caught.value.connection_invalidated  # counted as a lost connection: dropped
+    with engine.begin() as conn:  # the next checkout is a fresh connection that can write
+        assert conn.connection.dbapi_connection is not demoted
+        conn.exec_driver_sql("CREATE TEMP TABLE t (x int)")
+
+
+def test_a_lost_database_answers_503_with_retry_after(client, monkeypatch):
+    def lost(connection: object) -> str:
+        error = psycopg.errors.AdminShutdown("terminating connection due to administrator command")
+        raise DBAPIError.instance("SELECT 1", {}, error, psycopg.Error, connection_invalidated=True)
+
+    monkeypatch.setattr("api.routes.health.current_revision", lost)  # /health's second statement
+    answer = client.get("/health")
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "5"
+    assert answer.json()["detail"].startswith("the database is unavailable")
