@@ -291,7 +291,9 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "?"
 
 
-PRUNE_EVERY_S = 60.0
+PRUNE_EVERY_S = 60.0  # how often a process deletes counters nobody needs any more
+REFUSE_LOCALLY_S = 2  # a refused address is refused this long without asking the database
+MAX_REFUSED = 10_000
 
 
 class RateLimit:
@@ -302,21 +304,32 @@ class RateLimit:
     def __init__(self, name: str, limit: int, window_s: int) -> None:
         self.name, self.limit, self.window_s = name, limit, window_s
         self._pruned = 0.0
+        # Addresses refused lately, until when: a flood from them is refused without a query.
+        self._refused: dict[str, float] = {}
 
     def check(self, request: Request) -> None:
         """429 when the client has used up its allowance."""
         state = request.app.state
         key = f"{self.name}:{client_address(request)}"
+        now = time.monotonic()
+        until = self._refused.get(key)
+        if until is not None and until > now:
+            self._refuse(int(until - now) + 1)
         with state.counters.connect() as connection:
             verdict = throttles.hit(connection, key, self.limit, self.window_s)
-            if time.monotonic() - self._pruned > PRUNE_EVERY_S:
-                self._pruned = time.monotonic()
+            if now - self._pruned > PRUNE_EVERY_S:
+                self._pruned = now
+                self._refused = {k: t for k, t in self._refused.items() if t > now}
                 throttles.prune(connection, login_policy(state.settings))
         if not verdict.allowed:
-            retry = verdict.retry_after_s
-            raise HTTPException(
-                429, f"too many requests; try again in {retry} s", {"Retry-After": str(retry)}
-            )
+            if len(self._refused) < MAX_REFUSED:
+                # Not the full wait: the sliding window may let the client in sooner.
+                self._refused[key] = now + min(verdict.retry_after_s, REFUSE_LOCALLY_S)
+            self._refuse(verdict.retry_after_s)
+
+    @staticmethod
+    def _refuse(retry: int) -> None:
+        raise HTTPException(429, f"too many requests; try again in {retry} s", {"Retry-After": str(retry)})
 
 
 def login_policy(settings: Settings) -> LoginPolicy:
