@@ -51,12 +51,15 @@ def test_a_configured_proxy_is_believed_and_nobody_else(limits_url, settings):
     engine = create_engine(limits_url)
     app = create_app(behind, engine=engine)
     name = f"probe-{uuid.uuid4().hex[:8]}"
-    for peer, forwarded in ((("127.0.0.1", 1), "203.0.113.9"), (("198.51.100.5", 1), "6.6.6.6")):
+    # The proxy appends the peer it saw to what the client sent: the rightmost untrusted entry counts.
+    tries = ((("127.0.0.1", 1), "203.0.113.9"), (("198.51.100.5", 1), "6.6.6.6"),
+             (("127.0.0.1", 1), "6.6.6.6, 203.0.113.77"))  # fmt: skip
+    for peer, forwarded in tries:
         client = TestClient(app, base_url="https://testserver", client=peer)
         answer = client.post("/auth/token", data={"username": name, "password": "x" * 8},
                              headers={"X-Forwarded-For": forwarded})  # fmt: skip
         assert answer.status_code == 401
-    assert audit_ips(limits_url, name) == ["203.0.113.9", "198.51.100.5"]
+    assert audit_ips(limits_url, name) == ["203.0.113.9", "198.51.100.5", "203.0.113.77"]
     engine.dispose()
 
 
