@@ -13,6 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from api.app import create_app
+from geo.db import throttles
+from geo.lockout import LoginPolicy
 from tests.conftest import DB_PREFIX, fresh_database
 from tests.live import server
 
@@ -82,3 +84,29 @@ def test_two_app_instances_on_one_database_enforce_one_limit(limits_url, setting
     assert int(refused.headers["retry-after"]) >= 1 and "too many requests" in refused.json()["detail"]
     for engine in engines:
         engine.dispose()
+
+
+def test_the_counter_slides_over_the_previous_window_and_forgets_refused_hits(limits_url):
+    engine = create_engine(limits_url, isolation_level="AUTOCOMMIT")
+    key = f"test:{uuid.uuid4().hex}"
+    with engine.connect() as conn:
+        verdicts = [throttles.hit(conn, key, 2, 3600) for _ in range(4)]
+        assert [v.allowed for v in verdicts] == [True, True, False, False]
+        assert 1 <= verdicts[2].retry_after_s <= 3600
+        row = text("SELECT window_no, hits FROM rate_limits WHERE key = :k")
+        current = conn.execute(row, {"k": key}).one()
+        assert current.hits == 2  # refused hits were taken back
+        # A busy previous window still weighs on this one.
+        busy = f"test:{uuid.uuid4().hex}"
+        conn.execute(
+            text("INSERT INTO rate_limits VALUES (:k, :n, 1000000000, now() + interval '1 hour')"),
+            {"k": busy, "n": current.window_no - 1},
+        )
+        assert not throttles.hit(conn, busy, 100, 3600).allowed
+        conn.execute(
+            text("INSERT INTO rate_limits VALUES (:k, 1, 5, now() - interval '1 second')"), {"k": busy}
+        )
+        throttles.prune(conn, LoginPolicy())
+        left = conn.execute(text("SELECT window_no FROM rate_limits WHERE key = :k"), {"k": busy}).scalars()
+        assert sorted(left) == [current.window_no - 1, current.window_no]  # the expired window is gone
+    engine.dispose()
