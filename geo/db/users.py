@@ -151,10 +151,11 @@ def authenticate(
 ) -> User:  # fmt: skip
     """The user whose password this is, or LoginFailed, the same for every cause and after the same
     work: one Argon2 verification whether the name exists, is disabled or must wait."""
+    dummy = _dummy_hash()  # first: the first login of a process pays for it, whatever the cause
     failures = throttles.login_gate(session, username, address, now, policy)
     row = session.execute(text("SELECT * FROM users WHERE username = :u"), {"u": username}).first()
     usable = row is not None and not row.disabled and failures is not None
-    matches = _verify(row.password_hash if usable else _dummy_hash(), password)
+    matches = _verify(row.password_hash if usable else dummy, password)
     if failures is None:
         raise LoginFailed(reason="waiting after failed logins from this address")
     if usable and matches:
