@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +23,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.access import AccessDenied, Permission, User
-from geo.db import users
+from geo.db import throttles, users
+from geo.lockout import LoginPolicy
+from geo.settings import Settings
 
 P = Permission
 SESSION_COOKIE = "gridmap_session"
@@ -284,23 +285,53 @@ async def current_user(request: Request) -> User | None:
 CurrentUser = Annotated[User | None, Depends(current_user)]
 
 
-class RateLimit:
-    """At most `limit` requests per `window_s` per client address, per process (a sliding window)."""
+def client_address(request: Request) -> str:
+    """The client's address: the TCP peer, or what a trusted proxy says (GRIDMAP_TRUSTED_PROXIES,
+    applied to the request by api.app before anything reads it). The one answer for audit and limits."""
+    return request.client.host if request.client else "?"
 
-    def __init__(self, limit: int, window_s: float) -> None:
-        self.limit, self.window_s = limit, window_s
-        self._seen: dict[str, deque[float]] = defaultdict(deque)
+
+PRUNE_EVERY_S = 60.0  # how often a process deletes counters nobody needs any more
+REFUSE_LOCALLY_S = 2  # a refused address is refused this long without asking the database
+MAX_REFUSED = 10_000
+
+
+class RateLimit:
+    """At most `limit` requests per `window_s` per client address, counted in PostgreSQL so that
+    every server process enforces one limit (geo.db.throttles). `check` does I/O: call it from a
+    thread (sync routes run in one)."""
+
+    def __init__(self, name: str, limit: int, window_s: int) -> None:
+        self.name, self.limit, self.window_s = name, limit, window_s
+        self._pruned = 0.0
+        # Addresses refused lately, until when: a flood from them is refused without a query.
+        self._refused: dict[str, float] = {}
 
     def check(self, request: Request) -> None:
         """429 when the client has used up its allowance."""
-        key = request.client.host if request.client else "?"
+        state = request.app.state
+        key = f"{self.name}:{client_address(request)}"
         now = time.monotonic()
-        seen = self._seen[key]
-        while seen and seen[0] <= now - self.window_s:
-            seen.popleft()
-        if len(seen) >= self.limit:
-            retry = int(seen[0] + self.window_s - now) + 1
-            raise HTTPException(
-                429, f"too many requests; try again in {retry} s", {"Retry-After": str(retry)}
-            )
-        seen.append(now)
+        until = self._refused.get(key)
+        if until is not None and until > now:
+            self._refuse(int(until - now) + 1)
+        with state.counters.connect() as connection:
+            verdict = throttles.hit(connection, key, self.limit, self.window_s)
+            if now - self._pruned > PRUNE_EVERY_S:
+                self._pruned = now
+                self._refused = {k: t for k, t in self._refused.items() if t > now}
+                throttles.prune(connection, login_policy(state.settings))
+        if not verdict.allowed:
+            if len(self._refused) < MAX_REFUSED:
+                # Not the full wait: the sliding window may let the client in sooner.
+                self._refused[key] = now + min(verdict.retry_after_s, REFUSE_LOCALLY_S)
+            self._refuse(verdict.retry_after_s)
+
+    @staticmethod
+    def _refuse(retry: int) -> None:
+        raise HTTPException(429, f"too many requests; try again in {retry} s", {"Retry-After": str(retry)})
+
+
+def login_policy(settings: Settings) -> LoginPolicy:
+    """The login delays the settings ask for."""
+    return LoginPolicy(settings.login_free_failures, settings.login_delay_base_s, settings.login_delay_max_s)

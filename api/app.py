@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 from starlette.middleware.gzip import GZipMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api import errors, live
 from api.access import TokenCache, authorize
@@ -112,6 +113,11 @@ def create_app(
     app.add_middleware(ResponseHeaders, extra=security_headers)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(ResponseHeaders, extra=server_timing)
+    if settings.trusted_proxies:
+        # Outermost: the client address and scheme are the proxy's word from here on, for every
+        # reader (audit, rate limits, cookies). Only the configured proxies are believed; `gridmap
+        # serve` turns uvicorn's own handling (which trusts 127.0.0.1 by default) off.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     # live before cases: /cases/stream must not be taken for /cases/{case_id}. Routes are tried
     # in order, so the busiest (case intake, /locate) come early: JSON reports first of all, on a
     # route that skips FastAPI's per-request work (cases.JsonReports).
@@ -128,6 +134,7 @@ def use(app: FastAPI, engine: Engine) -> None:
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
     app.state.read_sessions = session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
+    app.state.counters = engine.execution_options(isolation_level="AUTOCOMMIT")  # rate limits
 
 
 async def escalate_periodically(app: FastAPI, interval_s: float) -> None:

@@ -260,15 +260,20 @@ def serve(
     with friendly_errors():
         url = ready_url(settings)
     say(f"serving on http://{host}:{port} (API docs: http://{host}:{port}/docs)")
+    # Forwarded headers are believed only from GRIDMAP_TRUSTED_PROXIES, which the app applies
+    # itself (api.app); uvicorn's own handling would believe any caller on 127.0.0.1 (its default
+    # forwarded_allow_ips), so it stays off.
+    proxies = {"proxy_headers": False, "forwarded_allow_ips": settings.trusted_proxies or ""}
     if workers > 1:  # each process builds its app from the environment's settings
         uvicorn.run(
-            "api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level=log_level
-        )
+            "api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level=log_level,
+            **proxies,
+        )  # fmt: skip
         return
     app_ = create_app(
         settings, engine=engine_for(url, service=True), locate_from_memory=True, token_cache_s=TOKEN_CACHE_S
     )
-    uvicorn.run(app_, host=host, port=port, log_level=log_level)
+    uvicorn.run(app_, host=host, port=port, log_level=log_level, **proxies)
 
 
 # ---------------------------------------------------------------- plan: draft plans (redrawing)
@@ -514,7 +519,7 @@ def user_list() -> None:
     with friendly_errors(), session_scope(get_settings()) as session:
         rows = users.list_users(session)
     for u in rows:
-        state = "disabled" if u["disabled"] else ("locked" if u["locked_until"] else "active")
+        state = "disabled" if u["disabled"] else "active"
         typer.echo(f"{u['username']}\t{u['role']}\t{u['unit_code']}\t{u['department'] or '-'}\t{state}")
 
 
@@ -537,7 +542,7 @@ def user_reset_password(
     name: Annotated[str, typer.Argument(help="User name")],
     password: Annotated[str | None, typer.Option(help="New password; generated if omitted")] = None,
 ) -> None:
-    """Set a new password (unlocks the account, revokes its tokens)."""
+    """Set a new password (forgets its failed logins, revokes its tokens)."""
     from geo.db import users
 
     with friendly_errors(), session_scope(get_settings()) as session:

@@ -69,6 +69,18 @@ class Settings(BaseSettings):
     public_intake_per_minute: int = Field(
         default=120, gt=0, description="Anonymous reports accepted per client address and minute"
     )
+    login_free_failures: int = Field(
+        default=3, ge=0, description="Failed logins of one user name from one address before delays"
+    )
+    login_delay_base_s: float = Field(
+        default=1.0, gt=0, description="Delay after the first counted failure; doubles with each next one"
+    )
+    login_delay_max_s: float = Field(default=900.0, gt=0, description="Longest delay between tries")
+    trusted_proxies: str = Field(
+        default="",
+        description="Reverse proxies (addresses or CIDR ranges, comma-separated, or *) whose "
+        "X-Forwarded-For and X-Forwarded-Proto are believed; empty: none, the peer is the client",
+    )
 
     # Cases
     categories_file: Path = Field(

@@ -66,7 +66,12 @@ def act_as_admin(app: FastAPI) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     """Default settings, independent of the caller's environment."""
-    return Settings(database_url=None, secret_key=TEST_SECRET, background_jobs=False, login_per_minute=10_000)
+    # Limits are counted in the database per client address, and every in-process test client is
+    # one address ("testclient"): tests of the limits set their own.
+    return Settings(
+        database_url=None, secret_key=TEST_SECRET, background_jobs=False, login_per_minute=10_000,
+        public_intake_per_minute=10_000,
+    )  # fmt: skip
 
 
 def fresh_database(settings: Settings, name: str) -> str:

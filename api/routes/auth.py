@@ -12,39 +12,50 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, Res
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.security import OAuth2PasswordRequestForm
 
-from api.access import SESSION_COOKIE, CurrentUser, RateLimit, forget_tokens
+from api.access import SESSION_COOKIE, CurrentUser, RateLimit, client_address, forget_tokens, login_policy
 from api.deps import SessionDep
+from api.errors import InvalidParameter
 from geo.db import users
+from geo.lockout import MAX_PASSWORD_LENGTH, MAX_USERNAME_LENGTH
 
 router = APIRouter(tags=["auth"])
 LOGIN_PAGE = files("api") / "static" / "login.html"
 PAGE_CSP = "default-src 'self'; form-action 'self'; frame-ancestors 'none'"
 
 
-def client_ip(request: Request) -> str | None:
-    """The caller's address, for the audit log."""
-    return request.client.host if request.client else None
+client_ip = client_address  # the name the routes import: the one function in api.access
 
 
 def login_limit(request: Request) -> RateLimit:
-    """Logins per client address and minute (GRIDMAP_LOGIN_PER_MINUTE): slows password guessing."""
+    """Logins per client address and minute (GRIDMAP_LOGIN_PER_MINUTE), over every process."""
     state = request.app.state
     if getattr(state, "login_limit", None) is None:
-        state.login_limit = RateLimit(state.settings.login_per_minute, 60)
+        state.login_limit = RateLimit("login", state.settings.login_per_minute, 60)
     return state.login_limit
 
 
+def check_credentials_length(username: str, password: str) -> None:
+    """422 for a name longer than any user's, or a password beyond reason: before anything is stored."""
+    if len(username) > MAX_USERNAME_LENGTH:
+        raise InvalidParameter(f"a user name has at most {MAX_USERNAME_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise InvalidParameter(f"a password has at most {MAX_PASSWORD_LENGTH} characters")
+
+
 def _login(request: Request, session, username: str, password: str, kinds: tuple[str, ...]) -> users.Tokens:
+    check_credentials_length(username, password)
     login_limit(request).check(request)
     now = datetime.now(UTC)
+    address = client_address(request)
     try:
-        user = users.authenticate(session, username, password, now)
+        policy = login_policy(request.app.state.settings)
+        user = users.authenticate(session, username, password, now, address, policy)
     except users.LoginFailed as e:
-        users.audit(session, username, "login_failed", details={"reason": str(e)}, ip=client_ip(request))
+        users.audit(session, username, "login_failed", details={"reason": e.reason}, ip=address)
         session.commit()
         raise HTTPException(401, str(e), {"WWW-Authenticate": "Bearer"}) from None
     tokens = users.issue(session, user, request.app.state.secret, now, kinds=kinds)
-    users.audit(session, user.username, "login", details={"kinds": list(kinds)}, ip=client_ip(request))
+    users.audit(session, user.username, "login", details={"kinds": list(kinds)}, ip=address)
     session.commit()
     return tokens
 
@@ -120,8 +131,8 @@ def login_css() -> Response:
 def login_form(
     request: Request,
     session: SessionDep,
-    username: Annotated[str, Form(max_length=64)],
-    password: Annotated[str, Form(max_length=256)],
+    username: Annotated[str, Form(max_length=MAX_USERNAME_LENGTH)],
+    password: Annotated[str, Form(max_length=MAX_PASSWORD_LENGTH)],
     next_url: Annotated[str, Form(alias="next", max_length=500)] = "/map",
 ) -> Response:
     """Sign in from the page: a session cookie (HttpOnly, Secure, SameSite=Lax), then back to `next`."""

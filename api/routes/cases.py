@@ -152,7 +152,7 @@ async def take_report(request: Request, idempotency_key: str | None) -> tuple[di
     """POST /cases once the access rule let the caller in: checks, reads, stores; (the case, created)."""
     user = user_of(request)
     if user is None:
-        public_intake(request).check(request)
+        await run_in_threadpool(public_intake(request).check, request)
     key = idempotency_key_of(idempotency_key)
     body, uploads = await _read_report(request, request.app.state.settings)
     who = user.username if user else "public"
@@ -212,10 +212,11 @@ async def intake_case(
 
 
 def public_intake(request: Request) -> RateLimit:
-    """The per-process limit on anonymous reports (citizens, scripts): GRIDMAP_PUBLIC_INTAKE_PER_MINUTE."""
+    """The limit on anonymous reports (citizens, scripts) over every process:
+    GRIDMAP_PUBLIC_INTAKE_PER_MINUTE."""
     state = request.app.state
     if getattr(state, "public_intake", None) is None:
-        state.public_intake = RateLimit(state.settings.public_intake_per_minute, 60)
+        state.public_intake = RateLimit("intake", state.settings.public_intake_per_minute, 60)
     return state.public_intake
 
 

@@ -215,7 +215,7 @@ async def post_request(
 ) -> Response:
     """Create a service request (a case from the 12345 hotline): form-encoded per the spec, or JSON."""
     if user is None:
-        public_intake(request).check(request)
+        await run_in_threadpool(public_intake(request).check, request)
     key = idempotency_key_of(idempotency_key)
     params = await _read_params(request)
     intake = intake_from(_case_in(params, rules), [], key)

@@ -3,7 +3,8 @@
 Passwords are hashed with Argon2 (argon2-cffi). Tokens are random strings handed to the client;
 the store keeps only an HMAC of each under the service's secret key, so a copy of the database
 lets nobody sign in. A login makes a token family (access + refresh, or a page session) that is
-revoked together at logout. Repeated failed logins lock the account for a while.
+revoked together at logout. Failed logins delay further tries of the same user name from the same
+address (geo.lockout); every failed login answers alike and spends the same time on a hash.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -24,11 +26,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from geo.access import Role, User
+from geo.db import throttles
 from geo.db.units import units_at
+from geo.lockout import LOGIN_FAILED, LoginPolicy, audit_text
 
 HASHER = PasswordHasher()
-MAX_FAILED_LOGINS = 5
-LOCKOUT = timedelta(minutes=15)
 LIFETIMES = {
     "access": timedelta(minutes=15),
     "refresh": timedelta(days=7),
@@ -42,7 +44,12 @@ class UserError(ValueError):
 
 
 class LoginFailed(PermissionError):
-    """Wrong name or password, a disabled or locked account: the message does not say which."""
+    """Wrong name or password, a disabled account, or a pair still waiting: the message does not say
+    which (`reason` does, for the audit log only)."""
+
+    def __init__(self, message: str = LOGIN_FAILED, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -94,7 +101,7 @@ def list_users(session: Session) -> list[dict[str, Any]]:
     """Every user, without password hashes."""
     rows = session.execute(
         text(
-            """SELECT id, username, role, unit_code, department, disabled, locked_until, created_at
+            """SELECT id, username, role, unit_code, department, disabled, created_at
                FROM users ORDER BY username"""
         )
     ).all()
@@ -117,40 +124,46 @@ def set_disabled(session: Session, username: str, disabled: bool = True) -> None
 
 
 def reset_password(session: Session, username: str, password: str) -> None:
-    """Set a new password, unlock the account and revoke the old tokens."""
+    """Set a new password, forget the name's failed logins and revoke the old tokens."""
     row = _by_name(session, username)
-    session.execute(
-        text("UPDATE users SET password_hash = :h, failed_logins = 0, locked_until = NULL WHERE id = :id"),
-        {"h": hash_password(password), "id": row.id},
-    )
+    session.execute(text("UPDATE users SET password_hash = :h WHERE id = :id"),
+                    {"h": hash_password(password), "id": row.id})  # fmt: skip
+    session.execute(text("DELETE FROM login_failures WHERE username = :u"), {"u": username})
     revoke_user(session, row.id)
 
 
-def authenticate(session: Session, username: str, password: str, now: datetime) -> User:
-    """The user whose password this is, or LoginFailed (counting failures, locking after too many)."""
-    row = session.execute(text("SELECT * FROM users WHERE username = :u FOR UPDATE"), {"u": username}).first()
-    if row is None:
-        HASHER.hash(password)  # spend the same time as a real check: no hint that the name is unknown
-        raise LoginFailed("wrong user name or password")
-    if row.disabled:
-        raise LoginFailed("wrong user name or password")
-    if row.locked_until and row.locked_until > now:
-        raise LoginFailed(f"too many failed logins; try again after {row.locked_until:%H:%M} UTC")
+@cache
+def _dummy_hash() -> str:
+    """A hash no password matches, verified for unknown names: the same work as a real check."""
+    return HASHER.hash(secrets.token_urlsafe(32))
+
+
+def _verify(password_hash: str, password: str) -> bool:
     try:
-        HASHER.verify(row.password_hash, password)
+        return HASHER.verify(password_hash, password)
     except (VerifyMismatchError, InvalidHashError):
-        failed = row.failed_logins + 1
-        locked = now + LOCKOUT if failed >= MAX_FAILED_LOGINS else None
-        session.execute(
-            text("UPDATE users SET failed_logins = :f, locked_until = :l WHERE id = :id"),
-            {"f": 0 if locked else failed, "l": locked, "id": row.id},
-        )
-        raise LoginFailed("wrong user name or password") from None
-    if row.failed_logins or row.locked_until:
-        session.execute(
-            text("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = :id"), {"id": row.id}
-        )
-    return _user(row)
+        return False
+
+
+def authenticate(
+    session: Session, username: str, password: str, now: datetime, address: str,
+    policy: LoginPolicy = LoginPolicy(),  # noqa: B008 (frozen, so one shared default is safe)
+) -> User:  # fmt: skip
+    """The user whose password this is, or LoginFailed, the same for every cause and after the same
+    work: one Argon2 verification whether the name exists, is disabled or must wait."""
+    dummy = _dummy_hash()  # first: the first login of a process pays for it, whatever the cause
+    failures = throttles.login_gate(session, username, address, now, policy)
+    row = session.execute(text("SELECT * FROM users WHERE username = :u"), {"u": username}).first()
+    usable = row is not None and not row.disabled and failures is not None
+    matches = _verify(row.password_hash if usable else dummy, password)
+    if failures is None:
+        raise LoginFailed(reason="waiting after failed logins from this address")
+    if usable and matches:
+        throttles.login_succeeded(session, username, address)
+        return _user(row)
+    throttles.login_failed(session, username, address, failures, now, policy)
+    reason = "unknown user" if row is None else ("disabled" if row.disabled else "wrong password")
+    raise LoginFailed(reason=reason)
 
 
 def _digest(secret: str, token: str) -> str:
@@ -243,11 +256,12 @@ def audit(
     details: dict[str, Any] | None = None,
     ip: str | None = None,
 ) -> None:
-    """Append one entry to the audit log (never changed afterwards: a trigger refuses it)."""
+    """Append one entry to the audit log (never changed afterwards: a trigger refuses it). Actor,
+    target and address are cut to a bounded length: what a client typed cannot fill the log."""
     session.execute(
         text("INSERT INTO audit_log (actor, action, target, details, ip) VALUES (:a, :act, :t, :d, :ip)"),
-        {"a": actor, "act": action, "t": target, "d": json.dumps(details or {}, ensure_ascii=False,
-                                                                  default=str), "ip": ip},
+        {"a": audit_text(actor), "act": action, "t": audit_text(target),
+         "d": json.dumps(details or {}, ensure_ascii=False, default=str), "ip": audit_text(ip, 64)},
     )  # fmt: skip
 
 
