@@ -17,7 +17,19 @@ from api import errors, live
 from api.access import TokenCache, authorize
 from api.intake import IntakeWriter
 from api.middleware import BodyLimit, ResponseHeaders, security_headers, server_timing
-from api.routes import auth, cases, coverage, grids, health, locate, maps, open311, plans, report
+from api.routes import (
+    auth,
+    cases,
+    coverage,
+    grids,
+    health,
+    locate,
+    maps,
+    open311,
+    plan_editor,
+    plans,
+    report,
+)
 from geo.db import cases as case_store
 from geo.db import notifications
 from geo.db.engine import engine_for, resolve_database_url, session_factory
@@ -120,6 +132,7 @@ def create_app(
         app.include_router(module.router)
     report.mount(app)  # the field worker page and its assets
     maps.mount(app)  # the live map, its data under /map/... and its vendored assets
+    plan_editor.mount(app)  # the planner's redraw editor and its assets
     return app
 
 

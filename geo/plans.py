@@ -268,7 +268,7 @@ def _split(state: PlanState, params: dict, line: shapely.Geometry | None, alloc:
     kept = _clean(shapely.union_all([pieces[0], *untouched]))
     new_geoms = [as_multipolygon(p) for p in pieces[1:]]
     codes = alloc.take(state, parent_code(unit.code), new_geoms)
-    _set(state, unit, geometry=kept)
+    _set(state, unit, geometry=kept, **({"name": params["name"]} if params.get("name") else {}))
     names = list(params.get("names") or [])
     for i, (code, geom) in enumerate(zip(codes, new_geoms, strict=True)):
         name = names[i] if i < len(names) else f"{unit.name}（{code[-3:]}）"
