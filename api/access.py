@@ -99,6 +99,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/map/search"): Rule(P.READ_UNITS),
     ("GET", "/map/cases"): Rule(P.READ_CASES),
     ("GET", "/map/party"): Rule(P.READ_UNITS),
+    ("GET", "/map/boundaries"): Rule(P.READ_UNITS),
 }
 
 

@@ -19,6 +19,7 @@ from api.intake import IntakeWriter
 from api.middleware import BodyLimit, ResponseHeaders, security_headers, server_timing
 from api.routes import (
     auth,
+    boundaries,
     cases,
     coverage,
     grids,
@@ -128,7 +129,7 @@ def create_app(
     # in order, so the busiest (case intake, /locate) come early: JSON reports first of all, on a
     # route that skips FastAPI's per-request work (cases.JsonReports).
     app.router.routes.append(cases.JsonReports())
-    for module in (live, cases, locate, health, auth, grids, open311, plans, coverage):
+    for module in (live, cases, locate, health, auth, grids, open311, plans, coverage, boundaries):
         app.include_router(module.router)
     report.mount(app)  # the field worker page and its assets
     maps.mount(app)  # the live map, its data under /map/... and its vendored assets

@@ -155,7 +155,7 @@
   var hidden = new Set();  // levels switched off in the layer control
 
   /** VectorGrid options of the units layer (folium passes them to L.vectorGrid.protobuf). */
-  GridMap.tileOptions = function (bounds) {
+  GridMap.tileOptions = function (bounds, generation) {
     var styles = {};
     Object.keys(STYLES).forEach(function (level) {
       var drawn = GridMap.drawn[level] = new Set();
@@ -176,6 +176,7 @@
       minNativeZoom: 1,
       maxNativeZoom: 17,   // deeper zooms scale the z17 tile: nothing finer is worth a request
       maxZoom: 21,
+      g: generation || 0,  // the boundary generation in every tile URL (boundaries.js moves it on)
       bounds: bounds ? L.latLngBounds(bounds).pad(0.02) : undefined  // no requests where there is no data
     };
   };
@@ -598,6 +599,7 @@
     });
     pending.add('cases');
     watchUnits(map, o.units, pending);
+    if (GridMap.watchBoundaries) GridMap.watchBoundaries(o.units);
     levelSwitches(map, control, o.units, config);
     var info = infoControl(map);
     searchControl(map, outline(map));
