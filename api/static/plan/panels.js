@@ -205,6 +205,7 @@
         if (err.status === 409 && err.body && err.body.conflicts) {
           PE.conflictNote(err.body.conflicts);
           PE.say('发布被拒绝：冲突 Publish refused: conflict — ' + err.message, true);
+          PE.reload().then(function () { PE.conflictNote(err.body.conflicts); });
         } else {
           PE.say('发布被拒绝 Publish refused: ' + err.message, true);
         }
