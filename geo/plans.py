@@ -52,6 +52,7 @@ class Operation(StrEnum):
     MOVE = "move"
     CREATE = "create"
     RETIRE = "retire"
+    RESHAPE = "reshape"  # move the boundary two neighbours share (geo.reshape)
 
 
 class EditError(ValueError):
@@ -208,6 +209,7 @@ def apply_edit(state: PlanState, edit: Edit) -> tuple[PlanState, list[str]]:
         Operation.MOVE: _move,
         Operation.CREATE: _create,
         Operation.RETIRE: _retire,
+        Operation.RESHAPE: _reshape,
     }[Operation(edit.operation)]
     allocation = _Allocation(edit.params.get("allocated"))
     handler(state, dict(edit.params), edit.geometry, allocation)
@@ -416,6 +418,12 @@ def _retire(state: PlanState, params: dict, geometry: shapely.Geometry | None, a
         _retire_code(state, child.code, successor=None)
     _retire_code(state, unit.code, successor=None)
     state.notes.append(f"retired {unit.code}")
+
+
+def _reshape(state: PlanState, params: dict, geometry: shapely.Geometry | None, alloc: _Allocation) -> None:
+    from geo.reshape import reshape  # its own module, which builds on this one
+
+    reshape(state, params, geometry)
 
 
 def _retire_code(state: PlanState, code: str, successor: str | None) -> None:

@@ -40,7 +40,9 @@ class EditIn(BaseModel):
     code: str | None = Field(
         None, pattern=CODE_PATTERN, description="The unit changed (replace, split, move, retire)"
     )
-    codes: list[str] | None = Field(None, description="The units merged")
+    codes: list[str] | None = Field(
+        None, description="The units merged (merge), or the two reshaped (reshape)"
+    )
     into: str | None = Field(
         None, pattern=CODE_PATTERN, description="Merge/retire: the unit that takes the area"
     )

@@ -106,3 +106,43 @@ def test_the_editor_pages_run_under_a_self_only_policy(client, county):
             and "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
         )
         assert "<script>" not in page.text  # no inline code
+
+
+def test_reshaping_a_shared_boundary_moves_area_between_both_neighbours_without_gap_or_overlap(
+    client, session, county
+):
+    plan = open_plan(client)
+    x = f.X0 + HALF  # 001 (north-west) and 002 (north-east) share x = X0 + HALF, north half
+    bump = LineString([(x, f.Y0 + HALF + 0.005), (x + 0.004, f.Y0 + HALF + 0.01), (x, f.Y0 + HALF + 0.015)])
+    answer = client.post(
+        f"/plans/{plan}/edits",
+        json={"operation": "reshape", "codes": [f.grid_code(1), f.grid_code(2)], "geometry": mapping(bump)},
+    )
+    assert answer.status_code == 201, answer.text
+    changed = {x["properties"]["code"]: x for x in answer.json()["changes"]["features"]}
+    assert set(changed) == {f.grid_code(1), f.grid_code(2)}
+    validation = client.get(f"/plans/{plan}/validate").json()
+    assert validation["errors"] == 0, validation
+    impact = client.get(f"/plans/{plan}/impact").json()
+    [moved] = impact["transfers"]["features"]
+    assert (moved["properties"]["from"], moved["properties"]["to"]) == (f.grid_code(2), f.grid_code(1))
+    triangle_m2 = moved["properties"]["area_m2"]
+    assert 195_000 < triangle_m2 < 215_000  # 372 m × 1,109 m / 2 at 33.4° N: about 0.21 km²
+    assert client.post(f"/plans/{plan}/publish").status_code == 200
+    findings = client.get("/coverage", params={"unit": f.COMMUNITY}).json()["findings"]["features"]
+    assert not [x for x in findings if x["properties"]["kind"] in ("gap", "overlap")]
+
+
+def test_a_reshape_whose_course_does_not_start_on_the_shared_boundary_is_refused(client, county):
+    plan = open_plan(client)
+    away = LineString([(f.X0 + 0.002, f.Y0 + HALF + 0.005), (f.X0 + HALF, f.Y0 + HALF + 0.015)])
+    answer = client.post(
+        f"/plans/{plan}/edits",
+        json={"operation": "reshape", "codes": [f.grid_code(1), f.grid_code(2)], "geometry": mapping(away)},
+    )
+    assert answer.status_code == 422 and "shared boundary" in answer.json()["detail"]
+    not_neighbours = client.post(
+        f"/plans/{plan}/edits",
+        json={"operation": "reshape", "codes": [f.grid_code(1), f.grid_code(4)], "geometry": mapping(away)},
+    )
+    assert not_neighbours.status_code == 422 and "share no boundary" in not_neighbours.json()["detail"]
