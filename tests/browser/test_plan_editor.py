@@ -327,3 +327,54 @@ def test_a_viewer_gets_no_tools(desktop_as, live_server: LiveServer):
     page.locator(f'#results li[data-code="{code}"]').click()
     expect(page.locator("#drafts")).to_contain_text("需规划权限")
     expect(page.locator("#new-draft")).to_be_hidden()
+
+
+def area_findings(context: BrowserContext, community: str) -> int:
+    """Gaps and overlaps /coverage finds between the grids of a community now (micro-grids, which
+    need not cover their grid, aside)."""
+    answer = context.request.get(f"/coverage?unit={community}")
+    assert answer.status == 200, answer.text()
+    found = [x["properties"] for x in answer.json()["findings"]["features"]]
+    gaps = [p for p in found if p["kind"] == "gap" and p["units"] == [community]]
+    overlaps = [p for p in found if p["kind"] == "overlap" and all(len(u) == 15 for u in p["units"])]
+    return len(gaps) + len(overlaps)
+
+
+def test_reshape_the_boundary_between_two_grids_leaves_no_gap_or_overlap(desktop_as, live_server: LiveServer):
+    code, grids = community(live_server)
+    a, b = neighbours(live_server, grids)
+    context = desktop_as(Role.PLANNER)
+    found_before = area_findings(context, code)
+    plan_id = new_draft(live_server, context, code, "调整边界")
+    page = context.new_page()
+    open_editor(page, plan_id)
+    page.locator('[data-tool="reshape"]').click()
+    click_unit(page, live_server, a, grids)
+    click_unit(page, live_server, b, grids)
+    ga, gb = geometry(live_server, a), geometry(live_server, b)
+    shared = shapely.line_merge(ga.boundary.intersection(gb.boundary))
+    if shared.geom_type != "LineString":
+        shared = max(shapely.get_parts(shared), key=lambda line: line.length)
+    start, end = shared.interpolate(0.3, normalized=True), shared.interpolate(0.7, normalized=True)
+    middle = shared.interpolate(0.5, normalized=True)
+    inward = ga.point_on_surface()
+    dx, dy = inward.x - middle.x, inward.y - middle.y
+    scale = 0.2 * shared.length / (dx * dx + dy * dy) ** 0.5
+    bend = shapely.Point(middle.x + dx * scale, middle.y + dy * scale)  # into a: b gains area
+    before = stamp(page)
+    for p in (start, bend, end):
+        click_at(page, p.x, p.y)
+    page.locator('[data-action="finish"]').click()
+    panels_after(page, before)
+    expect(page.locator("#edits li")).to_have_count(1)
+    expect(page.locator("#edits li")).to_contain_text("调整边界 reshape")
+    impact = page.locator('[data-panel="impact"]')
+    expect(impact.locator(f'tr[data-code="{a}"]')).to_contain_text("调整 changed")
+    expect(impact.locator(f'tr[data-code="{b}"]')).to_contain_text("调整 changed")
+    expect(page.locator('[data-panel="validation"] li[data-severity="error"]')).to_have_count(0)
+    shot(page, "reshape")
+    page.locator('[data-action="publish"]').click()
+    page.locator('[data-action="confirm-publish"]').click()
+    expect(page.locator("body")).to_have_attribute("data-published", "true")
+    assert geometry(live_server, b).area > gb.area  # the published boundary moved into a
+    assert area_findings(context, code) == found_before

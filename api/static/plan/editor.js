@@ -197,6 +197,7 @@
     S.control.addOverlay(S.layers.micro, '草案微网格 Draft micro-grids');
     S.control.addOverlay(S.layers.retired, '草案撤销 Retired in draft');
     S.layers.draft.bringToFront();
+    if (S.tool === 'move') S.layers.micro.bringToFront();  // micro-grids lie inside grids: on top to be clicked
     document.body.dataset.draftUnits = Object.keys(S.draft).length;
   }
   PE.redraw = redraw;
