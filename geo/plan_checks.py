@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 
-from geo.codes import parent_code
-from geo.plans import WARNING, PlanState, Problem, changes
+from geo.codes import GridKind, SpecialType, parent_code
+from geo.plans import ERROR, WARNING, PlanState, Problem, changes
 from geo.validation import UnitFeature
 
 
@@ -28,4 +28,25 @@ def same_names(base: Mapping[str, UnitFeature], state: PlanState) -> list[Proble
             continue
         message = f"{len(codes)} units below {parent} are named {name!r}: {', '.join(codes)}"
         problems.append(Problem("same_name", WARNING, codes, message, units[0].geometry))
+    return problems
+
+
+def special_types(base: Mapping[str, UnitFeature], state: PlanState) -> list[Problem]:
+    """An error for each unit the draft makes whose kind and special type disagree.
+
+    A special grid needs one of the special types (domain.md §1); a base grid has none. The store
+    refuses anything else, so a publish would fail on it: the planner hears why before.
+    """
+    problems = []
+    for change in changes(base, state):
+        unit = change.after
+        if unit is None or unit.kind is None:
+            continue
+        if unit.kind == GridKind.SPECIAL and unit.special_type not in set(SpecialType):
+            message = f"{unit.code}: a special grid needs a special type, one of {', '.join(SpecialType)}"
+        elif unit.kind != GridKind.SPECIAL and unit.special_type is not None:
+            message = f"{unit.code}: a {unit.kind} grid has no special type (it has {unit.special_type!r})"
+        else:
+            continue
+        problems.append(Problem("special_type", ERROR, (unit.code,), message, unit.geometry))
     return problems

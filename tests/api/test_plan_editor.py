@@ -3,7 +3,7 @@ same-name warning, the boundary generation and the tiles' caching."""
 
 from __future__ import annotations
 
-from shapely.geometry import LineString, mapping
+from shapely.geometry import LineString, box, mapping
 from sqlalchemy import text
 
 from tests import factories as f
@@ -146,3 +146,33 @@ def test_a_reshape_whose_course_does_not_start_on_the_shared_boundary_is_refused
         json={"operation": "reshape", "codes": [f.grid_code(1), f.grid_code(4)], "geometry": mapping(away)},
     )
     assert not_neighbours.status_code == 422 and "share no boundary" in not_neighbours.json()["detail"]
+
+
+def test_a_special_zone_needs_a_known_special_type(client, county):
+    plan = open_plan(client)
+    zone = mapping(box_in_001())
+    bad = client.post(
+        f"/plans/{plan}/edits",
+        json={
+            "operation": "create",
+            "geometry": zone,
+            "name": "学校",
+            "kind": "special",
+            "special_type": "学校",
+        },
+    )
+    assert bad.status_code == 422 and "special_type" in bad.text
+    made = client.post(
+        f"/plans/{plan}/edits",
+        json={"operation": "create", "geometry": zone, "name": "学校", "kind": "special"},
+    )
+    assert made.status_code == 201, made.text
+    body = client.get(f"/plans/{plan}/validate").json()
+    kinds = {p["properties"]["kind"]: p["properties"]["severity"] for p in body["problems"]["features"]}
+    assert kinds.get("special_type") == "error" and not body["ok"]
+    assert client.post(f"/plans/{plan}/publish").status_code == 422
+
+
+def box_in_001():
+    """A small square inside grid 001."""
+    return box(f.X0 + 0.002, f.Y0 + HALF + 0.002, f.X0 + 0.006, f.Y0 + HALF + 0.006)

@@ -378,3 +378,61 @@ def test_reshape_the_boundary_between_two_grids_leaves_no_gap_or_overlap(desktop
     expect(page.locator("body")).to_have_attribute("data-published", "true")
     assert geometry(live_server, b).area > gb.area  # the published boundary moved into a
     assert area_findings(context, code) == found_before
+
+
+def micro_grid_to_move(live_server: LiveServer, grids: list[str]) -> tuple[str, str] | None:
+    """A micro-grid of one base grid that touches a neighbouring base grid, and that neighbour."""
+    rows = text(
+        """SELECT m.code AS micro, g.code AS grid FROM unit_versions m
+           JOIN unit_versions g ON g.code = ANY(:grids) AND g.valid_to IS NULL
+                AND substr(m.code, 1, 15) <> g.code AND ST_Length(ST_Intersection(m.geom, g.geom)) > 0
+           WHERE m.valid_to IS NULL AND length(m.code) = 18 AND substr(m.code, 1, 15) = ANY(:grids)
+           ORDER BY m.code LIMIT 1"""
+    )
+    with Session(live_server.engine) as session:
+        row = session.execute(rows, {"grids": grids}).first()
+    return (row.micro, row.grid) if row else None
+
+
+def test_create_a_special_zone_and_move_a_micro_grid(desktop_as, live_server: LiveServer):
+    code, grids = community(live_server)
+    context = desktop_as(Role.PLANNER)
+    plan_id = new_draft(live_server, context, code, "新建专属网格")
+    page = context.new_page()
+    open_editor(page, plan_id)
+    page.locator('[data-tool="create"]').click()
+    inner = inside_only(live_server, grids[0], grids[1:])
+    g = geometry(live_server, grids[0])
+    r = min(g.bounds[2] - g.bounds[0], g.bounds[3] - g.bounds[1]) / 12
+    for dx, dy in ((-r, -r), (r, -r), (r, r), (-r, r)):
+        click_at(page, inner.x + dx, inner.y + dy)
+    page.locator('[data-action="finish"]').click()
+    page.get_by_label("名称 Name", exact=True).fill("实验学校 <script>")
+    page.get_by_label("专属类型 Special type").select_option("school")
+    before = stamp(page)
+    page.locator('[data-action="confirm"]').click()
+    panels_after(page, before)
+    impact = page.locator('[data-panel="impact"]')
+    expect(impact.locator("tr", has_text="实验学校 <script>")).to_contain_text("新建 created")
+    created = page.evaluate(
+        "Object.values(PlanEditor.state.draft).filter(f => f.properties.change === 'created')"
+        ".map(f => [f.properties.code, f.properties.kind])"
+    )
+    assert [kind for _, kind in created] == ["special"]
+
+    move = micro_grid_to_move(live_server, grids)
+    if move is None:
+        pytest.fail("the demo community has no micro-grid on a grid boundary", pytrace=False)
+    micro, to = move
+    page.locator('[data-tool="move"]').click()
+    p = geometry(live_server, micro).point_on_surface()
+    click_at(page, p.x, p.y)
+    expect(page.locator("#selection")).to_contain_text(micro)
+    page.get_by_label("移交给网格 To grid").select_option(to)
+    before = stamp(page)
+    page.locator('[data-action="confirm"]').click()
+    panels_after(page, before)
+    expect(page.locator("#edits li")).to_have_count(2)
+    expect(page.locator("#edits li").nth(1)).to_contain_text(f"移交 move {micro} → {to}")
+    expect(impact.locator(f'tr[data-code="{to}"]')).to_contain_text("调整 changed")
+    shot(page, "create-move")

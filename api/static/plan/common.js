@@ -63,6 +63,11 @@
     split: '拆分 split', merge: '合并 merge', retire: '撤销 retire', replace: '修改 edit',
     create: '新建 create', move: '移交 move', reshape: '调整边界 reshape'
   };
+  PE.SPECIAL_TYPES = [
+    ['school', '学校 school'], ['hospital', '医院 hospital'], ['industrial_park', '工业园区 industrial park'],
+    ['business_district', '商圈 business district'], ['government', '机关 government'],
+    ['enterprise', '企业 enterprise'], ['other', '其他 other']
+  ];
   PE.CHILD_LEVEL = { county: 'street', street: 'community', community: 'grid', grid: 'micro_grid' };
 
   // Grid kinds as on /map (gridmap.js); draft changes in colours apart from all three.

@@ -159,7 +159,8 @@
     var name = input('attr-name', '名称 Name', p.name);
     var kind = select('attr-kind', '类型 Kind', [['urban', PE.KIND_NAMES.urban], ['rural', PE.KIND_NAMES.rural], ['special', PE.KIND_NAMES.special]]);
     kind.input.value = p.kind || 'urban';
-    var special = input('attr-special', '专属类型 Special type', p.special_type || '');
+    var special = select('attr-special', '专属类型 Special type', [['', '—']].concat(PE.SPECIAL_TYPES));
+    special.input.value = p.special_type || '';
     var households = input('attr-households', '户数 Households', p.households === null ? '' : p.households, 'number');
     var population = input('attr-population', '人口 Population', p.population === null ? '' : p.population, 'number');
     [name, kind, special, households, population].forEach(function (f) { box.appendChild(f.label); box.appendChild(f.input); });
@@ -167,7 +168,7 @@
       var edit = { operation: 'replace', code: p.code };
       if (name.input.value.trim() && name.input.value.trim() !== p.name) edit.name = name.input.value.trim();
       if (kind.input.value !== p.kind) edit.kind = kind.input.value;
-      if (special.input.value.trim() !== (p.special_type || '')) edit.special_type = special.input.value.trim() || null;
+      if (special.input.value && special.input.value !== (p.special_type || '')) edit.special_type = special.input.value;
       if (households.input.value !== '' && Number(households.input.value) !== p.households) edit.households = Number(households.input.value);
       if (population.input.value !== '' && Number(population.input.value) !== p.population) edit.population = Number(population.input.value);
       submit(edit);
@@ -179,13 +180,14 @@
     box.appendChild(el('div', 'pe-muted', '新网格 New unit'));
     var name = input('create-name', '名称 Name', '');
     var kind = select('create-kind', '类型 Kind', [['special', PE.KIND_NAMES.special], ['urban', PE.KIND_NAMES.urban], ['rural', PE.KIND_NAMES.rural]]);
-    var special = input('create-special', '专属类型 Special type (学校 school, 园区 park …)', '');
+    var special = select('create-special', '专属类型 Special type', [['', '—']].concat(PE.SPECIAL_TYPES));
+    special.input.value = 'other';
     [name, kind, special].forEach(function (f) { box.appendChild(f.label); box.appendChild(f.input); });
     box.appendChild(el('div', 'pe-muted', '专属网格叠加在基础网格上；城镇/农村网格从相邻网格中切出 A special zone overlays; an urban/rural grid is carved from its siblings'));
     box.appendChild(button('confirm', '新建 Create', function () {
       if (!name.input.value.trim()) { PE.say('请填写名称 a name is needed', true); return; }
       var edit = { operation: 'create', geometry: geometry, name: name.input.value.trim(), kind: kind.input.value };
-      if (special.input.value.trim()) edit.special_type = special.input.value.trim();
+      if (kind.input.value === 'special' && special.input.value) edit.special_type = special.input.value;
       submit(edit);
     }));
   }
