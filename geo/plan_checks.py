@@ -10,6 +10,11 @@ from geo.plans import ERROR, WARNING, PlanState, Problem, changes
 from geo.validation import UnitFeature
 
 
+def checks(base: Mapping[str, UnitFeature], state: PlanState) -> list[Problem]:
+    """Every check of this module: special types (errors), then names shared by siblings (warnings)."""
+    return special_types(base, state) + same_names(base, state)
+
+
 def same_names(base: Mapping[str, UnitFeature], state: PlanState) -> list[Problem]:
     """A warning for each name two or more sibling units share, where the draft made one of them.
 

@@ -364,10 +364,7 @@ def _validate(session: Session, draft: Draft, settings: Settings) -> list[Proble
     problems = [_conflict_problem(c) for c in conflicts(session, draft)]
     tolerances = coverage.Tolerances.from_settings(settings)
     found = domain.validate(draft.base, draft.state, draft.root.geometry, tolerances)
-    checks = plan_checks.special_types(draft.base, draft.state) + plan_checks.same_names(
-        draft.base, draft.state
-    )
-    return problems + found + checks
+    return problems + found + plan_checks.checks(draft.base, draft.state)
 
 
 def _conflict_problem(c: dict[str, Any]) -> Problem:
