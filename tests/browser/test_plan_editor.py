@@ -295,16 +295,21 @@ def test_two_planners_two_drafts_on_one_grid_the_second_publish_shows_the_confli
         panels_after(page, before)
         pages.append((page, plan_id))
     (first, first_id), (second, second_id) = pages
-    first.locator('[data-action="publish"]').click()
+    second.locator('[data-action="publish"]').click()  # the second planner is about to confirm ...
+    expect(second.locator("#dialog-body")).to_contain_text(target)
+    first.locator('[data-action="publish"]').click()  # ... when the first publishes
     first.locator('[data-action="confirm-publish"]').click()
     expect(first.locator("body")).to_have_attribute("data-published", "true")
-    second.locator('[data-action="publish"]').click()
     second.locator('[data-action="confirm-publish"]').click()
     conflict = second.locator("#conflict")
     expect(conflict).to_be_visible()
     expect(conflict).to_contain_text(target)
     expect(conflict).to_contain_text("1 → 2")
     expect(conflict).to_contain_text(f"#{first_id}")
+    expect(second.locator("#status")).to_contain_text("冲突 Publish refused: conflict")
+    # The conflict is a validation error now: publish stays refused until the draft is redone.
+    expect(second.locator('[data-panel="validation"] li[data-kind="conflict"]')).to_have_count(1)
+    expect(second.locator('[data-action="publish"]')).to_be_disabled()
     shot(second, "conflict")
     with Session(live_server.engine) as session:
         status = session.execute(

@@ -110,28 +110,45 @@
       return PE.api('GET', '/grids/' + encodeURIComponent(plan.unit)).then(function (unit) {
         S.unit = unit.properties;
         S.childLevel = PE.CHILD_LEVEL[unit.properties.level];
-        var loads = [PE.api('GET', '/grids?level=' + S.childLevel + '&parent=' + encodeURIComponent(plan.unit))];
-        if (S.childLevel === 'grid') loads.push(PE.api('GET', '/grids?level=micro_grid&parent=' + encodeURIComponent(plan.unit)));
-        return Promise.all(loads);
+        return loadCurrent();
       }).then(function (found) {
-        S.base = {};
-        found[0].features.forEach(function (f) { S.base[f.properties.code] = f; });
-        S.baseMicro = {};
-        (found[1] ? found[1].features : []).forEach(function (f) { S.baseMicro[f.properties.code] = f; });
-        S.layers.current = L.geoJSON(found[0], {
-          interactive: false, style: { color: '#555', weight: 1, dashArray: '2 3', fill: false }
-        });
         S.control = L.control.layers(null, {}, { collapsed: false }).addTo(map);
         S.control.addOverlay(S.layers.current, '现状边界 Current boundaries');
         show(plan);
         PE.fit(L.geoJSON(found[0]));
         PE.tools.build(plan.status === 'draft');
         PE.refreshPanels();
+        // Another plan published (or an import): the current units, the draft over them and its
+        // conflicts are drawn again, without a reload.
+        window.GridMapBoundaries.watch(function () {
+          loadCurrent().then(PE.reload).then(function () { PE.say('边界已更新 boundaries changed elsewhere: redrawn'); });
+        });
       });
     }).catch(function (err) {
       document.getElementById('draft').hidden = true;
       PE.say(err.status === 403 ? '只读：需规划权限 Read only: planning permission needed (' + err.message + ')' :
         '无法加载草案 could not load the plan: ' + err.message, true);
+    });
+  }
+
+  /** The current units below the plan's unit (its children, and micro-grids for a community). */
+  function loadCurrent() {
+    var unit = encodeURIComponent(S.plan.unit);
+    var loads = [PE.api('GET', '/grids?level=' + S.childLevel + '&parent=' + unit)];
+    if (S.childLevel === 'grid') loads.push(PE.api('GET', '/grids?level=micro_grid&parent=' + unit));
+    return Promise.all(loads).then(function (found) {
+      S.base = {};
+      found[0].features.forEach(function (f) { S.base[f.properties.code] = f; });
+      S.baseMicro = {};
+      (found[1] ? found[1].features : []).forEach(function (f) { S.baseMicro[f.properties.code] = f; });
+      var shown = S.layers.current && map.hasLayer(S.layers.current);
+      if (S.layers.current) { map.removeLayer(S.layers.current); if (S.control) S.control.removeLayer(S.layers.current); }
+      S.layers.current = L.geoJSON(found[0], {
+        interactive: false, style: { color: '#555', weight: 1, dashArray: '2 3', fill: false }
+      });
+      if (S.control) S.control.addOverlay(S.layers.current, '现状边界 Current boundaries');
+      if (shown) S.layers.current.addTo(map);
+      return found;
     });
   }
 
