@@ -29,7 +29,8 @@ MARKERCLUSTER_CSS = [
 
 # The map itself: Leaflet and our page code (which defines the GCJ-02 CRS the map may be built
 # with, so it loads before the map's script). No jQuery, Bootstrap or Font Awesome: nothing uses them.
-MAP_JS = [LEAFLET_JS, GRIDMAP_JS, BOUNDARIES_JS]
+COVERAGE_JS = ("gridmap_coverage", f"{STATIC}/coverage.js")  # coverage findings for planners
+MAP_JS = [LEAFLET_JS, GRIDMAP_JS, BOUNDARIES_JS, COVERAGE_JS]
 MAP_CSS = [LEAFLET_CSS, GRIDMAP_CSS]
 
 

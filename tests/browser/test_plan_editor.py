@@ -45,8 +45,13 @@ def desktop_as(new_context: Callable[..., BrowserContext], live_server: LiveServ
 _taken: set[str] = set()
 
 
-def community(live_server: LiveServer, *, min_grids: int = 3) -> tuple[str, list[str]]:
-    """A demo community no other test here used, with its current grids (by code; base grids first)."""
+def community(live_server: LiveServer, *, min_grids: int = 3, micro: bool = False) -> tuple[str, list[str]]:
+    """A demo community no other test here used, with its current grids (by code; base grids first).
+
+    With micro-grids when `micro`, else without: an edit published here then leaves no micro-grid
+    outside its grid, and the demo county keeps tiling cleanly for the other tests of the run.
+    """
+    has_micro = text("SELECT EXISTS (SELECT 1 FROM units WHERE level = 'micro_grid' AND code LIKE :p)")
     rows = text(
         """SELECT substr(v.code, 1, 12) AS community,
                   array_agg(v.code ORDER BY v.kind = 'special', v.code) AS grids
@@ -55,8 +60,10 @@ def community(live_server: LiveServer, *, min_grids: int = 3) -> tuple[str, list
            GROUP BY 1 HAVING count(*) FILTER (WHERE v.kind <> 'special') >= :n ORDER BY 1"""
     )
     with Session(live_server.engine) as session:
-        for row in session.execute(rows, {"n": min_grids}):
-            if row.community not in _taken:
+        for row in session.execute(rows, {"n": min_grids}).all():
+            if row.community in _taken:
+                continue
+            if session.execute(has_micro, {"p": row.community + "%"}).scalar_one() == micro:
                 _taken.add(row.community)
                 return row.community, list(row.grids)
     pytest.fail("no demo community left with enough grids", pytrace=False)
@@ -400,7 +407,7 @@ def micro_grid_to_move(live_server: LiveServer, grids: list[str]) -> tuple[str, 
 
 
 def test_create_a_special_zone_and_move_a_micro_grid(desktop_as, live_server: LiveServer):
-    code, grids = community(live_server)
+    code, grids = community(live_server, micro=True)
     context = desktop_as(Role.PLANNER)
     plan_id = new_draft(live_server, context, code, "新建专属网格")
     page = context.new_page()
@@ -441,3 +448,37 @@ def test_create_a_special_zone_and_move_a_micro_grid(desktop_as, live_server: Li
     expect(page.locator("#edits li").nth(1)).to_contain_text(f"移交 move {micro} → {to}")
     expect(impact.locator(f'tr[data-code="{to}"]')).to_contain_text("调整 changed")
     shot(page, "create-move")
+
+
+def test_the_planner_map_lists_coverage_findings_per_kind_highlights_their_grids_and_zooms(
+    desktop_as, live_server: LiveServer
+):
+    page = desktop_as(Role.PLANNER).new_page()
+    open_map(page, "/map?view=planner")
+    panel = page.locator(".gm-coverage")
+    expect(panel).to_be_visible(timeout=15_000)
+    counts = page.evaluate("GridMap.coverage.kinds")
+    assert counts, "the demo county has findings about people (no staff, no party cell, size norm)"
+    for kind, n in counts.items():
+        expect(panel.locator(f'label[data-kind="{kind}"] .gm-count')).to_have_text(str(n))
+    items = page.evaluate(
+        "Array.from(document.querySelectorAll('.gm-coverage li'))"
+        ".map(li => [li.dataset.kind, li.dataset.unit])"
+    )
+    kinds_of: dict[str, set[str]] = {}
+    for k, unit in items:
+        kinds_of.setdefault(unit, set()).add(k)
+    kind, grid = next((k, u) for k, u in items if len(kinds_of[u]) == 1 and len(u) == 15)
+    first = panel.locator(f'li[data-kind="{kind}"][data-unit="{grid}"]')
+    assert page.evaluate("(c) => c in GridMap.coverageHighlighted", grid)  # the grid is highlighted
+    first.click()
+    page.wait_for_function(
+        """code => fetch('/grids/' + code).then(r => r.json()).then(f =>
+             GridMap.map.getBounds().contains(L.geoJSON(f).getBounds()) && GridMap.map.getZoom() >= 14)""",
+        arg=grid,
+    )
+    page.wait_for_timeout(1500)  # the tiles of the new view, for the picture
+    shot(page, "coverage")
+    panel.locator(f'label[data-kind="{kind}"] input').uncheck()  # the filter: that kind hides
+    expect(panel.locator(f'li[data-kind="{kind}"]')).to_have_count(0)
+    assert not page.evaluate("(c) => c in GridMap.coverageHighlighted", grid)

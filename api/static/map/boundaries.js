@@ -7,9 +7,11 @@
 
   var DEFAULT_POLL_S = 4;
 
-  /** Call `changed(generation)` whenever the boundary generation moves on; returns a stop function. */
-  function watch(changed) {
-    var known = null, timer = null, stopped = false;
+  /** Call `changed(generation)` whenever the boundary generation moves on from `initial` (null:
+   * from the first answer); returns a stop function. With a known start, the first question waits
+   * a poll interval: nothing competes with the page's first tiles. */
+  function watch(changed, initial) {
+    var known = initial === undefined ? null : initial, timer = null, stopped = false;
     function tick() {
       fetch('/map/boundaries', { headers: { Accept: 'application/json' }, credentials: 'same-origin' })
         .then(function (r) { return r.ok ? r.json() : null; })
@@ -22,7 +24,7 @@
         .catch(function () { return DEFAULT_POLL_S; })
         .then(function (poll) { if (!stopped) timer = setTimeout(tick, (poll || DEFAULT_POLL_S) * 1000); });
     }
-    tick();
+    if (known === null) tick(); else timer = setTimeout(tick, DEFAULT_POLL_S * 1000);
     return function () { stopped = true; clearTimeout(timer); };
   }
 
@@ -36,7 +38,7 @@
         Object.keys(window.GridMap.drawn).forEach(function (level) { window.GridMap.drawn[level].clear(); });
         units.redraw();
         window.GridMap.boundaryGeneration = generation;
-      });
+      }, units.options.g);
     };
   }
 }());
