@@ -125,6 +125,7 @@
     document.getElementById('selection').textContent = sel.length ? '已选 Selected: ' + sel.map(label).join('; ') : '';
     if (!st.tool) return;
     box.appendChild(el('div', 'pe-muted', HINTS[st.tool]));
+    if (st.tool !== 'create') keyboardPick(box, st);
     if (st.tool === 'merge' && sel.length >= 2) {
       var into = select('merge-into', '保留编码 Keeps its code', sel.map(function (c) { return [c, label(c)]; }));
       box.appendChild(into.label); box.appendChild(into.input);
@@ -173,6 +174,27 @@
       if (population.input.value !== '' && Number(population.input.value) !== p.population) edit.population = Number(population.input.value);
       submit(edit);
     }));
+  }
+
+  /** The same choice as clicking on the map, for keyboards: a list of the draft's grids. */
+  function keyboardPick(box, st) {
+    var source = st.tool === 'move' ? st.micro : st.draft;
+    var multi = st.tool === 'merge' || st.tool === 'reshape';
+    var pick = select('pick-units', multi ? '或从列表选择（可多选）Or pick from the list (several)' : '或从列表选择 Or pick from the list',
+      (multi ? [] : [['', '—']]).concat(Object.keys(source).sort().map(function (c) { return [c, label(c)]; })));
+    pick.input.multiple = multi;
+    if (multi) pick.input.size = 4;
+    Array.prototype.forEach.call(pick.input.options, function (o) { o.selected = st.selected.indexOf(o.value) >= 0; });
+    pick.input.addEventListener('change', function () {
+      st.selected = Array.prototype.filter.call(pick.input.options, function (o) { return o.selected && o.value; })
+        .map(function (o) { return o.value; });
+      PE.redraw();
+      form();
+      document.getElementById('pick-units').focus();
+      if ((st.tool === 'split' && st.selected.length === 1) || (st.tool === 'reshape' && st.selected.length === 2)) startDrawing('Line');
+    });
+    box.appendChild(pick.label);
+    box.appendChild(pick.input);
   }
 
   function createForm(geometry) {
