@@ -143,8 +143,8 @@ def test_split_a_grid_name_the_pieces_see_the_impact_publish_and_an_open_map_red
     watcher = desktop_as(Role.DISPATCHER).new_page()
     open_map(watcher, f"/map?unit={code}")
     page = desktop_as(Role.PLANNER).new_page()
-    plan_id = open_draft_by_search(page, code, "拆分网格 <b>split</b>")
-    expect(page.locator("#plan-title")).to_contain_text("<b>split</b>")  # a title is text, never markup
+    plan_id = open_draft_by_search(page, code, "拆分第1网格 <b>东西两片</b>")
+    expect(page.locator("#plan-title")).to_contain_text("<b>东西两片</b>")  # a title is text, never markup
 
     page.locator('[data-tool="split"]').click()
     click_unit(page, live_server, target, grids)
@@ -160,7 +160,7 @@ def test_split_a_grid_name_the_pieces_see_the_impact_publish_and_an_open_map_red
     count = names.count()
     assert count >= 2
     for i in range(count):
-        names.nth(i).fill(f"新网格{i + 1} <i>x</i>")
+        names.nth(i).fill(f"第1网格{'北南东西'[i % 4]}片")
     shot(page, "split-preview")
     page.locator('[data-action="confirm"]').click()
     panels_after(page, before)
@@ -171,7 +171,7 @@ def test_split_a_grid_name_the_pieces_see_the_impact_publish_and_an_open_map_red
         ".map(f => f.properties.code)"
     )
     assert len(created) == count - 1
-    expect(impact.locator(f'tr[data-code="{created[0]}"]')).to_contain_text("新网格2 <i>x</i>")
+    expect(impact.locator(f'tr[data-code="{created[0]}"]')).to_contain_text("第1网格南片")
     expect(page.locator('[data-panel="validation"]')).to_be_visible()
     expect(page.locator('[data-panel="balance"] .pe-bar-row').first).to_be_visible()
     shot(page, "split-impact")

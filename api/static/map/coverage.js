@@ -70,7 +70,7 @@
         G.coverageHighlighted = styles;
       }
       restyle();
-      panel(map, byKind, layers, restyle, features.length);
+      panel(map, byKind, layers, restyle, features.length, body.previous_report);
       note.textContent = '覆盖问题 coverage findings: ' + features.length;
       var counts = {};
       Object.keys(byKind).forEach(function (k) { counts[k] = byKind[k].length; });
@@ -81,9 +81,15 @@
     });
   };
 
-  function panel(map, byKind, layers, restyle, total) {
+  function panel(map, byKind, layers, restyle, total, previous) {
     var box = el('div', 'gm-panel gm-coverage');
     box.appendChild(el('div', 'gm-panel-head', '覆盖问题 Coverage findings ' + total));
+    if (previous) {
+      // `new`: not in the unit's last saved report (GET /coverage marks each finding).
+      var fresh = 0;
+      Object.keys(byKind).forEach(function (k) { byKind[k].forEach(function (f) { if (f.properties.new) fresh++; }); });
+      box.appendChild(el('div', 'gm-muted', '较上次报告新增 new since the last saved report: ' + fresh));
+    }
     var list = el('ol', 'gm-list');
     Object.keys(byKind).sort().forEach(function (kind) {
       var line = el('label', 'gm-coverage-kind');
@@ -109,7 +115,7 @@
       Object.keys(byKind).sort().forEach(function (kind) {
         if (!map.hasLayer(layers[kind])) return;
         byKind[kind].slice(0, 50).forEach(function (f) {
-          var item = el('li', null, describe(f.properties));
+          var item = el('li', null, (previous && f.properties.new ? '新 new · ' : '') + describe(f.properties));
           item.tabIndex = 0;
           item.dataset.kind = kind;
           item.dataset.unit = (f.properties.units || [])[0] || '';
