@@ -85,6 +85,11 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/plans/{plan_id}/impact"): Rule(P.PLAN, "plan"),
     ("POST", "/plans/{plan_id}/publish"): Rule(P.PLAN, "plan"),
     ("POST", "/plans/{plan_id}/abandon"): Rule(P.PLAN, "plan"),
+    ("POST", "/plans/{plan_id}/preview"): Rule(P.PLAN, "plan"),
+    ("GET", "/plans/{plan_id}/balance"): Rule(P.PLAN, "plan"),
+    # The editor's page: everyone who reads units may open it; only planners get its tools.
+    ("GET", "/plan"): Rule(P.READ_UNITS, page=True),
+    ("GET", "/plan/{plan_id}"): Rule(P.READ_UNITS, page=True),
     ("GET", "/units/{code}/diff"): Rule(P.READ_UNITS),
     ("GET", "/coverage"): Rule(P.READ_UNITS),
     ("GET", "/coverage/reports"): Rule(P.READ_UNITS),
@@ -95,6 +100,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/map/search"): Rule(P.READ_UNITS),
     ("GET", "/map/cases"): Rule(P.READ_CASES),
     ("GET", "/map/party"): Rule(P.READ_UNITS),
+    ("GET", "/map/boundaries"): Rule(P.READ_UNITS),
 }
 
 

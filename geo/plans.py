@@ -52,6 +52,7 @@ class Operation(StrEnum):
     MOVE = "move"
     CREATE = "create"
     RETIRE = "retire"
+    RESHAPE = "reshape"  # move the boundary two neighbours share (geo.reshape)
 
 
 class EditError(ValueError):
@@ -208,6 +209,7 @@ def apply_edit(state: PlanState, edit: Edit) -> tuple[PlanState, list[str]]:
         Operation.MOVE: _move,
         Operation.CREATE: _create,
         Operation.RETIRE: _retire,
+        Operation.RESHAPE: _reshape,
     }[Operation(edit.operation)]
     allocation = _Allocation(edit.params.get("allocated"))
     handler(state, dict(edit.params), edit.geometry, allocation)
@@ -268,7 +270,7 @@ def _split(state: PlanState, params: dict, line: shapely.Geometry | None, alloc:
     kept = _clean(shapely.union_all([pieces[0], *untouched]))
     new_geoms = [as_multipolygon(p) for p in pieces[1:]]
     codes = alloc.take(state, parent_code(unit.code), new_geoms)
-    _set(state, unit, geometry=kept)
+    _set(state, unit, geometry=kept, **({"name": params["name"]} if params.get("name") else {}))
     names = list(params.get("names") or [])
     for i, (code, geom) in enumerate(zip(codes, new_geoms, strict=True)):
         name = names[i] if i < len(names) else f"{unit.name}（{code[-3:]}）"
@@ -416,6 +418,12 @@ def _retire(state: PlanState, params: dict, geometry: shapely.Geometry | None, a
         _retire_code(state, child.code, successor=None)
     _retire_code(state, unit.code, successor=None)
     state.notes.append(f"retired {unit.code}")
+
+
+def _reshape(state: PlanState, params: dict, geometry: shapely.Geometry | None, alloc: _Allocation) -> None:
+    from geo.reshape import reshape  # its own module, which builds on this one
+
+    reshape(state, params, geometry)
 
 
 def _retire_code(state: PlanState, code: str, successor: str | None) -> None:

@@ -18,6 +18,7 @@ LEAFLET_JS = ("leaflet", f"{STATIC}/leaflet-1.9.4/leaflet.js")
 LEAFLET_CSS = ("leaflet_css", f"{STATIC}/leaflet-1.9.4/leaflet.css")
 GRIDMAP_JS = ("gridmap", f"{STATIC}/gridmap.js")
 GRIDMAP_CSS = ("gridmap_css", f"{STATIC}/gridmap.css")
+BOUNDARIES_JS = ("gridmap_boundaries", f"{STATIC}/boundaries.js")  # open maps follow published boundaries
 VECTORGRID_JS = ("vectorGrid", f"{STATIC}/leaflet.vectorgrid-1.3.0/Leaflet.VectorGrid.bundled.min.js")
 REALTIME_JS = ("Leaflet_Realtime_js", f"{STATIC}/leaflet-realtime-2.2.0/leaflet-realtime.min.js")
 MARKERCLUSTER_JS = ("markerclusterjs", f"{STATIC}/leaflet.markercluster-1.5.3/leaflet.markercluster.js")
@@ -28,7 +29,8 @@ MARKERCLUSTER_CSS = [
 
 # The map itself: Leaflet and our page code (which defines the GCJ-02 CRS the map may be built
 # with, so it loads before the map's script). No jQuery, Bootstrap or Font Awesome: nothing uses them.
-MAP_JS = [LEAFLET_JS, GRIDMAP_JS]
+COVERAGE_JS = ("gridmap_coverage", f"{STATIC}/coverage.js")  # coverage findings for planners
+MAP_JS = [LEAFLET_JS, GRIDMAP_JS, BOUNDARIES_JS, COVERAGE_JS]
 MAP_CSS = [LEAFLET_CSS, GRIDMAP_CSS]
 
 

@@ -73,11 +73,12 @@ class MapView:
     plan: str | None = None
     overlays: dict[str, str] = field(default_factory=dict)  # name -> URL of optional overlays
     report_url: str | None = None
+    generation: int = 0  # the boundary generation when the page was made (geo.db.boundary_generation)
 
 
 def tile_url(query: str) -> str:
     """The vector-tile URL template of the view (one 512 px tile, a layer per level)."""
-    return f"/map/tiles/{{z}}/{{x}}/{{y}}.pbf{query}{'&' if query else '?'}size=512"
+    return f"/map/tiles/{{z}}/{{x}}/{{y}}.pbf{query}{'&' if query else '?'}size=512&g={{g}}"
 
 
 def build_map(view: MapView, tiles: TileSource | None = None) -> folium.Map:
@@ -145,7 +146,7 @@ def _unit_layer(view: MapView) -> VectorGridProtobuf:
         tile_url(view.tile_query),
         name="行政区划与网格 Units",
         # Each level is toggled by the page (gridmap.js adds a switch per level to the layer control).
-        options=f"GridMap.tileOptions({json.dumps(bounds)})",
+        options=f"GridMap.tileOptions({json.dumps(bounds)}, {int(view.generation)})",
     )
     assets.use_local_assets(layer, [assets.VECTORGRID_JS])
     return layer

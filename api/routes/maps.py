@@ -28,8 +28,8 @@ from api.routes.cases import RulesDep
 from geo import crs
 from geo.access import Permission, User
 from geo.codes import CODE_LENGTH, CODE_PATTERN, CodeError, Level, level_of
+from geo.db import boundary_generation, mapdata, tiles
 from geo.db import cases as case_store
-from geo.db import mapdata, tiles
 from geo.lifecycle import OPEN_STATUSES
 from geo.settings import Settings
 from maps.page import render_page
@@ -90,7 +90,8 @@ def map_view(
 ) -> MapView:
     """What the page for these query parameters shows."""
     spec = _map_view(request, session, view=view, unit=unit, grid=grid, plan=plan)
-    return replace(spec, extent=mapdata.all_bounds(session))
+    generation = boundary_generation.generation(session)
+    return replace(spec, extent=mapdata.all_bounds(session), generation=generation)
 
 
 def _map_view(
@@ -201,6 +202,7 @@ def view_tile(
     unit: CodeQuery = None,
     near: GridQuery = None,
     size: Annotated[int, Query(description="Display px: a 512 px tile at z = the 256 px tile at z-1")] = 256,
+    g: Annotated[int | None, Query(ge=0, description="Boundary generation (GET /map/boundaries)")] = None,
 ) -> Response:
     """A Mapbox vector tile of the view's current units, one layer per level (named after it)."""
     if size not in (256, 512):
@@ -214,7 +216,10 @@ def view_tile(
     gcj02 = settings.map_tile_crs == "gcj02" and bool(settings.map_tile_url)
     tile = tiles.view_tile(session, z, x, y, tile_filters(session, unit, near), gcj02=gcj02)
     features = ", ".join(f"{k}={v}" for k, v in tile.features.items())
-    headers = {"Cache-Control": "max-age=60", "X-Tile-Features": features}
+    # Boundaries need a sign-in: only the browser may keep a tile, per credentials. A URL with the
+    # boundary generation `g` is replaced by a new one when units change, so it may be kept longer.
+    cache = "private, max-age=86400" if g is not None else "private, max-age=60"
+    headers = {"Cache-Control": cache, "Vary": "Authorization, Cookie", "X-Tile-Features": features}
     if tile.omitted:
         over = f"over {tiles.FEATURE_BUDGET} features, zoom in"
         headers["X-Tile-Omitted"] = f"{', '.join(tile.omitted)}: {over}"

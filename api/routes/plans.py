@@ -16,7 +16,7 @@ from api.routes.auth import client_ip
 from api.routes.cases import ActorDep
 from geo import crs
 from geo.access import AccessDenied
-from geo.codes import CODE_PATTERN
+from geo.codes import CODE_PATTERN, SpecialType
 from geo.db import plans as store
 from geo.db import users
 from geo.plans import Edit, Operation
@@ -40,7 +40,9 @@ class EditIn(BaseModel):
     code: str | None = Field(
         None, pattern=CODE_PATTERN, description="The unit changed (replace, split, move, retire)"
     )
-    codes: list[str] | None = Field(None, description="The units merged")
+    codes: list[str] | None = Field(
+        None, description="The units merged (merge), or the two reshaped (reshape)"
+    )
     into: str | None = Field(
         None, pattern=CODE_PATTERN, description="Merge/retire: the unit that takes the area"
     )
@@ -51,7 +53,7 @@ class EditIn(BaseModel):
     name: str | None = Field(None, min_length=1, max_length=100)
     names: list[str] | None = Field(None, description="Split: names of the new pieces, in reading order")
     kind: str | None = Field(None, pattern="^(urban|rural|special)$")
-    special_type: str | None = None
+    special_type: SpecialType | None = None
     households: int | None = Field(None, ge=0)
     population: int | None = Field(None, ge=0)
     carve: bool | None = Field(None, description="Create: cut the new unit out of its base siblings")

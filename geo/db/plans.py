@@ -25,7 +25,7 @@ from sqlalchemy import Row, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from geo import coverage, crs
+from geo import coverage, crs, plan_checks
 from geo import plans as domain
 from geo.codes import Level, level_of
 from geo.db import cases as case_store
@@ -363,7 +363,8 @@ def validate_plan(session: Session, plan_id: int, settings: Settings) -> list[Pr
 def _validate(session: Session, draft: Draft, settings: Settings) -> list[Problem]:
     problems = [_conflict_problem(c) for c in conflicts(session, draft)]
     tolerances = coverage.Tolerances.from_settings(settings)
-    return problems + domain.validate(draft.base, draft.state, draft.root.geometry, tolerances)
+    found = domain.validate(draft.base, draft.state, draft.root.geometry, tolerances)
+    return problems + found + plan_checks.checks(draft.base, draft.state)
 
 
 def _conflict_problem(c: dict[str, Any]) -> Problem:

@@ -276,7 +276,7 @@ def test_planner_view_shows_the_coverage_findings(
     expect(page.locator(".gm-info")).to_contain_text(
         f"覆盖问题 coverage findings: {len(run.findings)}", timeout=15_000
     )
-    assert page.evaluate("GridMap.coverage") == {"features": len(run.findings)}
+    assert page.evaluate("GridMap.coverage.features") == len(run.findings)
     assert drawn(page, "grid") == db_codes(live_server, CURRENT_GRIDS)
     foreign = [url for url in page_log.requests if not live_server.is_local(url)]
     assert foreign == [] and page_log.errors == []

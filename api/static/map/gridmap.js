@@ -155,7 +155,7 @@
   var hidden = new Set();  // levels switched off in the layer control
 
   /** VectorGrid options of the units layer (folium passes them to L.vectorGrid.protobuf). */
-  GridMap.tileOptions = function (bounds) {
+  GridMap.tileOptions = function (bounds, generation) {
     var styles = {};
     Object.keys(STYLES).forEach(function (level) {
       var drawn = GridMap.drawn[level] = new Set();
@@ -176,6 +176,7 @@
       minNativeZoom: 1,
       maxNativeZoom: 17,   // deeper zooms scale the z17 tile: nothing finer is worth a request
       maxZoom: 21,
+      g: generation || 0,  // the boundary generation in every tile URL (boundaries.js moves it on)
       bounds: bounds ? L.latLngBounds(bounds).pad(0.02) : undefined  // no requests where there is no data
     };
   };
@@ -460,38 +461,9 @@
       });
   }
 
-  var FINDING_COLORS = { gap: '#d62728', overlap: '#ff7f0e' };
-
-  function coverageOverlay(map, control, info, url) {
-    var note = info.note('覆盖分析加载中… coverage loading');
-    getJson(url).then(function (body) {
-      var findings = body.findings || { type: 'FeatureCollection', features: [] };
-      var layer = L.geoJSON(findings, {
-        style: function (f) {
-          var c = FINDING_COLORS[f.properties.kind] || '#9467bd';
-          return { color: c, weight: 2, fillColor: c, fillOpacity: 0.45 };
-        },
-        onEachFeature: function (f, l) {
-          l.bindPopup(function () {
-            var p = f.properties, box = el('div', 'gm-popup');
-            box.appendChild(el('h3', null, p.kind));
-            row(box, '单元 Units', (p.units || []).join(', '));
-            row(box, '面积 Area', p.area_m2 === undefined ? null : Math.round(p.area_m2) + ' m²');
-            return box;
-          });
-        }
-      }).addTo(map);
-      control.addOverlay(layer, '覆盖问题 Coverage findings');
-      note.textContent = '覆盖问题 coverage findings: ' + findings.features.length;
-      GridMap.coverage = { features: findings.features.length };
-    }).catch(function (err) {
-      note.textContent = '覆盖分析不可用 coverage analysis unavailable' + (err.status ? ' (HTTP ' + err.status + ')' : '');
-      GridMap.coverage = { unavailable: true };
-    });
-  }
-
   // `change` of a draft's units (geo/plans.py): created, changed (geometry or attributes), retired.
-  var CHANGE_COLORS = { created: '#2ca02c', changed: '#9467bd', retired: '#7f7f7f' };
+  // Apart from the grid kinds (urban blue, rural green, special red); the same as the editor's.
+  var CHANGE_COLORS = { created: '#b07aa1', changed: '#edc948', retired: '#333333' };
 
   /** A plan's changes (GET /plans/{id}: `changes`, a FeatureCollection with property `change`). */
   function planOverlay(map, control, info, url) {
@@ -530,7 +502,11 @@
       plans.slice(0, 10).forEach(function (p) {
         var a = el('a', 'gm-plan-link', '#' + p.id + ' ' + p.title);
         a.href = '/map?view=planner&plan=' + encodeURIComponent(p.id);
-        info.note('').appendChild(a);
+        var edit = el('a', 'gm-plan-link', ' 编辑 edit');
+        edit.href = '/plan/' + encodeURIComponent(p.id);
+        var line = info.note('');
+        line.appendChild(a);
+        line.appendChild(edit);
       });
     }).catch(function () { info.note('规划草案不可用 draft plans unavailable'); });
   }
@@ -598,6 +574,7 @@
     });
     pending.add('cases');
     watchUnits(map, o.units, pending);
+    if (GridMap.watchBoundaries) GridMap.watchBoundaries(o.units);
     levelSwitches(map, control, o.units, config);
     var info = infoControl(map);
     searchControl(map, outline(map));
@@ -613,7 +590,7 @@
     o.cases.on('error', function () { info.note('事件刷新失败 cases could not be refreshed', 'gm-error'); });
     partyLayer(map, control);
     if (config.reportUrl) reportButton(map, config.reportUrl);
-    if (config.overlays.coverage) coverageOverlay(map, control, info, config.overlays.coverage);
+    if (config.overlays.coverage) GridMap.coverageOverlay(map, control, info, config.overlays.coverage, o.units);
     if (config.overlays.plan) planOverlay(map, control, info, config.overlays.plan);
     else if (config.plan) info.note('规划草案需规划权限 draft plans need the planning permission');
     if (config.overlays.plans) planList(info, config.overlays.plans);

@@ -1,0 +1,137 @@
+"""The planner's redraw editor: `GET /plan` (pick a unit, open or resume a draft) and
+`GET /plan/{plan_id}` (draw edits, see validation, impact and balance, publish), its assets under
+`/static/plan/`, and the two JSON answers it needs beyond the plan API (an edit's preview, the
+balance of a draft).
+
+The page is static HTML and plain JS under a Content-Security-Policy of 'self' only (no inline
+code); every rule stays in Python behind the plan API: the page only draws what it is told.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import FileResponse
+from pydantic import BaseModel
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from api.deps import SessionDep, SettingsDep
+from api.routes.plans import EditIn
+from geo.db import plan_editor
+
+PLAN_DIR = Path(__file__).resolve().parent.parent / "static" / "plan"
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        # Leaflet and Leaflet-Geoman set style attributes on the map's elements; styles run no code.
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+PAGE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+router = APIRouter(tags=["planner's editor"])
+
+
+class PreviewOut(BaseModel):
+    """The units an edit would create, change or retire (GeoJSON), in the order the edit makes them."""
+
+    type: str = "FeatureCollection"
+    allocated: list[str]
+    notes: list[str]
+    features: list[dict[str, Any]]
+
+
+class GridBalanceOut(BaseModel):
+    """One grid of the draft against the size norm of its kind."""
+
+    code: str
+    name: str
+    kind: str | None
+    households: int | None
+    norm: list[int] | None
+    status: str
+    estimated: bool
+    changed: bool
+
+
+class SpreadOut(BaseModel):
+    """How even the grids of one kind are: smallest, largest, max/min, deviation from the norm."""
+
+    kind: str
+    grids: int
+    min: int
+    max: int
+    ratio: float | None
+    mean_deviation: float
+
+
+class BalanceOut(BaseModel):
+    """Households per grid of the draft against the size norms, and the spread per kind."""
+
+    norms: dict[str, list[int]]
+    grids: list[GridBalanceOut]
+    spread: list[SpreadOut]
+
+
+def _page() -> FileResponse:
+    return FileResponse(PLAN_DIR / "index.html", media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
+
+
+@router.get("/plan", include_in_schema=False)
+async def editor_start() -> FileResponse:
+    """The editor's start: pick a unit, open a new draft or resume one."""
+    return _page()
+
+
+@router.get("/plan/{plan_id}", include_in_schema=False)
+async def editor(plan_id: int) -> FileResponse:
+    """The editor on one draft (the page asks the plan API for everything it shows)."""
+    return _page()
+
+
+@router.post("/plans/{plan_id}/preview")
+def preview_edit(plan_id: int, body: EditIn, session: SessionDep) -> PreviewOut:
+    """What an edit would do to the draft (nothing is stored); refused (422) when it cannot apply."""
+    return PreviewOut(**plan_editor.preview(session, plan_id, body.to_edit()))
+
+
+@router.get("/plans/{plan_id}/balance")
+def balance(plan_id: int, session: SessionDep, settings: SettingsDep) -> BalanceOut:
+    """Households of every grid of the draft against its kind's size norm; the spread per kind."""
+    return BalanceOut(**plan_editor.plan_balance(session, plan_id, settings))
+
+
+class _PlanStatic(StaticFiles):
+    """The editor's own files: revalidated on every use, never content-sniffed."""
+
+    def file_response(
+        self, full_path: str | Path, stat_result: os.stat_result, scope: Scope, status_code: int = 200
+    ) -> Response:
+        """The file with the page's headers."""
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers.update(PAGE_HEADERS)
+        return response
+
+
+def mount(app: FastAPI) -> None:
+    """Serve the editor's pages, JSON and assets on `app`."""
+    app.include_router(router)
+    app.mount("/static/plan", _PlanStatic(directory=PLAN_DIR), name="plan-static")
