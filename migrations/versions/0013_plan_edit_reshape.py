@@ -1,14 +1,14 @@
 """Plan edits may reshape the boundary two neighbouring units share (geo.reshape).
 
-Revision ID: 0009_plan_edit_reshape
-Revises: 0008_grid_raster_arrays
+Revision ID: 0013_plan_edit_reshape
+Revises: 0010_rate_limits
 Create Date: 2026-12-05
 """
 
 from alembic import op
 
-revision = "0009_plan_edit_reshape"
-down_revision = "0008_grid_raster_arrays"
+revision = "0013_plan_edit_reshape"
+down_revision = "0010_rate_limits"
 branch_labels = None
 depends_on = None
 
