@@ -17,7 +17,8 @@ from api import errors, live
 from api.access import TokenCache, authorize
 from api.intake import IntakeWriter
 from api.middleware import BodyLimit, ResponseHeaders, security_headers, server_timing
-from api.routes import auth, cases, coverage, grids, health, locate, maps, open311, plans, report
+from api.pages import desk
+from api.routes import auth, cases, coverage, grids, health, locate, maps, open311, plans, queue, report
 from geo.db import cases as case_store
 from geo.db import notifications
 from geo.db.engine import engine_for, resolve_database_url, session_factory
@@ -116,10 +117,11 @@ def create_app(
     # in order, so the busiest (case intake, /locate) come early: JSON reports first of all, on a
     # route that skips FastAPI's per-request work (cases.JsonReports).
     app.router.routes.append(cases.JsonReports())
-    for module in (live, cases, locate, health, auth, grids, open311, plans, coverage):
+    for module in (live, cases, locate, health, auth, grids, open311, plans, coverage, queue):
         app.include_router(module.router)
     report.mount(app)  # the field worker page and its assets
     maps.mount(app)  # the live map, its data under /map/... and its vendored assets
+    desk.mount(app)  # the dispatcher's workbench and its assets
     return app
 
 
