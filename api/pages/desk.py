@@ -139,6 +139,7 @@ def _form_context(
         "needs": needs or [],
         "values": values,
         "departments": rules.departments,
+        "units": [],  # the picker fills in as the user types (GET /desk/units)
         "templates": response_templates.for_category(category),
         "templates_category": category,
         "error": None,

@@ -156,6 +156,8 @@ def test_a_department_sees_its_summoned_cases_only(client, session, county):
     assert f'data-case-id="{mine}"' in queue and f'data-case-id="{other}"' not in queue
     page = handler.get(f"/desk/cases/{mine}").text
     assert set(re.findall(r'data-move="([a-z_]+)"', page)) == {"accepted", "returned"}
+    form = client.get(f"/desk/cases/{mine}/moves/reassigned").text  # what a dispatcher would be asked
+    assert 'name="unit"' in form and 'name="reason"' in form and 'name="rating"' not in form
 
 
 def test_the_unit_picker_offers_units_of_the_jurisdiction_by_code_or_name(client, session, county):

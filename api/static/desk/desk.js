@@ -19,8 +19,8 @@
       community: function () { return { weight: 1, color: '#6a3d9a', opacity: 0.6, dashArray: '4 3', fill: false }; },
       grid: function (p) {
         var own = mine && p.code === mine;
-        return { weight: own ? 3 : 0.6, color: own ? '#d62728' : '#4e79a7', opacity: 0.9, fill: true,
-                 fillColor: '#4e79a7', fillOpacity: own ? 0.25 : 0.06 };
+        // Fills would add up where the tiles' clipped pieces overlap: outlines only, the case's grid bold.
+        return { weight: own ? 3 : 0.7, color: own ? '#d62728' : '#4e79a7', opacity: 0.9, fill: false };
       },
       micro_grid: function () { return { weight: 0.4, color: '#999', opacity: 0.7, fill: false }; }
     };
