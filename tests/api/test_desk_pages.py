@@ -79,6 +79,20 @@ def test_the_queue_counts_groups_sorts_overdue_first_and_searches(client, sessio
     assert paged["total"] == 4 and len(paged["items"]) == 2 and paged["page"] == 2
 
 
+def test_a_filter_change_answers_the_queue_with_its_counts_and_the_address_to_keep(client, session, county):
+    first, second = report(client)["id"], report(client, where=INSIDE_004)["id"]
+    move(client, second, "verified")
+    dispatcher = signed_in(client, session, Role.DISPATCHER)
+    part = dispatcher.get("/desk?group=file&light=&q=", headers={"HX-Request": "true"})
+    assert part.status_code == 200 and "<html" not in part.text
+    assert f'data-case-id="{second}"' in part.text and f'data-case-id="{first}"' not in part.text
+    assert re.search(r'id="count-open" data-count="open" hx-swap-oob="true">2<', part.text)
+    assert re.search(r'id="count-verify" hx-swap-oob="true">1<', part.text)
+    assert part.headers["hx-replace-url"] == "/desk?group=file&light=&q="
+    page = dispatcher.get("/desk?status=verified")
+    assert f'data-case-id="{second}"' in page.text and f'data-case-id="{first}"' not in page.text
+
+
 def test_anonymous_visitors_sign_in_first_and_field_workers_go_to_their_own_page(client, session, county):
     anonymous = TestClient(client.app, base_url="https://testserver")
     answer = anonymous.get("/desk?group=verify", follow_redirects=False)

@@ -59,25 +59,26 @@
   }
 
   // ------------------------------------------------------------------ the workbench's map
-  function loadMarkers() {
-    var unit = Desk.unit && Desk.unit.length > 6 ? '?unit=' + encodeURIComponent(Desk.unit) : '';
-    return fetch('/map/cases' + unit, { credentials: 'same-origin' })
-      .then(function (r) { return r.ok ? r.json() : { features: [] }; })
-      .then(function (fc) {
-        Desk.caseLayer.clearLayers();
-        Desk.markers = {};
-        fc.features.forEach(function (f) {
-          var p = f.properties, c = f.geometry.coordinates;
-          var marker = L.circleMarker([c[1], c[0]], {
-            radius: p.overdue ? 7 : 5, weight: 1, color: '#222',
-            fillColor: LIGHT_COLOURS[p.light] || '#888', fillOpacity: 0.9
-          });
-          marker.bindTooltip(textNode(p.number + ' · ' + (p.category_name || '')));  // text, never HTML
-          marker.on('click', function () { openCase(f.id, false); });
-          Desk.markers[f.id] = marker;
-          Desk.caseLayer.addLayer(marker);
-        });
+  // The map shows the cases of the queue's page (what the filters chose), drawn from the rows: no
+  // request of its own, and it follows every filter change and live refresh. (All open cases of a
+  // county — /map/cases, thousands — are the live map's job, /map.)
+  function drawQueueMarkers() {
+    if (!Desk.caseLayer) return;
+    Desk.caseLayer.clearLayers();
+    Desk.markers = {};
+    document.querySelectorAll('#queue tr[data-case-id]').forEach(function (row) {
+      var lat = parseFloat(row.dataset.lat), lon = parseFloat(row.dataset.lon);
+      if (!isFinite(lat) || !isFinite(lon)) return;
+      var overdue = row.dataset.overdue === 'true';
+      var marker = L.circleMarker([lat, lon], {
+        radius: overdue ? 8 : 6, weight: overdue ? 2 : 1, color: overdue ? '#7f0000' : '#222',
+        fillColor: LIGHT_COLOURS[row.dataset.light] || '#888', fillOpacity: 0.9
       });
+      marker.bindTooltip(textNode(row.dataset.number));  // text, never HTML
+      marker.on('click', function () { openCase(row.dataset.caseId, false); });
+      Desk.markers[row.dataset.caseId] = marker;
+      Desk.caseLayer.addLayer(marker);
+    });
   }
 
   function textNode(text) {
@@ -90,9 +91,12 @@
     Desk.unit = node.dataset.unit || '';
     var map = Desk.map = newMap(node);
     var query = Desk.unit.length > 6 ? '?unit=' + encodeURIComponent(Desk.unit) : '';
-    unitTiles(query).addTo(map);
+    var units = unitTiles(query).addTo(map);
+    var drawn = new Promise(function (resolve) { units.once('load', resolve); });
     Desk.caseLayer = L.layerGroup().addTo(map);
-    Promise.all([fitUnit(map, Desk.unit), loadMarkers()]).then(function () {
+    drawQueueMarkers();
+    // Ready (for people: usable; for tests and the benchmark: measured) once the unit's tiles drew.
+    fitUnit(map, Desk.unit).then(function () { return drawn; }).then(function () {
       Desk.readyAt = performance.now();
       document.body.dataset.ready = 'true';
     });
@@ -188,7 +192,6 @@
           if (row) row.classList.add('selected');
         }
       });
-      if (Desk.caseLayer) loadMarkers();
     }, wait);
   }
 
@@ -221,6 +224,7 @@
   });
   // A move form that came back with its message: put the focus on the message.
   document.addEventListener('htmx:afterSwap', function (event) {
+    if (event.detail.target.id === 'queue') drawQueueMarkers();
     var alert = event.detail.target.querySelector && event.detail.target.querySelector('.move-form [role="alert"]');
     if (alert) { alert.tabIndex = -1; alert.focus(); return; }
     var first = event.detail.target.querySelector && event.detail.target.querySelector('.move-form textarea, .move-form input:not([type=hidden]), .move-form select');
