@@ -232,9 +232,8 @@ def main() -> None:
     print(report_line("filter change (GET /desk, htmx)", filters) + "   (target p95 ≤ 300 ms at the server)")
     print(report_line("move round trip (POST .../moves)", moves) + "   (target p95 ≤ 300 ms)")
     print(report_line("for comparison: GET /cases", api))
-    print(
-        f"during the run: {during}; load average {' '.join(load)} — a shared, busy machine, not quiet figures"
-    )
+    print(f"during the run: {during}; load average {' '.join(load)} (2 cores)")
+    print("a shared machine, busy with other engineers' work meanwhile: not quiet-machine figures")
 
 
 if __name__ == "__main__":

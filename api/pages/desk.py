@@ -59,8 +59,8 @@ def _query_string(request: Request) -> str:
 
 
 def _queue_context(request: Request, f: case_queue.QueueFilter, session: Any, rules: Any) -> dict[str, Any]:
-    total, items = case_queue.queue(session, f, rules)
-    counts = case_queue.group_counts(session, f)
+    found = case_queue.queue_page(session, f, rules)
+    total, items, counts = found.total, found.items, found.counts
     names = case_queue.unit_names(session, [c["grid_code"] for c in items] + [c["unit_code"] for c in items])
     size = f.cases.limit
     pages = max(1, -(-total // size))

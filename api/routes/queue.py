@@ -110,6 +110,7 @@ def page_of(f: case_queue.QueueFilter) -> int:
 @router.get("/queue", response_model=QueueAnswer)
 def get_queue(f: QueueFilterDep, session: SessionDep, rules: RulesDep) -> QueueAnswer:
     """The dispatcher's queue in the user's jurisdiction: overdue first, then by due time."""
-    total, items = case_queue.queue(session, f, rules)
-    counts = case_queue.group_counts(session, f)
-    return QueueAnswer(total=total, page=page_of(f), size=f.cases.limit, counts=counts, items=items)
+    found = case_queue.queue_page(session, f, rules)
+    return QueueAnswer(
+        total=found.total, page=page_of(f), size=f.cases.limit, counts=found.counts, items=found.items
+    )

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.case_vocabulary import GROUP_OF_STATUS, OPEN_GROUPS, STATUS_GROUPS, statuses_of_groups
+from geo.case_vocabulary import OPEN_GROUPS, STATUS_GROUPS, statuses_of_groups
 from geo.cases import reporter_view
 
 # The shared WHERE clause of GET /cases (scope, status, unit, category, light, dates, …): one copy.
@@ -49,33 +49,43 @@ QUEUE_ORDER = """(c.stage_due_at IS NOT NULL AND c.stage_due_at < :now) DESC,
                  c.stage_due_at ASC NULLS LAST, c.reported_at DESC, c.id DESC"""
 
 
-def queue(session: Session, f: QueueFilter, rules: Rules) -> tuple[int, list[dict[str, Any]]]:
-    """One page of the queue: (total matching, summaries), overdue first then by due time."""
+@dataclass(frozen=True)
+class QueuePage:
+    """One page of the queue, how many cases match, and the counts per status group."""
+
+    total: int
+    items: list[dict[str, Any]]
+    counts: dict[str, int]  # every group's key, under every filter but the status
+
+
+def queue_page(session: Session, f: QueueFilter, rules: Rules) -> QueuePage:
+    """One page of the queue, overdue first then by due time, with the counts per status group.
+
+    Two statements: the counts per status under every filter but the status (the total matching
+    follows from them), and the page.
+    """
     now = _now(session)
-    where, params = _where(f)
-    params["now"] = now
-    total = session.execute(text(f"SELECT count(*) FROM cases c WHERE {where}"), params).scalar_one()
+    where, params = _where(f, with_status=False)
     rows = session.execute(
+        text(f"SELECT c.status, count(*) AS n FROM cases c WHERE {where} GROUP BY c.status"),
+        {**params, "now": now},
+    ).all()
+    by_status = {row.status: row.n for row in rows}
+    wanted = f.cases.status or statuses_of_groups(list(f.groups))
+    where, params = _where(f)
+    page = session.execute(
         text(
             f"""SELECT {CASE_COLUMNS} FROM cases c WHERE {where}
                 ORDER BY {QUEUE_ORDER} LIMIT :limit OFFSET :offset"""
         ),
-        {**params, "limit": f.cases.limit, "offset": f.cases.offset},
+        {**params, "now": now, "limit": f.cases.limit, "offset": f.cases.offset},
     ).all()
-    return total, [case_summary(r, now, rules) for r in rows]
-
-
-def group_counts(session: Session, f: QueueFilter) -> dict[str, int]:
-    """Cases per status group under every filter but the status: {group key: count}, all groups."""
-    where, params = _where(f, with_status=False)
-    params["now"] = _now(session)
-    rows = session.execute(
-        text(f"SELECT c.status, count(*) AS n FROM cases c WHERE {where} GROUP BY c.status"), params
-    ).all()
-    counts = {g.key: 0 for g in STATUS_GROUPS}
-    for row in rows:
-        counts[GROUP_OF_STATUS[row.status]] += row.n
-    return counts
+    counts = {g.key: sum(by_status.get(s.value, 0) for s in g.statuses) for g in STATUS_GROUPS}
+    return QueuePage(
+        total=sum(by_status.get(s, 0) for s in wanted),
+        items=[case_summary(r, now, rules) for r in page],
+        counts=counts,
+    )
 
 
 def export_rows(
