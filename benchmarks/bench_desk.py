@@ -123,6 +123,11 @@ def first_view(base: str) -> dict:
         cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
         sizes: dict[str, int] = {}
         cdp.on("Network.loadingFinished", lambda e: sizes.__setitem__(e["requestId"], e["encodedDataLength"]))
+        finished: list[tuple[float, str]] = []
+        page.on(
+            "requestfinished",
+            lambda r: finished.append((r.timing["responseEnd"], r.url.replace(base, ""))),
+        )
         start = time.perf_counter()
         page.goto(f"{base}/desk", wait_until="domcontentloaded")
         dom = time.perf_counter() - start
@@ -132,8 +137,11 @@ def first_view(base: str) -> dict:
         count = page.locator('[data-count="open"]').inner_text()
         page.wait_for_timeout(1500)  # tiles still arriving after ready count too
         browser.close()
-    return {"dom_s": dom, "ready_s": ready, "bytes": sum(sizes.values()), "requests": len(sizes),
-            "rows": rows, "open": count}  # fmt: skip
+    slowest = ", ".join(
+        f"{path.split('?')[0]} {ms:.0f} ms" for ms, path in sorted(finished, reverse=True)[:3]
+    )
+    return {"dom_s": dom, "ready_s": ready, "slowest": slowest, "bytes": sum(sizes.values()),
+            "requests": len(sizes), "rows": rows, "open": count}  # fmt: skip
 
 
 def timed(client: httpx.Client, method: str, path: str, **kw) -> tuple[float, float, int]:
@@ -229,6 +237,7 @@ def main() -> None:
         f"interactive (map tiles and cases drawn) {view['ready_s']:.2f} s, "
         f"{view['bytes'] / 1024:.0f} KB transferred in {view['requests']} requests   (target ≤ 2 s, ≤ 500 KB)"
     )
+    print(f"  slowest requests of the first view: {view['slowest']}")
     print(report_line("filter change (GET /desk, htmx)", filters) + "   (target p95 ≤ 300 ms at the server)")
     print(report_line("move round trip (POST .../moves)", moves) + "   (target p95 ≤ 300 ms)")
     print(report_line("for comparison: GET /cases", api))

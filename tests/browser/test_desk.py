@@ -5,6 +5,7 @@ user text that stays text."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -115,9 +116,17 @@ def test_a_dispatcher_works_a_new_case_from_report_to_a_satisfied_revisit(
     count = int(page.locator('[data-count="open"]').inner_text())
     assert count >= 1
 
-    row.click()
+    # Its point on the map opens it; its row centres the map on it and opens it too.
+    point = page.evaluate(
+        "([lat, lon]) => { const p = GridDesk.map.latLngToContainerPoint([lat, lon]); return [p.x, p.y]; }",
+        [case["lat"], case["lon"]],
+    )
+    page.locator("#desk-map").click(position={"x": point[0], "y": point[1]})
     panel = page.locator(f'#side [data-case-panel][data-case-id="{case["id"]}"]')
     expect(panel).to_be_visible()
+    row.click()
+    expect(row).to_have_class(re.compile(r"\bselected\b"))
+    assert page.evaluate("GridDesk.map.getZoom()") >= 16
     expect(panel.locator(".reporter")).to_contain_text("13812345678")  # a dispatcher may see it
     screenshot(page, "queue")
 
@@ -187,6 +196,9 @@ def test_a_street_summons_a_department_which_accepts_and_a_stale_move_keeps_its_
     assert offered(theirs) == {"accepted", "returned"}
     make_move(theirs, "accepted", note="城管已受理")
     expect(theirs).to_have_attribute("data-status", "accepted")
+    # The street's open queue shows the department's move in place, without a reload.
+    row = page.locator(f'#queue tr[data-case-id="{case["id"]}"]')
+    expect(row).to_have_attribute("data-status", "accepted", timeout=LIVE_MS)
     screenshot(handler, "department")
 
     # Two dispatchers on one case: the second sees the first's move and loses nothing typed.
