@@ -95,12 +95,10 @@ def load_cases(url: str, settings: Settings, n: int) -> None:
         say(f"  {min(start + batch, n):,} cases stored")
     with Session(engine) as session, session.begin():
         # Spread the clocks over the last and next days: green, yellow, red and overdue cases.
-        session.execute(
-            text(
-                """UPDATE cases SET stage_due_at = now() + (random() * 72 - 24) * interval '1 hour',
-                                    stage_yellow_at = now() + (random() * 48 - 36) * interval '1 hour'"""
-            )
-        )
+        spread = "now() + (random() * 72 - 24) * interval '1 hour'"
+        session.execute(text(f"UPDATE cases SET stage_due_at = {spread}"))
+        # Yellow before due, as the clocks set it (at 80 % of a stage of up to ten hours here).
+        session.execute(text("UPDATE cases SET stage_yellow_at = stage_due_at - random() * interval '2 h'"))
     engine.dispose()
 
 

@@ -47,7 +47,7 @@
   }
 
   /** The grid's outline on `map` (replacing the last one), from GET /grids/{code}. */
-  function outlineGrid(map, code) {
+  function outlineGrid(map, code, fit) {
     if (Desk.outline) { map.removeLayer(Desk.outline); Desk.outline = null; }
     if (!code) return;
     fetch('/grids/' + encodeURIComponent(code), { credentials: 'same-origin' })
@@ -55,6 +55,7 @@
       .then(function (feature) {
         if (!feature) return;
         Desk.outline = L.geoJSON(feature, { style: { color: '#d62728', weight: 3, fill: false, dashArray: '6 4' } }).addTo(map);
+        if (fit) map.fitBounds(Desk.outline.getBounds().pad(0.15), { maxZoom: 17 });  // the whole grid in view
       });
   }
 
@@ -108,12 +109,12 @@
     var marker = Desk.markers[id];
     var latlng = row ? [parseFloat(row.dataset.lat), parseFloat(row.dataset.lon)] : (marker && marker.getLatLng());
     if (Desk.map && latlng) Desk.map.setView(latlng, Math.max(Desk.map.getZoom(), 16));
-    if (Desk.map) outlineGrid(Desk.map, row ? row.dataset.grid : null);
+    if (Desk.map) outlineGrid(Desk.map, row ? row.dataset.grid : null, true);
     document.querySelectorAll('#queue tr.selected').forEach(function (r) { r.classList.remove('selected'); });
     if (row) row.classList.add('selected');
     htmx.ajax('GET', '/desk/cases/' + id, { target: '#side', swap: 'innerHTML' }).then(function () {
       var panel = document.querySelector('#side [data-case-panel]');
-      if (panel && Desk.map && !row) outlineGrid(Desk.map, panel.dataset.grid);
+      if (panel && Desk.map && !row) outlineGrid(Desk.map, panel.dataset.grid, false);
       if (!fromRow && panel) panel.querySelector('h1 a').focus();
     });
   }
