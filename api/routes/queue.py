@@ -92,14 +92,29 @@ def queue_filter(
 QueueFilterDep = Annotated[case_queue.QueueFilter, Depends(queue_filter)]
 
 
+class GroupOut(BaseModel):
+    """A status group of the queue, its names and statuses."""
+
+    key: str
+    label: str
+    label_en: str
+    statuses: list[str]
+
+
 class QueueAnswer(BaseModel):
-    """One page of the queue and the counts per status group."""
+    """One page of the queue, the counts per status group and the groups' names."""
 
     total: int
     page: int
     size: int
     counts: dict[str, int]
+    groups: list[GroupOut]
     items: list[dict[str, Any]]
+
+
+GROUPS = [
+    GroupOut(key=g.key, label=g.label, label_en=g.label_en, statuses=list(g.statuses)) for g in STATUS_GROUPS
+]
 
 
 def page_of(f: case_queue.QueueFilter) -> int:
@@ -112,5 +127,10 @@ def get_queue(f: QueueFilterDep, session: SessionDep, rules: RulesDep) -> QueueA
     """The dispatcher's queue in the user's jurisdiction: overdue first, then by due time."""
     found = case_queue.queue_page(session, f, rules)
     return QueueAnswer(
-        total=found.total, page=page_of(f), size=f.cases.limit, counts=found.counts, items=found.items
+        total=found.total,
+        page=page_of(f),
+        size=f.cases.limit,
+        counts=found.counts,
+        groups=GROUPS,
+        items=found.items,
     )

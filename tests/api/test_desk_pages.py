@@ -66,6 +66,12 @@ def test_the_queue_counts_groups_sorts_overdue_first_and_searches(client, sessio
     order = [c["id"] for c in queue["items"]]
     assert order[0] == late and order[-1] == ids[0], order
     assert queue["items"][0]["overdue"] is True
+    assert queue["groups"][0] == {
+        "key": "verify",
+        "label": "待核实",
+        "label_en": "to verify",
+        "statuses": ["reported"],
+    }
 
     assert [c["id"] for c in client.get("/queue?group=file").json()["items"]] == [ids[1]]
     assert [c["id"] for c in client.get("/queue", params={"q": "人民路"}).json()["items"]] == [late]
