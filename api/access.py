@@ -101,6 +101,14 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/map/cases"): Rule(P.READ_CASES),
     ("GET", "/map/party"): Rule(P.READ_UNITS),
     ("GET", "/map/boundaries"): Rule(P.READ_UNITS),
+    # The workbench (api/pages/desk.py): the queue, a case and its moves (each checked by the API's move).
+    ("GET", "/queue"): Rule(P.READ_CASES),
+    ("GET", "/desk"): Rule(P.READ_CASES, page=True),
+    ("GET", "/desk/cases/{case_id}"): Rule(P.READ_CASES, "case", page=True),
+    ("GET", "/desk/cases/{case_id}/moves/{to}"): Rule(P.READ_CASES, "case"),
+    ("POST", "/desk/cases/{case_id}/moves"): Rule(P.READ_CASES, "case"),
+    ("GET", "/desk/units"): Rule(P.READ_CASES),
+    ("GET", "/desk/export.csv"): Rule(P.READ_CASES),
 }
 
 

@@ -18,6 +18,7 @@ from api import errors, live
 from api.access import TokenCache, authorize
 from api.intake import IntakeWriter
 from api.middleware import BodyLimit, ResponseHeaders, security_headers, server_timing
+from api.pages import desk
 from api.routes import (
     auth,
     boundaries,
@@ -31,6 +32,7 @@ from api.routes import (
     plan_editor,
     plans,
     report,
+    queue,
 )
 from geo.db import cases as case_store
 from geo.db import notifications
@@ -135,11 +137,12 @@ def create_app(
     # in order, so the busiest (case intake, /locate) come early: JSON reports first of all, on a
     # route that skips FastAPI's per-request work (cases.JsonReports).
     app.router.routes.append(cases.JsonReports())
-    for module in (live, cases, locate, health, auth, grids, open311, plans, coverage, boundaries):
+    for module in (live, cases, locate, health, auth, grids, open311, plans, coverage, boundaries, queue):
         app.include_router(module.router)
     report.mount(app)  # the field worker page and its assets
     maps.mount(app)  # the live map, its data under /map/... and its vendored assets
     plan_editor.mount(app)  # the planner's redraw editor and its assets
+    desk.mount(app)  # the dispatcher's workbench and its assets
     return app
 
 
