@@ -31,8 +31,8 @@ from api.routes import (
     open311,
     plan_editor,
     plans,
-    report,
     queue,
+    report,
 )
 from geo.db import cases as case_store
 from geo.db import notifications
