@@ -94,6 +94,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/map/search"): Rule(P.READ_UNITS),
     ("GET", "/map/cases"): Rule(P.READ_CASES),
     ("GET", "/map/party"): Rule(P.READ_UNITS),
+    # A handler's tasks on the phone (field workers, departments)
+    ("GET", "/tasks"): Rule(P.HANDLE_CASES, page=True),
+    ("GET", "/tasks/list"): Rule(P.HANDLE_CASES),
+    ("GET", "/tasks/{case_id}"): Rule(P.HANDLE_CASES, "case"),
 }
 
 

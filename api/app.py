@@ -18,6 +18,7 @@ from api.access import TokenCache, authorize
 from api.intake import IntakeWriter
 from api.middleware import BodyLimit, ResponseHeaders, security_headers, server_timing
 from api.routes import auth, cases, coverage, grids, health, locate, maps, open311, plans, report
+from api.routes import tasks as task_pages
 from geo.db import cases as case_store
 from geo.db import notifications
 from geo.db.engine import engine_for, resolve_database_url, session_factory
@@ -119,6 +120,7 @@ def create_app(
     for module in (live, cases, locate, health, auth, grids, open311, plans, coverage):
         app.include_router(module.router)
     report.mount(app)  # the field worker page and its assets
+    task_pages.mount(app)  # a handler's tasks on the phone
     maps.mount(app)  # the live map, its data under /map/... and its vendored assets
     return app
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from geo.lifecycle import CaseStatus
+from geo.lifecycle import CaseStatus, allowed_moves
 
 
 class Role(StrEnum):
@@ -88,3 +88,8 @@ class User:
 
 class AccessDenied(PermissionError):
     """The user may not do this (here); the message says what is missing."""
+
+
+def moves_for(user: User, current: CaseStatus) -> dict[str, list[str]]:
+    """The moves open from `current` that the user's role may make, each with what it needs."""
+    return {to: needs for to, needs in allowed_moves(current).items() if user.may_move(CaseStatus(to))}

@@ -397,7 +397,7 @@ CASE_DETAILS = f"""SELECT {CASE_COLUMNS}, clock_timestamp() AS db_now,
                          stage_due_at, on_time, tier, unit_code, department
                   FROM case_history WHERE case_id = c.id) h) AS history,
               (SELECT coalesce(json_agg(p ORDER BY p.seq), '[]') FROM (
-                  SELECT seq, content_type, width, height, gps IS NOT NULL AS has_gps
+                  SELECT seq, stage, content_type, width, height, gps IS NOT NULL AS has_gps
                   FROM case_photos WHERE case_id = c.id) p) AS photos,
               (SELECT coalesce(json_agg(d), '[]') FROM ({DUPLICATES_SQL}) d) AS duplicates
             FROM cases c WHERE c.id = ANY(%(ids)s)"""
