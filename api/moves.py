@@ -74,7 +74,10 @@ def request_body_doc(model: type[BaseModel]) -> dict:
             "photos": {"type": "array", "items": {"type": "string", "format": "binary"}},
         },
     }
-    content = {"application/json": {"schema": model.model_json_schema()}, "multipart/form-data": {"schema": multipart}}
+    content = {
+        "application/json": {"schema": model.model_json_schema()},
+        "multipart/form-data": {"schema": multipart},
+    }
     return {"requestBody": {"required": True, "content": content}}
 
 

@@ -26,8 +26,7 @@ from geo import crs
 from geo.access import AccessDenied, Permission, User
 from geo.cases import Intake, PhotoUpload, Reporter
 from geo.db import cases as store
-from geo.db import field_work
-from geo.db import users
+from geo.db import field_work, users
 from geo.db.case_stats import statistics
 from geo.lifecycle import CaseStatus, Move, Rating, Source
 from geo.photos import inspect_photo

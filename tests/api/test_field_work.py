@@ -41,10 +41,9 @@ def worker(client, session, county) -> dict[str, str]:
 def test_tasks_list_the_workers_cases_overdue_first_with_their_moves(client, session, worker):
     mine, later, other = new_case(client), new_case(client), new_case(client, INSIDE_004)
     unverified = new_case(client, upto="verified")
-    session.execute(  # the second case is overdue: it comes first
-        text("UPDATE cases SET stage_due_at = now() - interval '1 hour', stage_yellow_at = now() - interval '2 hours'"
-             " WHERE id = :id"), {"id": later}
-    )  # fmt: skip
+    overdue = """UPDATE cases SET stage_due_at = now() - interval '1 hour',
+                 stage_yellow_at = now() - interval '2 hours' WHERE id = :id"""
+    session.execute(text(overdue), {"id": later})  # the second case is overdue: it comes first
     answer = client.get("/tasks/list", headers=worker)
     assert answer.status_code == 200, answer.text
     items = answer.json()["items"]
@@ -69,7 +68,9 @@ def test_a_move_sent_twice_with_one_key_is_made_once(client, worker):
     assert [h["to_status"] for h in history].count("accepted") == 1
     other = client.post(url, json={"to": "in_progress"}, headers={**worker, "Idempotency-Key": key})
     assert other.status_code == 422 and "another move" in other.json()["detail"]
-    illegal = client.post(url, json={"to": "accepted"}, headers={**worker, "Idempotency-Key": str(uuid.uuid4())})
+    illegal = client.post(
+        url, json={"to": "accepted"}, headers={**worker, "Idempotency-Key": str(uuid.uuid4())}
+    )
     assert illegal.status_code == 409 and "in_progress" in illegal.json()["allowed"]
     bad_key = client.post(url, json={"to": "in_progress"}, headers={**worker, "Idempotency-Key": "nope"})
     assert bad_key.status_code == 422
@@ -86,7 +87,9 @@ def test_handled_takes_after_photos_kept_apart_from_the_reports(client, worker):
     for to in ("verified", "filed", "dispatched"):
         client.post(f"/cases/{case_id}/transitions", json={"to": to})
     for to in ("accepted", "in_progress"):
-        assert client.post(f"/cases/{case_id}/transitions", json={"to": to}, headers=worker).status_code == 200
+        assert (
+            client.post(f"/cases/{case_id}/transitions", json={"to": to}, headers=worker).status_code == 200
+        )
     handled = client.post(
         f"/cases/{case_id}/transitions",
         data={"move": json.dumps({"to": "handled", "note": "已清运"})},
@@ -97,7 +100,9 @@ def test_handled_takes_after_photos_kept_apart_from_the_reports(client, worker):
     photos = client.get(f"/cases/{case_id}").json()["photos"]  # the dispatcher's view
     assert [(p["seq"], p["stage"], p["width"]) for p in photos] == [(1, "before", 64), (2, "after", 80)]
     detail = client.get(f"/tasks/{case_id}", headers=worker).json()
-    assert [p["seq"] for p in detail["photos_before"]] == [1] and [p["seq"] for p in detail["photos_after"]] == [2]
+    assert [p["seq"] for p in detail["photos_before"]] == [1] and [
+        p["seq"] for p in detail["photos_after"]
+    ] == [2]
     assert client.get(f"/cases/{case_id}/photos/2").content[:2] == b"\xff\xd8"
 
 
@@ -109,7 +114,10 @@ def test_photos_only_go_with_handled_and_garbage_is_refused(client, worker):
         files=[("photos", ("a.jpg", jpeg_bytes(), "image/jpeg"))], headers=worker,
     )  # fmt: skip
     assert with_photo.status_code == 422 and "handled" in with_photo.json()["detail"]
-    assert client.post(url, content=b"to=accepted", headers={**worker, "content-type": "text/plain"}).status_code == 415
+    assert (
+        client.post(url, content=b"to=accepted", headers={**worker, "content-type": "text/plain"}).status_code
+        == 415
+    )
     assert client.post(url, files={"nomove": (None, "x")}, headers=worker).status_code == 422
     assert client.post(url, json={"to": "nowhere"}, headers=worker).status_code == 422
     assert client.post(url, json={"to": "verified"}, headers=worker).status_code == 403
