@@ -65,6 +65,9 @@ class TaskList(BaseModel):
     department: str | None
     total: int
     items: list[Task]
+    # The moves the handler's role may make from each status (the lifecycle's table seen through
+    # the role): the page offers the next move of a case moved offline without a second rule.
+    moves_by_status: dict[str, dict[str, list[str]]]
 
 
 class TaskDetail(BaseModel):
@@ -94,6 +97,7 @@ def task_list(session: SessionDep, rules: RulesDep, user: CurrentUser) -> TaskLi
         department=user.department,
         total=len(items),
         items=[Task.model_validate(i) for i in items],
+        moves_by_status={s.value: moves_for(user, s) for s in CaseStatus},
     )
 
 
