@@ -98,6 +98,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/tasks"): Rule(P.HANDLE_CASES, page=True),
     ("GET", "/tasks/list"): Rule(P.HANDLE_CASES),
     ("GET", "/tasks/{case_id}"): Rule(P.HANDLE_CASES, "case"),
+    # Patrols: tracks are personal data, narrowed by geo.access.User.may_see_patrol in the query
+    ("POST", "/patrols"): Rule(P.PATROL),
+    ("GET", "/patrols"): Rule(P.PATROL),
+    ("GET", "/patrols/coverage/{code}"): Rule(P.READ_UNITS, "code"),
 }
 
 
