@@ -150,3 +150,41 @@ def test_a_new_task_appears_with_a_badge_while_the_page_is_open(
     page.screenshot(path=str(ARTIFACTS / "tasks-phone.png"))
     foreign = [url for url in page_log.requests if not live_server.is_local(url)]
     assert foreign == [] and page_log.console_errors() == []
+
+
+def test_a_patrol_is_recorded_uploaded_with_its_figure_and_hidden_from_other_workers(
+    new_context, live_server: LiveServer, demo_position: DemoPosition, page_log: PageLog
+):
+    grid = demo_position.assignment.grid
+    assert grid is not None
+    worker = add_user(live_server, Role.FIELD_WORKER, grid.code)
+    context = new_context()
+    sign_in(context, worker)
+    page = context.new_page()
+    page.goto("/tasks")
+    page.click("#patrol-toggle")
+    expect(page.locator("#patrol")).to_have_attribute("data-recording", "true")
+    metre = 1 / 111_000
+    for i in range(1, 7):  # walking north, 15 m a second or so (simulated positions)
+        lat = demo_position.lat + i * 15 * metre
+        context.set_geolocation({"longitude": demo_position.lon, "latitude": lat, "accuracy": 6})
+        expect(page.locator("#patrol-status")).to_contain_text(f"{i + 1} 点", timeout=10_000)
+        page.wait_for_timeout(1000)
+    page.click("#patrol-toggle")
+    expect(page.locator("#patrol-result")).to_contain_text("巡查已上传", timeout=10_000)
+    expect(page.locator("#patrol-result")).to_contain_text("覆盖率")
+    page.screenshot(path=str(ARTIFACTS / "tasks-patrol.png"))
+    patrol_id = int(page.get_attribute("#patrol-result", "data-patrol-id") or 0)
+
+    boss = bearer(live_server, add_user(live_server, Role.DISPATCHER, grid.code[:12]))
+    seen = httpx.get(f"{live_server.url}/patrols", params={"worker": worker}, headers=boss).json()["features"]
+    assert [p["id"] for p in seen] == [patrol_id]
+    assert seen[0]["properties"]["grids"] == [grid.code] and seen[0]["properties"]["length_m"] > 60
+    figure = httpx.get(f"{live_server.url}/patrols/coverage/{grid.code}", headers=boss).json()
+    assert figure["patrols"] >= 1 and 0 < figure["coverage_share"] <= 1
+    other = bearer(live_server, add_user(live_server, Role.FIELD_WORKER, grid.code))
+    assert (
+        httpx.get(f"{live_server.url}/patrols", params={"worker": worker}, headers=other).json()["features"]
+        == []
+    )
+    assert page_log.errors == []
