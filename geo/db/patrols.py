@@ -11,7 +11,7 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo import crs, patrols
+from geo import coverage, crs, patrols
 from geo.access import User
 from geo.crs import METRES_PER_DEGREE_MIN, STORAGE_SRID
 from geo.db.cases import IdempotencyConflict
@@ -174,3 +174,22 @@ def delete_expired(session: Session, retention_days: int, now: datetime | None =
     return session.execute(
         text("DELETE FROM patrols WHERE ended_at < :limit"), {"limit": now - timedelta(days=retention_days)}
     ).rowcount
+
+
+def stale_grid_findings(session: Session, unit: str, days: int) -> list[coverage.Finding]:
+    """Coverage findings for the grids under a unit that no patrol passed in `days` days; none where
+    no patrol was ever recorded under the unit (patrols are not tracked there)."""
+    last = last_patrolled(session, unit)
+    if not any(last.values()):
+        return []
+    now = session.execute(text("SELECT now()")).scalar_one()
+    return [
+        coverage.Finding(
+            coverage.Kind.NOT_PATROLLED,
+            (code,),
+            None,
+            None,
+            {"days": days, "last_patrol": last[code].isoformat() if last[code] else None},
+        )
+        for code in patrols.not_patrolled(last, now, days)
+    ]

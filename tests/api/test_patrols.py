@@ -139,3 +139,15 @@ def test_tracks_past_retention_are_deleted_by_the_periodic_job(client, session, 
     assert expire_patrols_once(client.app) == 1
     left = session.execute(text("SELECT id FROM patrols ORDER BY id")).scalars().all()
     assert old["id"] not in left and recent["id"] in left
+
+
+def test_coverage_analysis_reports_grids_not_patrolled_in_n_days(client, people):
+    quiet = client.get("/coverage", params={"unit": f.COMMUNITY}).json()
+    assert quiet["summary"]["not_patrolled"]["count"] == 0  # no patrols recorded here: nothing to say
+    upload(client, people["worker"], walk(datetime.now(UTC) - timedelta(days=1)))
+    body = client.get("/coverage", params={"unit": f.COMMUNITY}).json()
+    stale = [
+        x["properties"] for x in body["findings"]["features"] if x["properties"]["kind"] == "not_patrolled"
+    ]
+    assert sorted(tuple(s["units"]) for s in stale) == [(f.grid_code(i),) for i in (2, 3, 4)]
+    assert body["summary"]["not_patrolled"]["count"] == 3
