@@ -6,7 +6,7 @@ import hashlib
 import json
 import uuid
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -59,6 +59,7 @@ class CaseIn(BaseModel):
     lat: float | None = None
     crs: str = Field(crs.WGS84, description="wgs84 (default: phones), gcj02, bd09, cgcs2000 or EPSG:n")
     accuracy_m: float | None = Field(None, ge=0, le=100_000, description="GPS accuracy radius")
+    location_method: Literal["gps", "pin", "photo"] | None = Field(None, description="GPS, moved pin, photo")
     category: str = Field(min_length=2, max_length=8, description="A subclass code from GET /categories")
     description: str = Field(min_length=1, max_length=4000)
     address: str | None = Field(None, max_length=500)
@@ -317,6 +318,7 @@ def intake_from(body: CaseIn, uploads: list[PhotoUpload], key: str | None) -> In
         urgent=body.urgent,
         reporter=Reporter(reporter.name, reporter.phone, reporter.confidential) if reporter else None,
         flags=[note for u in uploads for note in u.photo.notes],  # why a photo's GPS or time was ignored
+        location_method="photo" if source == "photo_exif" else body.location_method,
         idempotency_key=key,
         request_hash=digest.hexdigest(),
         photos=uploads,

@@ -121,3 +121,11 @@ def test_photos_only_go_with_handled_and_garbage_is_refused(client, worker):
     assert client.post(url, files={"nomove": (None, "x")}, headers=worker).status_code == 422
     assert client.post(url, json={"to": "nowhere"}, headers=worker).status_code == 422
     assert client.post(url, json={"to": "verified"}, headers=worker).status_code == 403
+
+
+def test_a_report_says_how_its_point_was_placed(client, county):
+    where = {"lon": INSIDE_001[0], "lat": INSIDE_001[1], "category": "0101", "description": "垃圾"}
+    pinned = client.post("/cases", json={**where, "location_method": "pin"}).json()
+    assert pinned["location_method"] == "pin" and pinned["location_source"] == "report"
+    assert client.post("/cases", json=where).json()["location_method"] is None  # older clients say nothing
+    assert client.post("/cases", json={**where, "location_method": "guess"}).status_code == 422
