@@ -48,6 +48,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/departments"): PUBLIC,
     ("POST", "/cases"): PUBLIC,  # citizens and hotlines report without an account (rate-limited)
     ("GET", "/report"): PUBLIC,
+    ("GET", "/report/me"): PUBLIC,  # answers who is signed in, or nobody
     ("POST", "/auth/token"): PUBLIC,
     ("POST", "/auth/refresh"): PUBLIC,
     ("POST", "/auth/login"): PUBLIC,

@@ -5,9 +5,10 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 import shapely
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geo import patrols
@@ -100,3 +101,14 @@ def test_per_week_and_not_patrolled():
     assert patrols.per_week(3, T0, T0 + timedelta(days=14)) == pytest.approx(1.5)
     last = {"b": NOW - timedelta(days=1), "a": None, "c": NOW - timedelta(days=30)}
     assert patrols.not_patrolled(last, NOW, 7) == ["a", "c"]
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(min_value=0, max_value=10_000), d=st.sampled_from([20.0, 50.0, 120.0]))
+def test_the_lattice_figure_agrees_with_the_exact_buffer(seed, d):
+    rng = np.random.default_rng(seed)
+    area = shapely.Polygon([(0, 0), (400, 30), (380, 500), (-20, 450)])
+    steps = rng.normal(0, 15, size=(120, 2)).cumsum(axis=0) + np.array([200, 250])
+    tracks = [shapely.LineString(steps[:60]), shapely.LineString(steps[60:])]
+    exact = shapely.intersection(area, shapely.union_all([t.buffer(d) for t in tracks])).area / area.area
+    assert patrols.coverage_share(area, tracks, d) == pytest.approx(exact, abs=0.01)

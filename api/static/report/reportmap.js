@@ -42,7 +42,8 @@
   async function loadMine() {
     let me = null;
     try {
-      me = await getJson('/auth/me');
+      const who = await getJson('/report/me');
+      me = who && who.signed_in ? who : null;
     } catch (e) {
       const cached = read(GRIDS_CACHE, null);
       me = cached ? cached.me : null;
