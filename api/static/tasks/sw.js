@@ -8,6 +8,7 @@
 const CACHE = 'gridmap-tasks-v1';
 const SHELL = [
   '/tasks',
+  '/static/tasks/tasks-common.js',
   '/static/tasks/tasks.js',
   '/static/tasks/patrol.js',
   '/static/tasks/tasks.css',
