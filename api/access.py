@@ -49,6 +49,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/departments"): PUBLIC,
     ("POST", "/cases"): PUBLIC,  # citizens and hotlines report without an account (rate-limited)
     ("GET", "/report"): PUBLIC,
+    ("GET", "/report/me"): PUBLIC,  # answers who is signed in, or nobody
     ("POST", "/auth/token"): PUBLIC,
     ("POST", "/auth/refresh"): PUBLIC,
     ("POST", "/auth/login"): PUBLIC,
@@ -109,6 +110,14 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/desk/cases/{case_id}/moves"): Rule(P.READ_CASES, "case"),
     ("GET", "/desk/units"): Rule(P.READ_CASES),
     ("GET", "/desk/export.csv"): Rule(P.READ_CASES),
+    # A handler's tasks on the phone (field workers, departments)
+    ("GET", "/tasks"): Rule(P.HANDLE_CASES, page=True),
+    ("GET", "/tasks/list"): Rule(P.HANDLE_CASES),
+    ("GET", "/tasks/{case_id}"): Rule(P.HANDLE_CASES, "case"),
+    # Patrols: tracks are personal data, narrowed by geo.access.User.may_see_patrol in the query
+    ("POST", "/patrols"): Rule(P.PATROL),
+    ("GET", "/patrols"): Rule(P.PATROL),
+    ("GET", "/patrols/coverage/{code}"): Rule(P.READ_UNITS, "code"),
 }
 
 

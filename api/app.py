@@ -34,8 +34,11 @@ from api.routes import (
     queue,
     report,
 )
+from api.routes import patrols as patrol_routes
+from api.routes import tasks as task_pages
 from geo.db import cases as case_store
 from geo.db import notifications
+from geo.db import patrols as patrol_store
 from geo.db.engine import engine_for, resolve_database_url, session_factory
 from geo.db.locate_cache import LocateCache
 from geo.settings import Settings, get_settings, service_secret
@@ -45,6 +48,7 @@ log = logging.getLogger("gridmap.api")
 # How long a served app honours a checked token without a lookup: the bound on how late a
 # revocation made in another process (or a disabled user) takes effect.
 TOKEN_CACHE_S = 5.0
+PATROL_EXPIRY_INTERVAL_S = 3600.0  # tracks past retention go within the hour
 
 
 def spare_the_collector() -> None:
@@ -99,6 +103,7 @@ def create_app(
         ]
         if settings.background_jobs:
             tasks.append(asyncio.create_task(escalate_periodically(app, settings.escalation_interval_s)))
+            tasks.append(asyncio.create_task(expire_patrols_periodically(app, PATROL_EXPIRY_INTERVAL_S)))
         if app.state.locate_cache is not None:
             tasks.append(asyncio.create_task(app.state.locate_cache.run()))
         yield
@@ -137,9 +142,11 @@ def create_app(
     # in order, so the busiest (case intake, /locate) come early: JSON reports first of all, on a
     # route that skips FastAPI's per-request work (cases.JsonReports).
     app.router.routes.append(cases.JsonReports())
-    for module in (live, cases, locate, health, auth, grids, open311, plans, coverage, boundaries, queue):
+    routers = (live, cases, locate, health, auth, grids, open311, plans, coverage, boundaries, queue)
+    for module in (*routers, patrol_routes):
         app.include_router(module.router)
     report.mount(app)  # the field worker page and its assets
+    task_pages.mount(app)  # a handler's tasks on the phone
     maps.mount(app)  # the live map, its data under /map/... and its vendored assets
     plan_editor.mount(app)  # the planner's redraw editor and its assets
     desk.mount(app)  # the dispatcher's workbench and its assets
@@ -164,6 +171,26 @@ async def escalate_periodically(app: FastAPI, interval_s: float) -> None:
                 log.info("escalated %d overdue case(s)", moved)
         except Exception:  # keep the job alive through a database restart
             log.exception("escalation failed; trying again in %s s", interval_s)
+
+
+async def expire_patrols_periodically(app: FastAPI, interval_s: float) -> None:
+    """Delete patrol tracks past retention (GRIDMAP_PATROL_RETENTION_DAYS), now and every `interval_s`."""
+    while True:
+        try:
+            deleted = await asyncio.to_thread(expire_patrols_once, app)
+            if deleted:
+                log.info("deleted %d patrol track(s) past retention", deleted)
+        except Exception:  # keep the job alive through a database restart
+            log.exception("patrol retention failed; trying again in %s s", interval_s)
+        await asyncio.sleep(interval_s)
+
+
+def expire_patrols_once(app: FastAPI) -> int:
+    """One retention pass in a transaction of its own: how many tracks were deleted."""
+    with app.state.sessions() as session:
+        deleted = patrol_store.delete_expired(session, app.state.settings.patrol_retention_days)
+        session.commit()
+        return deleted
 
 
 def escalate_once(app: FastAPI) -> int:

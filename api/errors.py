@@ -14,10 +14,12 @@ from geo.categories import UnknownCategory
 from geo.codes import CodeError
 from geo.crs import CoordinateError
 from geo.db.cases import CaseNotFound, IdempotencyConflict, InvalidReport, InvalidTarget
+from geo.db.patrols import PatrolNotFound
 from geo.db.plans import PlanClosed, PlanConflict, PlanInvalid, PlanNotFound, problems_geojson
 from geo.db.users import UserError
 from geo.importer import ImportRejected
 from geo.lifecycle import IllegalMove, MissingNeeds
+from geo.patrols import PatrolRejected
 from geo.photos import PhotoRejected
 from geo.plans import EditError
 
@@ -63,6 +65,8 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     PlanInvalid: 422,
     PlanClosed: 409,
     PlanConflict: 409,
+    PatrolRejected: 422,
+    PatrolNotFound: 404,
 }
 
 

@@ -244,6 +244,17 @@ def escalate() -> None:
     say(f"escalated {moved} overdue case(s)" if moved else "no overdue cases to escalate")
 
 
+@app.command("expire-patrols")
+def expire_patrols() -> None:
+    """Delete patrol tracks older than GRIDMAP_PATROL_RETENTION_DAYS (serve does it every hour)."""
+    from geo.db.patrols import delete_expired
+
+    settings = get_settings()
+    with friendly_errors(), session_scope(settings) as session:
+        deleted = delete_expired(session, settings.patrol_retention_days)
+    say(f"deleted {deleted} patrol track(s) older than {settings.patrol_retention_days} days")
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",

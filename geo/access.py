@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from geo.lifecycle import CaseStatus
+from geo.lifecycle import CaseStatus, allowed_moves
 
 
 class Role(StrEnum):
@@ -36,14 +36,17 @@ class Permission(StrEnum):
     PLAN = "plan"  # draft and publish boundary plans
     READ_AUDIT = "read_audit"
     MANAGE_USERS = "manage_users"
+    PATROL = "patrol"  # record one's own patrols and read them (field workers); supervisors read others'
 
 
 P = Permission
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
     Role.PLANNER: frozenset({P.READ_UNITS, P.READ_CASES, P.READ_STATS, P.PLAN}),
-    Role.DISPATCHER: frozenset({P.READ_UNITS, P.READ_CASES, P.MOVE_CASES, P.READ_PERSONAL, P.READ_STATS}),
-    Role.FIELD_WORKER: frozenset({P.READ_UNITS, P.READ_CASES, P.HANDLE_CASES}),
+    Role.DISPATCHER: frozenset(
+        {P.READ_UNITS, P.READ_CASES, P.MOVE_CASES, P.READ_PERSONAL, P.READ_STATS, P.PATROL}
+    ),
+    Role.FIELD_WORKER: frozenset({P.READ_UNITS, P.READ_CASES, P.HANDLE_CASES, P.PATROL}),
     Role.DEPARTMENT: frozenset({P.READ_UNITS, P.READ_CASES, P.HANDLE_CASES}),
     Role.VIEWER: frozenset({P.READ_UNITS, P.READ_CASES, P.READ_STATS}),
 }
@@ -81,6 +84,16 @@ class User:
         # A case in no unit's hands (outside every unit) is the county's: visible at county level.
         return unit_code is None and grid_code is None and len(self.unit_code) <= 6
 
+    def supervises_patrols(self) -> bool:
+        """Whether the user reads the patrols of workers in their unit (dispatchers of a community,
+        street or county, admins); everyone else sees only their own."""
+        return self.role in (Role.DISPATCHER, Role.ADMIN)
+
+    def may_see_patrol(self, worker: str, worker_unit: str) -> bool:
+        """A patrol track (personal data) is visible to its worker and to supervisors covering the
+        worker's unit."""
+        return worker == self.username or (self.supervises_patrols() and self.covers(worker_unit))
+
     def may_move(self, to: CaseStatus) -> bool:
         """Whether the role may make this lifecycle move (jurisdiction checked apart)."""
         return self.can(Permission.MOVE_CASES) or (self.can(Permission.HANDLE_CASES) and to in HANDLING_MOVES)
@@ -88,3 +101,8 @@ class User:
 
 class AccessDenied(PermissionError):
     """The user may not do this (here); the message says what is missing."""
+
+
+def moves_for(user: User, current: CaseStatus) -> dict[str, list[str]]:
+    """The moves open from `current` that the user's role may make, each with what it needs."""
+    return {to: needs for to, needs in allowed_moves(current).items() if user.may_move(CaseStatus(to))}

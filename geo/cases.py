@@ -63,6 +63,7 @@ class Intake:
     request_hash: str | None = None
     photos: list[PhotoUpload] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)  # noted in the first history entry
+    location_method: str | None = None  # how the reporter placed the point: gps, pin (moved), photo
 
 
 def load_departments(path: Path) -> dict[str, str]:

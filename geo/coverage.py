@@ -73,6 +73,7 @@ class Kind(StrEnum):
     NO_PARTY_CELL = "no_party_cell"
     SIZE_NORM = "size_norm"
     CASE_IN_GAP = "case_in_gap"
+    NOT_PATROLLED = "not_patrolled"  # a grid no patrol passed in N days (geo.db.patrols)
 
 
 # Kinds whose finding is an area (area_m2 set); case_in_gap is a point, the rest have no geometry.
@@ -88,6 +89,7 @@ class Tolerances:
     precision_m: float
     urban_households: tuple[int, int]
     rural_households: tuple[int, int]
+    patrol_stale_days: int | None = None  # report grids not patrolled for this long (None: do not)
 
     @classmethod
     def from_settings(cls, settings: Any) -> Tolerances:
@@ -98,6 +100,7 @@ class Tolerances:
             precision_m=settings.coverage_precision_m,
             urban_households=(settings.size_norm_urban_min, settings.size_norm_urban_max),
             rural_households=(settings.size_norm_rural_min, settings.size_norm_rural_max),
+            patrol_stale_days=getattr(settings, "patrol_stale_days", None),
         )
 
     def as_dict(self) -> dict[str, Any]:

@@ -147,6 +147,23 @@ class Settings(BaseSettings):
         description="A unified grid holding less of a legacy polygon than this share is digitising noise",
     )
 
+    # Patrols (巡查, issue 16): coverage, stale grids, retention of tracks (personal data), plausibility
+    patrol_coverage_distance_m: float = Field(
+        default=50.0, gt=0, le=1000, description="A grid's area this close to a track counts as patrolled"
+    )
+    patrol_stale_days: int = Field(
+        default=7, ge=1, description="Coverage analysis reports grids not patrolled in this many days"
+    )
+    patrol_retention_days: int = Field(
+        default=180, ge=1, description="Patrol tracks older than this are deleted (serve's periodic job, CLI)"
+    )
+    patrol_max_speed_mps: float = Field(
+        default=40.0, gt=0, description="A point implying a faster move from the last one is dropped"
+    )
+    patrol_max_accuracy_m: float = Field(default=200.0, gt=0, description="Less accurate points are dropped")
+    patrol_min_step_m: float = Field(default=10.0, ge=0, description="Thinning: closer points are dropped")
+    patrol_max_points: int = Field(default=20_000, gt=1, description="Most points in one patrol upload")
+
 
 class ConfigError(ValueError):
     """A setting that makes the service unsafe or unusable; the message says what to set."""

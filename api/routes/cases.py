@@ -6,7 +6,7 @@ import hashlib
 import json
 import uuid
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -20,12 +20,13 @@ from api.access import CurrentUser, RateLimit, authorize, resolve_user, user_of
 from api.deps import BboxDep, SessionDep, parse_at
 from api.errors import InvalidParameter, PayloadTooLarge, UnsupportedMediaType
 from api.intake import Submitted, submit
+from api.moves import MoveRequest, read_move, request_body_doc
 from api.routes.auth import client_ip
 from geo import crs
 from geo.access import AccessDenied, Permission, User
 from geo.cases import Intake, PhotoUpload, Reporter
 from geo.db import cases as store
-from geo.db import users
+from geo.db import field_work, users
 from geo.db.case_stats import statistics
 from geo.lifecycle import CaseStatus, Move, Rating, Source
 from geo.photos import inspect_photo
@@ -58,6 +59,7 @@ class CaseIn(BaseModel):
     lat: float | None = None
     crs: str = Field(crs.WGS84, description="wgs84 (default: phones), gcj02, bd09, cgcs2000 or EPSG:n")
     accuracy_m: float | None = Field(None, ge=0, le=100_000, description="GPS accuracy radius")
+    location_method: Literal["gps", "pin", "photo"] | None = Field(None, description="GPS, moved pin, photo")
     category: str = Field(min_length=2, max_length=8, description="A subclass code from GET /categories")
     description: str = Field(min_length=1, max_length=4000)
     address: str | None = Field(None, max_length=500)
@@ -317,6 +319,7 @@ def intake_from(body: CaseIn, uploads: list[PhotoUpload], key: str | None) -> In
         urgent=body.urgent,
         reporter=Reporter(reporter.name, reporter.phone, reporter.confidential) if reporter else None,
         flags=[note for u in uploads for note in u.photo.notes],  # why a photo's GPS or time was ignored
+        location_method="photo" if source == "photo_exif" else body.location_method,
         idempotency_key=key,
         request_hash=digest.hexdigest(),
         photos=uploads,
@@ -397,19 +400,39 @@ def get_photo(case_id: int, seq: int, session: SessionDep) -> Response:
     return Response(data, media_type=content_type, headers={"X-Content-Type-Options": "nosniff"})
 
 
-@router.post("/cases/{case_id}/transitions")
-def post_transition(
+@router.post(
+    "/cases/{case_id}/transitions",
+    responses={200: {"description": "The case after the move (or, for a retry with the same key, as it is)"}},
+    openapi_extra=request_body_doc(TransitionIn),
+)
+async def post_transition(
     case_id: int,
-    body: TransitionIn,
     request: Request,
-    session: SessionDep,
+    response: Response,
     rules: RulesDep,
     who: ActorDep,
     user: CurrentUser,
+    idempotency_key: Annotated[str | None, Header(description="A UUID per move; a retry reuses it")] = None,
 ) -> dict[str, Any]:
-    """Move a case through its lifecycle; an illegal move is 409 with the allowed ones."""
+    """Move a case through its lifecycle (JSON, or multipart with after photos for `handled`); an
+    illegal move is 409 with the allowed ones; a retry with the same Idempotency-Key is made once."""
+    sent = await read_move(request, TransitionIn, _photo)
+    body = sent.body
     if user is None or not user.may_move(body.to):
         raise AccessDenied(f"a {user.role if user else 'visitor'} may not move a case to {body.to}")
+    key = idempotency_key_of(idempotency_key)
+    ip = client_ip(request)
+    made = await run_in_threadpool(_move, request, case_id, sent, key, rules, who, user, ip)
+    if not made:
+        response.headers.update(REPLAYED)
+    with request.app.state.read_sessions() as session:
+        return store.case_detail(session, case_id, rules, entitled=entitled(user))
+
+
+def _move(request: Request, case_id: int, sent: MoveRequest, key: str | None, rules: store.Rules,
+          who: str, user: User, ip: str | None) -> bool:  # fmt: skip
+    """Make the move in one transaction; False when its key says it was made already."""
+    body = sent.body
     move = Move(
         to=body.to,
         reason=body.reason or None,
@@ -420,11 +443,15 @@ def post_transition(
     )
     if move.unit:
         _check_target_in_jurisdiction(user, move.unit, rules)
-    store.transition(session, case_id, move, rules, actor=who, note=body.note)
-    users.audit(session, who, "case_transition", f"case {case_id}", {"to": body.to, "unit": move.unit},
-                client_ip(request))  # fmt: skip
-    session.commit()
-    return store.case_detail(session, case_id, rules, entitled=entitled(user))
+    with request.app.state.sessions() as session:
+        if key is not None and not field_work.claim_move_key(session, key, case_id, sent.digest):
+            return False
+        store.transition(session, case_id, move, rules, actor=who, note=body.note)
+        field_work.add_photos(session, case_id, sent.photos, field_work.AFTER)
+        users.audit(session, who, "case_transition", f"case {case_id}", {"to": body.to, "unit": move.unit},
+                    ip)  # fmt: skip
+        session.commit()
+    return True
 
 
 def _check_target_in_jurisdiction(user: User, target: str, rules: store.Rules) -> None:

@@ -12,9 +12,12 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse
+from pydantic import BaseModel
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
+
+from api.access import CurrentUser
 
 REPORT_DIR = Path(__file__).resolve().parent.parent / "static" / "report"
 
@@ -49,6 +52,23 @@ async def report_page() -> FileResponse:
     """The phone page for grid workers to report a case on patrol."""
     page = REPORT_DIR / "index.html"
     return FileResponse(page, media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
+
+
+class Reporter(BaseModel):
+    """Who the page reports as: nobody (a citizen), or a signed-in user and their unit."""
+
+    signed_in: bool
+    username: str | None = None
+    role: str | None = None
+    unit_code: str | None = None
+
+
+@router.get("/report/me", response_model=Reporter)
+async def report_me(user: CurrentUser) -> Reporter:
+    """Whether the page has a signed-in user (public: a citizen's page asks too, and gets `false`)."""
+    if user is None:
+        return Reporter(signed_in=False)
+    return Reporter(signed_in=True, username=user.username, role=user.role, unit_code=user.unit_code)
 
 
 class _ReportStatic(StaticFiles):

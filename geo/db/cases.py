@@ -273,7 +273,7 @@ def _case_row(
         "input_lon": intake.input_lon,
         "input_lat": intake.input_lat,
         "accuracy_m": intake.accuracy_m,
-        "location_source": intake.location_source,
+        "location_source": intake.location_source, "location_method": intake.location_method,
         "assign_status": found.status,
         "assign_rule": found.rule,
         "grid_code": found.grid.code if found.grid else None,
@@ -350,8 +350,8 @@ def _duplicate_params(rules: Rules) -> dict[str, Any]:
 
 CASE_COLUMNS = """c.id, c.number, c.source, c.category, c.description, c.address, c.urgent, c.reporter,
     ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, c.input_crs, c.input_lon, c.input_lat, c.accuracy_m,
-    c.location_source, c.assign_status, c.assign_rule, c.grid_code, c.grid_version, c.distance_m,
-    c.assignment, c.tier, c.unit_code, c.department, c.status, c.stage, c.stage_started_at,
+    c.location_source, c.location_method, c.assign_status, c.assign_rule, c.grid_code, c.grid_version,
+    c.distance_m, c.assignment, c.tier, c.unit_code, c.department, c.status, c.stage, c.stage_started_at,
     c.stage_yellow_at, c.stage_due_at, c.escalations, c.merged_into, c.rating, c.reported_at,
     c.updated_at, c.closed_at"""
 
@@ -397,7 +397,7 @@ CASE_DETAILS = f"""SELECT {CASE_COLUMNS}, clock_timestamp() AS db_now,
                          stage_due_at, on_time, tier, unit_code, department
                   FROM case_history WHERE case_id = c.id) h) AS history,
               (SELECT coalesce(json_agg(p ORDER BY p.seq), '[]') FROM (
-                  SELECT seq, content_type, width, height, gps IS NOT NULL AS has_gps
+                  SELECT seq, stage, content_type, width, height, gps IS NOT NULL AS has_gps
                   FROM case_photos WHERE case_id = c.id) p) AS photos,
               (SELECT coalesce(json_agg(d), '[]') FROM ({DUPLICATES_SQL}) d) AS duplicates
             FROM cases c WHERE c.id = ANY(%(ids)s)"""
@@ -447,7 +447,7 @@ def detail_of(
         **case_summary(row, now, rules),
         "reporter": reporter_view(row.reporter, entitled=entitled),
         "input": {"crs": row.input_crs, "lon": row.input_lon, "lat": row.input_lat},
-        "location_source": row.location_source,
+        "location_source": row.location_source, "location_method": row.location_method,
         "assignment": row.assignment,
         "grid_version": row.grid_version,
         "distance_m": row.distance_m,
@@ -733,21 +733,22 @@ INSERT_CASES = f"""WITH r AS (
                       id bigint, number text, key uuid, hash text, source text, category text,
                       description text, address text, urgent boolean, reporter jsonb, lon float8,
                       lat float8, input_crs text, input_lon float8, input_lat float8, accuracy_m float8,
-                      location_source text, assign_status text, assign_rule text, grid_code text,
+                      location_source text, location_method text, assign_status text, assign_rule text,
+                      grid_code text,
                       grid_version integer, distance_m float8, assignment jsonb, tier text, unit text,
                       status text, stage text, started timestamptz, yellow timestamptz, due timestamptz,
                       actor text, note text, details jsonb)),
                 new AS (
                   INSERT INTO cases (id, number, idempotency_key, request_hash, source, category, description,
                       address, urgent, reporter, geom, input_crs, input_lon, input_lat, accuracy_m,
-                      location_source, assign_status, assign_rule, grid_code, grid_version, distance_m,
-                      assignment, tier, unit_code, status, stage, stage_started_at, stage_yellow_at,
-                      stage_due_at, reported_at, updated_at)
+                      location_source, location_method, assign_status, assign_rule, grid_code, grid_version,
+                      distance_m, assignment, tier, unit_code, status, stage, stage_started_at,
+                      stage_yellow_at, stage_due_at, reported_at, updated_at)
                   SELECT id, number, key, hash, source, category, description, address, urgent, reporter,
                       ST_SetSRID(ST_MakePoint(lon, lat), {STORAGE_SRID}), input_crs, input_lon, input_lat,
-                      accuracy_m, location_source, assign_status, assign_rule, grid_code, grid_version,
-                      distance_m, assignment, tier, unit, status, stage, started, yellow, due, %(now)s,
-                      %(now)s
+                      accuracy_m, location_source, location_method, assign_status, assign_rule, grid_code,
+                      grid_version, distance_m, assignment, tier, unit, status, stage, started, yellow, due,
+                      %(now)s, %(now)s
                   FROM r ORDER BY key NULLS LAST
                   ON CONFLICT (idempotency_key) DO NOTHING
                   RETURNING id)

@@ -24,6 +24,7 @@ from geo.assignment import Status
 from geo.codes import CODE_LENGTH, Level
 from geo.crs import STORAGE_SRID
 from geo.db.geometry import from_wkb, from_wkb_array
+from geo.db.patrols import stale_grid_findings
 from geo.db.units import valid_at_sql
 from geo.lifecycle import OPEN_STATUSES
 
@@ -124,6 +125,8 @@ def run_coverage(
     cases = unheld_cases(session, code, at)
     t1 = time.perf_counter()
     findings = coverage.analyse_tree(units, tolerances, cases=cases, progress=progress)
+    if at is None and tolerances.patrol_stale_days:  # patrols are kept for a while only: now, not "as of"
+        findings += stale_grid_findings(session, code, tolerances.patrol_stale_days)
     t2 = time.perf_counter()
     previous_id, previous = last_report(session, code)
     findings = coverage.mark_new(findings, previous)

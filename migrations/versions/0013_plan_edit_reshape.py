@@ -1,14 +1,14 @@
 """Plan edits may reshape the boundary two neighbouring units share (geo.reshape).
 
 Revision ID: 0013_plan_edit_reshape
-Revises: 0010_rate_limits
+Revises: 0012_field_work
 Create Date: 2026-12-05
 """
 
 from alembic import op
 
 revision = "0013_plan_edit_reshape"
-down_revision = "0010_rate_limits"
+down_revision = "0012_field_work"
 branch_labels = None
 depends_on = None
 

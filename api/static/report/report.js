@@ -142,6 +142,7 @@
     state.queueCount = records.length;
     $('queue-count').textContent = String(records.length);
     $('queue').hidden = records.length === 0;
+    tell('gridmap:queue', records.map((r) => ({ key: r.key, lon: r.payload.lon, lat: r.payload.lat, text: r.payload.description })));
     const list = $('queue-list');
     list.replaceChildren();
     for (const rec of records) {
@@ -242,6 +243,7 @@
         lines.push(`附近可能重复 possible duplicate: ${d.number} (${Math.round(Number(d.distance_m) || 0)} m)`);
       }
       const li = addResult('sent', record, lines);
+      tell('gridmap:sent', { id: c.id, number: c.number, lon: c.lon, lat: c.lat, text: record.payload.description });
       if (c.id !== undefined) li.dataset.caseId = String(c.id);
       if (c.number !== undefined) li.dataset.caseNumber = String(c.number);
       const grid = where ? `，网格 ${where.name} ${where.code}` : '';
@@ -303,7 +305,8 @@
   function onPosition(pos) {
     $('relocate').disabled = false;
     const { longitude, latitude, accuracy } = pos.coords;
-    state.position = { lon: longitude, lat: latitude, accuracy };
+    state.position = { lon: longitude, lat: latitude, accuracy, method: 'gps' };
+    tell('gridmap:position', state.position); // the small map (reportmap.js) shows the pin
     const acc = Math.round(accuracy);
     const poor = accuracy > 100;
     setLocStatus(`已定位 精度 ±${acc} m${poor ? '（精度较差，可到开阔处重新定位）' : ''}`, poor ? 'warn' : 'ok');
@@ -357,6 +360,7 @@
       }
       const where = describeAssignment(data);
       showPreview(data.status, where.name, where.code, where.note);
+      tell('gridmap:preview', data);
     } catch (err) {
       if (seq === state.locateSeq) showPreview('error', '—', '', '网络错误，发送时由服务器分配网格');
     }
@@ -459,6 +463,7 @@
       lon: p ? p.lon : null,
       lat: p ? p.lat : null,
       crs: 'wgs84',
+      location_method: p ? p.method || 'gps' : (state.photos.length ? 'photo' : null),
       accuracy_m: p ? Math.round(p.accuracy * 10) / 10 : null,
       category: $('cat-sub').value,
       description: $('description').value.trim(),
@@ -528,6 +533,21 @@
 
   // ---------------------------------------------------------------- online / offline
 
+  /** Tell the page's other modules (the small map) what happened. */
+  function tell(name, detail) {
+    document.dispatchEvent(new CustomEvent(name, { detail }));
+  }
+
+  /** The worker moved the pin (reportmap.js): that point is reported, its grid looked up again. */
+  function onPin(event) {
+    const { lon, lat } = event.detail;
+    const accuracy = state.position ? state.position.accuracy : 0;
+    state.position = { lon, lat, accuracy, method: 'pin' };
+    setLocStatus('已手动调整位置 pin moved by hand', 'ok');
+    $('loc-coords').textContent = `${lat.toFixed(6)}, ${lon.toFixed(6)} (WGS84)`;
+    previewGrid();
+  }
+
   function showNetwork() {
     const net = $('net');
     net.dataset.online = String(navigator.onLine);
@@ -540,6 +560,7 @@
     $('cat-top').addEventListener('change', fillSubclasses);
     $('photos').addEventListener('change', onPhotos);
     $('retry').addEventListener('click', () => flushQueue());
+    document.addEventListener('gridmap:pin', onPin);
     window.addEventListener('online', () => {
       showNetwork();
       flushQueue();

@@ -6,13 +6,18 @@
  */
 'use strict';
 
-const CACHE = 'gridmap-report-v1';
+const CACHE = 'gridmap-report-v2';
 const SHELL = [
   '/report',
   '/static/report/report.js',
   '/static/report/report.css',
   '/static/report/icon.svg',
   '/static/report/manifest.json',
+  '/static/report/reportmap.js',
+  '/static/report/reportmap.css',
+  '/static/tasks/patrol.js',
+  '/static/map/leaflet-1.9.4/leaflet.js',
+  '/static/map/leaflet-1.9.4/leaflet.css',
 ];
 
 self.addEventListener('install', (event) => {
@@ -28,7 +33,7 @@ self.addEventListener('activate', (event) => {
   event.waitUntil(
     caches
       .keys()
-      .then((keys) => Promise.all(keys.filter((k) => k !== CACHE).map((k) => caches.delete(k))))
+      .then((keys) => Promise.all(keys.filter((k) => k.startsWith('gridmap-report') && k !== CACHE).map((k) => caches.delete(k))))
       .then(() => self.clients.claim()),
   );
 });

@@ -1,0 +1,135 @@
+"""A handler's tasks on the phone: `GET /tasks` (the page), its data, and one task's detail.
+
+Field workers see the open cases their unit holds (their grids'), department handlers the cases
+summoned to their department; each with the moves their role may make (geo.access.moves_for over
+the lifecycle's table). Moves themselves go through `POST /cases/{id}/transitions`.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import FileResponse
+from pydantic import BaseModel
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from api.access import CurrentUser
+from api.deps import SessionDep
+from api.routes.cases import RulesDep, entitled
+from api.routes.report import PAGE_HEADERS
+from geo.access import moves_for
+from geo.db import cases as case_store
+from geo.db import tasks as task_store
+from geo.db.field_work import photos_by_stage
+from geo.lifecycle import CaseStatus
+
+TASKS_DIR = Path(__file__).resolve().parent.parent / "static" / "tasks"
+
+router = APIRouter(tags=["field work"])
+
+
+class Task(BaseModel):
+    """An open case in the handler's hands, as the task list shows it."""
+
+    id: int
+    number: str
+    status: str
+    category: str
+    category_name: str
+    description: str
+    address: str | None
+    urgent: bool
+    lon: float
+    lat: float
+    grid_code: str | None
+    stage: str | None
+    stage_due_at: datetime | None
+    light: str | None
+    overdue: bool
+    reported_at: datetime
+    moves: dict[str, list[str]]
+
+
+class TaskList(BaseModel):
+    """The handler and their open tasks, overdue first."""
+
+    username: str
+    role: str
+    unit_code: str
+    department: str | None
+    total: int
+    items: list[Task]
+    # The moves the handler's role may make from each status (the lifecycle's table seen through
+    # the role): the page offers the next move of a case moved offline without a second rule.
+    moves_by_status: dict[str, dict[str, list[str]]]
+
+
+class TaskDetail(BaseModel):
+    """One task: the case as the API shows it, the moves the handler may make, photos before/after."""
+
+    case: dict[str, Any]
+    moves: dict[str, list[str]]
+    photos_before: list[dict[str, Any]]
+    photos_after: list[dict[str, Any]]
+
+
+@router.get("/tasks", include_in_schema=False)
+async def tasks_page() -> FileResponse:
+    """The phone page of a handler's tasks."""
+    return FileResponse(TASKS_DIR / "index.html", media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
+
+
+@router.get("/tasks/list", response_model=TaskList)
+def task_list(session: SessionDep, rules: RulesDep, user: CurrentUser) -> TaskList:
+    """The signed-in handler's open tasks, overdue first, then by due time."""
+    assert user is not None  # the access rule admits signed-in handlers only
+    items = task_store.open_tasks(session, user, rules)
+    return TaskList(
+        username=user.username,
+        role=user.role,
+        unit_code=user.unit_code,
+        department=user.department,
+        total=len(items),
+        items=[Task.model_validate(i) for i in items],
+        moves_by_status={s.value: moves_for(user, s) for s in CaseStatus},
+    )
+
+
+@router.get("/tasks/{case_id}", response_model=TaskDetail)
+def task_detail(case_id: int, session: SessionDep, rules: RulesDep, user: CurrentUser) -> TaskDetail:
+    """One case with the moves the handler may make and its photos kept apart (处置前/处置后)."""
+    assert user is not None
+    case = case_store.case_detail(session, case_id, rules, entitled=entitled(user))
+    photos = photos_by_stage(case["photos"])
+    return TaskDetail(
+        case=case,
+        moves=moves_for(user, CaseStatus(case["status"])),
+        photos_before=photos["before"],
+        photos_after=photos["after"],
+    )
+
+
+class _TasksStatic(StaticFiles):
+    """The page's own script, style and service worker: revalidated, never content-sniffed."""
+
+    def file_response(
+        self, full_path: str | Path, stat_result: os.stat_result, scope: Scope, status_code: int = 200
+    ) -> Response:
+        """The file, with the page's caching and security headers."""
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers.update(PAGE_HEADERS)
+        if Path(full_path).name == "sw.js":  # its scope is the page, outside its folder
+            response.headers["Service-Worker-Allowed"] = "/tasks"
+        return response
+
+
+def mount(app: FastAPI) -> None:
+    """Serve the page, its data and its assets on `app`."""
+    app.include_router(router)
+    app.mount("/static/tasks", _TasksStatic(directory=TASKS_DIR), name="tasks-static")
