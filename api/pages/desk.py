@@ -2,7 +2,7 @@
 `GET /desk/cases/{id}` (the case, its history and its moves), server-rendered with htmx fragments.
 
 Every page handler calls what the JSON API calls: the queue's store functions (as `GET /queue`),
-`get_case` (masking and the disclosure audit), `post_transition` (the move, its permission and
+`get_case` (masking and the disclosure audit), `make_move` (the move, its permission and
 jurisdiction checks) — no rule is decided here. Errors of a move are mapped to their status by
 the API's one table (api.errors.STATUS_BY_ERROR) and shown in the form, which keeps what was typed.
 """
@@ -25,8 +25,9 @@ from api.access import CurrentUser
 from api.deps import SessionDep
 from api.errors import STATUS_BY_ERROR, NotFound
 from api.pages.templates import render
+from api.routes import cases as case_routes
 from api.routes.auth import client_ip
-from api.routes.cases import RulesDep, TransitionIn, entitled, get_case, post_transition
+from api.routes.cases import RulesDep, TransitionIn, entitled, get_case
 from api.routes.queue import QueueFilterDep, page_of
 from geo import response_templates
 from geo.access import Role, User
@@ -201,7 +202,7 @@ def make_move(
         body = TransitionIn.model_validate(
             {"to": to, **{k: v.strip() for k, v in typed.items() if v.strip()}}
         )
-        post_transition(case_id, body, request, session, rules, user.username if user else "public", user)
+        case_routes.make_move(request, case_id, body, rules, user.username if user else "public", user)
     except MOVE_ERRORS as exc:
         session.rollback()
         return _refused(case_id, current, to, typed, exc, session, rules, category)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -20,7 +21,7 @@ from api.access import CurrentUser, RateLimit, authorize, resolve_user, user_of
 from api.deps import BboxDep, SessionDep, parse_at
 from api.errors import InvalidParameter, PayloadTooLarge, UnsupportedMediaType
 from api.intake import Submitted, submit
-from api.moves import MoveRequest, read_move, request_body_doc
+from api.moves import read_move, request_body_doc
 from api.routes.auth import client_ip
 from geo import crs
 from geo.access import AccessDenied, Permission, User
@@ -417,22 +418,34 @@ async def post_transition(
     """Move a case through its lifecycle (JSON, or multipart with after photos for `handled`); an
     illegal move is 409 with the allowed ones; a retry with the same Idempotency-Key is made once."""
     sent = await read_move(request, TransitionIn, _photo)
-    body = sent.body
-    if user is None or not user.may_move(body.to):
-        raise AccessDenied(f"a {user.role if user else 'visitor'} may not move a case to {body.to}")
     key = idempotency_key_of(idempotency_key)
-    ip = client_ip(request)
-    made = await run_in_threadpool(_move, request, case_id, sent, key, rules, who, user, ip)
+    made = await run_in_threadpool(
+        make_move, request, case_id, sent.body, rules, who, user,
+        key=key, photos=sent.photos, digest=sent.digest,
+    )  # fmt: skip
     if not made:
         response.headers.update(REPLAYED)
     with request.app.state.read_sessions() as session:
         return store.case_detail(session, case_id, rules, entitled=entitled(user))
 
 
-def _move(request: Request, case_id: int, sent: MoveRequest, key: str | None, rules: store.Rules,
-          who: str, user: User, ip: str | None) -> bool:  # fmt: skip
-    """Make the move in one transaction; False when its key says it was made already."""
-    body = sent.body
+def make_move(
+    request: Request,
+    case_id: int,
+    body: TransitionIn,
+    rules: store.Rules,
+    who: str,
+    user: User | None,
+    *,
+    key: str | None = None,
+    photos: Sequence[PhotoUpload] = (),
+    digest: str = "",
+) -> bool:
+    """Make a move in one transaction, as the API and the workbench both do; False when its
+    idempotency key says it was made already. The caller's role and jurisdiction are checked here."""
+    if user is None or not user.may_move(body.to):
+        raise AccessDenied(f"a {user.role if user else 'visitor'} may not move a case to {body.to}")
+    ip = client_ip(request)
     move = Move(
         to=body.to,
         reason=body.reason or None,
@@ -444,10 +457,10 @@ def _move(request: Request, case_id: int, sent: MoveRequest, key: str | None, ru
     if move.unit:
         _check_target_in_jurisdiction(user, move.unit, rules)
     with request.app.state.sessions() as session:
-        if key is not None and not field_work.claim_move_key(session, key, case_id, sent.digest):
+        if key is not None and not field_work.claim_move_key(session, key, case_id, digest):
             return False
         store.transition(session, case_id, move, rules, actor=who, note=body.note)
-        field_work.add_photos(session, case_id, sent.photos, field_work.AFTER)
+        field_work.add_photos(session, case_id, list(photos), field_work.AFTER)
         users.audit(session, who, "case_transition", f"case {case_id}", {"to": body.to, "unit": move.unit},
                     ip)  # fmt: skip
         session.commit()
