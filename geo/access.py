@@ -56,6 +56,10 @@ HANDLING_MOVES = frozenset(
     {CaseStatus.ACCEPTED, CaseStatus.IN_PROGRESS, CaseStatus.HANDLED, CaseStatus.RETURNED}
 )
 
+# A handled case waits for the check on site: sending it back to work (a failed check) is the
+# checker's move, not the handler's own.
+HANDLER_DONE = frozenset({CaseStatus.HANDLED})
+
 
 @dataclass(frozen=True)
 class User:
@@ -94,9 +98,12 @@ class User:
         worker's unit."""
         return worker == self.username or (self.supervises_patrols() and self.covers(worker_unit))
 
-    def may_move(self, to: CaseStatus) -> bool:
-        """Whether the role may make this lifecycle move (jurisdiction checked apart)."""
-        return self.can(Permission.MOVE_CASES) or (self.can(Permission.HANDLE_CASES) and to in HANDLING_MOVES)
+    def may_move(self, to: CaseStatus, current: CaseStatus | None = None) -> bool:
+        """Whether the role may make this lifecycle move, from `current` if known (jurisdiction apart)."""
+        if self.can(Permission.MOVE_CASES):
+            return True
+        handling = self.can(Permission.HANDLE_CASES) and to in HANDLING_MOVES
+        return handling and current not in HANDLER_DONE
 
 
 class AccessDenied(PermissionError):
@@ -105,4 +112,6 @@ class AccessDenied(PermissionError):
 
 def moves_for(user: User, current: CaseStatus) -> dict[str, list[str]]:
     """The moves open from `current` that the user's role may make, each with what it needs."""
-    return {to: needs for to, needs in allowed_moves(current).items() if user.may_move(CaseStatus(to))}
+    return {
+        to: needs for to, needs in allowed_moves(current).items() if user.may_move(CaseStatus(to), current)
+    }

@@ -30,7 +30,7 @@ from api.routes.auth import client_ip
 from api.routes.cases import RulesDep, TransitionIn, entitled, get_case
 from api.routes.queue import QueueFilterDep, page_of
 from geo import response_templates
-from geo.access import Role, User
+from geo.access import Role, User, moves_for
 from geo.case_vocabulary import GROUP_OF_STATUS, OPEN_GROUPS
 from geo.db import case_queue, mapdata, users
 from geo.db import cases as store
@@ -98,9 +98,7 @@ def desk_page(
 
 def _case_context(detail: dict[str, Any], user: User | None, session: Any, rules: Any) -> dict[str, Any]:
     names = case_queue.unit_names(session, [detail["grid_code"], detail["unit_code"]])
-    moves = {
-        to: needs for to, needs in detail["allowed_moves"].items() if user is not None and user.may_move(to)
-    }
+    moves = moves_for(user, CaseStatus(detail["status"])) if user is not None else {}
     category = rules.categories.get(detail["category"])
     top = rules.categories.get(detail["category"][:2])
     return {
@@ -160,7 +158,7 @@ def move_form(
     """The form of one move, asking exactly what it needs (a fragment)."""
     detail = store.case_detail(session, case_id, rules)
     context = _form_context(case_id, detail["status"], to, {"into": into or ""}, rules, detail["category"])
-    if to not in detail["allowed_moves"] or user is None or not user.may_move(to):
+    if user is None or to not in moves_for(user, CaseStatus(detail["status"])):
         context["error"] = str(IllegalMove(CaseStatus(detail["status"]), to))
         context["status"] = 409
     return render("_move_form.html", status_code=context["status"], **context)

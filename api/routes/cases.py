@@ -459,7 +459,7 @@ def make_move(
     with request.app.state.sessions() as session:
         if key is not None and not field_work.claim_move_key(session, key, case_id, digest):
             return False
-        store.transition(session, case_id, move, rules, actor=who, note=body.note)
+        store.transition(session, case_id, move, rules, actor=who, note=body.note, mover=user)
         field_work.add_photos(session, case_id, list(photos), field_work.AFTER)
         users.audit(session, who, "case_transition", f"case {case_id}", {"to": body.to, "unit": move.unit},
                     ip)  # fmt: skip

@@ -17,7 +17,7 @@ from sqlalchemy import Row, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from geo.access import Role, User
+from geo.access import AccessDenied, Role, User
 from geo.assignment import Assignment
 from geo.cases import (
     Intake,
@@ -587,8 +587,10 @@ def transition(
     actor: str,
     note: str | None = None,
     now: datetime | None = None,
+    mover: User | None = None,
 ) -> None:
-    """Make one lifecycle move (checked against geo.lifecycle) and append it to the history."""
+    """Make one lifecycle move (checked against geo.lifecycle, and against what `mover`'s role may
+    do from the case's status) and append it to the history."""
     row = session.execute(
         text(f"SELECT {CASE_COLUMNS} FROM cases c WHERE c.id = :id FOR UPDATE"), {"id": case_id}
     ).first()
@@ -597,6 +599,8 @@ def transition(
     now = now or _now(session)
     current = CaseStatus(row.status)
     check_move(current, move)
+    if mover is not None and not mover.may_move(move.to, current):
+        raise AccessDenied(f"a {mover.role} may not move a case from {current} to {move.to}")
     category = rules.categories.get(row.category)
     tier, unit, department = Tier(row.tier), row.unit_code, row.department
     changes: dict[str, Any] = {}

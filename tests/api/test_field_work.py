@@ -104,6 +104,10 @@ def test_handled_takes_after_photos_kept_apart_from_the_reports(client, worker):
         p["seq"] for p in detail["photos_after"]
     ] == [2]
     assert client.get(f"/cases/{case_id}/photos/2").content[:2] == b"\xff\xd8"
+    # Handled, the case waits for the check: sending it back to work is not the handler's move.
+    assert "in_progress" not in detail["moves"]
+    back = client.post(f"/cases/{case_id}/transitions", json={"to": "in_progress", "reason": "再做"}, headers=worker)
+    assert back.status_code == 403 and "from handled" in back.json()["detail"]
 
 
 def test_photos_only_go_with_handled_and_garbage_is_refused(client, worker):
