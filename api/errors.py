@@ -17,6 +17,7 @@ from geo.db.cases import CaseNotFound, IdempotencyConflict, InvalidReport, Inval
 from geo.db.plans import PlanClosed, PlanConflict, PlanInvalid, PlanNotFound, problems_geojson
 from geo.db.users import UserError
 from geo.importer import ImportRejected
+from geo.intake_checks import OutsideUnits
 from geo.lifecycle import IllegalMove, MissingNeeds
 from geo.photos import PhotoRejected
 from geo.plans import EditError
@@ -53,6 +54,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     IdempotencyConflict: 422,
     InvalidTarget: 422,
     InvalidReport: 422,
+    OutsideUnits: 422,
     MissingNeeds: 422,
     PhotoRejected: 422,
     IllegalMove: 409,

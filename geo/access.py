@@ -7,9 +7,11 @@ layer applies these rules through one dependency (api/access.py); nothing else d
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 
+from geo.codes import CODE_LENGTH, Level
 from geo.lifecycle import CaseStatus
 
 
@@ -35,6 +37,7 @@ class Permission(StrEnum):
     READ_STATS = "read_stats"
     PLAN = "plan"  # draft and publish boundary plans
     READ_AUDIT = "read_audit"
+    READ_PARTY_POINTS = "read_party_points"  # party-member households where they are (else ~100 m)
     MANAGE_USERS = "manage_users"
 
 
@@ -80,6 +83,13 @@ class User:
             return True
         # A case in no unit's hands (outside every unit) is the county's: visible at county level.
         return unit_code is None and grid_code is None and len(self.unit_code) <= 6
+
+    def may_hand_to(self, target: str, departments: Collection[str]) -> bool:
+        """Whether a move may name `target`: a unit in the jurisdiction or up its chain (escalating),
+        or a department, which a street/town or the county summons (街镇吹哨、部门报到)."""
+        if target in departments:
+            return self.role == Role.ADMIN or len(self.unit_code) <= CODE_LENGTH[Level.STREET]
+        return self.covers(target) or self.unit_code.startswith(target)
 
     def may_move(self, to: CaseStatus) -> bool:
         """Whether the role may make this lifecycle move (jurisdiction checked apart)."""

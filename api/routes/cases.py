@@ -5,25 +5,26 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import Headers, UploadFile
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
-from api.access import CurrentUser, RateLimit, authorize, resolve_user, user_of
+from api.access import CurrentUser, RateLimit, authorize, check_move, resolve_user, user_of
 from api.deps import BboxDep, SessionDep, parse_at
 from api.errors import InvalidParameter, PayloadTooLarge, UnsupportedMediaType
-from api.intake import Submitted, submit
+from api.intake import ANSWER_JSON, Submitted, submit
 from api.routes.auth import client_ip
 from geo import crs
 from geo.access import AccessDenied, Permission, User
-from geo.cases import Intake, PhotoUpload, Reporter
+from geo.cases import Intake, PhotoUpload, Reporter, scoped_key
 from geo.db import cases as store
 from geo.db import users
 from geo.db.case_stats import statistics
@@ -126,8 +127,6 @@ def departments(rules: RulesDep) -> list[dict[str, str]]:
 
 
 REPLAYED = {"Idempotent-Replayed": "true"}  # the header of the answer to a retry
-# post_case's answer as FastAPI serializes it (with its return type's pydantic adapter): the same bytes.
-ANSWER_JSON = TypeAdapter(dict[str, Any])
 
 
 @router.post("/cases", status_code=201, responses={200: {"description": "A retry: the case made earlier"}})
@@ -207,6 +206,8 @@ async def intake_case(
     """
     cache = getattr(request.app.state, "locate_cache", None)
     assignment = cache.locate(intake.lon, intake.lat) if cache is not None else None
+    # A key is the caller's own: another caller sending it makes their own case, never finds this one.
+    intake = replace(intake, idempotency_key=scoped_key(intake.idempotency_key, user.id if user else None))
     case = store.NewCase(intake, actor, assignment, reported_by=user)
     return await submit(request.app.state, Submitted(case, entitled(user)))
 
@@ -408,8 +409,6 @@ def post_transition(
     user: CurrentUser,
 ) -> dict[str, Any]:
     """Move a case through its lifecycle; an illegal move is 409 with the allowed ones."""
-    if user is None or not user.may_move(body.to):
-        raise AccessDenied(f"a {user.role if user else 'visitor'} may not move a case to {body.to}")
     move = Move(
         to=body.to,
         reason=body.reason or None,
@@ -418,20 +417,12 @@ def post_transition(
         into=body.into,
         rating=body.rating,
     )
-    if move.unit:
-        _check_target_in_jurisdiction(user, move.unit, rules)
+    check_move(session, user, move, rules.departments)
     store.transition(session, case_id, move, rules, actor=who, note=body.note)
     users.audit(session, who, "case_transition", f"case {case_id}", {"to": body.to, "unit": move.unit},
                 client_ip(request))  # fmt: skip
     session.commit()
     return store.case_detail(session, case_id, rules, entitled=entitled(user))
-
-
-def _check_target_in_jurisdiction(user: User, target: str, rules: store.Rules) -> None:
-    """A dispatcher hands cases to units in their jurisdiction (or up the chain, or to a department)."""
-    if target in rules.departments or user.covers(target) or user.unit_code.startswith(target):
-        return
-    raise AccessDenied(f"unit {target} is outside your unit {user.unit_code}")
 
 
 @router.get("/stats")
