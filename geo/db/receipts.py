@@ -7,6 +7,8 @@ of being allowed to). Written in the intake's own transaction (see api.intake).
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -15,14 +17,16 @@ def keep(session: Session, answers: dict[int, str]) -> None:
     """Store the first answers (JSON text) of new keyed cases, by case id."""
     if not answers:
         return
-    ids = list(answers)
-    session.execute(
-        text(
-            """INSERT INTO case_receipts (case_id, answer)
-               SELECT unnest(CAST(:ids AS bigint[])), unnest(CAST(:answers AS text[]))"""
-        ),
-        {"ids": ids, "answers": [answers[i] for i in ids]},
-    )
+    # One JSON document, as intake's other statements take their rows: sent as text[] instead,
+    # psycopg escaped every quote of the answers in Python (0.29 ms of the service's CPU a report).
+    rows = json.dumps(list(answers.items()), ensure_ascii=False)
+    session.execute(KEEP, {"rows": rows})
+
+
+KEEP = text(
+    """INSERT INTO case_receipts (case_id, answer)
+       SELECT CAST(e ->> 0 AS bigint), e ->> 1 FROM json_array_elements(CAST(:rows AS json)) e"""
+)
 
 
 def first_answers(session: Session, case_ids: list[int]) -> dict[int, str]:
