@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Request
@@ -265,6 +265,20 @@ def check_case(session: Session, user: User, case_id: object) -> None:
     ).first()
     if row is None or not user.may_see_case(row.unit_code, row.grid_code, row.department):
         raise CaseNotFound(f"no case {case_id}")
+
+
+DUPLICATE_SCOPE = ("unit_code", "grid_code", "department")  # what decides who sees a duplicate
+
+
+def visible_duplicates(detail: dict[str, Any], user: User | None) -> dict[str, Any]:
+    """A case's detail with only the suggested duplicates the user may see (none for anonymous
+    callers): the others' ids and states are as hidden as the cases themselves."""
+    seen = [
+        {k: v for k, v in d.items() if k not in DUPLICATE_SCOPE}
+        for d in detail.get("duplicates") or []
+        if user is not None and user.may_see_case(*(d.get(k) for k in DUPLICATE_SCOPE))
+    ]
+    return {**detail, "duplicates": seen}
 
 
 def check_move(session: Session, user: User | None, move: Move, departments: Collection[str]) -> None:

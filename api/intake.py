@@ -25,6 +25,7 @@ from pydantic import TypeAdapter
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from api.access import visible_duplicates
 from geo.db import cases as store
 from geo.db import receipts
 
@@ -97,7 +98,8 @@ def _store(session: Session, rules: store.Rules, batch: list[Submitted]) -> list
             retries[len(answers)] = case_id
             answers.append(None)  # answered below, once this batch's first answers are known
             continue
-        detail = {**store.detail_of(rows[case_id], rules, entitled=submitted.entitled), "flags": flags}
+        detail = store.detail_of(rows[case_id], rules, entitled=submitted.entitled)
+        detail = {**visible_duplicates(detail, submitted.case.reported_by), "flags": flags}
         answers.append((detail, True))
         if submitted.case.intake.idempotency_key is not None:
             first[case_id] = ANSWER_JSON.dump_json(detail).decode()

@@ -17,7 +17,15 @@ from starlette.datastructures import Headers, UploadFile
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
-from api.access import CurrentUser, RateLimit, authorize, check_move, resolve_user, user_of
+from api.access import (
+    CurrentUser,
+    RateLimit,
+    authorize,
+    check_move,
+    resolve_user,
+    user_of,
+    visible_duplicates,
+)
 from api.deps import BboxDep, SessionDep, parse_at
 from api.errors import InvalidParameter, PayloadTooLarge, UnsupportedMediaType
 from api.intake import ANSWER_JSON, Submitted, submit
@@ -381,7 +389,7 @@ def get_case(
     case_id: int, request: Request, session: SessionDep, rules: RulesDep, user: CurrentUser
 ) -> dict[str, Any]:
     """One case with its assignment and why, its clock and light, allowed moves, photos and history."""
-    detail = store.case_detail(session, case_id, rules, entitled=entitled(user))
+    detail = visible_duplicates(store.case_detail(session, case_id, rules, entitled=entitled(user)), user)
     reporter = detail.get("reporter") or {}
     if user is not None and entitled(user) and reporter.get("phone") and not reporter.get("confidential"):
         # Personal data left the service: say so in the audit log.
@@ -422,7 +430,7 @@ def post_transition(
     users.audit(session, who, "case_transition", f"case {case_id}", {"to": body.to, "unit": move.unit},
                 client_ip(request))  # fmt: skip
     session.commit()
-    return store.case_detail(session, case_id, rules, entitled=entitled(user))
+    return visible_duplicates(store.case_detail(session, case_id, rules, entitled=entitled(user)), user)
 
 
 @router.get("/stats")

@@ -310,9 +310,9 @@ def _store_photos(session: Session, case_id: int, uploads: list[PhotoUpload]) ->
 # reads every case of the category in the 48-hour window, 0.7 ms per case at 4,000 of them).
 DUPLICATES_SQL = """
     WITH near AS MATERIALIZED (
-        SELECT o.id, o.number, o.status, o.category, o.reported_at, o.geom
-        FROM cases o WHERE ST_DWithin(o.geom, c.geom, %(radius_deg)s))  -- a box surely wider
-    SELECT o.id, o.number, o.status,
+        SELECT o.id, o.number, o.status, o.category, o.reported_at, o.geom, o.unit_code, o.grid_code,
+            o.department FROM cases o WHERE ST_DWithin(o.geom, c.geom, %(radius_deg)s))  -- a box surely wider
+    SELECT o.id, o.number, o.status, o.unit_code, o.grid_code, o.department,  -- whose (api.access)
            round(ST_Distance(o.geom::geography, c.geom::geography)::numeric, 1)::float8 AS distance_m
     FROM near o
     WHERE o.category = c.category AND o.id <> c.id

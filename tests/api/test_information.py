@@ -274,3 +274,21 @@ def test_a_deployment_may_refuse_reports_outside_every_unit(session, settings, e
         assert post(api, report(GRID_1)).status_code == 201
     count = session.execute(text("SELECT count(*) FROM cases WHERE grid_code IS NULL")).scalar_one()
     assert count == 0
+
+
+# ---------------------------------------------------------------- suggested duplicates
+
+
+def test_suggested_duplicates_are_only_cases_the_caller_may_see(api):
+    """Two reports 20 m apart on either side of the line between grids 1 and 2."""
+    west = post(api, report((f.X0 + 0.0199, f.Y0 + 0.03))).json()
+    assert west["duplicates"] == []
+    east = post(api, report((f.X0 + 0.0201, f.Y0 + 0.03)))  # anonymous: learns of no other case
+    assert east.status_code == 201 and east.json()["duplicates"] == []
+    east = east.json()["id"]
+    county = api.get(f"/cases/{west['id']}", headers=as_user("dispatcher")).json()["duplicates"]
+    assert [d["id"] for d in county] == [east] and set(county[0]) == {"id", "number", "status", "distance_m"}
+    grid1 = api.get(f"/cases/{west['id']}", headers=as_user("grid1_dispatcher"))
+    assert grid1.status_code == 200 and grid1.json()["duplicates"] == []
+    reported = post(api, report((f.X0 + 0.0198, f.Y0 + 0.03)), "grid1_worker").json()["duplicates"]
+    assert [d["id"] for d in reported] == [west["id"]]  # in their grid: shown; the other one: not
