@@ -4,14 +4,14 @@ Keys themselves are scoped to their caller before they are stored (geo.cases.sco
 column `cases.idempotency_key` keeps its unique index and now holds the scoped key.
 
 Revision ID: 0011_idempotency_scope
-Revises: 0008_grid_raster_arrays
+Revises: 0010_rate_limits
 Create Date: 2026-12-05
 """
 
 from alembic import op
 
 revision = "0011_idempotency_scope"
-down_revision = "0008_grid_raster_arrays"
+down_revision = "0010_rate_limits"
 branch_labels = None
 depends_on = None
 
