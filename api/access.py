@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Request
@@ -24,6 +24,8 @@ from sqlalchemy.orm import Session
 
 from geo.access import AccessDenied, Permission, User
 from geo.db import throttles, users
+from geo.db.cases import CaseNotFound
+from geo.lifecycle import Move
 from geo.lockout import LoginPolicy
 from geo.settings import Settings
 
@@ -272,7 +274,11 @@ def _check_scope(request: Request, user: User, scope: str) -> None:
 
 
 def check_case(session: Session, user: User, case_id: object) -> None:
-    """AccessDenied unless the case lies in the user's jurisdiction (unknown ids pass: the route says 404)."""
+    """CaseNotFound unless the case exists and lies in the user's jurisdiction.
+
+    Missing and out-of-jurisdiction cases get the same answer (404, "no case N"): a 403 would tell
+    anyone signed in which ids exist, and a move's or photo's own errors what state they are in.
+    """
     try:
         case_id = int(str(case_id))
     except ValueError:
@@ -280,8 +286,34 @@ def check_case(session: Session, user: User, case_id: object) -> None:
     row = session.execute(
         text("SELECT unit_code, grid_code, department FROM cases WHERE id = :id"), {"id": case_id}
     ).first()
-    if row is not None and not user.may_see_case(row.unit_code, row.grid_code, row.department):
-        raise AccessDenied(f"case {case_id} is outside your jurisdiction ({user.unit_code})")
+    if row is None or not user.may_see_case(row.unit_code, row.grid_code, row.department):
+        raise CaseNotFound(f"no case {case_id}")
+
+
+DUPLICATE_SCOPE = ("unit_code", "grid_code", "department")  # what decides who sees a duplicate
+
+
+def visible_duplicates(detail: dict[str, Any], user: User | None) -> dict[str, Any]:
+    """A case's detail with only the suggested duplicates the user may see (none for anonymous
+    callers): the others' ids and states are as hidden as the cases themselves."""
+    seen = [
+        {k: v for k, v in d.items() if k not in DUPLICATE_SCOPE}
+        for d in detail.get("duplicates") or []
+        if user is not None and user.may_see_case(*(d.get(k) for k in DUPLICATE_SCOPE))
+    ]
+    return {**detail, "duplicates": seen}
+
+
+def check_move(session: Session, user: User | None, move: Move, departments: Collection[str]) -> None:
+    """The move's own check, after the case's: the role may make it, and all it names (a unit, a
+    department, the case merged into) lies inside the user's rights."""
+    if user is None or not user.may_move(move.to):
+        raise AccessDenied(f"a {user.role if user else 'visitor'} may not move a case to {move.to}")
+    if move.unit and not user.may_hand_to(move.unit, departments):
+        where = "a department is summoned by a street/town or the county" if move.unit in departments else ""
+        raise AccessDenied(where or f"unit {move.unit} is outside your unit {user.unit_code}")
+    if move.into is not None:
+        check_case(session, user, move.into)  # an invisible case is as absent as a missing one
 
 
 def check_plan(session: Session, user: User, plan_id: object) -> None:

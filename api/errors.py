@@ -18,6 +18,7 @@ from geo.db.patrols import PatrolNotFound
 from geo.db.plans import PlanClosed, PlanConflict, PlanInvalid, PlanNotFound, problems_geojson
 from geo.db.users import UserError
 from geo.importer import ImportRejected
+from geo.intake_checks import OutsideUnits
 from geo.lifecycle import IllegalMove, MissingNeeds
 from geo.patrols import PatrolRejected
 from geo.photos import PhotoRejected
@@ -55,6 +56,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     IdempotencyConflict: 422,
     InvalidTarget: 422,
     InvalidReport: 422,
+    OutsideUnits: 422,
     MissingNeeds: 422,
     PhotoRejected: 422,
     IllegalMove: 409,

@@ -14,16 +14,20 @@ each report is tried on its own. A failed commit is not retried: it may have hap
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from api.access import visible_duplicates
 from geo.db import cases as store
+from geo.db import receipts
 
 log = logging.getLogger("gridmap.intake")
 
@@ -35,6 +39,9 @@ MAX_BATCH = 200  # reports per transaction; a larger backlog is written in sever
 WRITERS = 1
 
 Answer = tuple[dict[str, Any], bool]  # the case's detail (with its flags), created
+# An answer as the API serializes it (FastAPI's adapter for the route's return type): receipts
+# keep these bytes, so that a retry is answered with exactly what the first request was.
+ANSWER_JSON = TypeAdapter(dict[str, Any])
 Sessions = Callable[[], AbstractContextManager[Session]]
 
 
@@ -77,17 +84,37 @@ def _alone(sessions: Sessions, rules: store.Rules, submitted: Submitted) -> Answ
 
 def _store(session: Session, rules: store.Rules, batch: list[Submitted]) -> list[Answer | Exception]:
     results = store.create_cases(session, [s.case for s in batch], rules)
-    ids = [r[0] for r in results if not isinstance(r, Exception)]
+    ids = [r[0] for r in results if not isinstance(r, Exception) and r[1]]
     rows = store.detail_rows(session, ids, rules) if ids else {}
-    answers: list[Answer | Exception] = []
+    answers: list[Answer | Exception | None] = []
+    first: dict[int, str] = {}  # the answers to new keyed cases, as JSON: what their retries get
+    retries: dict[int, int] = {}  # a retry's place in the batch: its case
     for submitted, result in zip(batch, results, strict=True):
         if isinstance(result, Exception):
             answers.append(result)
             continue
         case_id, created, flags = result
+        if not created:
+            retries[len(answers)] = case_id
+            answers.append(None)  # answered below, once this batch's first answers are known
+            continue
         detail = store.detail_of(rows[case_id], rules, entitled=submitted.entitled)
-        answers.append(({**detail, "flags": flags}, created))
-    return answers
+        detail = {**visible_duplicates(detail, submitted.case.reported_by), "flags": flags}
+        answers.append((detail, True))
+        if submitted.case.intake.idempotency_key is not None:
+            first[case_id] = ANSWER_JSON.dump_json(detail).decode()
+    receipts.keep(session, first)
+    first |= receipts.first_answers(session, [i for i in retries.values() if i not in first])
+    for place, case_id in retries.items():
+        answers[place] = _replay(case_id, first)
+    return answers  # type: ignore[return-value]  # every place is filled by now
+
+
+def _replay(case_id: int, first: dict[int, str]) -> Answer:
+    """A retry's answer: the first answer to its key as it was (the case now is not the caller's to see)."""
+    if case_id not in first:  # keyed before receipts were kept, or outside the API (the CLI): the id
+        return {"id": case_id}, False
+    return json.loads(first[case_id]), False
 
 
 class IntakeWriter:

@@ -29,9 +29,11 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from benchmarks.bench_postgis import database, free_port, say, wait_until_up
+from geo.cases import scoped_key
 from geo.demo import DEMO_PASSWORD, load_demo
 from geo.settings import Settings
 
+REPORTER = "field.worker"  # a demo user
 CATEGORIES = ["0101", "0102", "0103", "0201", "0301", "0401", "0801", "1101"]
 
 
@@ -193,10 +195,13 @@ def machine_share(before: list[int], after: list[int]) -> str:
     return f"machine busy {100 * busy / total:.0f} %, stolen by the hypervisor {100 * steal / total:.1f} %"
 
 
-def count_present(url: str, keys: list[str]) -> int:
-    """How many of the acknowledged keys have a case in the database."""
+def count_present(url: str, keys: list[str], username: str) -> int:
+    """How many of the acknowledged keys have a case in the database (keys are stored as the
+    user's own: geo.cases.scoped_key)."""
     engine = create_engine(url)
     with Session(engine) as session:
+        user_id = session.execute(text("SELECT id FROM users WHERE username = :u"), {"u": username}).scalar()
+        keys = [scoped_key(k, user_id) for k in keys]
         n = session.execute(
             text("SELECT count(*) FROM cases WHERE idempotency_key = ANY(CAST(:keys AS uuid[]))"),
             {"keys": keys},
@@ -246,7 +251,7 @@ def main() -> None:
     try:
         wait_until_up(base, server)
         # A signed-in field worker (demo user): anonymous intake is rate-limited per address.
-        login = httpx.post(f"{base}/auth/token", data={"username": "field.worker", "password": DEMO_PASSWORD})
+        login = httpx.post(f"{base}/auth/token", data={"username": REPORTER, "password": DEMO_PASSWORD})
         auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
         say("warming up (and letting the servers build their in-memory grids) ...")
         asyncio.run(load(base, points, 8, args.concurrency, auth, args.rate, args.per_connection))
@@ -265,7 +270,7 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=20)
     acknowledged = result["acknowledged"]
-    present = count_present(url, acknowledged)
+    present = count_present(url, acknowledged, REPORTER)
     lat_ms = result["latencies"] * 1000
     print(
         f"workers={args.workers} concurrency={args.concurrency} rate={args.rate or 'back to back'}"

@@ -7,9 +7,11 @@ layer applies these rules through one dependency (api/access.py); nothing else d
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 
+from geo.codes import CODE_LENGTH, Level
 from geo.lifecycle import CaseStatus, allowed_moves
 
 
@@ -35,6 +37,7 @@ class Permission(StrEnum):
     READ_STATS = "read_stats"
     PLAN = "plan"  # draft and publish boundary plans
     READ_AUDIT = "read_audit"
+    READ_PARTY_POINTS = "read_party_points"  # party-member households where they are (else ~100 m)
     MANAGE_USERS = "manage_users"
     PATROL = "patrol"  # record one's own patrols and read them (field workers); supervisors read others'
 
@@ -104,6 +107,14 @@ class User:
             return True
         handling = self.can(Permission.HANDLE_CASES) and to in HANDLING_MOVES
         return handling and current not in HANDLER_DONE
+
+    def may_hand_to(self, target: str, departments: Collection[str]) -> bool:
+        """Whether a move may name `target`: a unit in the jurisdiction or up its chain (escalating),
+        or a department, which a street/town or the county summons (街镇吹哨、部门报到)."""
+        if target in departments:
+            return self.role == Role.ADMIN or len(self.unit_code) <= CODE_LENGTH[Level.STREET]
+        return self.covers(target) or self.unit_code.startswith(target)
+
 
 
 class AccessDenied(PermissionError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import functools
 import hashlib
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -66,6 +67,19 @@ class Intake:
     location_method: str | None = None  # how the reporter placed the point: gps, pin (moved), photo
 
 
+# Idempotency keys are the caller's own: a key is stored as a UUID derived from it and the caller
+# (a user's id, or "public" for anonymous reports), so nobody else's retry can find its case.
+KEY_NAMESPACE = uuid.UUID("6f0d4b52-2f43-4a57-9a35-3c1f7f2f8d11")
+
+
+def scoped_key(key: str | None, caller_id: int | None) -> str | None:
+    """The key as stored: unique to the caller (a signed-in user's id; None = anonymous reports)."""
+    if key is None:
+        return None
+    owner = "public" if caller_id is None else f"user:{caller_id}"
+    return str(uuid.uuid5(KEY_NAMESPACE, f"{owner}:{key}"))
+
+
 def load_departments(path: Path) -> dict[str, str]:
     """The county departments a street may summon: code → name (data/departments.csv)."""
     with open(path, encoding="utf-8", newline="") as f:
@@ -81,9 +95,20 @@ def _mask_name(name: str) -> str:
     return name[0] + "*" * max(len(name) - 1, 1) if name else name
 
 
-def _mask_phone(phone: str) -> str:
-    digits = phone.strip()
-    return digits[:3] + "*" * max(len(digits) - 7, 1) + digits[-4:] if len(digits) >= 8 else "*" * len(digits)
+SHORT_PHONE = 7  # digits; a shorter number (an extension, 110) shows none of them
+
+
+def mask_phone(phone: str) -> str:
+    """A phone number with at least half of its digits hidden, whatever its length.
+
+    The digits alone count (spaces, + and - are dropped); at most the first 3 and the last 2
+    show, and only as many as leave half hidden: 13812345678 → 138******78, 12345678 → 12****78.
+    """
+    digits = "".join(c for c in phone if c.isdigit())
+    shown = len(digits) // 2 if len(digits) >= SHORT_PHONE else 0
+    tail = min(2, shown // 2)
+    head = min(3, shown - tail)
+    return digits[:head] + "*" * (len(digits) - head - tail) + (digits[-tail:] if tail else "")
 
 
 def reporter_view(reporter: dict[str, Any] | None, *, entitled: bool = False) -> dict[str, Any] | None:
@@ -95,7 +120,7 @@ def reporter_view(reporter: dict[str, Any] | None, *, entitled: bool = False) ->
     name, phone = reporter.get("name"), reporter.get("phone")
     if not entitled:
         name = _mask_name(name) if name else name
-        phone = _mask_phone(phone) if phone else phone
+        phone = mask_phone(phone) if phone else phone
     return {"name": name, "phone": phone, "confidential": False}
 
 

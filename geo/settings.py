@@ -100,6 +100,10 @@ class Settings(BaseSettings):
         description="An open case of the same category this close is a suggested duplicate",
     )
     duplicate_window_h: float = Field(default=24.0, ge=0, description="... and reported this recently")
+    refuse_outside_units: bool = Field(
+        default=False,
+        description="Refuse reports outside every unit with 422 (false: accepted, flagged, for the county)",
+    )
     max_photos: int = Field(default=6, ge=0, description="Photos per case")
     max_photo_bytes: int = Field(default=8 * 1024 * 1024, gt=0, description="Size limit of one photo")
     background_jobs: bool = Field(

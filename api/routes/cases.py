@@ -6,26 +6,35 @@ import hashlib
 import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import Headers, UploadFile
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
-from api.access import CurrentUser, RateLimit, authorize, resolve_user, user_of
+from api.access import (
+    CurrentUser,
+    RateLimit,
+    authorize,
+    check_move,
+    resolve_user,
+    user_of,
+    visible_duplicates,
+)
 from api.deps import BboxDep, SessionDep, parse_at
 from api.errors import InvalidParameter, PayloadTooLarge, UnsupportedMediaType
-from api.intake import Submitted, submit
+from api.intake import ANSWER_JSON, Submitted, submit
 from api.moves import read_move, request_body_doc
 from api.routes.auth import client_ip
 from geo import crs
 from geo.access import AccessDenied, Permission, User
-from geo.cases import Intake, PhotoUpload, Reporter
+from geo.cases import Intake, PhotoUpload, Reporter, scoped_key
 from geo.db import cases as store
 from geo.db import field_work, users
 from geo.db.case_stats import statistics
@@ -129,8 +138,6 @@ def departments(rules: RulesDep) -> list[dict[str, str]]:
 
 
 REPLAYED = {"Idempotent-Replayed": "true"}  # the header of the answer to a retry
-# post_case's answer as FastAPI serializes it (with its return type's pydantic adapter): the same bytes.
-ANSWER_JSON = TypeAdapter(dict[str, Any])
 
 
 @router.post("/cases", status_code=201, responses={200: {"description": "A retry: the case made earlier"}})
@@ -210,6 +217,8 @@ async def intake_case(
     """
     cache = getattr(request.app.state, "locate_cache", None)
     assignment = cache.locate(intake.lon, intake.lat) if cache is not None else None
+    # A key is the caller's own: another caller sending it makes their own case, never finds this one.
+    intake = replace(intake, idempotency_key=scoped_key(intake.idempotency_key, user.id if user else None))
     case = store.NewCase(intake, actor, assignment, reported_by=user)
     return await submit(request.app.state, Submitted(case, entitled(user)))
 
@@ -384,7 +393,7 @@ def get_case(
     case_id: int, request: Request, session: SessionDep, rules: RulesDep, user: CurrentUser
 ) -> dict[str, Any]:
     """One case with its assignment and why, its clock and light, allowed moves, photos and history."""
-    detail = store.case_detail(session, case_id, rules, entitled=entitled(user))
+    detail = visible_duplicates(store.case_detail(session, case_id, rules, entitled=entitled(user)), user)
     reporter = detail.get("reporter") or {}
     if user is not None and entitled(user) and reporter.get("phone") and not reporter.get("confidential"):
         # Personal data left the service: say so in the audit log.
@@ -426,7 +435,7 @@ async def post_transition(
     if not made:
         response.headers.update(REPLAYED)
     with request.app.state.read_sessions() as session:
-        return store.case_detail(session, case_id, rules, entitled=entitled(user))
+        return visible_duplicates(store.case_detail(session, case_id, rules, entitled=entitled(user)), user)
 
 
 def make_move(
@@ -443,8 +452,6 @@ def make_move(
 ) -> bool:
     """Make a move in one transaction, as the API and the workbench both do; False when its
     idempotency key says it was made already. The caller's role and jurisdiction are checked here."""
-    if user is None or not user.may_move(body.to):
-        raise AccessDenied(f"a {user.role if user else 'visitor'} may not move a case to {body.to}")
     ip = client_ip(request)
     move = Move(
         to=body.to,
@@ -454,9 +461,8 @@ def make_move(
         into=body.into,
         rating=body.rating,
     )
-    if move.unit:
-        _check_target_in_jurisdiction(user, move.unit, rules)
     with request.app.state.sessions() as session:
+        check_move(session, user, move, rules.departments)
         if key is not None and not field_work.claim_move_key(session, key, case_id, digest):
             return False
         store.transition(session, case_id, move, rules, actor=who, note=body.note, mover=user)
@@ -465,13 +471,6 @@ def make_move(
                     ip)  # fmt: skip
         session.commit()
     return True
-
-
-def _check_target_in_jurisdiction(user: User, target: str, rules: store.Rules) -> None:
-    """A dispatcher hands cases to units in their jurisdiction (or up the chain, or to a department)."""
-    if target in rules.departments or user.covers(target) or user.unit_code.startswith(target):
-        return
-    raise AccessDenied(f"unit {target} is outside your unit {user.unit_code}")
 
 
 @router.get("/stats")

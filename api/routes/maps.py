@@ -26,7 +26,7 @@ from api.deps import SessionDep, SettingsDep
 from api.errors import InvalidParameter, NotFound
 from api.routes.cases import RulesDep
 from geo import crs
-from geo.access import Permission, User
+from geo.access import AccessDenied, Permission, User
 from geo.codes import CODE_LENGTH, CODE_PATTERN, CodeError, Level, level_of
 from geo.db import boundary_generation, mapdata, tiles
 from geo.db import cases as case_store
@@ -300,11 +300,19 @@ def _case_feature(case: dict[str, Any], rules: case_store.Rules) -> dict[str, An
 
 
 @router.get("/map/party")
-def party_cells(session: SessionDep, unit: CodeQuery = None, near: GridQuery = None) -> dict:
-    """Party cells of the view as GeoJSON points, counted, never named."""
+def party_cells(
+    session: SessionDep, user: CurrentUser, unit: CodeQuery = None, near: GridQuery = None
+) -> dict:
+    """Party cells of the view inside the user's jurisdiction as GeoJSON points, counted, never named;
+    central households to ~100 m unless the role may read their points (docs/security.md)."""
+    assert user is not None  # the route's access rule requires a signed-in user
+    exact = user.can(Permission.READ_PARTY_POINTS)
     if near is not None:
-        return mapdata.party_cells_geojson(session, codes=mapdata.grid_neighbourhood(session, near))
-    return mapdata.party_cells_geojson(session, unit=unit)
+        codes = [c for c in mapdata.grid_neighbourhood(session, near) if user.covers(c)]
+        return mapdata.party_cells_geojson(session, codes=codes, exact=exact)
+    if unit is not None and not user.covers(unit):
+        raise AccessDenied(f"unit {unit} is outside your unit {user.unit_code}")
+    return mapdata.party_cells_geojson(session, unit=unit or user.unit_code, exact=exact)
 
 
 class _MapStatic(StaticFiles):

@@ -49,6 +49,7 @@ from geo.categories import Category, CategoryTable, UnknownCategory
 from geo.crs import CoordinateError
 from geo.db import cases as store
 from geo.db.units import StoredUnit, units_at
+from geo.intake_checks import OutsideUnits
 from geo.lifecycle import FINISHED_STATUSES, OPEN_STATUSES, CaseStatus, Source, Tier, is_open
 from geo.worktime import SHANGHAI
 
@@ -67,6 +68,7 @@ ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (CoordinateError, 400),
     (UnknownCategory, 400),
     (store.InvalidReport, 400),
+    (OutsideUnits, 400),
     (store.IdempotencyConflict, 400),
 )
 

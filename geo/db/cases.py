@@ -34,6 +34,7 @@ from geo.codes import CODE_LENGTH, Level, parent_code
 from geo.crs import METRES_PER_DEGREE_MIN, STORAGE_SRID
 from geo.db.locate import locate
 from geo.db.units import units_at
+from geo.intake_checks import OutsideUnits, outside_flags, refuse_outside_units, responsibility
 from geo.lifecycle import (
     FINISHED_STATUSES,
     NEXT_TIER,
@@ -79,6 +80,7 @@ class Rules:
     snap_tolerance_m: float = 30.0
     duplicate_radius_m: float = 50.0
     duplicate_window_h: float = 24.0
+    refuse_outside_units: bool = False  # refuse reports outside every unit (else flag them)
 
     @classmethod
     def load(cls, settings: Settings) -> Rules:
@@ -90,20 +92,11 @@ class Rules:
             snap_tolerance_m=settings.snap_tolerance_m,
             duplicate_radius_m=settings.duplicate_radius_m,
             duplicate_window_h=settings.duplicate_window_h,
+            refuse_outside_units=settings.refuse_outside_units,
         )
 
 
 # ---------------------------------------------------------------- intake
-
-
-def responsibility(assignment: Assignment) -> tuple[Tier, str | None]:
-    """Who takes a new case: its grid, else the lowest unit containing it (the unassigned queue)."""
-    if assignment.grid is not None:
-        return Tier.GRID, assignment.grid.code
-    if assignment.units:
-        lowest = assignment.units[-1]
-        return TIER_OF_LEVEL[lowest.level], lowest.code
-    return Tier.COUNTY, None
 
 
 @dataclass(frozen=True)
@@ -157,12 +150,14 @@ def create_cases(
     for i, case in enumerate(cases):
         try:
             category = _assignable(rules, case.intake.category)
-        except (InvalidReport, UnknownCategory) as e:
+            found = case.assignment or locate(
+                session, case.intake.lon, case.intake.lat, tolerance_m=rules.snap_tolerance_m
+            )
+            if rules.refuse_outside_units:
+                refuse_outside_units(found)
+        except (InvalidReport, UnknownCategory, OutsideUnits) as e:
             results[i] = e
             continue
-        found = case.assignment or locate(
-            session, case.intake.lon, case.intake.lat, tolerance_m=rules.snap_tolerance_m
-        )
         ready.append((i, case, category, found))
     if ready:
         _insert_cases(session, ready, rules, results, now)
@@ -230,14 +225,6 @@ def _replayed(existing: Any, intake: Intake, flags: list[str]) -> Stored | Excep
             "this Idempotency-Key was already used for a different report; make a new key for a new report"
         )
     return existing.id, False, flags
-
-
-def outside_flags(user: User | None, assignment: Assignment) -> list[str]:
-    """A field worker may report anywhere; a report outside their own grids is accepted and flagged."""
-    if user is None or user.role != Role.FIELD_WORKER:
-        return []
-    _, unit = responsibility(assignment)
-    return [] if user.covers(unit) else [f"reported by {user.username} outside their unit {user.unit_code}"]
 
 
 def _case_row(
@@ -323,9 +310,9 @@ def _store_photos(session: Session, case_id: int, uploads: list[PhotoUpload]) ->
 # reads every case of the category in the 48-hour window, 0.7 ms per case at 4,000 of them).
 DUPLICATES_SQL = """
     WITH near AS MATERIALIZED (
-        SELECT o.id, o.number, o.status, o.category, o.reported_at, o.geom
-        FROM cases o WHERE ST_DWithin(o.geom, c.geom, %(radius_deg)s))  -- a box surely wider
-    SELECT o.id, o.number, o.status,
+        SELECT o.id, o.number, o.status, o.category, o.reported_at, o.geom, o.unit_code, o.grid_code,
+            o.department FROM cases o WHERE ST_DWithin(o.geom, c.geom, %(radius_deg)s))  -- a box surely wider
+    SELECT o.id, o.number, o.status, o.unit_code, o.grid_code, o.department,  -- whose (api.access)
            round(ST_Distance(o.geom::geography, c.geom::geography)::numeric, 1)::float8 AS distance_m
     FROM near o
     WHERE o.category = c.category AND o.id <> c.id
@@ -698,7 +685,7 @@ def _check_merge_target(session: Session, case_id: int, into: int | None) -> Non
         raise InvalidTarget("a case cannot be merged into itself")
     target = session.execute(text("SELECT status FROM cases WHERE id = :id"), {"id": into}).first()
     if target is None:
-        raise InvalidTarget(f"no case {into} to merge into")
+        raise CaseNotFound(f"no case {into}")  # as for a case outside the mover's rights (api.access)
     if target.status in (CaseStatus.MERGED, CaseStatus.VOIDED):
         raise InvalidTarget(f"case {into} is {target.status}; merge into the case it became")
 

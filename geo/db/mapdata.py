@@ -121,8 +121,15 @@ def search_units(session: Session, q: str, limit: int = SEARCH_LIMIT) -> list[di
     ]
 
 
-def party_cells_geojson(session: Session, *, unit: str | None = None, codes: list[str] | None = None) -> dict:
-    """Party cells as points: central households where they are, the others counted at their unit."""
+EXACT_DECIMALS = 6  # degrees: 0.1 m, where a household is
+COARSE_DECIMALS = 3  # degrees: 0.001° is 111 m north-south, 93 m east-west at 33° N: the block, not the door
+
+
+def party_cells_geojson(
+    session: Session, *, unit: str | None = None, codes: list[str] | None = None, exact: bool = False
+) -> dict:
+    """Party cells as points: central households where they are (to ~100 m unless `exact`), the
+    others counted at their unit."""
     if codes is not None:
         cond, params = "p.unit_code = ANY(:codes)", {"codes": codes}
     elif unit is not None:
@@ -148,8 +155,10 @@ def party_cells_geojson(session: Session, *, unit: str | None = None, codes: lis
         ),
         params,
     )
+    decimals = EXACT_DECIMALS if exact else COARSE_DECIMALS
     features = [
-        _point(r.lon, r.lat, {"kind": "central_household", "unit_code": r.unit_code}) for r in households
+        _point(r.lon, r.lat, {"kind": "central_household", "unit_code": r.unit_code}, decimals)
+        for r in households
     ]
     features += [
         _point(r.lon, r.lat, {"kind": "organisation", "unit_code": r.unit_code, "counts": r.counts})
@@ -158,9 +167,11 @@ def party_cells_geojson(session: Session, *, unit: str | None = None, codes: lis
     return {"type": "FeatureCollection", "features": features}
 
 
-def _point(lon: float, lat: float, properties: dict[str, Any]) -> dict[str, Any]:
+def _point(
+    lon: float, lat: float, properties: dict[str, Any], decimals: int = EXACT_DECIMALS
+) -> dict[str, Any]:
     return {
         "type": "Feature",
-        "geometry": {"type": "Point", "coordinates": [round(lon, 6), round(lat, 6)]},
+        "geometry": {"type": "Point", "coordinates": [round(lon, decimals), round(lat, decimals)]},
         "properties": properties,
     }

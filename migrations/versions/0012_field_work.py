@@ -1,14 +1,14 @@
 """Field work: before/after photos, idempotent moves, where a report's point came from, patrols.
 
 Revision ID: 0012_field_work
-Revises: 0010_rate_limits
+Revises: 0011_idempotency_scope
 Create Date: 2026-12-05
 """
 
 from alembic import op
 
 revision = "0012_field_work"
-down_revision = "0010_rate_limits"
+down_revision = "0011_idempotency_scope"
 branch_labels = None
 depends_on = None
 

@@ -106,7 +106,8 @@ def test_handled_takes_after_photos_kept_apart_from_the_reports(client, worker):
     assert client.get(f"/cases/{case_id}/photos/2").content[:2] == b"\xff\xd8"
     # Handled, the case waits for the check: sending it back to work is not the handler's move.
     assert "in_progress" not in detail["moves"]
-    back = client.post(f"/cases/{case_id}/transitions", json={"to": "in_progress", "reason": "再做"}, headers=worker)
+    rework = {"to": "in_progress", "reason": "再做"}
+    back = client.post(f"/cases/{case_id}/transitions", json=rework, headers=worker)
     assert back.status_code == 403 and "from handled" in back.json()["detail"]
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from geo.access import Role
-from geo.cases import Intake
+from geo.cases import Intake, scoped_key
 from geo.db import cases as store
 from geo.importer import import_units
 from geo.lifecycle import CaseStatus, Move
@@ -163,7 +163,7 @@ def test_two_identical_reports_at_the_same_moment_make_one_case(two_servers, liv
         engine = create_engine(live_url)
         with engine.connect() as conn:
             n = conn.execute(
-                text("SELECT count(*) FROM cases WHERE idempotency_key = :k"), {"k": key}
+                text("SELECT count(*) FROM cases WHERE idempotency_key = :k"), {"k": scoped_key(key, None)}
             ).scalar()
         engine.dispose()
         assert n == 1
