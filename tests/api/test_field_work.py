@@ -53,7 +53,7 @@ def test_tasks_list_the_workers_cases_overdue_first_with_their_moves(client, ses
     assert set(items[1]["moves"]) == {"accepted", "returned"}  # a handler may not reassign
     detail = client.get(f"/tasks/{mine}", headers=worker).json()
     assert set(detail["moves"]) == {"accepted", "returned"} and detail["case"]["id"] == mine
-    assert client.get(f"/tasks/{other}", headers=worker).status_code == 403
+    assert client.get(f"/tasks/{other}", headers=worker).status_code == 404  # as absent as a missing case
 
 
 def test_a_move_sent_twice_with_one_key_is_made_once(client, worker):
