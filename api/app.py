@@ -17,7 +17,20 @@ from api import errors, live
 from api.access import TokenCache, authorize
 from api.intake import IntakeWriter
 from api.middleware import BodyLimit, ResponseHeaders, security_headers, server_timing
-from api.routes import auth, cases, coverage, grids, health, locate, maps, open311, plans, report
+from api.routes import (
+    auth,
+    cases,
+    coverage,
+    dashboard,
+    docs,
+    grids,
+    health,
+    locate,
+    maps,
+    open311,
+    plans,
+    report,
+)
 from geo.db import cases as case_store
 from geo.db import notifications
 from geo.db.engine import engine_for, resolve_database_url, session_factory
@@ -97,6 +110,8 @@ def create_app(
         version="0.1.0",
         lifespan=lifespan,
         dependencies=[Depends(authorize)],  # the one permission check, before every route
+        docs_url=None,  # /docs and /redoc are served from vendored assets (api.routes.docs)
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.secret = secret
@@ -120,6 +135,8 @@ def create_app(
         app.include_router(module.router)
     report.mount(app)  # the field worker page and its assets
     maps.mount(app)  # the live map, its data under /map/... and its vendored assets
+    dashboard.mount(app)  # the command dashboard, its JSON under /stats/dashboard and its assets
+    docs.mount(app)  # /docs and /redoc from vendored assets, the OpenAPI document with its sign-in
     return app
 
 

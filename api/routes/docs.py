@@ -1,0 +1,121 @@
+"""The interactive API documentation, served whole by the service: `/docs` (Swagger UI) and `/redoc`.
+
+FastAPI's own pages load Swagger UI and ReDoc from a CDN and start them with an inline script: a
+blank page on an isolated network, and one our CSP would block. These pages load the vendored
+bundles from `/static/docs/` (see its README) and start them from small local scripts
+(`swagger-init.js`, `redoc-init.js`), under the Content-Security-Policy below. The OpenAPI
+document declares the OAuth2 password flow on `/auth/token`, so Swagger UI's Authorize button
+signs in with a username and password and sends the bearer token with every "Try it out".
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import FileResponse
+from fastapi.routing import APIRoute
+from fastapi.security import OAuth2PasswordBearer
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from api.access import RULES
+
+DOCS_DIR = Path(__file__).resolve().parent.parent / "static" / "docs"
+
+# The one security scheme: what POST /auth/token already is (FastAPI's OAuth2PasswordRequestForm).
+OAUTH2 = OAuth2PasswordBearer(tokenUrl="/auth/token", refreshUrl="/auth/refresh", auto_error=False)
+SCHEME = "OAuth2PasswordBearer"
+
+# One policy for both pages: scripts, styles, fonts and requests from the service only. Two
+# allowances, both measured in headless chromium (tests/browser/test_dashboard.py):
+# - style-src 'unsafe-inline': ReDoc styles itself with styled-components, which writes <style>
+#   elements at run time; Swagger UI sets style attributes in the markup it renders. Styles only:
+#   no script runs from them, and every script still comes from 'self'.
+# - worker-src blob:: ReDoc runs its search index in a Web Worker made from a blob of its own bundle.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "worker-src 'self' blob:",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+PAGE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/docs")
+async def swagger_ui() -> FileResponse:
+    """Swagger UI on /openapi.json, with its assets from the service."""
+    return FileResponse(
+        DOCS_DIR / "swagger.html", media_type="text/html; charset=utf-8", headers=PAGE_HEADERS
+    )
+
+
+@router.get("/redoc")
+async def redoc() -> FileResponse:
+    """ReDoc on /openapi.json, with its assets from the service."""
+    return FileResponse(DOCS_DIR / "redoc.html", media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
+
+
+def openapi_with_sign_in(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, with the password flow as its security scheme on every route that
+    needs a signed-in user (by the route's rule in api.access.RULES; public routes stay open)."""
+    if app.openapi_schema is not None:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        summary=app.summary,
+        description=app.description,
+        routes=app.routes,
+    )
+    scheme = OAUTH2.model.model_dump(mode="json", by_alias=True, exclude_none=True)
+    schema.setdefault("components", {}).setdefault("securitySchemes", {})[SCHEME] = scheme
+    for route in app.routes:
+        if not isinstance(route, APIRoute) or not route.include_in_schema:
+            continue
+        for method in route.methods:
+            rule = RULES.get((method, route.path_format))
+            operation = schema["paths"].get(route.path_format, {}).get(method.lower())
+            if rule is not None and rule.permission is not None and operation is not None:
+                operation["security"] = [{SCHEME: []}]
+    app.openapi_schema = schema
+    return schema
+
+
+class _DocsStatic(StaticFiles):
+    """The pages' assets, with the pages' security headers and never content-sniffed."""
+
+    def file_response(
+        self, full_path: str | Path, stat_result: os.stat_result, scope: Scope, status_code: int = 200
+    ) -> Response:
+        """The file, with the pages' headers."""
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers.update(PAGE_HEADERS)
+        return response
+
+
+def mount(app: FastAPI) -> None:
+    """Serve /docs, /redoc and their assets on `app` (created with docs_url=None, redoc_url=None)."""
+    app.include_router(router)
+    app.mount("/static/docs", _DocsStatic(directory=DOCS_DIR), name="docs-static")
+    app.openapi = lambda: openapi_with_sign_in(app)  # type: ignore[method-assign]
