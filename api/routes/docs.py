@@ -17,7 +17,6 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse
-from fastapi.routing import APIRoute
 from fastapi.security import OAuth2PasswordBearer
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
@@ -31,33 +30,39 @@ DOCS_DIR = Path(__file__).resolve().parent.parent / "static" / "docs"
 OAUTH2 = OAuth2PasswordBearer(tokenUrl="/auth/token", refreshUrl="/auth/refresh", auto_error=False)
 SCHEME = "OAuth2PasswordBearer"
 
-# One policy for both pages: scripts, styles, fonts and requests from the service only. Two
-# allowances, both measured in headless chromium (tests/browser/test_dashboard.py):
-# - style-src 'unsafe-inline': ReDoc styles itself with styled-components, which writes <style>
-#   elements at run time; Swagger UI sets style attributes in the markup it renders. Styles only:
-#   no script runs from them, and every script still comes from 'self'.
-# - worker-src blob:: ReDoc runs its search index in a Web Worker made from a blob of its own bundle.
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self' 'unsafe-inline'",
-        "img-src 'self' data:",
-        "font-src 'self'",
-        "connect-src 'self'",
-        "worker-src 'self' blob:",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
-PAGE_HEADERS = {
-    "Cache-Control": "no-cache",
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+# The pages' Content-Security-Policy, in one place. Swagger UI runs under 'self' alone. ReDoc
+# needs two allowances (without either it does not start, measured in headless chromium):
+# - style-src 'unsafe-inline': it styles itself with styled-components, which writes <style>
+#   elements at run time. Styles only: every script still comes from 'self'.
+# - worker-src blob:: it runs its search index in a Web Worker made from a blob of its own bundle.
+# Its sidebar's Redocly logo (from their CDN, no option turns it off) stays refused by img-src.
+STRICT = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": "'self' data:",
+    "font-src": "'self'",
+    "connect-src": "'self'",
+    "worker-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'none'",
+    "form-action": "'self'",
+    "frame-ancestors": "'none'",
 }
+REDOC = STRICT | {"style-src": "'self' 'unsafe-inline'", "worker-src": "'self' blob:"}
+
+
+def page_headers(policy: dict[str, str]) -> dict[str, str]:
+    """The headers of a docs page or asset under `policy`."""
+    return {
+        "Cache-Control": "no-cache",
+        "Content-Security-Policy": "; ".join(f"{k} {v}" for k, v in policy.items()),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
+
+
+SWAGGER_HEADERS, REDOC_HEADERS = page_headers(STRICT), page_headers(REDOC)
 
 router = APIRouter(include_in_schema=False)
 
@@ -66,14 +71,14 @@ router = APIRouter(include_in_schema=False)
 async def swagger_ui() -> FileResponse:
     """Swagger UI on /openapi.json, with its assets from the service."""
     return FileResponse(
-        DOCS_DIR / "swagger.html", media_type="text/html; charset=utf-8", headers=PAGE_HEADERS
+        DOCS_DIR / "swagger.html", media_type="text/html; charset=utf-8", headers=SWAGGER_HEADERS
     )
 
 
 @router.get("/redoc")
 async def redoc() -> FileResponse:
     """ReDoc on /openapi.json, with its assets from the service."""
-    return FileResponse(DOCS_DIR / "redoc.html", media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
+    return FileResponse(DOCS_DIR / "redoc.html", media_type="text/html; charset=utf-8", headers=REDOC_HEADERS)
 
 
 def openapi_with_sign_in(app: FastAPI) -> dict[str, Any]:
@@ -90,13 +95,10 @@ def openapi_with_sign_in(app: FastAPI) -> dict[str, Any]:
     )
     scheme = OAUTH2.model.model_dump(mode="json", by_alias=True, exclude_none=True)
     schema.setdefault("components", {}).setdefault("securitySchemes", {})[SCHEME] = scheme
-    for route in app.routes:
-        if not isinstance(route, APIRoute) or not route.include_in_schema:
-            continue
-        for method in route.methods:
-            rule = RULES.get((method, route.path_format))
-            operation = schema["paths"].get(route.path_format, {}).get(method.lower())
-            if rule is not None and rule.permission is not None and operation is not None:
+    for path, operations in schema.get("paths", {}).items():
+        for method, operation in operations.items():
+            rule = RULES.get((method.upper(), path))  # OpenAPI paths are the routes' path formats
+            if rule is not None and rule.permission is not None:
                 operation["security"] = [{SCHEME: []}]
     app.openapi_schema = schema
     return schema
@@ -110,7 +112,7 @@ class _DocsStatic(StaticFiles):
     ) -> Response:
         """The file, with the pages' headers."""
         response = super().file_response(full_path, stat_result, scope, status_code)
-        response.headers.update(PAGE_HEADERS)
+        response.headers.update(SWAGGER_HEADERS)  # the strict policy, for a file opened on its own
         return response
 
 

@@ -36,6 +36,8 @@
   var outlinesOf = null;
   var lastAsked = 0;
   var pending = null;
+  var lastShown = null;  // the figures on screen, drawn again at a new size
+  var resizing = null;
 
   // ------------------------------------------------------------------ formatting (display only)
   function count(n) { return n === null || n === undefined ? '—' : Number(n).toLocaleString('zh-CN'); }
@@ -103,7 +105,6 @@
           drawMap(d);
         });
       }
-      drawMap(d);
     }).then(function () {
       document.body.setAttribute('data-ready', 'true');
     }).catch(function (e) { say('无法更新 Cannot update: ' + e.message); });
@@ -182,10 +183,16 @@
     }));
     fillTable('table-rank', d.ranking.map(rankRow));
 
-    drawStages(stats);
-    drawTiers(stats);
+    drawCharts(d);
+  }
+
+  function drawCharts(d) {
+    lastShown = d;
+    drawStages(d.month_stats);
+    drawTiers(d.month_stats);
     drawTrend(d.trend);
     drawCategories(d.top_categories);
+    drawMap(d);
   }
 
   function rankRow(r) {
@@ -236,13 +243,18 @@
     var o = base();
     o.tooltip.trigger = 'axis';
     o.grid = { left: 8, right: 16, top: 24, bottom: 8, containLabel: true };
-    o.xAxis = { type: 'category', data: STAGES.map(function (s) { return s[1] + '\n' + s[2]; }), axisLabel: axisLabel() };
+    var small = Math.max(9, Math.round(axisLabel().fontSize * 0.75));
+    o.xAxis = { type: 'category', data: STAGES.map(function (s) { return s[1] + ' ' + s[2]; }),
+      axisLabel: Object.assign(axisLabel(), {
+        interval: 0, rich: { zh: { color: TEXT }, en: { color: MUTED, fontSize: small } },
+        formatter: function (name) { var p = name.split(' '); return '{zh|' + p[0] + '}\n{en|' + p[1] + '}'; }
+      }) };
     o.yAxis = { type: 'value', max: 100, axisLabel: Object.assign(axisLabel(), { formatter: '{value}%' }),
       splitLine: { lineStyle: { color: GRID_LINE } } };
     o.series = [{
       type: 'bar', name: '按期率 On time %', barWidth: '55%',
       data: STAGES.map(function (s) { var r = pct(stats.on_time[s[0]].rate); return r === null ? '-' : r; }),
-      label: { show: true, position: 'top', color: TEXT, formatter: '{c}%' },
+      label: { show: true, position: 'top', color: TEXT, fontSize: axisLabel().fontSize, formatter: '{c}%' },
       itemStyle: { color: new echarts.graphic.LinearGradient(0, 0, 0, 1,
         [{ offset: 0, color: '#29e6ff' }, { offset: 1, color: '#1456c8' }]), borderRadius: [4, 4, 0, 0] }
     }];
@@ -251,13 +263,16 @@
 
   function drawTiers(stats) {
     var o = base();
+    var names = TIERS.map(function (t) { return t[1] + ' ' + t[2]; });
     o.tooltip.trigger = 'item';
     o.color = ['#29e6ff', '#3ddc97', '#ffd166', '#ff8c42', '#c77dff'];
-    o.legend = { orient: 'vertical', right: 0, top: 'middle', textStyle: { color: TEXT } };
+    o.legend = { data: names, bottom: 0, left: 'center', itemGap: 10, textStyle: { color: TEXT, fontSize: axisLabel().fontSize } };
     o.series = [{
-      type: 'pie', radius: ['42%', '72%'], center: ['38%', '52%'], name: '结案层级 Closed at',
-      label: { color: TEXT, formatter: '{d}%' },
-      data: TIERS.map(function (t) { return { name: t[1] + ' ' + t[2], value: stats.resolved_by_tier.counts[t[0]] }; })
+      type: 'pie', radius: ['38%', '64%'], center: ['50%', '44%'], name: '结案层级 Closed at',
+      label: { color: TEXT, formatter: '{b}\n{d}%', fontSize: axisLabel().fontSize },
+      // Tiers that closed nothing stay in the legend but draw no slice (no pile of "0%" labels).
+      data: TIERS.map(function (t, i) { return { name: names[i], value: stats.resolved_by_tier.counts[t[0]] }; })
+        .filter(function (item) { return item.value > 0; })
     }];
     chart('chart-tier').setOption(o, true);
   }
@@ -322,7 +337,12 @@
     window.location.assign('/dashboard?unit=' + encodeURIComponent(e.target.value));
   });
   window.addEventListener('resize', function () {
-    Object.keys(charts).forEach(function (id) { charts[id].resize(); });
+    // Sizes of text follow the screen's width: resize, then draw again with the new sizes.
+    window.clearTimeout(resizing);
+    resizing = window.setTimeout(function () {
+      Object.keys(charts).forEach(function (id) { charts[id].resize(); });
+      if (lastShown) drawCharts(lastShown);
+    }, 150);
   });
   refresh();
   follow();
