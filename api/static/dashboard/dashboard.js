@@ -106,6 +106,7 @@
         });
       }
     }).then(function () {
+      if (!window.DashboardReadyAt) window.DashboardReadyAt = performance.now();  // first view (benchmark)
       document.body.setAttribute('data-ready', 'true');
     }).catch(function (e) { say('无法更新 Cannot update: ' + e.message); });
   }
