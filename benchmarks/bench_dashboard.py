@@ -94,7 +94,7 @@ def first_views(base: str, views: int) -> list[float]:
             context.request.post("/auth/login", form=login, max_redirects=0)
             page = context.new_page()
             page.goto("/dashboard")
-            page.wait_for_function("window.DashboardReadyAt", timeout=60_000)
+            page.wait_for_selector("body[data-ready=true]", state="attached", timeout=60_000)
             took.append(page.evaluate("window.DashboardReadyAt") / 1000)
             context.close()
         browser.close()

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
@@ -173,7 +174,7 @@ class Outlines(Figures):
     features: list[dict[str, Any]]
 
 
-def dashboard_unit(session: SessionDep, user: User | None, unit: str | None) -> str:
+def dashboard_unit(session: Session, user: User | None, unit: str | None) -> str:
     """The unit asked for (it must lie in the user's jurisdiction), else the user's own, else the county."""
     if user is not None and unit is not None and not user.covers(unit):
         raise AccessDenied(f"unit {unit} is outside your unit {user.unit_code}")

@@ -17,9 +17,11 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo import dashboard as rules_of
-from geo.db import mapdata
+from geo.db import case_stats, mapdata
 from geo.db.case_stats import statistics
-from geo.db.cases import CaseFilter, Rules, in_unit_sql, list_cases
+
+# _filter_sql is GET /cases' filter itself: the per-child overdue counts use it rather than restate it.
+from geo.db.cases import CaseFilter, Rules, _filter_sql, in_unit_sql, list_cases
 from geo.db.units import valid_at_sql
 from geo.lifecycle import OPEN_STATUSES
 from geo.worktime import SHANGHAI
@@ -67,24 +69,71 @@ def period_figures(stats: dict[str, Any]) -> dict[str, Any]:
 
 
 def ranking(session: Session, rules: Rules, unit: str, month: rules_of.Period) -> list[dict[str, Any]]:
-    """The unit's children ranked by this month's on-time rate, then by their overdue cases now."""
+    """The unit's children ranked by this month's on-time rate, then by their overdue cases now.
+
+    Each child's figures are /stats' received, closed and on-time stages for the month and
+    GET /cases' overdue count, counted for all children in one pass each (one /stats per child
+    took 4.4 s for a county's 21 streets with 10,000 cases on this busy machine).
+    """
+    kids = children(session, unit)
+    if not kids:
+        return []
+    member, params = _member_of_child([k["code"] for k in kids])
+    params |= {"start": month.start, "end": month.end}
+    volumes = session.execute(
+        text(f"""SELECT u.code, count(*) FILTER (WHERE {case_stats.RECEIVED}) AS received,
+                        count(*) FILTER (WHERE {case_stats.CLOSED}) AS closed
+                 FROM cases c JOIN {member} GROUP BY u.code"""),
+        params,
+    ).all()  # fmt: skip
+    stages = session.execute(
+        text(f"""SELECT u.code, count(*) AS done, count(*) FILTER (WHERE h.on_time) AS on_time
+                 FROM case_history h JOIN cases c ON c.id = h.case_id JOIN {member}
+                 WHERE {case_stats.STAGE_DONE} GROUP BY u.code"""),
+        params,
+    ).all()  # fmt: skip
+    overdue = _overdue_by_child(session, member, params)
+    counted = {r.code: r for r in volumes}
+    done = {r.code: r for r in stages}
     rows = []
-    for child in children(session, unit):
-        stats = statistics(session, child["code"], month.start, month.end)
-        overall = rules_of.on_time_overall(stats["on_time"])
+    for child in kids:
+        code = child["code"]
+        stage_done = done[code].done if code in done else 0
+        stage_kept = done[code].on_time if code in done else 0
         rows.append(
             {
                 **child,
-                "received": stats["received"],
-                "closed": stats["closed"],
-                "stages_done": overall["done"],
-                "stages_on_time": overall["on_time"],
-                "on_time_rate": overall["rate"],
-                "overdue_now": case_count(session, rules, child["code"], overdue=True),
+                "received": counted[code].received if code in counted else 0,
+                "closed": counted[code].closed if code in counted else 0,
+                "stages_done": stage_done,
+                "stages_on_time": stage_kept,
+                "on_time_rate": rules_of.rate(stage_kept, stage_done),
+                "overdue_now": overdue.get(code, 0),
             }
         )
     rows.sort(key=rules_of.ranking_key)
     return [{"rank": n, **row} for n, row in enumerate(rows, 1)]
+
+
+def _member_of_child(codes: list[str]) -> tuple[str, dict[str, Any]]:
+    """SQL joining case `c` to each child `u` it belongs to: in_unit_sql's rule (the one rule of
+    which cases a unit holds), with the child's prefix taken from the joined row."""
+    one, _ = in_unit_sql(codes[0], "child_prefix")  # the rule's shape is the same for siblings
+    condition = one.replace(":child_prefix", "(u.code || '%')")
+    return f"unnest(CAST(:children AS text[])) AS u(code) ON {condition}", {"children": codes}
+
+
+def _overdue_by_child(session: Session, member: str, params: dict[str, Any]) -> dict[str, int]:
+    """Open cases overdue now per child, with GET /cases' own filter (overdue=true, open statuses)."""
+    where, filter_params = _filter_sql(CaseFilter(status=OPEN_STATUSES, overdue=True))
+    now = session.execute(
+        text("SELECT clock_timestamp()")
+    ).scalar_one()  # the database's clock, as list_cases
+    rows = session.execute(
+        text(f"SELECT u.code, count(*) AS n FROM cases c JOIN {member} WHERE {where} GROUP BY u.code"),
+        params | filter_params | {"now": now},
+    ).all()
+    return {r.code: r.n for r in rows}
 
 
 def trend(session: Session, unit: str, now: datetime) -> list[dict[str, Any]]:
@@ -123,7 +172,7 @@ def top_categories(
     rows = session.execute(
         text(
             f"""SELECT c.category, count(*) AS n FROM cases c
-                WHERE {in_unit} AND c.reported_at >= :start AND c.reported_at < :end
+                WHERE {in_unit} AND {case_stats.RECEIVED}
                 GROUP BY c.category ORDER BY n DESC, c.category LIMIT :top"""
         ),
         params | {"start": period.start, "end": period.end, "top": rules_of.TOP_CATEGORIES},
@@ -151,7 +200,7 @@ def density(session: Session, unit: str, period: rules_of.Period) -> dict[str, A
         text(
             f"""SELECT ST_X(p) AS lon, ST_Y(p) AS lat, n FROM (
                   SELECT ST_SnapToGrid(c.geom, :cell) AS p, count(*) AS n FROM cases c
-                  WHERE {in_unit} AND c.reported_at >= :start AND c.reported_at < :end
+                  WHERE {in_unit} AND {case_stats.RECEIVED}
                   GROUP BY 1) s ORDER BY n DESC"""
         ),
         params | {"cell": cell, "start": period.start, "end": period.end},
