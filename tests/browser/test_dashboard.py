@@ -165,7 +165,16 @@ def open_dashboard(context: BrowserContext, path: str = "/dashboard") -> tuple[P
     page.on("dialog", lambda dialog: pytest.fail(f"a dialog opened: {dialog.message}"))
     page.goto(path)
     wait_ready(page)
+    settle(page, lambda: len(answers) >= 1)
     return page, answers
+
+
+def settle(page: Page, done: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    """Let Playwright's event handlers (which read response bodies) catch up until `done()`."""
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        assert time.monotonic() < deadline, "the page's answers did not arrive"
+        page.wait_for_timeout(50)
 
 
 def check_figures(page: Page, d: dict) -> None:
@@ -233,6 +242,7 @@ def test_the_dashboards_numbers_are_the_apis_and_follow_new_cases(
     received = page.locator('[data-figure="received_today"]')
     expect(received).not_to_have_text(str(before), timeout=LIVE_S * 1000)
     print(f"\nnew case on the dashboard after {time.monotonic() - started:.1f} s")
+    settle(page, lambda: answers[-1]["today"]["received"] == shown_count(page, "received_today"))
     assert shown_count(page, "received_today") == answers[-1]["today"]["received"] >= before + 1
     check_figures(page, answers[-1])
     expect(page.locator("#live")).to_have_attribute("data-state", "live")
@@ -251,10 +261,12 @@ def test_the_dashboards_numbers_are_the_apis_and_follow_new_cases(
 
     # A street from the ranking: its own figures, the same as /stats for the street.
     street = d["ranking"][0]["code"]
-    page.locator(f'#table-rank tr[data-unit="{street}"] a').click()
+    figures_url = f"/stats/dashboard?unit={street}"
+    with page.expect_response(lambda response: response.url.endswith(figures_url)) as given:
+        page.locator(f'#table-rank tr[data-unit="{street}"] a').click()
     page.wait_for_url(f"**/dashboard?unit={street}")
     wait_ready(page)
-    s = answers[-1]
+    s = given.value.json()
     assert s["unit"]["code"] == street and page.locator("#unit-picker").input_value() == street
     check_figures(page, s)
 

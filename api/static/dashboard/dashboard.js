@@ -95,16 +95,17 @@
   function refresh() {
     lastAsked = Date.now();
     var q = unit ? '?unit=' + encodeURIComponent(unit) : '';
-    return getJson('/stats/dashboard' + q).then(function (d) {
+    // The first time, the outlines are asked for at once, beside the figures: both routes take
+    // the same unit (the user's own when none is named), so the map need not wait for the figures.
+    var outlines = outlinesOf === null ? getJson('/stats/dashboard/map' + q) : Promise.resolve(null);
+    return Promise.all([getJson('/stats/dashboard' + q), outlines]).then(function (answers) {
+      var d = answers[0];
+      if (answers[1] !== null) {
+        echarts.registerMap('unit-' + d.unit.code, answers[1]);
+        outlinesOf = d.unit.code;
+      }
       say('');
       render(d);
-      if (outlinesOf !== d.unit.code) {
-        return getJson('/stats/dashboard/map?unit=' + encodeURIComponent(d.unit.code)).then(function (gj) {
-          echarts.registerMap('unit-' + d.unit.code, gj);
-          outlinesOf = d.unit.code;
-          drawMap(d);
-        });
-      }
     }).then(function () {
       if (!window.DashboardReadyAt) window.DashboardReadyAt = performance.now();  // first view (benchmark)
       document.body.setAttribute('data-ready', 'true');
