@@ -126,9 +126,8 @@ def _member_of_child(codes: list[str]) -> tuple[str, dict[str, Any]]:
 def _overdue_by_child(session: Session, member: str, params: dict[str, Any]) -> dict[str, int]:
     """Open cases overdue now per child, with GET /cases' own filter (overdue=true, open statuses)."""
     where, filter_params = _filter_sql(CaseFilter(status=OPEN_STATUSES, overdue=True))
-    now = session.execute(
-        text("SELECT clock_timestamp()")
-    ).scalar_one()  # the database's clock, as list_cases
+    # "Now" is the database's clock, as list_cases takes it.
+    now = session.execute(text("SELECT clock_timestamp()")).scalar_one()
     rows = session.execute(
         text(f"SELECT u.code, count(*) AS n FROM cases c JOIN {member} WHERE {where} GROUP BY u.code"),
         params | filter_params | {"now": now},

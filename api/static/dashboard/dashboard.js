@@ -239,7 +239,7 @@
     };
   }
 
-  function axisLabel() { return { color: MUTED, fontSize: Math.max(11, Math.round(window.innerWidth / 150)) }; }
+  function axisLabel() { return { color: MUTED, fontSize: Math.max(11, Math.round(window.innerWidth / 125)) }; }
 
   function drawStages(stats) {
     var o = base();
