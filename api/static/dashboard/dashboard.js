@@ -256,7 +256,7 @@
     o.series = [{
       type: 'bar', name: '按期率 On time %', barWidth: '55%',
       data: STAGES.map(function (s) { var r = pct(stats.on_time[s[0]].rate); return r === null ? '-' : r; }),
-      label: { show: true, position: 'top', color: TEXT, fontSize: axisLabel().fontSize, formatter: '{c}%' },
+      label: { show: true, position: 'top', color: TEXT, fontSize: small, formatter: '{c}%' },
       itemStyle: { color: new echarts.graphic.LinearGradient(0, 0, 0, 1,
         [{ offset: 0, color: '#29e6ff' }, { offset: 1, color: '#1456c8' }]), borderRadius: [4, 4, 0, 0] }
     }];
