@@ -70,6 +70,11 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/cases/{case_id}/assignments"): Rule(P.READ_CASES, "case"),
     ("POST", "/cases/{case_id}/transitions"): Rule(P.READ_CASES, "case"),  # the move is checked too
     ("GET", "/stats"): Rule(P.READ_STATS),
+    ("GET", "/stats/dashboard"): Rule(P.READ_STATS),  # the unit in the query is checked by the route
+    ("GET", "/stats/dashboard/map"): Rule(P.READ_STATS),
+    ("GET", "/dashboard"): Rule(P.READ_STATS, page=True),
+    ("GET", "/docs"): PUBLIC,  # the API's documentation (Swagger UI), signing in from the page
+    ("GET", "/redoc"): PUBLIC,
     ("GET", "/audit"): Rule(P.READ_AUDIT),
     ("GET", "/users"): Rule(P.MANAGE_USERS),
     # Open311: services and intake are public (hotlines, third parties); reading requests is not.

@@ -24,6 +24,8 @@ from api.routes import (
     boundaries,
     cases,
     coverage,
+    dashboard,
+    docs,
     grids,
     health,
     locate,
@@ -118,6 +120,8 @@ def create_app(
         version="0.1.0",
         lifespan=lifespan,
         dependencies=[Depends(authorize)],  # the one permission check, before every route
+        docs_url=None,  # /docs and /redoc are served from vendored assets (api.routes.docs)
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.secret = secret
@@ -150,6 +154,8 @@ def create_app(
     maps.mount(app)  # the live map, its data under /map/... and its vendored assets
     plan_editor.mount(app)  # the planner's redraw editor and its assets
     desk.mount(app)  # the dispatcher's workbench and its assets
+    dashboard.mount(app)  # the command dashboard, its JSON under /stats/dashboard and its assets
+    docs.mount(app)  # /docs and /redoc from vendored assets, the OpenAPI document with its sign-in
     return app
 
 

@@ -20,6 +20,12 @@ from geo.lifecycle import Rating, Tier
 # "Small matters stay in the village": resolved without leaving the grid or community.
 LOCAL_TIERS = (Tier.GRID, Tier.COMMUNITY)
 
+# What counts in the period [:start, :end), for case `c` and history entry `h`; shared with the
+# per-child counts of the dashboard (geo.db.dashboard), so that both count alike.
+RECEIVED = "c.reported_at >= :start AND c.reported_at < :end"
+CLOSED = "c.closed_at >= :start AND c.closed_at < :end"
+STAGE_DONE = "h.on_time IS NOT NULL AND h.at >= :start AND h.at < :end"
+
 
 def statistics(session: Session, unit: str | None, start: datetime, end: datetime) -> dict[str, Any]:
     """Figures for cases of `unit` (all when None) over [start, end)."""
@@ -40,10 +46,10 @@ def _volumes(session: Session, in_unit: str, params: dict[str, Any]) -> dict[str
     row = session.execute(
         text(
             f"""SELECT
-                  count(*) FILTER (WHERE c.reported_at >= :start AND c.reported_at < :end) AS received,
-                  count(*) FILTER (WHERE c.closed_at >= :start AND c.closed_at < :end) AS closed,
+                  count(*) FILTER (WHERE {RECEIVED}) AS received,
+                  count(*) FILTER (WHERE {CLOSED}) AS closed,
                   avg(extract(epoch FROM c.closed_at - c.reported_at) / 3600)
-                      FILTER (WHERE c.closed_at >= :start AND c.closed_at < :end) AS avg_hours
+                      FILTER (WHERE {CLOSED}) AS avg_hours
                 FROM cases c WHERE {in_unit}"""
         ),
         params,
@@ -65,7 +71,7 @@ def _on_time(session: Session, in_unit: str, params: dict[str, Any]) -> dict[str
         text(
             f"""SELECT h.stage, count(*) AS done, count(*) FILTER (WHERE h.on_time) AS on_time
                 FROM case_history h JOIN cases c ON c.id = h.case_id
-                WHERE {in_unit} AND h.on_time IS NOT NULL AND h.at >= :start AND h.at < :end
+                WHERE {in_unit} AND {STAGE_DONE}
                 GROUP BY h.stage"""
         ),
         params,

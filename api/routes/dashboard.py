@@ -1,0 +1,233 @@
+"""The command dashboard (指挥大屏): `GET /dashboard` (a static page) and the JSON it draws.
+
+`GET /stats/dashboard?unit=` answers every figure of the page (geo.db.dashboard: /stats' figures
+for today and this month, GET /cases' overdue count, and per day, category, child unit and place);
+`GET /stats/dashboard/map?unit=` the outlines the density is drawn on. The page does no
+arithmetic that defines a figure: it formats and draws what these answer. Its scripts (ECharts,
+vendored, and dashboard.js) are served from `/static/dashboard/` under a CSP of 'self' only.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Query
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from api.access import CurrentUser
+from api.deps import SessionDep
+from api.errors import NotFound
+from api.routes.cases import RulesDep
+from geo.access import AccessDenied, User
+from geo.db import dashboard as store
+from geo.db import mapdata
+
+DASHBOARD_DIR = Path(__file__).resolve().parent.parent / "static" / "dashboard"
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",  # ECharts' "save as image" and legend icons are data: URLs
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+PAGE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+router = APIRouter(tags=["dashboard"])
+UnitParam = Annotated[
+    str | None, Query(pattern=r"^[0-9]{6,18}$", description="A unit in your jurisdiction (default: yours)")
+]
+
+
+class Figures(BaseModel):
+    """Shared configuration: `from` is a Python keyword, so fields may be filled by name too."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class UnitRef(Figures):
+    code: str
+    name: str
+    level: str
+
+
+class OnTimeOverall(Figures):
+    done: int = Field(description="Stages completed in the period (all stages together)")
+    on_time: int = Field(description="Of those, completed within their time limit")
+    late: int = Field(description="done − on_time: stage deadlines missed")
+    rate: float | None
+
+
+class PeriodFigures(Figures):
+    start: datetime = Field(alias="from")
+    to: datetime
+    received: int
+    closed: int
+    late_stages: int
+    on_time: OnTimeOverall
+
+
+class StageOnTime(Figures):
+    done: int
+    on_time: int
+    rate: float | None
+
+
+class Tiers(Figures):
+    counts: dict[str, int]
+    shares: dict[str, float | None]
+    local_share: float | None = Field(description="Share closed by the grid or community (小事不出村)")
+
+
+class Satisfaction(Figures):
+    counts: dict[str, int]
+    rate: float | None
+
+
+class Stats(Figures):
+    """GET /stats' answer, as it is."""
+
+    unit: str | None
+    start: datetime = Field(alias="from")
+    to: datetime
+    received: int
+    closed: int
+    avg_handling_hours: float | None
+    reopened: int
+    on_time: dict[str, StageOnTime]
+    resolved_by_tier: Tiers
+    satisfaction: Satisfaction
+
+
+class RankRow(Figures):
+    rank: int
+    code: str
+    name: str
+    level: str
+    received: int
+    closed: int
+    stages_done: int
+    stages_on_time: int
+    on_time_rate: float | None
+    overdue_now: int
+
+
+class TrendDay(Figures):
+    day: date = Field(alias="date")
+    received: int
+    closed: int
+
+
+class CategoryCount(Figures):
+    code: str
+    name: str
+    name_en: str
+    count: int
+
+
+class Density(Figures):
+    start: datetime = Field(alias="from")
+    to: datetime
+    cell_deg: float | None = Field(description="Side of a cell in degrees")
+    cells: list[tuple[float, float, int]] = Field(description="[lon, lat, cases] at each cell's centre")
+
+
+class Dashboard(Figures):
+    """Every figure of the command dashboard for one unit."""
+
+    unit: UnitRef
+    now: datetime
+    today: PeriodFigures
+    month: PeriodFigures
+    open_now: int = Field(description="Open cases now (GET /cases over the open statuses)")
+    overdue_now: int = Field(description="Open cases past their stage's time limit now (overdue=true)")
+    month_stats: Stats
+    ranking: list[RankRow]
+    trend: list[TrendDay]
+    top_categories: list[CategoryCount]
+    density: Density
+
+
+class Outlines(Figures):
+    """A GeoJSON FeatureCollection of the unit's children (simplified for drawing)."""
+
+    type: str = "FeatureCollection"
+    features: list[dict[str, Any]]
+
+
+def dashboard_unit(session: Session, user: User | None, unit: str | None) -> str:
+    """The unit asked for (it must lie in the user's jurisdiction), else the user's own, else the county."""
+    if user is not None and unit is not None and not user.covers(unit):
+        raise AccessDenied(f"unit {unit} is outside your unit {user.unit_code}")
+    unit = unit or (user.unit_code if user is not None and user.unit_code else None)
+    if unit is None:
+        tops = mapdata.top_units(session)
+        if not tops:
+            raise NotFound("no units are loaded yet: import a county first")
+        unit = tops[0]
+    return unit
+
+
+@router.get("/stats/dashboard", response_model=Dashboard, responses={404: {"description": "No such unit"}})
+def dashboard_figures(session: SessionDep, rules: RulesDep, user: CurrentUser, unit: UnitParam = None) -> Any:
+    """The command dashboard's figures for a unit: today and this month (/stats), overdue now, the
+    ranking of its child units, the 30-day trend, the top categories and the case density."""
+    code = dashboard_unit(session, user, unit)
+    figures = store.dashboard(session, rules, code)
+    if figures is None:
+        raise NotFound(f"no current unit with code {code}")
+    return figures
+
+
+@router.get("/stats/dashboard/map", response_model=Outlines, responses={404: {"description": "No such unit"}})
+def dashboard_map(session: SessionDep, user: CurrentUser, unit: UnitParam = None) -> Any:
+    """The outlines the dashboard draws the case density on: the unit's children (or the unit)."""
+    code = dashboard_unit(session, user, unit)
+    if store.unit_ref(session, code) is None:
+        raise NotFound(f"no current unit with code {code}")
+    return store.outlines(session, code)
+
+
+@router.get("/dashboard", include_in_schema=False)
+async def dashboard_page() -> FileResponse:
+    """The big-screen page; its script asks /stats/dashboard for the signed-in user's unit."""
+    return FileResponse(
+        DASHBOARD_DIR / "index.html", media_type="text/html; charset=utf-8", headers=PAGE_HEADERS
+    )
+
+
+class _DashboardStatic(StaticFiles):
+    """The page's scripts and styles, revalidated on every use and never content-sniffed."""
+
+    def file_response(
+        self, full_path: str | Path, stat_result: os.stat_result, scope: Scope, status_code: int = 200
+    ) -> Response:
+        """The file, with the page's caching and security headers."""
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers.update(PAGE_HEADERS)
+        return response
+
+
+def mount(app: FastAPI) -> None:
+    """Serve the page, its JSON and its assets on `app`."""
+    app.include_router(router)
+    app.mount("/static/dashboard", _DashboardStatic(directory=DASHBOARD_DIR), name="dashboard-static")

@@ -1,0 +1,123 @@
+"""The interactive API documentation, served whole by the service: `/docs` (Swagger UI) and `/redoc`.
+
+FastAPI's own pages load Swagger UI and ReDoc from a CDN and start them with an inline script: a
+blank page on an isolated network, and one our CSP would block. These pages load the vendored
+bundles from `/static/docs/` (see its README) and start them from small local scripts
+(`swagger-init.js`, `redoc-init.js`), under the Content-Security-Policy below. The OpenAPI
+document declares the OAuth2 password flow on `/auth/token`, so Swagger UI's Authorize button
+signs in with a username and password and sends the bearer token with every "Try it out".
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import FileResponse
+from fastapi.security import OAuth2PasswordBearer
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from api.access import RULES
+
+DOCS_DIR = Path(__file__).resolve().parent.parent / "static" / "docs"
+
+# The one security scheme: what POST /auth/token already is (FastAPI's OAuth2PasswordRequestForm).
+OAUTH2 = OAuth2PasswordBearer(tokenUrl="/auth/token", refreshUrl="/auth/refresh", auto_error=False)
+SCHEME = "OAuth2PasswordBearer"
+
+# The pages' Content-Security-Policy, in one place. Swagger UI runs under 'self' alone. ReDoc
+# needs two allowances (without either it does not start, measured in headless chromium):
+# - style-src 'unsafe-inline': it styles itself with styled-components, which writes <style>
+#   elements at run time. Styles only: every script still comes from 'self'.
+# - worker-src blob:: it runs its search index in a Web Worker made from a blob of its own bundle.
+# Its sidebar's Redocly logo (from their CDN, no option turns it off) stays refused by img-src.
+STRICT = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": "'self' data:",
+    "font-src": "'self'",
+    "connect-src": "'self'",
+    "worker-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'none'",
+    "form-action": "'self'",
+    "frame-ancestors": "'none'",
+}
+REDOC = STRICT | {"style-src": "'self' 'unsafe-inline'", "worker-src": "'self' blob:"}
+
+
+def page_headers(policy: dict[str, str]) -> dict[str, str]:
+    """The headers of a docs page or asset under `policy`."""
+    return {
+        "Cache-Control": "no-cache",
+        "Content-Security-Policy": "; ".join(f"{k} {v}" for k, v in policy.items()),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
+
+
+SWAGGER_HEADERS, REDOC_HEADERS = page_headers(STRICT), page_headers(REDOC)
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/docs")
+async def swagger_ui() -> FileResponse:
+    """Swagger UI on /openapi.json, with its assets from the service."""
+    return FileResponse(
+        DOCS_DIR / "swagger.html", media_type="text/html; charset=utf-8", headers=SWAGGER_HEADERS
+    )
+
+
+@router.get("/redoc")
+async def redoc() -> FileResponse:
+    """ReDoc on /openapi.json, with its assets from the service."""
+    return FileResponse(DOCS_DIR / "redoc.html", media_type="text/html; charset=utf-8", headers=REDOC_HEADERS)
+
+
+def openapi_with_sign_in(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, with the password flow as its security scheme on every route that
+    needs a signed-in user (by the route's rule in api.access.RULES; public routes stay open)."""
+    if app.openapi_schema is not None:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        summary=app.summary,
+        description=app.description,
+        routes=app.routes,
+    )
+    scheme = OAUTH2.model.model_dump(mode="json", by_alias=True, exclude_none=True)
+    schema.setdefault("components", {}).setdefault("securitySchemes", {})[SCHEME] = scheme
+    for path, operations in schema.get("paths", {}).items():
+        for method, operation in operations.items():
+            rule = RULES.get((method.upper(), path))  # OpenAPI paths are the routes' path formats
+            if rule is not None and rule.permission is not None:
+                operation["security"] = [{SCHEME: []}]
+    app.openapi_schema = schema
+    return schema
+
+
+class _DocsStatic(StaticFiles):
+    """The pages' assets, with the pages' security headers and never content-sniffed."""
+
+    def file_response(
+        self, full_path: str | Path, stat_result: os.stat_result, scope: Scope, status_code: int = 200
+    ) -> Response:
+        """The file, with the pages' headers."""
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers.update(SWAGGER_HEADERS)  # the strict policy, for a file opened on its own
+        return response
+
+
+def mount(app: FastAPI) -> None:
+    """Serve /docs, /redoc and their assets on `app` (created with docs_url=None, redoc_url=None)."""
+    app.include_router(router)
+    app.mount("/static/docs", _DocsStatic(directory=DOCS_DIR), name="docs-static")
+    app.openapi = lambda: openapi_with_sign_in(app)  # type: ignore[method-assign]
