@@ -8,7 +8,8 @@ commits, and only then answers each request. Under load, reports gather while th
 is being written, so one fsync serves many; a lone report is written at once, without waiting.
 A report that fails alone (a bad category, a key reused) is answered with its error and the
 others are stored; if the batch's statements fail as a whole, the transaction is rolled back and
-each report is tried on its own. A failed commit is not retried: it may have happened.
+each report is tried on its own. A failed commit may have happened: only the reports with an
+idempotency key are written again (their key tells whether it did).
 """
 
 from __future__ import annotations
@@ -53,8 +54,13 @@ class Submitted:
     entitled: bool
 
 
-def write_batch(sessions: Sessions, rules: store.Rules, batch: list[Submitted]) -> list[Answer | Exception]:
-    """Store a batch in one transaction; the answers are read before and released after the commit."""
+def write_batch(
+    sessions: Sessions, rules: store.Rules, batch: list[Submitted], *, recheck: bool = True
+) -> list[Answer | Exception]:
+    """Store a batch in one transaction; the answers are read before and released after the commit.
+
+    `recheck`: after a commit of unknown outcome, write the keyed reports once more (see below).
+    """
     with sessions() as session:
         try:
             answers = _store(session, rules, batch)
@@ -62,15 +68,37 @@ def write_batch(sessions: Sessions, rules: store.Rules, batch: list[Submitted]) 
             session.rollback()
             failure = e
         else:
-            # A commit that fails may still have happened (the connection broke after sending it):
-            # its error goes to every report, which is not written again (a report without a key
-            # would be stored twice).
-            session.commit()
+            try:
+                session.commit()
+            except DBAPIError as e:
+                if not recheck:
+                    return [e] * len(batch)
+                return _after_unknown_commit(sessions, rules, batch, e)
             return answers
     if len(batch) == 1:
         return [failure]
     log.warning("a batch of %d reports failed (%s); writing each on its own", len(batch), failure.orig)
     return [_alone(sessions, rules, one) for one in batch]
+
+
+def _after_unknown_commit(
+    sessions: Sessions, rules: store.Rules, batch: list[Submitted], failure: DBAPIError
+) -> list[Answer | Exception]:
+    """Answers to a batch whose commit failed and so may or may not have happened (a connection
+    lost as the primary failed over, say). A report with an idempotency key is written again: its
+    key finds it if the commit happened (answered as a replay) and stores it if not, so it is never
+    stored twice nor silently lost. A report without a key gets the error: writing it again could
+    store it twice, and its client cannot tell."""
+    log.warning("the commit of %d reports failed (%s); checking the keyed ones", len(batch), failure.orig)
+    keyed = [s for s in batch if s.case.intake.idempotency_key is not None]
+    again: list[Answer | Exception] = []
+    if keyed:
+        try:
+            again = write_batch(sessions, rules, keyed, recheck=False)
+        except DBAPIError as e:  # still no primary: the client retries with its key
+            again = [e] * len(keyed)
+    found = iter(again)
+    return [next(found) if s.case.intake.idempotency_key is not None else failure for s in batch]
 
 
 def _alone(sessions: Sessions, rules: store.Rules, submitted: Submitted) -> Answer | Exception:

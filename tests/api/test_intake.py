@@ -53,9 +53,9 @@ def batches(monkeypatch) -> list[int]:
     sizes: list[int] = []
     write = writer_module.write_batch
 
-    def counted(sessions, rules, batch):
+    def counted(sessions, rules, batch, **kw):
         sizes.append(len(batch))
-        return write(sessions, rules, batch)
+        return write(sessions, rules, batch, **kw)
 
     monkeypatch.setattr(writer_module, "write_batch", counted)
     return sizes
@@ -159,3 +159,25 @@ def test_a_batch_whose_commit_failed_is_not_written_again(state, session, batche
     assert batches == [3]  # not tried again report by report
     assert all(isinstance(a, OperationalError) for a in answers)
     assert count(session, "SELECT count(*) FROM cases") == 3  # the commit happened: each case once
+
+
+def test_after_a_lost_commit_the_keyed_reports_are_settled_by_their_keys(state, session, batches):
+    # As when the primary fails over just as the batch commits: the first commit happened but its
+    # answer was lost; the keyed reports are written again, find their cases, and are answered.
+    lost = {"once": True}
+
+    class FirstCommitLost(CommitLost):
+        def commit(self) -> None:
+            if lost.pop("once", False):
+                super().commit()
+            self.session.commit()
+
+    state.sessions = lambda: nullcontext(FirstCommitLost(session))
+    items = [intake(0), intake(1, idempotency_key=None), intake(2)]
+    answers = submit_all(state, items)
+    assert batches == [3, 2]  # the batch, then its keyed reports once more
+    assert isinstance(answers[1], OperationalError)  # no key: its client cannot tell, it is told
+    for answer, item in ((answers[0], items[0]), (answers[2], items[2])):
+        detail, created = answer
+        assert not created and detail["description"] == item.description  # found by its key
+    assert count(session, "SELECT count(*) FROM cases") == 3  # each stored once
