@@ -14,6 +14,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from api.access import SESSION_COOKIE, CurrentUser, RateLimit, forget_tokens
 from api.deps import SessionDep
+from api.params import Offset
 from geo.db import users
 
 router = APIRouter(tags=["auth"])
@@ -159,7 +160,7 @@ def audit_log(
     action: Annotated[str | None, Query(max_length=40)] = None,
     actor: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[dict[str, Any]]:
     """The audit log, newest first (admins). Nothing in the service edits or deletes it."""
     return users.read_audit(session, action=action, actor=actor, limit=limit, offset=offset)
