@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests import factories as f
+from tests.photos import flat_png
 
 INSIDE_001 = (f.X0 + 0.01, f.Y0 + 0.03)
 REPORT = {"lon": INSIDE_001[0], "lat": INSIDE_001[1], "category": "0101", "description": "路边有一堆垃圾"}
@@ -91,3 +94,10 @@ def test_dates_outside_the_calendar_the_service_keeps_are_refused(client, county
     status = 400 if path.startswith("/open311") else 422
     assert answer.status_code == status, answer.text
     assert "between" in answer.text, answer.text
+
+
+def test_a_decompression_bomb_photo_is_refused_with_413_and_the_reason(client, county):
+    bomb = flat_png(10_000, 9_999)  # the report's: a ~290 KB PNG, 370 MB once decoded
+    case = json.dumps(REPORT)
+    answer = client.post("/cases", files={"case": (None, case), "photos": ("bomb.png", bomb, "image/png")})
+    assert "10000×9999 pixels" in refused(answer, 413)
