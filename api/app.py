@@ -16,6 +16,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from api import errors, live
 from api.access import TokenCache, authorize
 from api.intake import IntakeWriter
+from api.methods import AllowedMethods
 from api.middleware import BodyLimit, RefuseNul, ResponseHeaders, security_headers, server_timing
 from api.routes import auth, cases, coverage, grids, health, locate, maps, open311, plans, report
 from geo.db import cases as case_store
@@ -110,6 +111,7 @@ def create_app(
     errors.register(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)  # tiles, GeoJSON, map assets
     app.add_middleware(ResponseHeaders, extra=security_headers)
+    app.add_middleware(AllowedMethods)
     app.add_middleware(RefuseNul)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(ResponseHeaders, extra=server_timing)

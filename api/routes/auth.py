@@ -82,7 +82,7 @@ def refresh(request: Request, refresh_token: Annotated[str, Form()], session: Se
     }
 
 
-@router.post("/auth/logout")
+@router.post("/auth/logout", status_code=204, response_class=Response)
 def logout(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     """Revoke the token (or page session) this request carries, with everything of the same login."""
     header = request.headers.get("authorization", "")
