@@ -17,7 +17,8 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from api import errors, live
 from api.access import TokenCache, authorize
 from api.intake import IntakeWriter
-from api.middleware import BodyLimit, ResponseHeaders, security_headers, server_timing
+from api.methods import AllowedMethods
+from api.middleware import BodyLimit, RefuseNul, ResponseHeaders, security_headers, server_timing
 from api.pages import desk
 from api.routes import (
     auth,
@@ -135,6 +136,8 @@ def create_app(
     errors.register(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)  # tiles, GeoJSON, map assets
     app.add_middleware(ResponseHeaders, extra=security_headers)
+    app.add_middleware(AllowedMethods)
+    app.add_middleware(RefuseNul)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(ResponseHeaders, extra=server_timing)
     if settings.trusted_proxies:

@@ -11,7 +11,8 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
-from api.errors import InvalidParameter
+from api.errors import InvalidParameter, PayloadTooLarge
+from api.params import in_calendar
 from geo import crs
 from geo.settings import Settings
 from geo.worktime import SHANGHAI
@@ -53,16 +54,17 @@ SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def parse_at(at: str | None) -> datetime | None:
+def parse_at(at: str | None, name: str = "at") -> datetime | None:
     """A date (start of day, China time) or an ISO datetime; None means now/current."""
     if at is None or at == "":
         return None
     try:
-        if len(at) == 10:
-            return datetime.combine(date.fromisoformat(at), time(), tzinfo=SHANGHAI)
-        value = datetime.fromisoformat(at)
+        value = date.fromisoformat(at) if len(at) == 10 else datetime.fromisoformat(at)
     except ValueError:
-        raise InvalidParameter(f"at={at!r} is not a date (YYYY-MM-DD) or an ISO 8601 datetime") from None
+        raise InvalidParameter(f"{name}={at!r} is not a date (YYYY-MM-DD) or an ISO 8601 datetime") from None
+    in_calendar(name, value)
+    if not isinstance(value, datetime):
+        return datetime.combine(value, time(), tzinfo=SHANGHAI)
     return value if value.tzinfo else value.replace(tzinfo=SHANGHAI)
 
 
@@ -103,3 +105,18 @@ async def bbox_param(
 
 
 BboxDep = Annotated[tuple[float, float, float, float] | None, Depends(bbox_param)]
+
+
+async def read_body(request: Request, limit: int, too_large: str) -> bytes:
+    """The request body, read chunk by chunk and given up past `limit` bytes (PayloadTooLarge with
+    `too_large`): a body without a Content-Length is never held whole before its size is known."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(too_large)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(too_large)
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
 from api.access import LoginRequired
 from geo.access import AccessDenied
@@ -97,6 +99,14 @@ def _extra(exc: Exception) -> dict[str, object]:
 DATABASE_RETRY_AFTER_S = 5
 
 
+def _readable(raw: bytes) -> str:
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def _first_line(error: object) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
 def _error(status: int, detail: str, **extra: object) -> JSONResponse:
     return JSONResponse(status_code=status, content={"detail": detail, **extra})
 
@@ -122,6 +132,18 @@ def register(app: FastAPI) -> None:
         response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
         return response
 
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own handler fails on the bytes a body that is not UTF-8 leaves in the errors.
+        errors = jsonable_encoder(exc.errors(), custom_encoder={bytes: _readable})
+        return JSONResponse(status_code=422, content={"detail": errors})
+
+    async def value_refused(request: Request, exc: DataError) -> JSONResponse:
+        # SQLSTATE class 22 (a value PostgreSQL cannot take: NUL in text, out of range) comes from
+        # what the request sent, as every statement takes its values as parameters. The parameter
+        # types (api.params) refuse these first; this answers whatever they did not foresee.
+        log.warning("value refused by the database on %s %s: %s", request.method, request.url.path, exc.orig)
+        return _error(422, f"a value in the request cannot be stored or compared: {_first_line(exc.orig)}")
+
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Log the traceback for operators; never send it to clients.
         log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -131,5 +153,7 @@ def register(app: FastAPI) -> None:
         return RedirectResponse(exc.location, status_code=303)
 
     app.add_exception_handler(LoginRequired, login_required)
-    app.add_exception_handler(DBAPIError, database_down)
+    app.add_exception_handler(DBAPIError, database_down)  # its subclass DataError has its own
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(DataError, value_refused)
     app.add_exception_handler(Exception, unexpected)

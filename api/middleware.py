@@ -1,13 +1,17 @@
 """Plain ASGI middleware (no per-request task, as BaseHTTPMiddleware would add): headers added to
-every answer (timing, hardening), and a limit on request bodies."""
+every answer (timing, hardening), a limit on request bodies, and no NUL in what a request says."""
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.params import NUL_REFUSED
 
 # Sent with every answer unless the route set its own (pages set a Content-Security-Policy).
 SECURITY_HEADERS = [
@@ -52,6 +56,79 @@ def security_headers(started: float, present: set[bytes]) -> list[tuple[bytes, b
     return [(k, v) for k, v in SECURITY_HEADERS if k not in present]
 
 
+class RefuseNul:
+    """Refuses with 422, before any route runs, a request whose path, query string or text body
+    carries a NUL character (PostgreSQL text cannot hold one): the one place it is checked.
+
+    Bodies are looked at as they stream through: a form's `%00` or raw NUL, JSON's `\\u0000`
+    escape (raw NUL is not JSON; in multipart only the JSON `case` field is text this service reads
+    as such). A NUL that still reaches PostgreSQL is answered 422 by the error map (api.errors).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Check the URL at once and the body chunk by chunk; refuse on the first NUL."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        query = scope.get("query_string", b"")
+        if "\x00" in scope["path"] or b"%00" in query or b"\x00" in query:
+            await _answer(send, 422, NUL_REFUSED)
+            return
+        scan = _nul_scanner(dict(scope["headers"]).get(b"content-type", b""))
+        if scan is None:
+            await self.app(scope, receive, send)
+            return
+        tail = b""
+
+        async def scanned() -> Message:
+            nonlocal tail
+            message = await receive()
+            if message["type"] == "http.request":
+                text = tail + message.get("body", b"")
+                if scan(text):
+                    raise TextRefused()
+                tail = _tail(text)
+            return message
+
+        try:
+            await self.app(scope, scanned, send)
+        except TextRefused:
+            await _answer(send, 422, NUL_REFUSED)
+
+
+JSON_NUL = re.compile(rb"(\\+)u0000")  # a run of backslashes before u0000: an escape if the run is odd
+FORM_NUL = re.compile(rb"%00|\x00")
+
+
+def _nul_scanner(content_type: bytes) -> Callable[[bytes], bool] | None:
+    """The test for a NUL in a body of this type, or None for bodies not read as text."""
+    kind = content_type.split(b";")[0].strip().lower()
+    if kind == b"application/x-www-form-urlencoded":
+        return lambda text: FORM_NUL.search(text) is not None
+    if kind.endswith(b"json") or kind == b"multipart/form-data":
+        return lambda text: any(len(m.group(1)) % 2 for m in JSON_NUL.finditer(text))
+    return None
+
+
+def _tail(text: bytes) -> bytes:
+    """The end of what was scanned that a NUL split across chunks may begin in: the last 6 bytes,
+    and the whole run of backslashes they end (its length decides whether `\\u0000` escapes)."""
+    keep = text[-6:]
+    rest = text[:-6]
+    return rest[len(rest.rstrip(b"\\")) :] + keep
+
+
+class TextRefused(HTTPException):
+    """Raised from inside the app when a streamed body carries a NUL (an HTTPException: a route
+    reading the body lets it through to the app's handlers, which answer it)."""
+
+    def __init__(self) -> None:
+        super().__init__(422, NUL_REFUSED)
+
+
 class BodyLimit:
     """Refuses request bodies over `max_bytes` with 413, declared or streamed, before any route reads them."""
 
@@ -75,7 +152,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(self.max_bytes)
             return message
 
         try:
@@ -84,21 +161,19 @@ class BodyLimit:
             await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {"detail": f"the request body is over the limit of {self.max_bytes:,} bytes"}
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})  # fmt: skip
+        await _answer(send, 413, f"the request body is over the limit of {self.max_bytes:,} bytes")
 
 
-class BodyTooLarge(Exception):
-    """Raised from inside the app when a streamed body passes the limit."""
+async def _answer(send: Send, status: int, detail: str) -> None:
+    """A JSON error answer sent by a middleware, in the shape of the app's ({"detail": reason})."""
+    body = json.dumps({"detail": detail}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from inside the app when a streamed body passes the limit (answered as TextRefused is)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"the request body is over the limit of {max_bytes:,} bytes")

@@ -187,8 +187,12 @@ def normalize_crs(name: str | int | None) -> str:
 def _pyproj_crs(name: str) -> CRS:
     try:
         return CRS.from_user_input(name)
-    except CRSError as exc:
-        raise CoordinateError(f"unknown coordinate system {name!r}: {exc}") from None
+    except CRSError:
+        # PROJ's own text (its internal error, its function names) would not help a client.
+        raise CoordinateError(
+            f"unknown coordinate system {name!r}: use wgs84, gcj02, bd09, cgcs2000 or an EPSG code "
+            "PROJ knows (e.g. EPSG:4547, CGCS2000 / 3-degree Gauss-Kruger CM 114E)"
+        ) from None
 
 
 @lru_cache(maxsize=64)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,8 +30,14 @@ ACCEPTED = "JPEG, PNG or HEIC"
 PILLOW_FORMAT: dict[ContentType, str] = {"image/jpeg": "JPEG", "image/png": "PNG", "image/heic": "HEIF"}
 # ISO BMFF major brands of HEIF images coded with HEVC (what phones write) and the generic ones.
 HEIC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"}
-# Above this the decoded image alone needs hundreds of megabytes: a decompression bomb, not a photo.
-MAX_PIXELS = 100_000_000
+# The largest photos phones take (48–50 MP full-resolution modes); above this a file is refused from
+# its header, before anything is decoded: a decompression bomb (a 388 KB PNG of 10,000 × 9,999
+# pixels decoded to 370 MB), not a photo.
+MAX_PIXELS = 50_000_000
+# Progressive JPEG and HEIC can only be decoded in full (libjpeg keeps every coefficient of a
+# progressive file, whatever the draft scale): at most this many such decodes run at once per
+# process, which bounds their memory (~150 MB each at MAX_PIXELS).
+FULL_DECODES = threading.BoundedSemaphore(2)
 CAMERA_TZ = timezone(timedelta(hours=8))  # Cameras record local time without a zone; assume China's.
 
 BUFFER_REPR = re.compile(r" <_io\.BytesIO object at 0x[0-9a-fA-F]+>")
@@ -72,8 +79,11 @@ def inspect_photo(data: bytes, *, max_bytes: int, camera_tz: tzinfo = CAMERA_TZ)
     with _rejecting_bad_files(content_type):
         image = _open(data, content_type)
         width, height = image.size  # Before decoding: a JPEG draft decode shrinks the size.
+        # A PNG's EXIF is read from the chunks before its pixels (Pillow would decode them all to
+        # look for one after); its check then leaves the file closed.
+        exif = _png_exif(image) if content_type == "image/png" else None
         _decode(image, content_type)
-        exif = image.getexif()
+        exif = exif if exif is not None else image.getexif()
     if exif.get(ORIENTATION) in (5, 6, 7, 8):
         # Rotated a quarter turn when displayed: report the size people see.
         width, height = height, width
@@ -157,12 +167,25 @@ def _open(data: bytes, content_type: ContentType) -> Image.Image:
 
 
 def _decode(image: Image.Image, content_type: ContentType) -> None:
-    """Read all the image data, so that a corrupt or truncated file is caught now."""
+    """Read all the image data, so that a corrupt or truncated file is caught now, decoding no more
+    than needed: a PNG's chunks are checked (CRCs, through to IEND) without inflating its pixels; a
+    baseline JPEG is decoded at 1/8 scale (all its compressed data is still read, so truncation
+    shows); progressive JPEG and HEIC, which only decode in full, a few at a time."""
+    if content_type == "image/png":
+        image.verify()
+        return
     if content_type == "image/jpeg":
-        # Decoding at 1/8 scale still reads all the compressed data (so truncation shows) at a
-        # fraction of the cost.
         image.draft("RGB", (max(image.width // 8, 1), max(image.height // 8, 1)))
-    image.load()
+        if not image.info.get("progressive"):
+            image.load()
+            return
+    with FULL_DECODES:
+        image.load()
+
+
+def _png_exif(image: Image.Image) -> Image.Exif:
+    """The EXIF of a PNG from an eXIf chunk before the image data (where phones put it), else empty."""
+    return image.getexif() if "exif" in image.info else Image.Exif()
 
 
 def _gps(exif: Image.Exif, notes: list[str]) -> tuple[float, float] | None:

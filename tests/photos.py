@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
 from datetime import datetime
 from fractions import Fraction
 from io import BytesIO
@@ -72,3 +74,16 @@ def _picture(size: tuple[int, int]) -> Image.Image:
     """A gradient rather than a flat colour, so the compressed data is not trivially small."""
     ramp = Image.linear_gradient("L")
     return Image.merge("RGB", (ramp.resize(size), ramp.rotate(90).resize(size), Image.new("L", size, 128)))
+
+
+def flat_png(width: int, height: int) -> bytes:
+    """A valid RGB PNG of one colour, compressed row by row: a few hundred KB for any size (what a
+    decompression bomb looks like), made without ever holding its pixels."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    packer, row = zlib.compressobj(6), bytes(1 + 3 * width)  # filter byte, then black pixels
+    pixels = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")

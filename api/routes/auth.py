@@ -15,6 +15,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from api.access import SESSION_COOKIE, CurrentUser, RateLimit, client_address, forget_tokens, login_policy
 from api.deps import SessionDep
 from api.errors import InvalidParameter
+from api.params import Offset
 from geo.db import users
 from geo.lockout import MAX_PASSWORD_LENGTH, MAX_USERNAME_LENGTH
 
@@ -92,7 +93,7 @@ def refresh(request: Request, refresh_token: Annotated[str, Form()], session: Se
     }
 
 
-@router.post("/auth/logout")
+@router.post("/auth/logout", status_code=204, response_class=Response)
 def logout(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     """Revoke the token (or page session) this request carries, with everything of the same login."""
     header = request.headers.get("authorization", "")
@@ -170,7 +171,7 @@ def audit_log(
     action: Annotated[str | None, Query(max_length=40)] = None,
     actor: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[dict[str, Any]]:
     """The audit log, newest first (admins). Nothing in the service edits or deletes it."""
     return users.read_audit(session, action=action, actor=actor, limit=limit, offset=offset)

@@ -27,10 +27,11 @@ from api.access import (
     user_of,
     visible_duplicates,
 )
-from api.deps import BboxDep, SessionDep, parse_at
+from api.deps import BboxDep, SessionDep, parse_at, read_body
 from api.errors import InvalidParameter, PayloadTooLarge, UnsupportedMediaType
 from api.intake import ANSWER_JSON, Submitted, submit
 from api.moves import read_move, request_body_doc
+from api.params import Offset
 from api.routes.auth import client_ip
 from geo import crs
 from geo.access import AccessDenied, Permission, User
@@ -254,11 +255,8 @@ async def _read_report(request: Request, settings: Settings) -> tuple[CaseIn, li
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"the request is {int(declared):,} bytes; at most {limit:,} are accepted")
     if kind == "application/json":
-        raw = await request.body()
-        if len(raw) > JSON_LIMIT:
-            raise PayloadTooLarge(
-                f"a JSON report is at most {JSON_LIMIT:,} bytes; send photos as multipart files"
-            )
+        too_large = f"a JSON report is at most {JSON_LIMIT:,} bytes; send photos as multipart files"
+        raw = await read_body(request, JSON_LIMIT, too_large)
         return _parse_case(raw), []
     if kind == "multipart/form-data":
         form = await request.form(max_files=settings.max_photos + 1, max_fields=10, max_part_size=JSON_LIMIT)
@@ -355,7 +353,7 @@ def list_cases(
     reported_to: ToQuery = None,
     format: Annotated[str, Query(pattern="^(json|geojson)$")] = "json",
     limit: Annotated[int, Query(ge=1, le=5000)] = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Any:
     """Cases for dispatchers, newest first, as JSON or as a GeoJSON FeatureCollection of points."""
     f = store.CaseFilter(
@@ -368,8 +366,8 @@ def list_cases(
         overdue=overdue,
         light=light,
         bbox=bbox,
-        reported_from=parse_at(reported_from),
-        reported_to=parse_at(reported_to),
+        reported_from=parse_at(reported_from, "reported_from"),
+        reported_to=parse_at(reported_to, "reported_to"),
         limit=limit,
         offset=offset,
     )
@@ -486,8 +484,8 @@ def case_statistics(
     if user is not None and unit is not None and not user.covers(unit):
         raise AccessDenied(f"unit {unit} is outside your unit {user.unit_code}")
     unit = unit or (user.unit_code if user is not None and user.unit_code else None)
-    until = parse_at(end) or datetime.now(SHANGHAI)
-    since = parse_at(start) or until - timedelta(days=30)
+    until = parse_at(end, "to") or datetime.now(SHANGHAI)
+    since = parse_at(start, "from") or until - timedelta(days=30)
     if since >= until:
         raise InvalidParameter(f"from ({since:%Y-%m-%d %H:%M}) must be before to ({until:%Y-%m-%d %H:%M})")
     return statistics(session, unit, since, until)

@@ -32,8 +32,9 @@ from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 
 from api.access import CurrentUser
-from api.deps import SessionDep, request_session
+from api.deps import SessionDep, read_body, request_session
 from api.errors import InvalidParameter, NotFound, PayloadTooLarge, UnsupportedMediaType
+from api.params import in_calendar
 from api.routes.cases import (
     JSON_LIMIT,
     CaseIn,
@@ -260,13 +261,7 @@ async def _read_params(request: Request) -> dict[str, Any]:
 
 
 async def _body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > JSON_LIMIT:
-        raise PayloadTooLarge(f"a request is at most {JSON_LIMIT:,} bytes, not {int(declared):,}")
-    raw = await request.body()
-    if len(raw) > JSON_LIMIT:
-        raise PayloadTooLarge(f"a request is at most {JSON_LIMIT:,} bytes")
-    return raw
+    return await read_body(request, JSON_LIMIT, f"a request is at most {JSON_LIMIT:,} bytes")
 
 
 def _charset(options: str) -> str:
@@ -471,14 +466,14 @@ def _date_param(name: str, value: str | None, *, end: bool) -> datetime | None:
         return None
     value = re.sub(r" (\d\d:?\d\d)$", r"+\1", value.strip())  # an unescaped + in the query string
     try:
-        if len(value) == 10:
-            day = date.fromisoformat(value) + timedelta(days=1 if end else 0)
-            return datetime.combine(day, time(), tzinfo=SHANGHAI)
-        at = datetime.fromisoformat(value)
+        at = date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
     except ValueError:
         raise InvalidParameter(
             f"{name}={value!r} is not a W3C date or datetime (e.g. 2026-03-02T09:30:00+08:00)"
         ) from None
+    in_calendar(name, at)
+    if not isinstance(at, datetime):
+        return datetime.combine(at + timedelta(days=1 if end else 0), time(), tzinfo=SHANGHAI)
     at = at if at.tzinfo else at.replace(tzinfo=SHANGHAI)
     return at + timedelta(microseconds=1) if end else at  # the latest datetime is included
 

@@ -175,12 +175,12 @@ def abandon(plan_id: int, session: SessionDep, who: ActorDep) -> dict[str, Any]:
 def unit_diff(
     code: Annotated[str, Path(pattern=CODE_PATTERN)],
     session: SessionDep,
-    start: Annotated[str, Query(alias="from", description="Date or ISO datetime")],
+    start: Annotated[str, Query(alias="from", min_length=1, description="Date or ISO datetime")],
     end: Annotated[str | None, Query(alias="to", description="Date or ISO datetime; default now")] = None,
 ) -> dict[str, Any]:
     """Units below `code` created, retired or changed between two dates, with the changed areas."""
-    began = parse_at(start)
-    ended = parse_at(end) or store.now(session)
+    began = parse_at(start, "from")
+    ended = parse_at(end, "to") or store.now(session)
     if began >= ended:
         raise InvalidParameter("`from` must be before `to`")
     return store.unit_diff(session, code, began, ended)

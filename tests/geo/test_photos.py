@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import struct
+import subprocess
+import sys
 import zlib
 from datetime import UTC, datetime, timedelta, timezone
 from io import BytesIO
@@ -11,7 +13,7 @@ import pytest
 from PIL import Image
 
 from geo.photos import MAX_PIXELS, PhotoRejected, inspect_photo
-from tests.photos import exif_with_gps, heic_with_gps, jpeg_bytes, jpeg_with_gps, png_bytes
+from tests.photos import exif_with_gps, flat_png, heic_with_gps, jpeg_bytes, jpeg_with_gps, png_bytes
 
 LIMIT = 1024 * 1024
 
@@ -141,3 +143,45 @@ def test_a_decompression_bomb_is_refused_before_decoding():
     with pytest.raises(PhotoRejected, match="pixels") as raised:
         inspect_photo(data, max_bytes=LIMIT)
     assert raised.value.kind == "too_big"
+
+
+# The process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited from pytest across exec).
+PEAK_RSS = """
+import sys
+from geo.photos import PhotoRejected, inspect_photo
+def peak_kib():
+    status = open("/proc/self/status").read()
+    return int(status.split("VmHWM:")[1].split()[0])
+data = open(sys.argv[1], "rb").read()
+before = peak_kib()
+try:
+    answer = inspect_photo(data, max_bytes=len(data))
+except PhotoRejected as e:
+    answer = e.kind
+print((peak_kib() - before) // 1024, answer)
+"""
+
+
+def inspected_in_a_fresh_process(data: bytes, tmp_path) -> tuple[int, object]:
+    """(how many MiB inspecting `data` added to a fresh process's peak memory, its answer)."""
+    path = tmp_path / "photo.bin"
+    path.write_bytes(data)
+    run = subprocess.run([sys.executable, "-c", PEAK_RSS, str(path)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    mib, answer = run.stdout.split(maxsplit=1)
+    return int(mib), answer.strip()
+
+
+def test_a_png_bomb_under_the_pixel_limit_is_checked_without_decoding_its_pixels(tmp_path):
+    # 7000 × 7000 RGB: 147 MB of pixels in a 140 KB file; accepted, its chunks checked, not inflated.
+    data = flat_png(7000, 7000)
+    assert len(data) < 200_000 and MAX_PIXELS >= 7000 * 7000
+    mib, answer = inspected_in_a_fresh_process(data, tmp_path)
+    assert "width=7000, height=7000" in answer
+    assert mib < 40, f"inspecting the photo took {mib} MiB"
+
+
+def test_the_bomb_of_the_report_is_refused_from_its_header_in_little_memory(tmp_path):
+    data = flat_png(10_000, 9_999)  # ~290 KB; decoded in full it took 370 MB
+    mib, answer = inspected_in_a_fresh_process(data, tmp_path)
+    assert answer == "too_big" and mib < 40, (mib, answer)
