@@ -20,7 +20,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from api.access import user_of
 from api.errors import InvalidParameter
 from api.routes.cases import event_json
-from geo.db import cases as store
+from geo.db import case_events as store
 
 router = APIRouter(tags=["cases"])
 
