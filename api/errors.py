@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy.exc import OperationalError
 
 from api.access import LoginRequired
+from api.live_feed import TooManyStreams
 from geo.access import AccessDenied
 from geo.categories import UnknownCategory
 from geo.codes import CodeError
@@ -63,6 +64,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     PlanInvalid: 422,
     PlanClosed: 409,
     PlanConflict: 409,
+    TooManyStreams: 429,
 }
 
 
