@@ -24,7 +24,7 @@ from starlette.background import BackgroundTask
 
 from api.access import user_of
 from api.errors import InvalidParameter
-from api.live_feed import Feed, FeedEvent, StreamSlots, feed_event
+from api.live_feed import KEEP, Feed, FeedEvent, StreamSlots, feed_event
 from api.routes.cases import event_json
 from geo.access import User
 from geo.db import case_events as store
@@ -37,8 +37,8 @@ CHANNEL = "case_events"  # sent by the trigger on cases (migration 0002_cases)
 RETRY_MS = 2000  # what EventSource clients wait before reconnecting
 
 
-def make_feed(factory) -> Feed:
-    """The process's reader of the event log, on the read-only session factory."""
+def make_feed(factory, keep: int = KEEP) -> Feed:
+    """The process's reader of the event log, on the read-only session factory; `keep` events in memory."""
 
     def read(cursor: store.EventCursor) -> list[dict]:
         with factory() as session:
@@ -48,7 +48,7 @@ def make_feed(factory) -> Feed:
         with factory() as session:
             return store.event_head(session)
 
-    return Feed(read, head, event_json)
+    return Feed(read, head, event_json, keep)
 
 
 @router.get(

@@ -369,3 +369,32 @@ def test_a_stream_ends_cleanly_when_the_database_goes_away_and_resumes_after(liv
             assert [e["data"]["id"] for e in resumed.events] == later
         finally:
             resumed.close()
+
+
+def test_a_client_resuming_from_before_what_the_process_holds_is_replayed_from_the_database(
+    live_url, settings
+):
+    engine = create_engine(live_url, isolation_level="AUTOCOMMIT")
+    factory = sessionmaker(engine)
+    feed = live.make_feed(factory, keep=3)  # holds the last three events only
+    county = User(1, "county", Role.DISPATCHER, f.COUNTY)
+
+    async def scenario() -> tuple[list[int], list[bytes]]:
+        await feed.read_once()
+        start = feed.head
+        ids = await asyncio.to_thread(_new_cases, live_url, settings, 8)
+        await feed.read_once()
+        assert feed.after(start) is None and len(feed.after(feed.base)) == 3  # the rest is gone
+        chunks: list[bytes] = []
+        async for item in live._events(feed, factory, county, start):
+            if isinstance(item, bytes):
+                chunks.append(item)
+                if set(ids) <= set(_case_ids(chunks)):
+                    break
+        return ids, chunks
+
+    with ThreadPoolExecutor(1) as thread:
+        ids, chunks = thread.submit(asyncio.run, scenario()).result()
+    engine.dispose()
+    assert [i for i in _case_ids(chunks) if i in ids] == ids
+    assert len(chunks) == 1  # all eight in one replay from the database
