@@ -1,6 +1,7 @@
 """Sustained case intake: POST /cases against a served demo county, every acknowledged case counted.
 
     .venv/bin/python -m benchmarks.bench_intake [--seconds 30] [--concurrency 32] [--workers 2] [--rate R]
+                                                [--streams 0,50,500]
 
 A database of its own (`gridmap_bench_intake`, demo county loaded) served by `gridmap serve` in
 a separate process (--workers uvicorn processes); the load comes from this process (asyncio and
@@ -9,6 +10,12 @@ plain HTTP/1.1 keep-alive connections, --concurrency of them): reports back to b
 own Idempotency-Key and a point inside a random demo grid. Afterwards every acknowledged key is
 looked up in the database: lost = acknowledged but absent. Service, PostgreSQL and the load
 generator share this machine's cores.
+
+The live feed (issue 13): each run is repeated with each number of open streams in --streams
+(SSE clients of the county dispatcher, who sees every case: the most work per stream), held by
+another process (benchmarks.live_streams) for the whole run, and one more stream there counts
+the `created` events it receives against the cases acknowledged: received, twice, never.
+The per-user stream limit is raised for the benchmark's one user (GRIDMAP_MAX_STREAMS_PER_USER).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from benchmarks.bench_postgis import database, free_port, say, wait_until_up
+from benchmarks.live_streams import Watcher
 from geo.demo import DEMO_PASSWORD, load_demo
 from geo.settings import Settings
 
@@ -119,6 +127,7 @@ async def load(
     """
     latencies: list[float] = []
     acknowledged: list[str] = []
+    case_ids: list[int] = []
     failures: dict[str, int] = {}
     counter = iter(range(10**9))
     pool: asyncio.Queue[Connection] = asyncio.Queue()
@@ -131,7 +140,9 @@ async def load(
         key = str(uuid.uuid4())
         connection = await pool.get()
         try:
-            status, _ = await connection.post("/cases", report(points, i), {**auth, "Idempotency-Key": key})
+            status, answer = await connection.post(
+                "/cases", report(points, i), {**auth, "Idempotency-Key": key}
+            )
         except (OSError, ValueError, asyncio.IncompleteReadError) as e:
             failures[type(e).__name__] = failures.get(type(e).__name__, 0) + 1
             connection.close()
@@ -140,6 +151,7 @@ async def load(
         latencies.append(clock() - due)
         if status == 201:
             acknowledged.append(key)
+            case_ids.append(json.loads(answer)["id"])
         else:
             failures[str(status)] = failures.get(str(status), 0) + 1
         if per_connection and connection.used >= per_connection:
@@ -170,6 +182,7 @@ async def load(
     return {
         "latencies": np.array(latencies),
         "acknowledged": acknowledged,
+        "case_ids": case_ids,
         "failures": failures,
         "took": took,
     }
@@ -218,14 +231,26 @@ def main() -> None:
     parser.add_argument(
         "--per-connection", type=int, default=None, help="reports per connection (default: keep it open)"
     )
+    parser.add_argument(
+        "--streams",
+        default="0",
+        help="open live-feed streams during the run, comma-separated for one run each (e.g. 0,50,500)",
+    )
     args = parser.parse_args()
+    streams = [int(n) for n in args.streams.split(",")]
     settings = Settings(database_url=None)
     url = database("gridmap_bench_intake", settings)
     with Session(create_engine(url)) as session, session.begin():
         load_demo(session, settings, progress=say)
     points = demo_points(url, 100_000)
     port = free_port()
-    env = {**os.environ, "GRIDMAP_DATABASE_URL": url, "GRIDMAP_BACKGROUND_JOBS": "false", "GRIDMAP_DEMO": "1"}
+    env = {
+        **os.environ,
+        "GRIDMAP_DATABASE_URL": url,
+        "GRIDMAP_BACKGROUND_JOBS": "false",
+        "GRIDMAP_DEMO": "1",
+        "GRIDMAP_MAX_STREAMS_PER_USER": str(max(streams) + 1),  # one user holds them all
+    }
     server = subprocess.Popen(
         [
             sys.executable,
@@ -243,34 +268,57 @@ def main() -> None:
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
+    results = []
     try:
         wait_until_up(base, server)
         # A signed-in field worker (demo user): anonymous intake is rate-limited per address.
-        login = httpx.post(f"{base}/auth/token", data={"username": "field.worker", "password": DEMO_PASSWORD})
-        auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        auth = sign_in(base, "field.worker")
+        watcher_auth = sign_in(base, "dispatcher")  # the county's: every case is in their jurisdiction
         say("warming up (and letting the servers build their in-memory grids) ...")
         asyncio.run(load(base, points, 8, args.concurrency, auth, args.rate, args.per_connection))
-        pace = f"{args.rate:g}/s scheduled, at most" if args.rate else "back to back,"
-        say(f"posting reports for {args.seconds:g} s, {pace} {args.concurrency} in flight ...")
-        # This process's own pauses would count as the service's latency: a full garbage
-        # collection walked what loading the demo left here for ~100 ms, once or twice a run.
-        gc.collect()
-        gc.freeze()
-        before = cpu_times()
-        result = asyncio.run(
-            load(base, points[20000:], args.seconds, args.concurrency, auth, args.rate, args.per_connection)
-        )
-        during = machine_share(before, cpu_times())
+        for n, offset in zip(streams, range(20000, 100_000, 20000), strict=False):
+            say(f"opening {n} live-feed stream(s) and a counting one ...")
+            watcher = Watcher(base, watcher_auth, n)
+            pace = f"{args.rate:g}/s scheduled, at most" if args.rate else "back to back,"
+            say(f"posting reports for {args.seconds:g} s, {pace} {args.concurrency} in flight ...")
+            # This process's own pauses would count as the service's latency: a full garbage
+            # collection walked what loading the demo left here for ~100 ms, once or twice a run.
+            gc.collect()
+            gc.freeze()
+            before, load_before = cpu_times(), os.getloadavg()[0]
+            pace_args = (args.concurrency, auth, args.rate, args.per_connection)
+            result = asyncio.run(load(base, points[offset:], args.seconds, *pace_args))
+            result["during"] = f"{machine_share(before, cpu_times())}, load average {load_before:.1f}"
+            result["during"] += f" to {os.getloadavg()[0]:.1f}"
+            result["streams"], result["opened"] = n, watcher.opened
+            result["events"] = watcher.result(result["case_ids"])
+            results.append(result)
     finally:
         server.terminate()
         server.wait(timeout=20)
-    acknowledged = result["acknowledged"]
-    present = count_present(url, acknowledged)
-    lat_ms = result["latencies"] * 1000
     print(
         f"workers={args.workers} concurrency={args.concurrency} rate={args.rate or 'back to back'}"
         f" per_connection={args.per_connection or 'all'}"
-        f" duration={result['took']:.1f} s"
+    )
+    for result in results:
+        report_run(url, result)
+
+
+def sign_in(base: str, username: str) -> dict[str, str]:
+    """The Authorization header of a demo user."""
+    login = httpx.post(f"{base}/auth/token", data={"username": username, "password": DEMO_PASSWORD})
+    return {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+
+def report_run(url: str, result: dict) -> None:
+    """Print one run's figures: intake, latency, the machine, losses, the live feed's delivery."""
+    acknowledged = result["acknowledged"]
+    present = count_present(url, acknowledged)
+    lat_ms = result["latencies"] * 1000
+    opened, events = result["opened"], result["events"]
+    print(
+        f"\n-- {result['streams']} open stream(s) ({opened['connected']} connected,"
+        f" {opened['refused']} refused) + 1 counting; duration={result['took']:.1f} s"
     )
     print(
         f"acknowledged (201): {len(acknowledged):,}   rate: {len(acknowledged) / result['took']:,.0f} cases/s"
@@ -280,10 +328,15 @@ def main() -> None:
         f" p99 {np.percentile(lat_ms, 99):.1f} ms, max {lat_ms.max():.1f} ms"
     )
     print(f"failures: {result['failures'] or 'none'}")
-    print(f"during the run: {during}")
+    print(f"during the run: {result['during']}")
     print(
         f"present in the database: {present:,} of {len(acknowledged):,}"
         f"  (lost: {len(acknowledged) - present})"
+    )
+    print(
+        f"live feed: cases acknowledged {events['acknowledged']:,}, created events received"
+        f" {events['received']:,} (twice: {events['twice']}, never: {events['missing']});"
+        f" events per open stream {events['events_per_reader']:,.0f}"
     )
 
 
