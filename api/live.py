@@ -24,7 +24,7 @@ from starlette.background import BackgroundTask
 
 from api.access import user_of
 from api.errors import InvalidParameter
-from api.live_feed import KEEP, Feed, FeedEvent, StreamSlots, feed_event
+from api.live_feed import KEEP, Feed, StreamSlots, feed_event, sse_for
 from api.routes.cases import event_json
 from geo.access import User
 from geo.db import case_events as store
@@ -88,27 +88,28 @@ async def _events(
             if feed.failures != failures:
                 return
     while True:
-        events = feed.after(cursor)
-        if events is None:  # older than the process holds: replay from the database
+        news = feed.next_for(user, cursor)
+        if news is None:  # older than the process holds: replay from the database
             try:
-                events = await run_in_threadpool(_replay, factory, cursor)
+                news = await run_in_threadpool(_replay, factory, user, cursor)
             except SQLAlchemyError as e:
                 log.warning("replaying the case event log failed (%s); ending a stream", e)
                 return
-        if events:
-            cursor = events[-1].cursor
-            chunk = b"".join(e.sse for e in events if e.visible_to(user))
-            if chunk:  # one write for all the new events this stream may see
-                yield chunk
+        chunk, after = news
+        if chunk:  # one write for all the new events this stream may see
+            yield chunk
+        if after != cursor:
+            cursor = after
             continue
         await feed.changed(RETRY_MS / 1000)
         if feed.failures != failures:  # the database went away: end cleanly, the client comes back
             return
 
 
-def _replay(factory, cursor: store.EventCursor) -> list[FeedEvent]:
+def _replay(factory, user: User | None, cursor: store.EventCursor) -> tuple[bytes, store.EventCursor]:
     with factory() as session:
-        return [feed_event(e, event_json) for e in store.read_events(session, cursor)]
+        events = [feed_event(e, event_json) for e in store.read_events(session, cursor)]
+    return sse_for(user, events), events[-1].cursor if events else cursor
 
 
 def _cursor(text: str) -> store.EventCursor:

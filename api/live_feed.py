@@ -32,7 +32,9 @@ from geo.db import case_events as store
 log = logging.getLogger("gridmap.live")
 
 POLL_S = 2.0  # read the log this often even without a notification (one may have been missed)
-MIN_INTERVAL_S = 0.1  # ... and no more often than this (notifications meanwhile share the next read)
+# ... and no more often than this: notifications meanwhile share the next read. Each read wakes
+# every stream with news once (one write per stream): the cost of open streams scales with this.
+MIN_INTERVAL_S = 0.25
 KEEP = 20_000  # events kept in memory; a client resuming from an older one is replayed from the database
 
 
@@ -59,6 +61,11 @@ def feed_event(event: dict[str, Any], data: Callable[[dict[str, Any]], str]) -> 
     return FeedEvent(event["cursor"], *where, sse)
 
 
+def sse_for(user: User | None, events: list[FeedEvent]) -> bytes:
+    """The events the user may see, as one chunk of the stream."""
+    return b"".join(e.sse for e in events if e.visible_to(user))
+
+
 class Feed:
     """The events this process has read from the log, in delivery order, and a wakeup for streams.
 
@@ -81,6 +88,8 @@ class Feed:
         self.reads = 0  # reads that succeeded (for tests and figures)
         self._changed = asyncio.Event()
         self._due = asyncio.Event()
+        # What streams of one user at one position are sent next: worked out once per read.
+        self._next: dict[tuple[User | None, store.EventCursor], tuple[bytes, store.EventCursor]] = {}
 
     @property
     def head(self) -> store.EventCursor | None:
@@ -97,11 +106,30 @@ class Feed:
             return None
         return self._events[bisect.bisect_right(self._cursors, cursor) :]
 
+    def next_for(
+        self, user: User | None, cursor: store.EventCursor
+    ) -> tuple[bytes, store.EventCursor] | None:
+        """What a stream of `user` at `cursor` is sent next: the SSE bytes of the new events the user
+        may see (maybe none) and the cursor after them; None if memory does not reach back that far."""
+        key = (user, cursor)
+        known = self._next.get(key)
+        if known is None:
+            events = self.after(cursor)
+            if events is None:
+                return None
+            if not events:
+                return b"", cursor
+            known = sse_for(user, events), events[-1].cursor
+            self._next[key] = known
+        return known
+
     async def changed(self, timeout: float) -> None:
         """Until the next read that found events or failed, or `timeout` seconds."""
         event = self._changed
+        # asyncio.timeout, not wait_for: no task per waiting stream and wakeup
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await event.wait()
 
     def _fire(self) -> None:
         self._changed.set()
@@ -134,12 +162,17 @@ class Feed:
             self.reads += 1
             if found:
                 self._fire()
-        except SQLAlchemyError as e:
-            log.warning("reading the case event log failed (%s); ending the open streams", e)
+        except Exception as e:  # the database went away (or worse): the streams must not wait forever
+            if isinstance(e, SQLAlchemyError):
+                log.warning("reading the case event log failed (%s); ending the open streams", e)
+            else:
+                log.exception("reading the case event log failed; ending the open streams")
             self.failures += 1
             self._fire()
 
     def _append(self, events: list[FeedEvent]) -> None:
+        if events:
+            self._next.clear()
         self._events.extend(events)
         self._cursors.extend(e.cursor for e in events)
         extra = len(self._events) - self._keep

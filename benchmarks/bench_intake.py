@@ -276,7 +276,8 @@ def main() -> None:
         watcher_auth = sign_in(base, "dispatcher")  # the county's: every case is in their jurisdiction
         say("warming up (and letting the servers build their in-memory grids) ...")
         asyncio.run(load(base, points, 8, args.concurrency, auth, args.rate, args.per_connection))
-        for n, offset in zip(streams, range(20000, 100_000, 20000), strict=False):
+        for k, n in enumerate(streams):
+            offset = 20000 * (1 + k % 4)  # points not used by the warm-up
             say(f"opening {n} live-feed stream(s) and a counting one ...")
             watcher = Watcher(base, watcher_auth, n)
             pace = f"{args.rate:g}/s scheduled, at most" if args.rate else "back to back,"
