@@ -12,9 +12,10 @@ looked up in the database: lost = acknowledged but absent. Service, PostgreSQL a
 generator share this machine's cores.
 
 The live feed (issue 13): each run is repeated with each number of open streams in --streams
-(SSE clients of the county dispatcher, who sees every case: the most work per stream), held by
-another process (benchmarks.live_streams) for the whole run, and one more stream there counts
-the `created` events it receives against the cases acknowledged: received, twice, never.
+(SSE clients of --stream-user: by default the county dispatcher, who sees every case, the most
+data per stream), held by another process (benchmarks.live_streams) for the whole run, and one
+more stream there counts the `created` events it receives against the cases acknowledged:
+received, twice, never (with --stream-user street.dispatcher, of the cases in that street).
 The per-user stream limit is raised for the benchmark's one user (GRIDMAP_MAX_STREAMS_PER_USER).
 """
 
@@ -194,6 +195,21 @@ def cpu_times() -> list[int]:
         return [int(t) for t in stat.readline().split()[1:9]]
 
 
+def process_cpu_s(root: int) -> float:
+    """CPU seconds used so far by process `root` and its children (the server and its workers)."""
+    ticks, pids = 0, {root}
+    for stat in sorted(os.listdir("/proc")):
+        if stat.isdigit():
+            try:
+                with open(f"/proc/{stat}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat) in pids or int(fields[1]) in pids:  # fields[1]: the parent
+                ticks += int(fields[11]) + int(fields[12])  # user and system time
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def machine_share(before: list[int], after: list[int]) -> str:
     """How busy the machine was between two cpu_times(), and how much the hypervisor stole.
 
@@ -236,6 +252,12 @@ def main() -> None:
         default="0",
         help="open live-feed streams during the run, comma-separated for one run each (e.g. 0,50,500)",
     )
+    parser.add_argument(
+        "--stream-user",
+        default="dispatcher",
+        help="demo user holding the streams: dispatcher (the county's, sees every case: the most data"
+        " per stream) or street.dispatcher (one street of 21)",
+    )
     args = parser.parse_args()
     streams = [int(n) for n in args.streams.split(",")]
     settings = Settings(database_url=None)
@@ -273,7 +295,7 @@ def main() -> None:
         wait_until_up(base, server)
         # A signed-in field worker (demo user): anonymous intake is rate-limited per address.
         auth = sign_in(base, "field.worker")
-        watcher_auth = sign_in(base, "dispatcher")  # the county's: every case is in their jurisdiction
+        watcher_auth = sign_in(base, args.stream_user)
         say("warming up (and letting the servers build their in-memory grids) ...")
         asyncio.run(load(base, points, 8, args.concurrency, auth, args.rate, args.per_connection))
         for k, n in enumerate(streams):
@@ -286,11 +308,12 @@ def main() -> None:
             # collection walked what loading the demo left here for ~100 ms, once or twice a run.
             gc.collect()
             gc.freeze()
-            before, load_before = cpu_times(), os.getloadavg()[0]
+            before, load_before, server_before = cpu_times(), os.getloadavg()[0], process_cpu_s(server.pid)
             pace_args = (args.concurrency, auth, args.rate, args.per_connection)
             result = asyncio.run(load(base, points[offset:], args.seconds, *pace_args))
             result["during"] = f"{machine_share(before, cpu_times())}, load average {load_before:.1f}"
             result["during"] += f" to {os.getloadavg()[0]:.1f}"
+            result["server_cpu_s"] = process_cpu_s(server.pid) - server_before
             result["streams"], result["opened"] = n, watcher.opened
             result["events"] = watcher.result(result["case_ids"])
             results.append(result)
@@ -299,7 +322,7 @@ def main() -> None:
         server.wait(timeout=20)
     print(
         f"workers={args.workers} concurrency={args.concurrency} rate={args.rate or 'back to back'}"
-        f" per_connection={args.per_connection or 'all'}"
+        f" per_connection={args.per_connection or 'all'} streams held by {args.stream_user}"
     )
     for result in results:
         report_run(url, result)
@@ -330,6 +353,12 @@ def report_run(url: str, result: dict) -> None:
     )
     print(f"failures: {result['failures'] or 'none'}")
     print(f"during the run: {result['during']}")
+    # On a busy machine the rate follows the share of the cores the service gets; its CPU time
+    # per case does not: it is what open streams add to the service's own work.
+    print(
+        f"service CPU: {result['server_cpu_s']:.1f} s in all,"
+        f" {1000 * result['server_cpu_s'] / max(len(acknowledged), 1):.2f} ms per acknowledged case"
+    )
     print(
         f"present in the database: {present:,} of {len(acknowledged):,}"
         f"  (lost: {len(acknowledged) - present})"
