@@ -15,7 +15,7 @@ The live feed (issue 13): each run is repeated with each number of open streams 
 (SSE clients of --stream-user: by default the county dispatcher, who sees every case, the most
 data per stream), held by another process (benchmarks.live_streams) for the whole run, and one
 more stream there counts the `created` events it receives against the cases acknowledged:
-received, twice, never (with --stream-user street.dispatcher, of the cases in that street).
+received, twice, never (the counting stream is always the county dispatcher's).
 The per-user stream limit is raised for the benchmark's one user (GRIDMAP_MAX_STREAMS_PER_USER).
 """
 
@@ -295,13 +295,14 @@ def main() -> None:
         wait_until_up(base, server)
         # A signed-in field worker (demo user): anonymous intake is rate-limited per address.
         auth = sign_in(base, "field.worker")
-        watcher_auth = sign_in(base, args.stream_user)
+        streams_auth = sign_in(base, args.stream_user)
+        counter_auth = sign_in(base, "dispatcher")  # the county's: sees every case
         say("warming up (and letting the servers build their in-memory grids) ...")
         asyncio.run(load(base, points, 8, args.concurrency, auth, args.rate, args.per_connection))
         for k, n in enumerate(streams):
             offset = 20000 * (1 + k % 4)  # points not used by the warm-up
             say(f"opening {n} live-feed stream(s) and a counting one ...")
-            watcher = Watcher(base, watcher_auth, n)
+            watcher = Watcher(base, streams_auth, counter_auth, n)
             pace = f"{args.rate:g}/s scheduled, at most" if args.rate else "back to back,"
             say(f"posting reports for {args.seconds:g} s, {pace} {args.concurrency} in flight ...")
             # This process's own pauses would count as the service's latency: a full garbage

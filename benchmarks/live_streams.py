@@ -1,7 +1,8 @@
 """Live-feed clients for the intake benchmark: open SSE streams, and one that counts every event.
 
-Runs in a process of its own (the load generator's process stays free of it): `Watcher.start`
-opens `n` streams on /cases/stream plus one counting stream, all as one user; the readers only
+Runs in a process of its own (the load generator's process stays free of it): `Watcher` opens
+`n` streams on /cases/stream as one user plus one counting stream (as a user who sees every
+case); the readers only
 count the events they receive (as cheaply as possible: raw HTTP/1.1, chunks counted, not parsed),
 while the counting stream parses every event and keeps the case ids of `created` ones. Given the
 ids of the cases the service acknowledged, it waits until each has arrived (or nothing more comes
@@ -93,11 +94,11 @@ class Watch:
             writer.close()
 
 
-async def _watch(base: str, auth: dict[str, str], n: int, pipe: Connection) -> None:
+async def _watch(base: str, auth: dict[str, str], counter: dict[str, str], n: int, pipe: Connection) -> None:
     watch = Watch()
     loop = asyncio.get_running_loop()
     readies = [asyncio.Event() for _ in range(n + 1)]
-    tasks = [asyncio.create_task(watch.count(base, auth, readies[0]))]
+    tasks = [asyncio.create_task(watch.count(base, counter, readies[0]))]
     for ready in readies[1:]:
         tasks.append(asyncio.create_task(watch.read(base, auth, ready)))
         await asyncio.sleep(0.002)  # not all in one burst of connections
@@ -125,17 +126,17 @@ async def _watch(base: str, auth: dict[str, str], n: int, pipe: Connection) -> N
     )
 
 
-def _run(base: str, auth: dict[str, str], n: int, pipe: Connection) -> None:
-    asyncio.run(_watch(base, auth, n, pipe))
+def _run(base: str, auth: dict[str, str], counter: dict[str, str], n: int, pipe: Connection) -> None:
+    asyncio.run(_watch(base, auth, counter, n, pipe))
 
 
 class Watcher:
     """The process holding the streams of one run."""
 
-    def __init__(self, base: str, auth: dict[str, str], n: int) -> None:
+    def __init__(self, base: str, auth: dict[str, str], counter: dict[str, str], n: int) -> None:
         self._pipe, child = multiprocessing.Pipe()
         self._process = multiprocessing.get_context("fork").Process(
-            target=_run, args=(base, auth, n, child), daemon=True
+            target=_run, args=(base, auth, counter, n, child), daemon=True
         )
         self._process.start()
         self.opened: dict = self._pipe.recv()  # once every stream is open (or refused)
