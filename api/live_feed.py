@@ -6,9 +6,10 @@ stream of the process takes what is new since its own cursor from there, filtere
 jurisdiction (geo.access.User.may_see_case, the rule every case route applies). Only a client
 resuming from an event older than the memory reads the database itself (the replay).
 
-Notifications arriving while a read runs, or within MIN_INTERVAL_S of its start, are answered by
-one further read: under heavy intake a process reads the log at most 1 / MIN_INTERVAL_S times a
-second, and a stream is woken (and sent one chunk holding all its new events) as often.
+Notifications arriving while a read runs, or within an interval of its start, are answered by one
+further read: under heavy intake a process reads the log a few times a second, and a stream is
+woken (and sent one chunk holding all its new events) as often. The interval grows with the
+process's open streams (interval()), which bounds what they cost the process.
 """
 
 from __future__ import annotations
@@ -33,8 +34,11 @@ log = logging.getLogger("gridmap.live")
 
 POLL_S = 2.0  # read the log this often even without a notification (one may have been missed)
 # ... and no more often than this: notifications meanwhile share the next read. Each read wakes
-# every stream with news once (one write per stream): the cost of open streams scales with this.
-MIN_INTERVAL_S = 0.25
+# every stream with news once (one write per stream), so the pause grows with the open streams to
+# keep their writes within WRITES_PER_S, between MIN_INTERVAL_S and MAX_INTERVAL_S.
+MIN_INTERVAL_S = 0.05
+MAX_INTERVAL_S = 1.0
+WRITES_PER_S = 500
 KEEP = 20_000  # events kept in memory; a client resuming from an older one is replayed from the database
 
 
@@ -86,6 +90,7 @@ class Feed:
         self._cursors: list[store.EventCursor] = []
         self.failures = 0  # reads that failed so far: a stream open across one ends (see live.py)
         self.reads = 0  # reads that succeeded (for tests and figures)
+        self.open_streams: Callable[[], int] = lambda: 0  # set by the app (StreamSlots.open)
         self._changed = asyncio.Event()
         self._due = asyncio.Event()
         # What streams of one user at one position are sent next: worked out once per read.
@@ -144,7 +149,11 @@ class Feed:
             self._due.clear()
             started = loop.time()
             await self.read_once()
-            await asyncio.sleep(max(0.0, started + MIN_INTERVAL_S - loop.time()))
+            await asyncio.sleep(max(0.0, started + self.interval() - loop.time()))
+
+    def interval(self) -> float:
+        """The least time between two reads: what keeps the streams' writes within WRITES_PER_S."""
+        return min(MAX_INTERVAL_S, max(MIN_INTERVAL_S, self.open_streams() / WRITES_PER_S))
 
     async def read_once(self) -> None:
         """Read everything new in the log; on a database error, count it and wake the streams."""
