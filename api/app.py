@@ -75,7 +75,7 @@ def create_app(
             app.state.locate_cache = LocateCache(
                 app.state.engine, tolerance_m=settings.snap_tolerance_m, on_snapshot=spare_the_collector
             )
-        app.state.feed = live.make_feed(app.state.read_sessions)
+        app.state.feed = live.make_feed(app.state.engine)
         app.state.feed.open_streams = lambda: app.state.stream_slots.open
         app.state.intake_writer = IntakeWriter(app.state)
         tasks = [

@@ -18,6 +18,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
@@ -28,6 +29,7 @@ from api.live_feed import KEEP, Feed, StreamSlots, feed_event, sse_for
 from api.routes.cases import event_json
 from geo.access import User
 from geo.db import case_events as store
+from geo.db.engine import session_factory
 
 log = logging.getLogger("gridmap.live")
 
@@ -37,8 +39,12 @@ CHANNEL = "case_events"  # sent by the trigger on cases (migration 0002_cases)
 RETRY_MS = 2000  # what EventSource clients wait before reconnecting
 
 
-def make_feed(factory, keep: int = KEEP) -> Feed:
-    """The process's reader of the event log, on the read-only session factory; `keep` events in memory."""
+def make_feed(engine: Engine, keep: int = KEEP) -> Feed:
+    """The process's reader of the event log on `engine`, keeping `keep` events in memory.
+
+    Sessions of its own (autocommit): a background task, it shares no request's session.
+    """
+    factory = session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
 
     def read(cursor: store.EventCursor) -> list[dict]:
         with factory() as session:

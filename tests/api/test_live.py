@@ -261,7 +261,7 @@ def test_one_read_of_the_log_per_notification_serves_every_stream_of_a_process(l
     """50 streams of a process, 20 commits: the process reads the log about once per commit, not
     once per stream; each stream gets its user's events only (issue 13 §2)."""
     engine = create_engine(live_url, isolation_level="AUTOCOMMIT")
-    feed = live.make_feed(sessionmaker(engine))
+    feed = live.make_feed(engine)
     county = User(1, "county", Role.DISPATCHER, f.COUNTY)
     elsewhere = User(2, "elsewhere", Role.DISPATCHER, f.STREET[:-1] + "2")  # another street
     users = [county] * 40 + [elsewhere] * 10
@@ -376,7 +376,7 @@ def test_a_client_resuming_from_before_what_the_process_holds_is_replayed_from_t
 ):
     engine = create_engine(live_url, isolation_level="AUTOCOMMIT")
     factory = sessionmaker(engine)
-    feed = live.make_feed(factory, keep=3)  # holds the last three events only
+    feed = live.make_feed(engine, keep=3)  # holds the last three events only
     county = User(1, "county", Role.DISPATCHER, f.COUNTY)
 
     async def scenario() -> tuple[list[int], list[bytes]]:
