@@ -17,6 +17,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from api import errors, live
 from api.access import TokenCache, authorize
 from api.intake import IntakeWriter
+from api.live_feed import StreamSlots
 from api.methods import AllowedMethods
 from api.middleware import BodyLimit, RefuseNul, ResponseHeaders, security_headers, server_timing
 from api.pages import desk
@@ -97,11 +98,14 @@ def create_app(
             app.state.locate_cache = LocateCache(
                 app.state.engine, tolerance_m=settings.snap_tolerance_m, on_snapshot=spare_the_collector
             )
-        app.state.wakeup = live.Wakeup()
+        app.state.feed = live.make_feed(app.state.engine)
+        app.state.feed.open_streams = lambda: app.state.stream_slots.open
         app.state.intake_writer = IntakeWriter(app.state)
         tasks = [
-            # Case changes wake the streams (which also poll the log, should this lose its connection).
-            asyncio.create_task(notifications.listen(app.state.engine, live.CHANNEL, app.state.wakeup.fire)),
+            # Case changes make the process read the log once for all its streams (the reader
+            # also polls it, should this lose its connection).
+            asyncio.create_task(notifications.listen(app.state.engine, live.CHANNEL, app.state.feed.notify)),
+            asyncio.create_task(app.state.feed.run()),
             asyncio.create_task(app.state.intake_writer.run()),
         ]
         if settings.background_jobs:
@@ -130,6 +134,7 @@ def create_app(
     app.state.sessions = None
     app.state.locate_cache = None
     app.state.intake_writer = None  # made with the event loop, at startup
+    app.state.stream_slots = StreamSlots(settings.max_streams_per_user, settings.max_streams)
     app.state.token_cache = TokenCache(token_cache_s) if token_cache_s > 0 else None
     if engine is not None:
         use(app, engine)

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
 from api.access import LoginRequired
+from api.live_feed import TooManyStreams
 from geo.access import AccessDenied
 from geo.categories import UnknownCategory
 from geo.codes import CodeError
@@ -71,6 +72,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     PlanConflict: 409,
     PatrolRejected: 422,
     PatrolNotFound: 404,
+    TooManyStreams: 429,
 }
 
 

@@ -1,52 +1,67 @@
 """The live feed of case changes: server-sent events fed by PostgreSQL LISTEN/NOTIFY.
 
-Each server process keeps one listening connection; a NOTIFY (sent by the trigger on `cases`,
-whichever process made the change) wakes every open stream, which then reads the event log
-from its cursor. The log, not the notification, is the source of truth: a stream also looks
-every few seconds, and a client reconnecting with Last-Event-ID resumes exactly where it was.
+Each server process keeps one listening connection and one reader of the event log
+(api.live_feed.Feed): a NOTIFY (sent by the trigger on `cases`, whichever process made the
+change) makes the process read the log once, and every open stream takes its user's new events
+from memory. The log, not the notification, is the source of truth: the reader also looks every
+few seconds, and a client reconnecting with Last-Event-ID resumes exactly where it was (from the
+database, when the process no longer holds events that old). When reading the log fails (the
+database went away), the open streams end cleanly, and EventSource clients reconnect with their
+Last-Event-ID after RETRY_MS. See docs/live-feed.md.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.background import BackgroundTask
 
 from api.access import user_of
 from api.errors import InvalidParameter
+from api.live_feed import KEEP, Feed, StreamSlots, feed_event, sse_for
 from api.routes.cases import event_json
-from geo.db import cases as store
+from geo.access import User
+from geo.db import case_events as store
+from geo.db.engine import session_factory
+
+log = logging.getLogger("gridmap.live")
 
 router = APIRouter(tags=["cases"])
 
 CHANNEL = "case_events"  # sent by the trigger on cases (migration 0002_cases)
-POLL_S = 2.0  # look at the log this often even without a notification
 RETRY_MS = 2000  # what EventSource clients wait before reconnecting
 
 
-class Wakeup:
-    """Something every waiting stream can await; fired on each notification."""
+def make_feed(engine: Engine, keep: int = KEEP) -> Feed:
+    """The process's reader of the event log on `engine`, keeping `keep` events in memory.
 
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
+    Sessions of its own (autocommit): a background task, it shares no request's session.
+    """
+    factory = session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
 
-    def fire(self) -> None:
-        """Wake every current waiter."""
-        self._event.set()
-        self._event = asyncio.Event()
+    def read(cursor: store.EventCursor) -> list[dict]:
+        with factory() as session:
+            return store.read_events(session, cursor, limit=store.EVENT_BATCH)
 
-    async def wait(self, timeout: float) -> None:
-        """Until the next fire, or `timeout` seconds."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._event.wait(), timeout)
+    def head() -> store.EventCursor:
+        with factory() as session:
+            return store.event_head(session)
+
+    return Feed(read, head, event_json, keep)
 
 
-@router.get("/cases/stream", response_class=EventSourceResponse)
+@router.get(
+    "/cases/stream",
+    response_class=EventSourceResponse,
+    responses={429: {"description": "Too many live feeds open for this user or this server"}},
+)
 async def stream(
     request: Request,
     last_event_id: Annotated[
@@ -54,32 +69,53 @@ async def stream(
     ] = None,
 ) -> EventSourceResponse:
     """Server-sent events: one `created` or `updated` event per case change, with the case's state."""
-    factory = request.app.state.read_sessions
     cursor = _cursor(last_event_id) if last_event_id else None
-    if cursor is None:
-        cursor = await run_in_threadpool(_head, factory)
-    wakeup: Wakeup = request.app.state.wakeup
+    feed: Feed = request.app.state.feed
+    slots: StreamSlots = request.app.state.stream_slots
     user = user_of(request)
+    release = slots.take(user)  # 429 beyond the limits, before anything is sent
+    return EventSourceResponse(
+        _events(feed, request.app.state.read_sessions, user, cursor),
+        ping=15,
+        background=BackgroundTask(release),
+    )
 
-    def visible(event: dict) -> bool:
-        body = event["body"]
-        return user is None or user.may_see_case(
-            body.get("unit_code"), body.get("grid_code"), body.get("department")
-        )
 
-    async def events() -> AsyncIterator[ServerSentEvent]:
-        nonlocal cursor
-        yield ServerSentEvent(comment="connected", retry=RETRY_MS)
-        while True:
-            batch = await run_in_threadpool(_read, factory, cursor)
-            for event in batch:
-                cursor = event["cursor"]
-                if visible(event):  # only cases in the subscriber's jurisdiction
-                    yield ServerSentEvent(data=event_json(event), event=event["kind"], id=str(cursor))
-            if len(batch) < store.EVENT_BATCH:
-                await wakeup.wait(POLL_S)
+async def _events(
+    feed: Feed, factory, user: User | None, cursor: store.EventCursor | None
+) -> AsyncIterator[ServerSentEvent | bytes]:
+    """The stream of one client: its user's events after `cursor` (or from now), until the end."""
+    failures = feed.failures  # a failed read after this ends the stream
+    yield ServerSentEvent(comment="connected", retry=RETRY_MS)
+    while cursor is None:  # from now: where this process's reader stands (once it has read)
+        cursor = feed.head
+        if cursor is None:
+            await feed.changed(RETRY_MS / 1000)
+            if feed.failures != failures:
+                return
+    while True:
+        news = feed.next_for(user, cursor)
+        if news is None:  # older than the process holds: replay from the database
+            try:
+                news = await run_in_threadpool(_replay, factory, user, cursor)
+            except SQLAlchemyError as e:
+                log.warning("replaying the case event log failed (%s); ending a stream", e)
+                return
+        chunk, after = news
+        if chunk:  # one write for all the new events this stream may see
+            yield chunk
+        if after != cursor:
+            cursor = after
+            continue
+        await feed.changed(RETRY_MS / 1000)
+        if feed.failures != failures:  # the database went away: end cleanly, the client comes back
+            return
 
-    return EventSourceResponse(events(), ping=15)
+
+def _replay(factory, user: User | None, cursor: store.EventCursor) -> tuple[bytes, store.EventCursor]:
+    with factory() as session:
+        events = [feed_event(e, event_json) for e in store.read_events(session, cursor)]
+    return sse_for(user, events), events[-1].cursor if events else cursor
 
 
 def _cursor(text: str) -> store.EventCursor:
@@ -87,13 +123,3 @@ def _cursor(text: str) -> store.EventCursor:
         return store.EventCursor.parse(text)
     except ValueError:
         raise InvalidParameter(f"Last-Event-ID {text[:40]!r} is not an event id of this feed") from None
-
-
-def _head(factory) -> store.EventCursor:
-    with factory() as session:
-        return store.event_head(session)
-
-
-def _read(factory, cursor: store.EventCursor) -> list[dict]:
-    with factory() as session:
-        return store.read_events(session, cursor, limit=store.EVENT_BATCH)

@@ -1,6 +1,7 @@
 """Sustained case intake: POST /cases against a served demo county, every acknowledged case counted.
 
     .venv/bin/python -m benchmarks.bench_intake [--seconds 30] [--concurrency 32] [--workers 2] [--rate R]
+                                                [--streams 0,50,500]
 
 A database of its own (`gridmap_bench_intake`, demo county loaded) served by `gridmap serve` in
 a separate process (--workers uvicorn processes); the load comes from this process (asyncio and
@@ -9,6 +10,13 @@ plain HTTP/1.1 keep-alive connections, --concurrency of them): reports back to b
 own Idempotency-Key and a point inside a random demo grid. Afterwards every acknowledged key is
 looked up in the database: lost = acknowledged but absent. Service, PostgreSQL and the load
 generator share this machine's cores.
+
+The live feed (issue 13): each run is repeated with each number of open streams in --streams
+(SSE clients of --stream-user: by default the county dispatcher, who sees every case, the most
+data per stream), held by another process (benchmarks.live_streams) for the whole run, and one
+more stream there counts the `created` events it receives against the cases acknowledged:
+received, twice, never (the counting stream is always the county dispatcher's).
+The per-user stream limit is raised for the benchmark's one user (GRIDMAP_MAX_STREAMS_PER_USER).
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from benchmarks.bench_postgis import database, free_port, say, wait_until_up
+from benchmarks.live_streams import Watcher
 from geo.cases import scoped_key
 from geo.demo import DEMO_PASSWORD, load_demo
 from geo.settings import Settings
@@ -121,6 +130,7 @@ async def load(
     """
     latencies: list[float] = []
     acknowledged: list[str] = []
+    case_ids: list[int] = []
     failures: dict[str, int] = {}
     counter = iter(range(10**9))
     pool: asyncio.Queue[Connection] = asyncio.Queue()
@@ -133,7 +143,9 @@ async def load(
         key = str(uuid.uuid4())
         connection = await pool.get()
         try:
-            status, _ = await connection.post("/cases", report(points, i), {**auth, "Idempotency-Key": key})
+            status, answer = await connection.post(
+                "/cases", report(points, i), {**auth, "Idempotency-Key": key}
+            )
         except (OSError, ValueError, asyncio.IncompleteReadError) as e:
             failures[type(e).__name__] = failures.get(type(e).__name__, 0) + 1
             connection.close()
@@ -142,6 +154,7 @@ async def load(
         latencies.append(clock() - due)
         if status == 201:
             acknowledged.append(key)
+            case_ids.append(json.loads(answer)["id"])
         else:
             failures[str(status)] = failures.get(str(status), 0) + 1
         if per_connection and connection.used >= per_connection:
@@ -172,6 +185,7 @@ async def load(
     return {
         "latencies": np.array(latencies),
         "acknowledged": acknowledged,
+        "case_ids": case_ids,
         "failures": failures,
         "took": took,
     }
@@ -181,6 +195,21 @@ def cpu_times() -> list[int]:
     """This machine's CPU time so far, in ticks: user, nice, system, idle, iowait, irq, softirq, steal."""
     with open("/proc/stat") as stat:
         return [int(t) for t in stat.readline().split()[1:9]]
+
+
+def process_cpu_s(root: int) -> float:
+    """CPU seconds used so far by process `root` and its children (the server and its workers)."""
+    ticks, pids = 0, {root}
+    for stat in sorted(os.listdir("/proc")):
+        if stat.isdigit():
+            try:
+                with open(f"/proc/{stat}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat) in pids or int(fields[1]) in pids:  # fields[1]: the parent
+                ticks += int(fields[11]) + int(fields[12])  # user and system time
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def machine_share(before: list[int], after: list[int]) -> str:
@@ -223,14 +252,32 @@ def main() -> None:
     parser.add_argument(
         "--per-connection", type=int, default=None, help="reports per connection (default: keep it open)"
     )
+    parser.add_argument(
+        "--streams",
+        default="0",
+        help="open live-feed streams during the run, comma-separated for one run each (e.g. 0,50,500)",
+    )
+    parser.add_argument(
+        "--stream-user",
+        default="dispatcher",
+        help="demo user holding the streams: dispatcher (the county's, sees every case: the most data"
+        " per stream) or street.dispatcher (one street of 21)",
+    )
     args = parser.parse_args()
+    streams = [int(n) for n in args.streams.split(",")]
     settings = Settings(database_url=None)
     url = database("gridmap_bench_intake", settings)
     with Session(create_engine(url)) as session, session.begin():
         load_demo(session, settings, progress=say)
     points = demo_points(url, 100_000)
     port = free_port()
-    env = {**os.environ, "GRIDMAP_DATABASE_URL": url, "GRIDMAP_BACKGROUND_JOBS": "false", "GRIDMAP_DEMO": "1"}
+    env = {
+        **os.environ,
+        "GRIDMAP_DATABASE_URL": url,
+        "GRIDMAP_BACKGROUND_JOBS": "false",
+        "GRIDMAP_DEMO": "1",
+        "GRIDMAP_MAX_STREAMS_PER_USER": str(max(streams) + 1),  # one user holds them all
+    }
     server = subprocess.Popen(
         [
             sys.executable,
@@ -248,34 +295,60 @@ def main() -> None:
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
+    results = []
     try:
         wait_until_up(base, server)
         # A signed-in field worker (demo user): anonymous intake is rate-limited per address.
-        login = httpx.post(f"{base}/auth/token", data={"username": REPORTER, "password": DEMO_PASSWORD})
-        auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        auth = sign_in(base, REPORTER)
+        streams_auth = sign_in(base, args.stream_user)
+        counter_auth = sign_in(base, "dispatcher")  # the county's: sees every case
         say("warming up (and letting the servers build their in-memory grids) ...")
         asyncio.run(load(base, points, 8, args.concurrency, auth, args.rate, args.per_connection))
-        pace = f"{args.rate:g}/s scheduled, at most" if args.rate else "back to back,"
-        say(f"posting reports for {args.seconds:g} s, {pace} {args.concurrency} in flight ...")
-        # This process's own pauses would count as the service's latency: a full garbage
-        # collection walked what loading the demo left here for ~100 ms, once or twice a run.
-        gc.collect()
-        gc.freeze()
-        before = cpu_times()
-        result = asyncio.run(
-            load(base, points[20000:], args.seconds, args.concurrency, auth, args.rate, args.per_connection)
-        )
-        during = machine_share(before, cpu_times())
+        for k, n in enumerate(streams):
+            offset = 20000 * (1 + k % 4)  # points not used by the warm-up
+            say(f"opening {n} live-feed stream(s) and a counting one ...")
+            watcher = Watcher(base, streams_auth, counter_auth, n)
+            pace = f"{args.rate:g}/s scheduled, at most" if args.rate else "back to back,"
+            say(f"posting reports for {args.seconds:g} s, {pace} {args.concurrency} in flight ...")
+            # This process's own pauses would count as the service's latency: a full garbage
+            # collection walked what loading the demo left here for ~100 ms, once or twice a run.
+            gc.collect()
+            gc.freeze()
+            before, load_before, server_before = cpu_times(), os.getloadavg()[0], process_cpu_s(server.pid)
+            pace_args = (args.concurrency, auth, args.rate, args.per_connection)
+            result = asyncio.run(load(base, points[offset:], args.seconds, *pace_args))
+            result["during"] = f"{machine_share(before, cpu_times())}, load average {load_before:.1f}"
+            result["during"] += f" to {os.getloadavg()[0]:.1f}"
+            result["server_cpu_s"] = process_cpu_s(server.pid) - server_before
+            result["streams"], result["opened"] = n, watcher.opened
+            result["events"] = watcher.result(result["case_ids"])
+            results.append(result)
     finally:
         server.terminate()
         server.wait(timeout=20)
+    print(
+        f"workers={args.workers} concurrency={args.concurrency} rate={args.rate or 'back to back'}"
+        f" per_connection={args.per_connection or 'all'} streams held by {args.stream_user}"
+    )
+    for result in results:
+        report_run(url, result)
+
+
+def sign_in(base: str, username: str) -> dict[str, str]:
+    """The Authorization header of a demo user."""
+    login = httpx.post(f"{base}/auth/token", data={"username": username, "password": DEMO_PASSWORD})
+    return {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+
+def report_run(url: str, result: dict) -> None:
+    """Print one run's figures: intake, latency, the machine, losses, the live feed's delivery."""
     acknowledged = result["acknowledged"]
     present = count_present(url, acknowledged, REPORTER)
     lat_ms = result["latencies"] * 1000
+    opened, events = result["opened"], result["events"]
     print(
-        f"workers={args.workers} concurrency={args.concurrency} rate={args.rate or 'back to back'}"
-        f" per_connection={args.per_connection or 'all'}"
-        f" duration={result['took']:.1f} s"
+        f"\n-- {result['streams']} open stream(s) ({opened['connected']} connected,"
+        f" {opened['refused']} refused) + 1 counting; duration={result['took']:.1f} s"
     )
     print(
         f"acknowledged (201): {len(acknowledged):,}   rate: {len(acknowledged) / result['took']:,.0f} cases/s"
@@ -285,10 +358,21 @@ def main() -> None:
         f" p99 {np.percentile(lat_ms, 99):.1f} ms, max {lat_ms.max():.1f} ms"
     )
     print(f"failures: {result['failures'] or 'none'}")
-    print(f"during the run: {during}")
+    print(f"during the run: {result['during']}")
+    # On a busy machine the rate follows the share of the cores the service gets; its CPU time
+    # per case does not: it is what open streams add to the service's own work.
+    print(
+        f"service CPU: {result['server_cpu_s']:.1f} s in all,"
+        f" {1000 * result['server_cpu_s'] / max(len(acknowledged), 1):.2f} ms per acknowledged case"
+    )
     print(
         f"present in the database: {present:,} of {len(acknowledged):,}"
         f"  (lost: {len(acknowledged) - present})"
+    )
+    print(
+        f"live feed: cases acknowledged {events['acknowledged']:,}, created events received"
+        f" {events['received']:,} (twice: {events['twice']}, never: {events['missing']});"
+        f" events per open stream {events['events_per_reader']:,.0f}"
     )
 
 

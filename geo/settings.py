@@ -82,6 +82,14 @@ class Settings(BaseSettings):
         "X-Forwarded-For and X-Forwarded-Proto are believed; empty: none, the peer is the client",
     )
 
+    # Live feed (GET /cases/stream)
+    max_streams_per_user: int = Field(
+        default=5, gt=0, description="Live feeds one user may hold open at once, per server process"
+    )
+    max_streams: int = Field(
+        default=1000, gt=0, description="Live feeds one server process holds open at most"
+    )
+
     # Cases
     categories_file: Path = Field(
         default=PROJECT_DIR / "data" / "categories.csv", description="The two-level case category table"

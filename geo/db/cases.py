@@ -1,7 +1,7 @@
 """Cases in the store: intake with idempotency, workflow moves with history, queries, escalation.
 
 Every write happens in the caller's transaction; the caller commits. A trigger on `cases`
-appends each change to `case_events` (the live feed, see read_events).
+appends each change to `case_events` (the live feed, geo/db/case_events.py).
 """
 
 from __future__ import annotations
@@ -50,7 +50,6 @@ from geo.lifecycle import (
 from geo.settings import Settings
 from geo.worktime import TimeLimit, WorkCalendar
 
-EVENT_BATCH = 500  # events read from the log at a time
 SYSTEM = "system"
 
 
@@ -935,69 +934,6 @@ def _unit_of_tier(row: Row, tier: Tier) -> str | None:
     if tier == Tier.COUNTY:
         return code[:6]
     return parent_code(code) if len(code) > 6 else code
-
-
-# ---------------------------------------------------------------- live feed
-
-
-@dataclass(frozen=True, order=True)
-class EventCursor:
-    """Position in the event log: (transaction id, event id), in the order events are delivered."""
-
-    txid: int
-    id: int
-
-    def __str__(self) -> str:
-        return f"{self.txid}-{self.id}"
-
-    @classmethod
-    def parse(cls, text_: str) -> EventCursor:
-        """From the `id` of a delivered event (SSE Last-Event-ID)."""
-        txid, _, event_id = text_.partition("-")
-        return cls(int(txid), int(event_id))
-
-
-def _horizon(session: Session) -> int:
-    """Transaction ids below this are settled: their events are all visible from now on."""
-    return session.execute(text("SELECT case_events_horizon()")).scalar_one()
-
-
-def event_head(session: Session) -> EventCursor:
-    """The position after which a new subscriber's events start (now)."""
-    horizon = _horizon(session)
-    row = session.execute(
-        text(
-            """SELECT txid::text::bigint AS txid, id FROM case_events
-               WHERE txid < CAST(CAST(:horizon AS text) AS xid8)
-               ORDER BY txid DESC, id DESC LIMIT 1"""
-        ),
-        {"horizon": horizon},
-    ).first()
-    return EventCursor(row.txid, row.id) if row else EventCursor(0, 0)
-
-
-def read_events(session: Session, after: EventCursor, limit: int = EVENT_BATCH) -> list[dict[str, Any]]:
-    """Events after `after` in delivery order, none from a transaction that might still commit."""
-    horizon = _horizon(session)  # first, in a snapshot of its own: see case_events_horizon
-    rows = session.execute(
-        text(
-            """SELECT txid::text::bigint AS txid, id, case_id, at, kind, body FROM case_events
-               WHERE txid < CAST(CAST(:horizon AS text) AS xid8)
-                 AND (txid, id) > (CAST(CAST(:txid AS text) AS xid8), :id)
-               ORDER BY txid, id LIMIT :limit"""
-        ),
-        {"horizon": horizon, "txid": after.txid, "id": after.id, "limit": limit},
-    ).all()
-    return [
-        {
-            "cursor": EventCursor(r.txid, r.id),
-            "case_id": r.case_id,
-            "at": r.at,
-            "kind": r.kind,
-            "body": r.body,
-        }
-        for r in rows
-    ]
 
 
 # ---------------------------------------------------------------- helpers

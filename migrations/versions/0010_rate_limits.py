@@ -1,7 +1,7 @@
 """Rate limits and login throttles shared by every server process; no more hard account locks.
 
 Revision ID: 0010_rate_limits
-Revises: 0008_grid_raster_arrays
+Revises: 0009_events_horizon
 Create Date: 2026-12-05
 
 Counts kept in one process let N workers admit N times the limit; kept here, every process
@@ -12,7 +12,7 @@ of the database they start empty, which only forgives a few counts.
 from alembic import op
 
 revision = "0010_rate_limits"
-down_revision = "0008_grid_raster_arrays"
+down_revision = "0009_events_horizon"
 branch_labels = None
 depends_on = None
 

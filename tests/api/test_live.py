@@ -3,8 +3,12 @@ and escalation run by several processes at once."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,11 +17,14 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from geo.access import Role
+from api import live
+from api.live_feed import POLL_S
+from geo.access import Role, User
 from geo.cases import Intake, scoped_key
 from geo.db import cases as store
+from geo.db import notifications
 from geo.importer import import_units
 from geo.lifecycle import CaseStatus, Move
 from tests import factories as f
@@ -67,6 +74,8 @@ class Stream:
         self._response = self._client.send(
             self._client.build_request("GET", f"{base}/cases/stream", headers=headers), stream=True
         )
+        self.status = self._response.status_code
+        self.ended: str | None = None  # "cleanly", or how the response broke off
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
 
@@ -87,8 +96,9 @@ class Stream:
                         self.events.append(event)
                         self.changed.notify_all()
                     event = {}
-        except httpx.HTTPError:
-            pass
+            self.ended = "cleanly"
+        except httpx.HTTPError as e:
+            self.ended = f"{type(e).__name__}: {e}"
 
     def wait_for(self, predicate, timeout: float = 15) -> dict:
         with self.changed:
@@ -96,7 +106,16 @@ class Stream:
         assert ok, f"no matching event within {timeout} s; got {self.events}"
         return next(e for e in self.events if predicate(e))
 
+    def wait_until_ended(self, timeout: float = 15) -> str | None:
+        self._thread.join(timeout)
+        return self.ended
+
     def close(self) -> None:
+        # Hang up at once: closing the response waits for the reading thread's pending read.
+        sock = self._response.extensions["network_stream"].get_extra_info("socket")
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        self._thread.join(5)
         self._response.close()
         self._client.close()
 
@@ -211,3 +230,171 @@ def test_escalation_in_several_processes_at_once_moves_each_case_one_tier(live_u
         ("community", f.COMMUNITY, "dispatched", 1)
     }
     assert all(r.stage_due_at > datetime.now(UTC) - timedelta(minutes=5) for r in rows)  # a new clock
+
+
+# ---------------------------------------------------------------- one read per process, limits, outages
+
+
+def _new_cases(url: str, settings, n: int) -> list[int]:
+    """n cases made in n transactions of their own (n commits, n notifications)."""
+    rules = store.Rules.load(settings)
+    engine = create_engine(url)
+    ids = []
+    for i in range(n):
+        with Session(engine) as session, session.begin():
+            intake = Intake(*INSIDE, "wgs84", *INSIDE, 5.0, "report", "0101", f"fan-out {i}")
+            ids.append(store.create_case(session, intake, rules, actor="test")[0])
+    engine.dispose()
+    return ids
+
+
+def _case_ids(chunks: list[bytes]) -> list[int]:
+    return [
+        json.loads(line[5:])["id"]
+        for chunk in chunks
+        for line in chunk.decode().splitlines()
+        if line.startswith("data:")
+    ]
+
+
+def test_one_read_of_the_log_per_notification_serves_every_stream_of_a_process(live_url, settings):
+    """50 streams of a process, 20 commits: the process reads the log about once per commit, not
+    once per stream; each stream gets its user's events only (issue 13 §2)."""
+    engine = create_engine(live_url, isolation_level="AUTOCOMMIT")
+    feed = live.make_feed(engine)
+    county = User(1, "county", Role.DISPATCHER, f.COUNTY)
+    elsewhere = User(2, "elsewhere", Role.DISPATCHER, f.STREET[:-1] + "2")  # another street
+    users = [county] * 40 + [elsewhere] * 10
+    received: list[list[bytes]] = [[] for _ in users]
+
+    async def consume(user: User, chunks: list[bytes]) -> None:
+        async for item in live._events(feed, sessionmaker(engine), user, None):
+            if isinstance(item, bytes):
+                chunks.append(item)
+
+    async def scenario() -> tuple[list[int], int, float]:
+        tasks = [asyncio.create_task(notifications.listen(engine, live.CHANNEL, feed.notify))]
+        tasks.append(asyncio.create_task(feed.run()))
+        tasks += [asyncio.create_task(consume(u, r)) for u, r in zip(users, received, strict=True)]
+        while feed.head is None:
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.2)  # every stream has taken its starting point
+        reads_before, started = feed.reads, time.monotonic()
+        ids = await asyncio.to_thread(_new_cases, live_url, settings, 20)
+        for _ in range(500):
+            if all(set(ids) <= set(_case_ids(r)) for r in received[:40]):
+                break
+            await asyncio.sleep(0.02)
+        took = time.monotonic() - started
+        reads = feed.reads - reads_before
+        await asyncio.sleep(0.3)  # would anything reach the other street's streams?
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return ids, reads, took
+
+    with ThreadPoolExecutor(1) as thread:  # a loop of its own (see tests/geo/test_notifications.py)
+        ids, reads, took = thread.submit(asyncio.run, scenario()).result()
+    engine.dispose()
+    for chunks in received[:40]:
+        assert [i for i in _case_ids(chunks) if i in ids] == ids  # all, once each, in order
+    assert all(not set(_case_ids(chunks)) & set(ids) for chunks in received[40:])
+    assert reads <= len(ids) + 2 + took / POLL_S  # not 50 × 20
+
+
+def test_open_streams_are_limited_per_user_and_per_process_with_a_clear_429(live_url):
+    with server(live_url, max_streams_per_user="2", max_streams="3") as base:
+        alice = sign_in(base, live_url, Role.DISPATCHER, f.COUNTY)
+        bob = sign_in(base, live_url, Role.DISPATCHER, f.COUNTY)
+        carol = sign_in(base, live_url, Role.VIEWER, f.STREET)
+        streams = [Stream(base, alice), Stream(base, alice)]
+        try:
+            assert [s.status for s in streams] == [200, 200]
+            third = httpx.get(f"{base}/cases/stream", headers=alice)
+            assert third.status_code == 429
+            assert "per user" in third.json()["detail"]
+            streams.append(Stream(base, bob))
+            assert streams[-1].status == 200
+            full = httpx.get(f"{base}/cases/stream", headers=carol)
+            assert full.status_code == 429 and "this server" in full.json()["detail"]
+            streams.pop(0).close()  # a closed stream frees its place
+            for _ in range(50):
+                again = Stream(base, alice)
+                if again.status == 200:
+                    break
+                again.close()
+                time.sleep(0.1)
+            streams.append(again)
+            assert again.status == 200 and again.opened.wait(10)
+        finally:
+            for s in streams:
+                s.close()
+
+
+def _database_connections(url: str, allow: bool) -> None:
+    """Refuse (or allow again) connections to the database of `url`, cutting the open ones."""
+    name = create_engine(url).url.database
+    admin = create_engine(create_engine(url).url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allow).lower()}'))
+        if not allow:
+            conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"),
+                {"name": name},
+            )
+    admin.dispose()
+
+
+def test_a_stream_ends_cleanly_when_the_database_goes_away_and_resumes_after(live_url, settings):
+    """Issue 13 §7: no broken chunked response, and nothing missed once the client is back."""
+    with server(live_url) as base:
+        auth = sign_in(base, live_url, Role.DISPATCHER, f.COUNTY)
+        stream = Stream(base, auth)
+        try:
+            assert stream.opened.wait(10)
+            (first,) = _new_cases(live_url, settings, 1)
+            seen = stream.wait_for(lambda e: e["data"]["id"] == first)
+            _database_connections(live_url, allow=False)
+            try:
+                assert stream.wait_until_ended(15) == "cleanly"
+            finally:
+                _database_connections(live_url, allow=True)
+        finally:
+            stream.close()
+        later = _new_cases(live_url, settings, 2)
+        resumed = Stream(base, auth, last_event_id=seen["id"])  # as EventSource does
+        try:
+            assert resumed.status == 200
+            resumed.wait_for(lambda e: e["data"]["id"] == later[-1])
+            assert [e["data"]["id"] for e in resumed.events] == later
+        finally:
+            resumed.close()
+
+
+def test_a_client_resuming_from_before_what_the_process_holds_is_replayed_from_the_database(
+    live_url, settings
+):
+    engine = create_engine(live_url, isolation_level="AUTOCOMMIT")
+    factory = sessionmaker(engine)
+    feed = live.make_feed(engine, keep=3)  # holds the last three events only
+    county = User(1, "county", Role.DISPATCHER, f.COUNTY)
+
+    async def scenario() -> tuple[list[int], list[bytes]]:
+        await feed.read_once()
+        start = feed.head
+        ids = await asyncio.to_thread(_new_cases, live_url, settings, 8)
+        await feed.read_once()
+        assert feed.after(start) is None and len(feed.after(feed.base)) == 3  # the rest is gone
+        chunks: list[bytes] = []
+        async for item in live._events(feed, factory, county, start):
+            if isinstance(item, bytes):
+                chunks.append(item)
+                if set(ids) <= set(_case_ids(chunks)):
+                    break
+        return ids, chunks
+
+    with ThreadPoolExecutor(1) as thread:
+        ids, chunks = thread.submit(asyncio.run, scenario()).result()
+    engine.dispose()
+    assert [i for i in _case_ids(chunks) if i in ids] == ids
+    assert len(chunks) == 1  # all eight in one replay from the database

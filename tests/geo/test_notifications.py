@@ -1,16 +1,30 @@
 """Listening to PostgreSQL notifications (geo.db.notifications): every NOTIFY is heard, and a lost
-connection is noticed, said, and listened on again."""
+connection is noticed, said, and listened on again; the event log they announce delivers every
+committed event once and in order (geo.db.case_events)."""
 
 from __future__ import annotations
 
 import asyncio
+import random
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
-from sqlalchemy import Engine, text
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session
 
+from geo.cases import Intake
+from geo.db import case_events as events
+from geo.db import cases as store
 from geo.db import notifications
+from geo.importer import import_units
+from tests import factories as f
+from tests.conftest import DB_PREFIX, fresh_database
 
 CHANNEL = "test_notifications"
+INSIDE = (f.X0 + 0.01, f.Y0 + 0.03)
 
 
 def notify(engine: Engine) -> None:
@@ -60,3 +74,84 @@ def test_every_notification_is_heard_and_a_lost_connection_is_listened_on_again(
     with ThreadPoolExecutor(1) as thread:
         thread.submit(asyncio.run, scenario()).result()
     assert len(lost) == 1
+
+
+# ---------------------------------------------------------------- the event log's delivery horizon
+
+
+@pytest.fixture(scope="module")
+def events_url(settings, tmp_path_factory) -> str:
+    """A committed database holding the test county: writers in several connections need one."""
+    url = fresh_database(settings, f"{DB_PREFIX}_events")
+    path = f.write_geojson(tmp_path_factory.mktemp("events") / "county.geojson", f.hierarchy())
+    engine = create_engine(url)
+    with Session(engine) as session, session.begin():
+        import_units(session, path, valid_from=datetime(2024, 1, 1, tzinfo=UTC), settings=settings)
+    engine.dispose()
+    return url
+
+
+def _write(engine: Engine, rules: store.Rules, writer: int, transactions: int, seed: int) -> None:
+    """Transactions of one to three new cases, pausing inside each so that they interleave with
+    the other writers' and commit out of the order they began; every fifth is rolled back."""
+    rng = random.Random(seed)
+    for t in range(transactions):
+        with Session(engine) as session:
+            for n in range(rng.randint(1, 3)):
+                intake = Intake(*INSIDE, "wgs84", *INSIDE, 5.0, "report", "0101", f"w{writer} t{t} n{n}")
+                store.create_case(session, intake, rules, actor="test")
+                time.sleep(rng.random() * 0.02)
+            if t % 5 == 4:
+                session.rollback()
+            else:
+                session.commit()
+
+
+def test_a_reader_sees_every_committed_event_once_and_in_order_while_writers_interleave(
+    events_url, settings
+):
+    """Several writers in connections of their own, a reader polling all the while (issue 13 §1)."""
+    rules = store.Rules.load(settings)
+    engine = create_engine(events_url, pool_size=6)
+    reader = create_engine(events_url, isolation_level="AUTOCOMMIT")
+    with Session(reader) as session:
+        start = events.event_head(session)
+    delivered: list[events.EventCursor] = []
+    writers_done = threading.Event()
+
+    def read() -> None:
+        cursor = start
+        with Session(reader) as session:
+            while True:
+                finished = writers_done.is_set()  # before reading: what follows is then complete
+                batch = events.read_events(session, cursor, limit=7)
+                delivered.extend(e["cursor"] for e in batch)
+                if batch:
+                    cursor = batch[-1]["cursor"]
+                elif finished:
+                    return
+
+    with ThreadPoolExecutor(6) as pool:
+        polling = pool.submit(read)
+        writing = [pool.submit(_write, engine, rules, w, 25, seed=w) for w in range(5)]
+        for w in writing:
+            w.result()
+        writers_done.set()
+        polling.result(timeout=60)
+    with engine.connect() as conn:
+        committed = [
+            events.EventCursor(r.txid, r.id)
+            for r in conn.execute(
+                text(
+                    "SELECT txid::text::bigint AS txid, id FROM case_events"
+                    " WHERE (txid, id) > (CAST(:txid AS text)::xid8, :id) ORDER BY txid, id"
+                ),
+                {"txid": start.txid, "id": start.id},
+            )
+        ]
+    engine.dispose()
+    reader.dispose()
+    assert len(committed) > 100
+    missed = sorted(set(committed) - set(delivered))
+    assert not missed, f"{len(missed)} of {len(committed)} committed events never delivered"
+    assert delivered == committed  # each once, in the log's order
