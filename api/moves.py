@@ -75,10 +75,28 @@ def request_body_doc(model: type[BaseModel]) -> dict:
         },
     }
     content = {
-        "application/json": {"schema": model.model_json_schema()},
+        "application/json": {"schema": _inlined(model.model_json_schema())},
         "multipart/form-data": {"schema": multipart},
     }
     return {"requestBody": {"required": True, "content": content}}
+
+
+def _inlined(schema: dict) -> dict:
+    """A model's JSON schema with its `$defs` put in place: a request body given by hand lives
+    outside the document's components, where `#/$defs/...` references cannot be resolved."""
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: object) -> object:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    return resolve(schema)  # type: ignore[return-value]
 
 
 def _parse(model: type[BaseModel], raw: bytes) -> BaseModel:

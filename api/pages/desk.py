@@ -39,7 +39,7 @@ from geo.lifecycle import CaseStatus, IllegalMove, allowed_moves
 router = APIRouter(tags=["workbench"], include_in_schema=False)
 
 DESK_DIR = Path(__file__).resolve().parent.parent / "static" / "desk"
-FIELD_WORKER_VIEW = "/report"  # field workers have their own page
+FIELD_WORKER_VIEW = "/tasks"  # field workers have their own page: their tasks on the phone
 MOVE_ERRORS = (*(e for e in STATUS_BY_ERROR if e is not NotFound), ValidationError)
 
 

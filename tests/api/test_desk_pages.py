@@ -108,7 +108,7 @@ def test_anonymous_visitors_sign_in_first_and_field_workers_go_to_their_own_page
     case_id = report(client)["id"]
     for path in ("/desk", f"/desk/cases/{case_id}"):
         answer = worker.get(path, follow_redirects=False)
-        assert answer.status_code == 303 and answer.headers["location"] == "/report"
+        assert answer.status_code == 303 and answer.headers["location"] == "/tasks"
 
 
 def test_user_text_is_escaped_on_the_queue_and_the_case_page(client, session, county):

@@ -43,3 +43,13 @@ def test_the_dashboard_page_and_assets_are_the_services_own(client):
     assert "'unsafe-inline'" not in page.headers["content-security-policy"] and "<script>" not in page.text
     for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', page.text):
         assert client.get(asset).status_code == 200, asset
+
+
+def test_every_reference_in_the_openapi_document_resolves(client):
+    import re
+
+    document = client.get("/openapi.json").json()
+    text_ = str(document)
+    for ref in set(re.findall(r"'\$ref': '([^']+)'", text_)):
+        assert ref.startswith("#/components/schemas/"), ref  # ReDoc fails on anything else
+        assert ref.removeprefix("#/components/schemas/") in document["components"]["schemas"], ref

@@ -97,6 +97,23 @@ def test_no_operation_answers_a_server_error(fuzz_app, caller):
                 assert mode is GenerationMode.NEGATIVE, key
 
 
+def _renderable(files):
+    """Generated multipart files as httpx can send them: a number or null in a file's place
+    (a negative example) becomes its text, which is what a client would send."""
+
+    def content(value):
+        return value if isinstance(value, bytes | str) or hasattr(value, "read") else str(value).encode()
+
+    def part(value):
+        if isinstance(value, tuple):
+            return (value[0], content(value[1]), *value[2:])
+        return content(value)
+
+    if isinstance(files, dict):
+        return {name: part(value) for name, value in files.items()}
+    return [(name, part(value)) for name, value in files]
+
+
 def fuzz(client: TestClient, headers: dict, operation, mode: GenerationMode) -> None:
     """Send EXAMPLES requests generated for `operation`; a server error fails the test."""
 
@@ -107,6 +124,8 @@ def fuzz(client: TestClient, headers: dict, operation, mode: GenerationMode) -> 
         kwargs.pop("cookies", None)  # none are generated; the client's own are kept
         if isinstance(kwargs.get("data"), bytes | str):
             kwargs["content"] = kwargs.pop("data")  # raw bytes, as httpx wants them
+        if kwargs.get("files"):
+            kwargs["files"] = _renderable(kwargs["files"])
         response = client.request(**kwargs)
         response.request.read()  # for the check's report of the request
         # A 5xx fails the test with schemathesis's report: the request as a curl command.
