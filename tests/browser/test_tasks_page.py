@@ -164,6 +164,8 @@ def test_a_patrol_is_recorded_uploaded_with_its_figure_and_hidden_from_other_wor
     page.goto("/tasks")
     page.click("#patrol-toggle")
     expect(page.locator("#patrol")).to_have_attribute("data-recording", "true")
+    # The starting point first: moving before it is read would make the first move the start.
+    expect(page.locator("#patrol-status")).to_contain_text("1 点", timeout=10_000)
     metre = 1 / 111_000
     for i in range(1, 7):  # walking north, 15 m a second or so (simulated positions)
         lat = demo_position.lat + i * 15 * metre
