@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -124,12 +125,14 @@ def register(app: FastAPI) -> None:
 
         app.add_exception_handler(error, handler)
 
-    async def database_down(request: Request, exc: DBAPIError) -> JSONResponse:
-        if not isinstance(exc, OperationalError) and not exc.connection_invalidated:
+    async def database_down(request: Request, exc: DBAPIError | psycopg.OperationalError) -> JSONResponse:
+        lost = isinstance(exc, OperationalError | psycopg.OperationalError)
+        if not lost and not getattr(exc, "connection_invalidated", False):
             return await unexpected(request, exc)
         # A lost connection, a server shutting down, a primary turned standby (failover): the
-        # pool has dropped the connection and the next request finds the primary again.
-        log.error("database unavailable: %s", exc.orig)
+        # pool has dropped the connection and the next request finds the primary again. Some
+        # statements (the shared rate limits) go to psycopg directly: its error means the same.
+        log.error("database unavailable: %s", getattr(exc, "orig", exc))
         response = _error(503, "the database is unavailable; try again shortly")
         response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
         return response
@@ -156,6 +159,7 @@ def register(app: FastAPI) -> None:
 
     app.add_exception_handler(LoginRequired, login_required)
     app.add_exception_handler(DBAPIError, database_down)  # its subclass DataError has its own
+    app.add_exception_handler(psycopg.OperationalError, database_down)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(DataError, value_refused)
     app.add_exception_handler(Exception, unexpected)

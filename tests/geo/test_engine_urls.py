@@ -53,3 +53,14 @@ def test_a_lost_database_answers_503_with_retry_after(client, monkeypatch):
     answer = client.get("/health")
     assert answer.status_code == 503 and answer.headers["retry-after"] == "5"
     assert answer.json()["detail"].startswith("the database is unavailable")
+
+
+def test_a_statement_sent_through_psycopg_directly_also_answers_503(client, monkeypatch):
+    # The shared rate limits talk to psycopg without SQLAlchemy; a failover cuts them off too.
+    def lost(*args: object, **kwargs: object) -> None:
+        raise psycopg.OperationalError("consuming input failed: server closed the connection unexpectedly")
+
+    monkeypatch.setattr("geo.db.throttles.hit", lost)
+    monkeypatch.delitem(client.headers, "Authorization", raising=False)  # anonymous: rate-limited
+    answer = client.post("/cases", json={"lon": 114.9, "lat": 33.43, "category": "0101", "description": "x"})
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "5", answer.text
