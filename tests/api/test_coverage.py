@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from shapely.geometry import box
 
+from geo.access import Role, User
 from geo.importer import import_units
 from tests import factories as f
+from tests.api.test_information import as_user, make_client
 from tests.geo.test_coverage_db import T1, T2, _settings, _with_hole
 
 HOLE = box(f.X0 + 0.005, f.Y0 + 0.025, f.X0 + 0.006, f.Y0 + 0.026)
@@ -85,3 +87,17 @@ def test_unknown_units_are_404_and_bad_parameters_422(client, session, tmp_path)
     assert client.get("/coverage").status_code == 422
     assert client.get("/coverage", params={"unit": f.COUNTY, "at": "yesterday"}).status_code == 422
     assert client.get("/coverage", params={"unit": f.COUNTY, "at": "2020-01-01"}).status_code == 404
+
+
+def test_a_report_outside_the_callers_unit_is_403(client, session, settings, engine, tmp_path):
+    _county_with_a_hole(session, tmp_path)
+    saved = client.get("/coverage", params={"unit": f.COUNTY, "save": "true"}).json()
+    users = {
+        "here": User(1, "planner.here", Role.PLANNER, f.COUNTY),
+        "there": User(2, "planner.there", Role.PLANNER, "419998"),
+    }
+    url = f"/coverage/reports/{saved['report_id']}/compare"
+    with make_client(session, settings, engine, users) as api:
+        assert api.get(url, headers=as_user("here")).status_code == 200
+        refused = api.get(url, headers=as_user("there"))
+        assert refused.status_code == 403 and "outside your unit" in refused.text
