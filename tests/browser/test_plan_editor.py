@@ -246,6 +246,22 @@ def test_merge_two_neighbouring_grids(desktop_as, live_server: LiveServer):
     assert page.evaluate("(c) => !(c in PlanEditor.state.draft)", b)
     expect(page.locator("#edits li")).to_have_count(1)
     shot(page, "merge")
+    # Swipe compare: the draft left of the slider (its pane clipped there), the current grids right.
+    page.get_by_label("卷帘对比 Swipe").check()
+    expect(page.locator(".leaflet-pe-current-pane path")).to_have_count(len(grids))
+    point = inside_only(live_server, a, [g for g in grids if g != a])
+    xy = pixel(page, point.x, point.y)
+    on_draft = "([x, y]) => !!document.elementFromPoint(x, y)?.closest('.leaflet-pe-draft-pane')"
+    swipe = page.get_by_label("卷帘位置 Swipe position (%)")
+    swipe.fill("100")
+    assert page.evaluate(on_draft, xy)  # the merged grid, drawn and clickable
+    swipe.fill("0")
+    expect(page.locator("body")).to_have_attribute("data-swipe-at", "0")
+    assert not page.evaluate(on_draft, xy)  # clipped away: the current grids show there
+    swipe.fill("50")
+    shot(page, "swipe")
+    page.get_by_label("卷帘对比 Swipe").uncheck()
+    expect(page.locator(".leaflet-pe-current-pane path")).to_have_count(0)
     # Undo removes the last edit: the draft is back to the current grids.
     before = stamp(page)
     page.locator('[data-tool="undo"]').click()
