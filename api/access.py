@@ -101,6 +101,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/units/{code}/diff"): Rule(P.READ_UNITS),
     ("GET", "/coverage"): Rule(P.READ_UNITS),
     ("GET", "/coverage/reports"): Rule(P.READ_UNITS),
+    ("GET", "/coverage/reports/{report_id}/compare"): Rule(P.READ_UNITS),
     # The map: boundaries for every signed-in user, cases narrowed to the jurisdiction.
     ("GET", "/map"): Rule(P.READ_UNITS, page=True),
     ("GET", "/map/tiles/{z}/{x}/{y}.pbf"): Rule(P.READ_UNITS),

@@ -571,11 +571,12 @@ def _coverage_table(unit: str, summary: dict, seconds: float) -> None:
     from rich.table import Table
 
     table = Table(title=f"coverage of {unit} ({seconds:.1f} s)")
-    for column in ("kind", "count", "new", "area m²"):
+    for column in ("kind", "count", "new", "resolved", "area m²"):
         table.add_column(column, justify="left" if column == "kind" else "right")
     for kind, entry in summary.items():
         area = entry.get("area_m2")
-        table.add_row(kind, str(entry["count"]), str(entry["new"]), "" if area is None else f"{area:,.1f}")
+        counts = (str(entry[k]) for k in ("count", "new", "resolved"))
+        table.add_row(kind, *counts, "" if area is None else f"{area:,.1f}")
     Console(soft_wrap=True).print(table)
 
 

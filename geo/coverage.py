@@ -52,8 +52,6 @@ from geo.people import ORGANISING_CELLS, StaffRole
 # Either of these makes a grid staffed (a grid chief or a full-time grid worker).
 STAFFING_ROLES = frozenset({StaffRole.GRID_CHIEF.value, StaffRole.FULL_TIME.value})
 ORGANISING_KINDS = frozenset(k.value for k in ORGANISING_CELLS)
-# Two findings are the same problem when their shapes share at least this share of the larger one.
-SAME_FINDING_OVERLAP = 0.5
 # Parents above this level are always analysed: a street or community without children is a gap.
 ALWAYS_ANALYSED = (Level.COUNTY, Level.STREET, Level.COMMUNITY)
 GRID_CODE_LENGTH = CODE_LENGTH[Level.GRID]
@@ -149,7 +147,7 @@ class Finding:
     geometry: shapely.Geometry | None
     area_m2: float | None
     detail: Mapping[str, Any] = field(default_factory=dict)
-    new: bool | None = None  # set by a stored-report comparison (geo.db.coverage); None = not compared
+    new: bool | None = None  # set by a stored-report comparison (geo.coverage_compare); None = not compared
 
 
 ProgressFn = Callable[[int, int], None]
@@ -451,41 +449,7 @@ def _to_storage(pieces: Sequence[_Piece], metric: str) -> list[Finding]:
     ]
 
 
-# ---------------------------------------------------------------- comparing and presenting
-
-
-def same_finding(a: Finding, b: Finding) -> bool:
-    """Same kind, same units (and case), and shapes mostly overlapping: the same problem again."""
-    if a.kind != b.kind or tuple(a.units) != tuple(b.units):
-        return False
-    if a.detail.get("case_id") != b.detail.get("case_id"):
-        return False
-    if a.geometry is None or b.geometry is None:
-        return a.geometry is None and b.geometry is None
-    if a.kind == Kind.CASE_IN_GAP:
-        return shapely.distance(a.geometry, b.geometry) < 1e-7
-    # A ratio of areas: lon/lat degrees² do for it at the scale of one finding.
-    larger = max(a.geometry.area, b.geometry.area)
-    shared = shapely.intersection(a.geometry, b.geometry).area
-    return larger > 0 and shared >= SAME_FINDING_OVERLAP * larger
-
-
-def mark_new(findings: Iterable[Finding], previous: Sequence[Finding]) -> list[Finding]:
-    """Findings with `new` set: True unless the same problem is among `previous`."""
-    earlier: dict[tuple[Kind, tuple[str, ...]], list[Finding]] = defaultdict(list)
-    for f in previous:
-        earlier[(f.kind, tuple(f.units))].append(f)
-    return [
-        Finding(
-            f.kind,
-            f.units,
-            f.geometry,
-            f.area_m2,
-            f.detail,
-            new=not any(same_finding(f, e) for e in earlier.get((f.kind, tuple(f.units)), ())),
-        )
-        for f in findings
-    ]
+# ---------------------------------------------------------------- presenting (comparing: coverage_compare)
 
 
 def summary(findings: Iterable[Finding]) -> dict[str, dict[str, Any]]:

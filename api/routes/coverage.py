@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, Field
 
 from api.access import CurrentUser
 from api.deps import AtDep, SessionDep, SettingsDep
@@ -19,6 +20,34 @@ from geo.db.units import units_at
 router = APIRouter(tags=["coverage"])
 
 UnitQuery = Annotated[str, Query(description="Unit code: the analysis covers it and everything below it")]
+GeoJSON = dict[str, Any]
+Summary = Annotated[
+    dict[str, dict[str, float | int]], Field(description="per kind: count, new, resolved (and area_m2)")
+]
+
+
+class CoverageOut(BaseModel):
+    """An analysis compared with the unit's last saved report."""
+
+    unit: str
+    at: str | None
+    report_id: int | None = Field(description="id of this run once saved (save=true)")
+    previous_report: int | None = Field(description="the saved report compared with; none: all new")
+    summary: Summary
+    findings: GeoJSON = Field(description="FeatureCollection; properties kind, units, area_m2, new, detail")
+    resolved: GeoJSON = Field(description="FeatureCollection: findings of the previous report gone now")
+
+
+class ReportComparisonOut(BaseModel):
+    """A saved report against the unit's report saved before it."""
+
+    unit: str
+    report_id: int
+    previous_report: int | None
+    summary: Summary
+    new: GeoJSON = Field(description="FeatureCollection: findings not in the previous report")
+    resolved: GeoJSON = Field(description="FeatureCollection: findings of the previous report gone")
+    unchanged: int = Field(description="findings already in the previous report")
 
 
 def _check_unit(session: SessionDep, user: User | None, code: str, at: datetime | None = None) -> None:
@@ -34,7 +63,7 @@ def _check_unit(session: SessionDep, user: User | None, code: str, at: datetime 
         raise NotFound(f"no unit with code {code}{when}")
 
 
-@router.get("/coverage", responses={404: {"description": "No such unit"}})
+@router.get("/coverage", response_model=CoverageOut, responses={404: {"description": "No such unit"}})
 def coverage(
     session: SessionDep,
     settings: SettingsDep,
@@ -43,7 +72,8 @@ def coverage(
     unit: UnitQuery,
     save: Annotated[bool, Query(description="Store the result as a dated report of the unit")] = False,
 ) -> dict:
-    """Gaps, overlaps, slivers, overhangs, staff, party cells, size norm and cases in gaps, per kind."""
+    """Gaps, overlaps, slivers, overhangs, staff, party cells, size norm and cases in gaps, per kind;
+    new and resolved against the unit's last saved report."""
     _check_unit(session, user, unit, at)
     run = store.run_coverage(session, unit, Tolerances.from_settings(settings), at=at)
     if save:
@@ -57,3 +87,19 @@ def reports(session: SessionDep, user: CurrentUser, unit: UnitQuery) -> list[dic
     """The stored coverage reports of a unit, newest first, with their summaries."""
     _check_unit(session, user, unit)
     return store.list_reports(session, unit)
+
+
+@router.get(
+    "/coverage/reports/{report_id}/compare",
+    response_model=ReportComparisonOut,
+    responses={404: {"description": "No such report"}},
+)
+def compare_report(
+    session: SessionDep, user: CurrentUser, report_id: Annotated[int, Path(description="A saved report")]
+) -> dict:
+    """A saved report against its predecessor: the new findings, the resolved ones, how many stayed."""
+    unit = store.report_unit(session, report_id)
+    if unit is None:
+        raise NotFound(f"no coverage report {report_id}")
+    _check_unit(session, user, unit)
+    return store.compare_report(session, report_id, unit)

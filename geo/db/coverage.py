@@ -3,7 +3,7 @@
 The analysis itself is geo.coverage (no database). Here: the units below a code (current
 versions or as of a date) with their staff roles, party cells and households; the open cases
 that no grid holds (unassigned or snapped); reports stored per unit, so that each finding can
-say whether it is new since the unit's previous report.
+say whether it is new since the unit's previous report, and which earlier findings are resolved.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo import coverage
+from geo import coverage, coverage_compare
 from geo.assignment import Status
 from geo.codes import CODE_LENGTH, Level
 from geo.crs import STORAGE_SRID
@@ -34,25 +34,31 @@ UNHELD = (Status.UNASSIGNED.value, Status.SNAPPED.value)
 
 @dataclass
 class CoverageRun:
-    """One analysis of a unit's subtree, findings marked new against the unit's last stored report."""
+    """One analysis of a unit's subtree, compared with the unit's last stored report (new, resolved)."""
 
     unit: str
     as_of: datetime | None
     tolerances: coverage.Tolerances
     findings: list[coverage.Finding]
     previous_report: int | None = None
+    resolved: list[coverage.Finding] = field(default_factory=list)  # of the previous report, gone now
     report_id: int | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
+    def summary(self) -> dict[str, dict[str, Any]]:
+        """Count, new, resolved (and m²) per kind."""
+        return coverage_compare.summary_with_resolved(self.findings, self.resolved)
+
     def as_dict(self) -> dict[str, Any]:
-        """The API/CLI answer: unit, dates, summary and the findings as GeoJSON."""
+        """The API/CLI answer: unit, dates, summary, the findings and the resolved ones as GeoJSON."""
         return {
             "unit": self.unit,
             "at": self.as_of.isoformat() if self.as_of else None,
             "report_id": self.report_id,
             "previous_report": self.previous_report,
-            "summary": coverage.summary(self.findings),
+            "summary": self.summary(),
             "findings": coverage.feature_collection(self.findings),
+            "resolved": coverage.feature_collection(self.resolved),
         }
 
 
@@ -119,7 +125,7 @@ def run_coverage(
     at: datetime | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> CoverageRun:
-    """Analyse the subtree of `code` at every level; findings marked new against the last report."""
+    """Analyse the subtree of `code` at every level; compared with the unit's last report."""
     t0 = time.perf_counter()
     units = load_subtree(session, code, at)
     cases = unheld_cases(session, code, at)
@@ -129,9 +135,11 @@ def run_coverage(
         findings += stale_grid_findings(session, code, tolerances.patrol_stale_days)
     t2 = time.perf_counter()
     previous_id, previous = last_report(session, code)
-    findings = coverage.mark_new(findings, previous)
+    compared = coverage_compare.compare(findings, previous)
     timings = {"load_s": t1 - t0, "analyse_s": t2 - t1, "compare_s": time.perf_counter() - t2}
-    return CoverageRun(code, at, tolerances, findings, previous_id, timings=timings)
+    return CoverageRun(
+        code, at, tolerances, compared.findings, previous_id, compared.resolved, timings=timings
+    )
 
 
 def last_report(session: Session, code: str) -> tuple[int | None, list[coverage.Finding]]:
@@ -145,6 +153,11 @@ def last_report(session: Session, code: str) -> tuple[int | None, list[coverage.
     ).scalar_one_or_none()
     if report_id is None:
         return None, []
+    return report_id, report_findings(session, report_id)
+
+
+def report_findings(session: Session, report_id: int) -> list[coverage.Finding]:
+    """The findings of a stored report, in the order they were stored."""
     rows = session.execute(
         text(
             """SELECT kind, units, area_m2, detail, new, ST_AsBinary(geom) AS wkb
@@ -152,7 +165,7 @@ def last_report(session: Session, code: str) -> tuple[int | None, list[coverage.
         ),
         {"id": report_id},
     )
-    return report_id, [
+    return [
         coverage.Finding(
             coverage.Kind(r.kind), tuple(r.units), from_wkb(r.wkb), r.area_m2, r.detail, new=r.new
         )
@@ -193,12 +206,40 @@ def save_report(session: Session, run: CoverageRun) -> int:
             "unit": run.unit,
             "as_of": run.as_of,
             "tolerances": json.dumps(run.tolerances.as_dict()),
-            "summary": json.dumps(coverage.summary(run.findings)),
+            "summary": json.dumps(run.summary()),
             "findings": json.dumps(findings, ensure_ascii=False),
         },
     ).scalar_one()
     run.report_id = report_id
     return report_id
+
+
+def report_unit(session: Session, report_id: int) -> str | None:
+    """The unit a stored report is about (None: no such report)."""
+    return session.execute(
+        text("SELECT unit_code FROM coverage_reports WHERE id = :id"), {"id": report_id}
+    ).scalar_one_or_none()
+
+
+def previous_report_of(session: Session, report_id: int) -> int | None:
+    """The id of the unit's report saved just before `report_id` (None for its first)."""
+    return session.execute(
+        text(
+            """SELECT p.id FROM coverage_reports r
+               JOIN coverage_reports p ON p.unit_code = r.unit_code
+                AND (p.created_at, p.id) < (r.created_at, r.id)
+               WHERE r.id = :id ORDER BY p.created_at DESC, p.id DESC LIMIT 1"""
+        ),
+        {"id": report_id},
+    ).scalar_one_or_none()
+
+
+def compare_report(session: Session, report_id: int, unit: str) -> dict[str, Any]:
+    """A stored report against its unit's previous one: summary, new and resolved findings."""
+    previous = previous_report_of(session, report_id)
+    earlier = report_findings(session, previous) if previous is not None else []
+    comparison = coverage_compare.compare(report_findings(session, report_id), earlier)
+    return {"unit": unit, "report_id": report_id, "previous_report": previous, **comparison.as_dict()}
 
 
 def list_reports(session: Session, code: str) -> list[dict[str, Any]]:

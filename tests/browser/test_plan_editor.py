@@ -18,6 +18,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.access import Role
+from geo.coverage import Kind, Tolerances
+from geo.db import coverage as coverage_store
 from tests.browser.conftest import LiveServer, PageLog
 from tests.browser.test_map import DESKTOP, open_map, sign_in
 
@@ -244,6 +246,22 @@ def test_merge_two_neighbouring_grids(desktop_as, live_server: LiveServer):
     assert page.evaluate("(c) => !(c in PlanEditor.state.draft)", b)
     expect(page.locator("#edits li")).to_have_count(1)
     shot(page, "merge")
+    # Swipe compare: the draft left of the slider (its pane clipped there), the current grids right.
+    page.get_by_label("卷帘对比 Swipe").check()
+    expect(page.locator(".leaflet-pe-current-pane path")).to_have_count(len(grids))
+    point = inside_only(live_server, a, [g for g in grids if g != a])
+    xy = pixel(page, point.x, point.y)
+    on_draft = "([x, y]) => !!document.elementFromPoint(x, y)?.closest('.leaflet-pe-draft-pane')"
+    swipe = page.get_by_label("卷帘位置 Swipe position (%)")
+    swipe.fill("100")
+    assert page.evaluate(on_draft, xy)  # the merged grid, drawn and clickable
+    swipe.fill("0")
+    expect(page.locator("body")).to_have_attribute("data-swipe-at", "0")
+    assert not page.evaluate(on_draft, xy)  # clipped away: the current grids show there
+    swipe.fill("50")
+    shot(page, "swipe")
+    page.get_by_label("卷帘对比 Swipe").uncheck()
+    expect(page.locator(".leaflet-pe-current-pane path")).to_have_count(0)
     # Undo removes the last edit: the draft is back to the current grids.
     before = stamp(page)
     page.locator('[data-tool="undo"]').click()
@@ -452,13 +470,43 @@ def test_create_a_special_zone_and_move_a_micro_grid(desktop_as, live_server: Li
     shot(page, "create-move")
 
 
+@pytest.fixture
+def staffed_since_a_saved_report(live_server: LiveServer):
+    """A saved coverage report of the demo county, then a grid chief for a grid it found unstaffed.
+
+    Yields that grid; afterwards the staff row and the report are removed (other tests see none).
+    """
+    with Session(live_server.engine) as session:
+        run = coverage_store.run_coverage(session, "411681", Tolerances.from_settings(live_server.settings))
+        report_id = coverage_store.save_report(session, run)
+        grid = next(f.units[0] for f in run.findings if f.kind == Kind.NO_STAFF)
+        staff_id = session.execute(
+            text("INSERT INTO staff (unit_code, role, name) VALUES (:g, 'grid_chief', '张三') RETURNING id"),
+            {"g": grid},
+        ).scalar_one()
+        session.commit()
+    try:
+        yield grid
+    finally:
+        with Session(live_server.engine) as session:
+            session.execute(text("DELETE FROM staff WHERE id = :id"), {"id": staff_id})
+            session.execute(text("DELETE FROM coverage_reports WHERE id = :id"), {"id": report_id})
+            session.commit()
+
+
 def test_the_planner_map_lists_coverage_findings_per_kind_highlights_their_grids_and_zooms(
-    desktop_as, live_server: LiveServer
+    desktop_as, live_server: LiveServer, staffed_since_a_saved_report: str
 ):
     page = desktop_as(Role.PLANNER).new_page()
     open_map(page, "/map?view=planner")
     panel = page.locator(".gm-coverage")
     expect(panel).to_be_visible(timeout=15_000)
+    # The grid staffed since the saved report: its `no_staff` finding is resolved, counted apart.
+    expect(panel.locator('label[data-kind="resolved"] .gm-count')).to_have_text("1")
+    resolved = panel.locator('li[data-kind="resolved"]')
+    expect(resolved).to_have_count(1)
+    expect(resolved).to_contain_text(f"已解决 resolved · 缺网格员 no staff · {staffed_since_a_saved_report}")
+    assert page.evaluate("GridMap.coverage.resolved") == 1
     counts = page.evaluate("GridMap.coverage.kinds")
     assert counts, "the demo county has findings about people (no staff, no party cell, size norm)"
     for kind, n in counts.items():
@@ -470,7 +518,7 @@ def test_the_planner_map_lists_coverage_findings_per_kind_highlights_their_grids
     kinds_of: dict[str, set[str]] = {}
     for k, unit in items:
         kinds_of.setdefault(unit, set()).add(k)
-    kind, grid = next((k, u) for k, u in items if len(kinds_of[u]) == 1 and len(u) == 15)
+    kind, grid = next((k, u) for k, u in items if len(kinds_of[u]) == 1 and len(u) == 15 and k != "resolved")
     first = panel.locator(f'li[data-kind="{kind}"][data-unit="{grid}"]')
     assert page.evaluate("(c) => c in GridMap.coverageHighlighted", grid)  # the grid is highlighted
     first.click()

@@ -18,10 +18,9 @@ from geo.coverage import (
     analyse_parent,
     analyse_tree,
     feature_collection,
-    mark_new,
-    same_finding,
     summary,
 )
+from geo.coverage_compare import mark_new, same_finding
 from geo.settings import Settings
 
 METRIC = "EPSG:4547"

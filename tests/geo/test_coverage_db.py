@@ -136,6 +136,7 @@ def test_reports_are_stored_and_findings_marked_new_since_the_last(session, sett
     assert reports[0]["summary"]["gap"] == {
         "count": 2,
         "new": 1,
+        "resolved": 0,
         "area_m2": reports[0]["summary"]["gap"]["area_m2"],
     }
     stored = session.execute(

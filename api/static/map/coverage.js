@@ -1,8 +1,9 @@
 /* Coverage findings on the planner's map (GET /coverage?unit=...): area findings (gap, overlap,
  * sliver, outside parent, special outside community) drawn with their area and units; findings
  * about a grid (no staff, no party cell, size norm) shown by highlighting the grid in the unit
- * tiles; a count and a switch per kind; clicking a finding zooms to it. Texts reach the DOM through
- * textContent only. */
+ * tiles; a count and a switch per kind; clicking a finding zooms to it. Findings of the unit's last
+ * saved report that are gone now (`resolved`) are outlined green and dashed, with their own count
+ * and switch. Texts reach the DOM through textContent only. */
 (function () {
   'use strict';
 
@@ -14,6 +15,8 @@
     special_outside_community: '#e377c2', case_in_gap: '#1f77b4',
     no_staff: '#17becf', no_party_cell: '#bcbd22', size_norm: '#555555'
   };
+  // Resolved: green (no finding kind uses it) and dashed, an outline with nothing filled.
+  var RESOLVED = { color: '#2ca02c', weight: 3, dashArray: '6 4', fill: false, opacity: 1 };
   var NAMES = {
     gap: '空隙 gap', overlap: '重叠 overlap', sliver: '狭长碎片 sliver', outside_parent: '超出上级 outside parent',
     special_outside_community: '专属网格超出社区 special outside community', case_in_gap: '空隙中的事件 case in a gap',
@@ -70,18 +73,52 @@
         G.coverageHighlighted = styles;
       }
       restyle();
-      panel(map, byKind, layers, restyle, features.length, body.previous_report);
-      note.textContent = '覆盖问题 coverage findings: ' + features.length;
+      var resolved = (body.resolved && body.resolved.features) || [];
+      var resolvedLayer = L.geoJSON({ type: 'FeatureCollection', features: resolved.filter(function (f) { return f.geometry; }) }, {
+        style: RESOLVED,
+        pointToLayer: function (f, latlng) { return L.circleMarker(latlng, Object.assign({ radius: 7 }, RESOLVED)); },
+        onEachFeature: function (f, l) { l.bindTooltip(el('span', null, '已解决 resolved · ' + describe(f.properties))); }
+      }).addTo(map);
+      panel(map, byKind, layers, restyle, features.length, body.previous_report, { features: resolved, layer: resolvedLayer });
+      note.textContent = '覆盖问题 coverage findings: ' + features.length +
+        (body.previous_report ? ' · 已解决 resolved: ' + resolved.length : '');
       var counts = {};
       Object.keys(byKind).forEach(function (k) { counts[k] = byKind[k].length; });
-      G.coverage = { features: features.length, kinds: counts };
+      G.coverage = { features: features.length, kinds: counts, resolved: resolved.length, previousReport: body.previous_report };
     }).catch(function (err) {
       note.textContent = '覆盖分析不可用 coverage analysis unavailable' + (err.status ? ' (HTTP ' + err.status + ')' : '');
       G.coverage = { unavailable: true };
     });
   };
 
-  function panel(map, byKind, layers, restyle, total, previous) {
+  function kindLine(kind, text, count, swatchStyle, toggle) {
+    var line = el('label', 'gm-coverage-kind');
+    line.dataset.kind = kind;
+    var input = el('input');
+    input.type = 'checkbox';
+    input.checked = true;
+    input.addEventListener('change', function () { toggle(input.checked); });
+    var swatch = el('span', 'gm-swatch');
+    Object.keys(swatchStyle).forEach(function (k) { swatch.style[k] = swatchStyle[k]; });
+    line.appendChild(input);
+    line.appendChild(swatch);
+    line.appendChild(el('span', null, text + ' '));
+    line.appendChild(el('strong', 'gm-count', count));
+    return line;
+  }
+
+  function listItem(map, f, kind, prefix) {
+    var item = el('li', null, prefix + describe(f.properties));
+    item.tabIndex = 0;
+    item.dataset.kind = kind;
+    item.dataset.unit = (f.properties.units || [])[0] || '';
+    var go = function () { zoomTo(map, f); };
+    item.addEventListener('click', go);
+    item.addEventListener('keydown', function (e) { if (e.key === 'Enter') go(); });
+    return item;
+  }
+
+  function panel(map, byKind, layers, restyle, total, previous, resolved) {
     var box = el('div', 'gm-panel gm-coverage');
     box.appendChild(el('div', 'gm-panel-head', '覆盖问题 Coverage findings ' + total));
     if (previous) {
@@ -91,40 +128,35 @@
       box.appendChild(el('div', 'gm-muted', '较上次报告新增 new since the last saved report: ' + fresh));
     }
     var list = el('ol', 'gm-list');
-    Object.keys(byKind).sort().forEach(function (kind) {
-      var line = el('label', 'gm-coverage-kind');
-      line.dataset.kind = kind;
-      var box2 = el('input');
-      box2.type = 'checkbox';
-      box2.checked = true;
-      box2.addEventListener('change', function () {
-        if (box2.checked) layers[kind].addTo(map); else map.removeLayer(layers[kind]);
+    function toggler(layer) {
+      return function (on) {
+        if (on) layer.addTo(map); else map.removeLayer(layer);
         restyle();
         fill();
-      });
-      var swatch = el('span', 'gm-swatch');
-      swatch.style.background = COLORS[kind] || '#9467bd';
-      line.appendChild(box2);
-      line.appendChild(swatch);
-      line.appendChild(el('span', null, (NAMES[kind] || kind) + ' '));
-      line.appendChild(el('strong', 'gm-count', byKind[kind].length));
-      box.appendChild(line);
+      };
+    }
+    Object.keys(byKind).sort().forEach(function (kind) {
+      box.appendChild(kindLine(kind, NAMES[kind] || kind, byKind[kind].length,
+        { background: COLORS[kind] || '#9467bd' }, toggler(layers[kind])));
     });
+    if (previous) {
+      // Findings of the last saved report that are gone now (GET /coverage `resolved`).
+      box.appendChild(kindLine('resolved', '已解决 resolved', resolved.features.length,
+        { border: '2px dashed ' + RESOLVED.color, background: 'transparent' }, toggler(resolved.layer)));
+    }
     function fill() {
       list.textContent = '';
       Object.keys(byKind).sort().forEach(function (kind) {
         if (!map.hasLayer(layers[kind])) return;
         byKind[kind].slice(0, 50).forEach(function (f) {
-          var item = el('li', null, (previous && f.properties.new ? '新 new · ' : '') + describe(f.properties));
-          item.tabIndex = 0;
-          item.dataset.kind = kind;
-          item.dataset.unit = (f.properties.units || [])[0] || '';
-          var go = function () { zoomTo(map, f); };
-          item.addEventListener('click', go);
-          item.addEventListener('keydown', function (e) { if (e.key === 'Enter') go(); });
-          list.appendChild(item);
+          list.appendChild(listItem(map, f, kind, previous && f.properties.new ? '新 new · ' : ''));
         });
       });
+      if (previous && map.hasLayer(resolved.layer)) {
+        resolved.features.slice(0, 50).forEach(function (f) {
+          list.appendChild(listItem(map, f, 'resolved', '已解决 resolved · '));
+        });
+      }
     }
     fill();
     box.appendChild(list);

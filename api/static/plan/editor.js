@@ -114,6 +114,7 @@
       }).then(function (found) {
         S.control = L.control.layers(null, {}, { collapsed: false }).addTo(map);
         S.control.addOverlay(S.layers.current, '现状边界 Current boundaries');
+        PE.swipe(map);
         show(plan);
         PE.fit(L.geoJSON(found[0]));
         PE.tools.build(plan.status === 'draft');
@@ -121,7 +122,7 @@
         // Another plan published (or an import): the current units, the draft over them and its
         // conflicts are drawn again, without a reload.
         window.GridMapBoundaries.watch(function () {
-          loadCurrent().then(PE.reload).then(function () { PE.say('边界已更新 boundaries changed elsewhere: redrawn'); });
+          loadCurrent().then(PE.reload).then(PE.swipe.refresh).then(function () { PE.say('边界已更新 boundaries changed elsewhere: redrawn'); });
         });
       });
     }).catch(function (err) {
@@ -199,9 +200,11 @@
       });
     };
     var style = function (f) { return PE.unitStyle(f.properties, S.selected.indexOf(f.properties.code) >= 0); };
-    S.layers.retired = L.geoJSON({ type: 'FeatureCollection', features: S.retired }, { style: style, interactive: false }).addTo(map);
-    S.layers.draft = L.geoJSON({ type: 'FeatureCollection', features: features(S.draft) }, { style: style, onEachFeature: pick }).addTo(map);
+    var pane = S.swipe ? 'pe-draft' : 'overlayPane';  // the swipe (swipe.js) clips the draft's own pane
+    S.layers.retired = L.geoJSON({ type: 'FeatureCollection', features: S.retired }, { style: style, interactive: false, pane: pane }).addTo(map);
+    S.layers.draft = L.geoJSON({ type: 'FeatureCollection', features: features(S.draft) }, { style: style, onEachFeature: pick, pane: pane }).addTo(map);
     S.layers.micro = L.geoJSON({ type: 'FeatureCollection', features: features(S.micro) }, {
+      pane: pane,
       style: function (f) {
         var s = PE.unitStyle(f.properties, S.selected.indexOf(f.properties.code) >= 0);
         s.weight = Math.min(s.weight, 1.5); s.fillOpacity = s.fillOpacity / 2;
