@@ -13,17 +13,18 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import requests
+from georeport import GeoReport
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from geo import crs
-from geo.access import Role
 from geo.categories import CategoryTable
 from geo.importer import import_units
 from geo.worktime import SHANGHAI
 from tests import factories as f
 from tests.conftest import DB_PREFIX, fresh_database
-from tests.live import server, sign_in
+from tests.live import server
 from tests.photos import png_bytes
 
 API = "/open311/v2"
@@ -361,19 +362,15 @@ def live_base(settings, tmp_path_factory) -> Iterator[str]:
         import_units(session, path, valid_from=datetime(2024, 1, 1, tzinfo=UTC), settings=settings)
     engine.dispose()
     with server(url) as base:
-        global READER
-        READER = sign_in(base, url, Role.VIEWER, f.COUNTY)  # reading requests needs an account
         yield base
 
 
-READER: dict[str, str] = {}
-
-
 def fetch(url: str, form: dict | None = None) -> tuple[int, str, bytes]:
-    """(status, content type, body) of a GET, or of a form-encoded POST when `form` is given."""
+    """(status, content type, body) of a GET, or of a form-encoded POST when `form` is given: as a
+    standard client makes them, without a token (reading requests is public by default)."""
     data = urllib.parse.urlencode(form).encode() if form is not None else None
     try:
-        request = urllib.request.Request(url, data=data, headers=READER)
+        request = urllib.request.Request(url, data=data)
         with urllib.request.urlopen(request, timeout=10) as answer:
             return answer.status, answer.headers["Content-Type"], answer.read()
     except urllib.error.HTTPError as error:
@@ -405,3 +402,30 @@ def test_round_trip_with_a_plain_http_client(live_base):
 
     status, _, body = fetch(f"{live_base}{API}/requests.json", hotline(lat="95"))
     assert status == 400 and "outside the service area" in json.loads(body)[0]["description"]
+
+
+def test_a_third_party_open311_client_works_unchanged(live_base):
+    """georeport (PyPI), as any city's client uses it: services, a definition, requests read without
+    a key, in JSON and XML. It cannot post; the post is form-encoded as the spec says."""
+    status, _, body = fetch(f"{live_base}{API}/requests.json", hotline(description=f"垃圾，电话{PHONE}"))
+    assert status == 201, body
+    request_id = json.loads(body)[0]["service_request_id"]
+    for fmt in ("json", "xml"):
+        client = GeoReport(f"{live_base}{API}", output_format=fmt)
+        services = client.get_service_list()
+        assert RUBBISH in [s["service_code"] for s in services]
+        rubbish = next(s for s in services if s["service_code"] == RUBBISH)
+        assert rubbish["service_name"] == "暴露垃圾" and rubbish["group"] == "市容环境"
+        assert client.get_service_definition(RUBBISH)["service_code"] == RUBBISH
+        one = client.get_service_request(request_id)
+        assert one["service_request_id"] == request_id and one["status"] == "open"
+        assert one["description"] == "垃圾，电话138******78"  # the public view
+        listed = client.get_service_requests(service_code=RUBBISH, status="open")
+        listed = listed if isinstance(listed, list) else [listed]  # xmltodict: one item is no list
+        assert request_id in [r["service_request_id"] for r in listed]
+        by_ids = client.get_service_requests(service_request_id=request_id)
+        by_ids = by_ids if isinstance(by_ids, list) else [by_ids]
+        assert [r["service_request_id"] for r in by_ids] == [request_id]
+        with pytest.raises(requests.HTTPError) as refused:
+            client.get_service_definition("9999")
+        assert refused.value.response.status_code == 404
