@@ -40,6 +40,9 @@ class Rule:
     permission: Permission | None
     scope: str | None = None  # "code" (a unit code), "case", "plan", or None
     page: bool = False  # an HTML page: send people without a session to the login page
+    # A setting's name (geo.settings.Settings): while it is true, callers without credentials pass
+    # as on a public route (the route shows them its public view); signed-in callers are checked.
+    public_if: str | None = None
 
 
 PUBLIC = Rule(None)
@@ -77,12 +80,16 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/redoc"): PUBLIC,
     ("GET", "/audit"): Rule(P.READ_AUDIT),
     ("GET", "/users"): Rule(P.MANAGE_USERS),
-    # Open311: services and intake are public (hotlines, third parties); reading requests is not.
+    # Open311: services, discovery and intake are public (hotlines, third parties); reading requests
+    # is public too (without personal data) unless GRIDMAP_OPEN311_PUBLIC_READ=false.
+    ("GET", "/open311/discovery.{format}"): PUBLIC,
     ("GET", "/open311/v2/services.{format}"): PUBLIC,
     ("GET", "/open311/v2/services/{service_code}.{format}"): PUBLIC,
     ("POST", "/open311/v2/requests.{format}"): PUBLIC,
-    ("GET", "/open311/v2/requests.{format}"): Rule(P.READ_CASES),
-    ("GET", "/open311/v2/requests/{service_request_id}.{format}"): Rule(P.READ_CASES, "case"),
+    ("GET", "/open311/v2/requests.{format}"): Rule(P.READ_CASES, public_if="open311_public_read"),
+    ("GET", "/open311/v2/requests/{service_request_id}.{format}"): Rule(
+        P.READ_CASES, "case", public_if="open311_public_read"
+    ),
     # Planning
     ("POST", "/plans"): Rule(P.PLAN),  # the unit in the body is checked by the route
     ("GET", "/plans"): Rule(P.PLAN),
@@ -253,7 +260,7 @@ async def authorize(request: Request, user: Annotated[User | None, Depends(resol
     if rule is None:
         raise HTTPException(403, f"no access rule for {request.method} {getattr(route, 'path_format', '?')}")
     request.state.user = user
-    if rule.permission is None:
+    if rule.permission is None or (user is None and _public_now(request, rule)):
         return
     if user is None:
         if rule.page:
@@ -265,6 +272,11 @@ async def authorize(request: Request, user: Annotated[User | None, Depends(resol
         raise AccessDenied(f"a {user.role} may not do this ({rule.permission} needed)")
     if rule.scope:
         await run_in_threadpool(_check_scope, request, user, rule.scope)
+
+
+def _public_now(request: Request, rule: Rule) -> bool:
+    """Whether the rule's setting makes the route public at the moment."""
+    return rule.public_if is not None and bool(getattr(request.app.state.settings, rule.public_if))
 
 
 def _check_scope(request: Request, user: User, scope: str) -> None:

@@ -33,6 +33,7 @@ from api.routes import (
     locate,
     maps,
     open311,
+    open311_discovery,
     plan_editor,
     plans,
     queue,
@@ -154,7 +155,8 @@ def create_app(
     # in order, so the busiest (case intake, /locate) come early: JSON reports first of all, on a
     # route that skips FastAPI's per-request work (cases.JsonReports).
     app.router.routes.append(cases.JsonReports())
-    routers = (live, cases, locate, health, auth, grids, open311, plans, coverage, boundaries, queue)
+    routers = (live, cases, locate, health, auth, grids, open311, open311_discovery, plans, coverage)
+    routers = (*routers, boundaries, queue)
     for module in (*routers, patrol_routes):
         app.include_router(module.router)
     report.mount(app)  # the field worker page and its assets

@@ -7,9 +7,11 @@ import logging
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
+from starlette.exceptions import HTTPException
 
 from api.access import LoginRequired
 from api.live_feed import TooManyStreams
@@ -114,6 +116,19 @@ def _error(status: int, detail: str, **extra: object) -> JSONResponse:
     return JSONResponse(status_code=status, content={"detail": detail, **extra})
 
 
+def _open311(
+    request: Request, status: int, detail: str, headers: dict[str, str] | None = None
+) -> Response | None:
+    """The answer in Open311's error format for a path under /open311/, else None."""
+    from api import open311_format  # here: it imports this module's error classes
+
+    path = request.url.path
+    if not open311_format.is_open311(path):
+        return None
+    fmt = open311_format.format_of(path)
+    return open311_format.error_response(fmt, open311_format.open311_status(status), detail, headers)
+
+
 def register(app: FastAPI) -> None:
     """Install the handlers: domain errors become 4xx with a reason, anything else a bare 500."""
     for error, status in STATUS_BY_ERROR.items():
@@ -133,9 +148,16 @@ def register(app: FastAPI) -> None:
         # pool has dropped the connection and the next request finds the primary again. Some
         # statements (the shared rate limits) go to psycopg directly: its error means the same.
         log.error("database unavailable: %s", getattr(exc, "orig", exc))
-        response = _error(503, "the database is unavailable; try again shortly")
-        response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
+        detail = "the database is unavailable; try again shortly"
+        retry = {"Retry-After": str(DATABASE_RETRY_AFTER_S)}
+        response = _open311(request, 503, detail, retry) or _error(503, detail)
+        response.headers.update(retry)
         return response
+
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        # Unknown paths (404) and methods (405) under /open311/ never reach an Open311 route.
+        answer = _open311(request, exc.status_code, str(exc.detail), exc.headers)
+        return answer or await http_exception_handler(request, exc)
 
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         # FastAPI's own handler fails on the bytes a body that is not UTF-8 leaves in the errors.
@@ -152,7 +174,8 @@ def register(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Log the traceback for operators; never send it to clients.
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _error(500, "internal error; it has been logged")
+        detail = "internal error; it has been logged"
+        return _open311(request, 500, detail) or _error(500, detail)
 
     async def login_required(request: Request, exc: Exception) -> RedirectResponse:
         return RedirectResponse(exc.location, status_code=303)
@@ -162,4 +185,5 @@ def register(app: FastAPI) -> None:
     app.add_exception_handler(psycopg.OperationalError, database_down)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(DataError, value_refused)
+    app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(Exception, unexpected)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api import open311_format
 from api.params import NUL_REFUSED
 
 # Sent with every answer unless the route set its own (pages set a Content-Security-Policy).
@@ -75,7 +76,7 @@ class RefuseNul:
             return
         query = scope.get("query_string", b"")
         if "\x00" in scope["path"] or b"%00" in query or b"\x00" in query:
-            await _answer(send, 422, NUL_REFUSED)
+            await _answer(scope, send, 422, NUL_REFUSED)
             return
         scan = _nul_scanner(dict(scope["headers"]).get(b"content-type", b""))
         if scan is None:
@@ -96,7 +97,7 @@ class RefuseNul:
         try:
             await self.app(scope, scanned, send)
         except TextRefused:
-            await _answer(send, 422, NUL_REFUSED)
+            await _answer(scope, send, 422, NUL_REFUSED)
 
 
 JSON_NUL = re.compile(rb"(\\+)u0000")  # a run of backslashes before u0000: an escape if the run is odd
@@ -142,7 +143,7 @@ class BodyLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+            await self._refuse(scope, send)
             return
         seen = 0
 
@@ -158,16 +159,21 @@ class BodyLimit:
         try:
             await self.app(scope, counted, send)
         except BodyTooLarge:
-            await self._refuse(send)
+            await self._refuse(scope, send)
 
-    async def _refuse(self, send: Send) -> None:
-        await _answer(send, 413, f"the request body is over the limit of {self.max_bytes:,} bytes")
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        await _answer(scope, send, 413, f"the request body is over the limit of {self.max_bytes:,} bytes")
 
 
-async def _answer(send: Send, status: int, detail: str) -> None:
-    """A JSON error answer sent by a middleware, in the shape of the app's ({"detail": reason})."""
-    body = json.dumps({"detail": detail}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+async def _answer(scope: Scope, send: Send, status: int, detail: str) -> None:
+    """An error answer sent by a middleware, in the shape of the app's ({"detail": reason}), or
+    Open311's under /open311/ (its own format and status, as api.errors answers there)."""
+    body, kind = json.dumps({"detail": detail}).encode(), b"application/json"
+    if open311_format.is_open311(scope["path"]):
+        status = open311_format.open311_status(status)
+        answer = open311_format.error_response(open311_format.format_of(scope["path"]), status, detail)
+        body, kind = answer.body, answer.headers["content-type"].encode()
+    headers = [(b"content-type", kind), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

@@ -69,6 +69,18 @@ class Settings(BaseSettings):
     public_intake_per_minute: int = Field(
         default=120, gt=0, description="Anonymous reports accepted per client address and minute"
     )
+    open311_public_read: bool = Field(
+        default=True,
+        description="Open311 service requests readable without signing in (no personal data); "
+        "false: reading them needs an account with read_cases",
+    )
+    open311_public_reads_per_minute: int = Field(
+        default=120, gt=0, description="Anonymous Open311 reads of requests per client address and minute"
+    )
+    open311_contact: str = Field(
+        default="网格化服务管理中心 Grid service management centre (12345 hotline)",
+        description="Who to contact about the Open311 endpoint, shown in its discovery document",
+    )
     login_free_failures: int = Field(
         default=3, ge=0, description="Failed logins of one user name from one address before delays"
     )

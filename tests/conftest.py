@@ -70,7 +70,7 @@ def settings() -> Settings:
     # one address ("testclient"): tests of the limits set their own.
     return Settings(
         database_url=None, secret_key=TEST_SECRET, background_jobs=False, login_per_minute=10_000,
-        public_intake_per_minute=10_000,
+        public_intake_per_minute=10_000, open311_public_reads_per_minute=10_000,
     )  # fmt: skip
 
 

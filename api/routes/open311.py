@@ -3,9 +3,11 @@
 A service is an assignable category subclass; a service request is a case. Requests come in
 form-encoded per the spec (or as JSON) and become cases exactly as POST /cases makes them, with
 source hotline_12345. Statuses map to open/closed with geo.lifecycle.is_open. Every answer,
-errors included, is JSON or XML as the path's extension says, in the spec's shapes; the rest of
-the API keeps its own error format (Open311Route converts errors for these routes only).
-Reporter data never appears in an answer.
+errors included, is JSON or XML as the path's extension says, in the spec's shapes
+(api/open311_format.py); the rest of the API keeps its own error format. Reporter data never
+appears in an answer. Reading requests is public unless GRIDMAP_OPEN311_PUBLIC_READ=false (the
+rule in api.access says so): anonymous readers get the public view (open311_format.public_request),
+signed-in ones their jurisdiction, as on /cases.
 
 Accepted but not used yet: `api_key`, `account_id` and `device_id` (accounts come with issue 6),
 `email` (a reporter is a name and a phone), `jurisdiction_id`, `address_id`, `attribute[...]`.
@@ -15,25 +17,29 @@ from __future__ import annotations
 
 import json
 import re
-import xml.etree.ElementTree as ET
-from collections.abc import Callable, Coroutine
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.orm import Session
-from starlette.exceptions import HTTPException
 
-from api.access import CurrentUser
+from api.access import CurrentUser, RateLimit
 from api.deps import SessionDep, read_body, request_session
-from api.errors import InvalidParameter, NotFound, PayloadTooLarge, UnsupportedMediaType
+from api.errors import InvalidParameter, NotFound, UnsupportedMediaType
+from api.open311_format import (
+    Open311Route,
+    agency_of,
+    notice,
+    public_request,
+    request_document,
+    respond,
+    service_document,
+    w3c,
+)
 from api.params import in_calendar
 from api.routes.cases import (
     JSON_LIMIT,
@@ -46,12 +52,9 @@ from api.routes.cases import (
 )
 from geo import crs
 from geo.access import User
-from geo.categories import Category, CategoryTable, UnknownCategory
-from geo.crs import CoordinateError
 from geo.db import cases as store
-from geo.db.units import StoredUnit, units_at
-from geo.intake_checks import OutsideUnits
-from geo.lifecycle import FINISHED_STATUSES, OPEN_STATUSES, CaseStatus, Source, Tier, is_open
+from geo.db.units import units_at
+from geo.lifecycle import FINISHED_STATUSES, OPEN_STATUSES, Source
 from geo.worktime import SHANGHAI
 
 ACTOR = "open311"  # the history's `who` for requests made here (api_key will name the system: issue 6)
@@ -59,28 +62,6 @@ WINDOW = timedelta(days=90)  # the spec's default and largest date range
 MAX_REQUESTS = 1000  # the spec's default maximum per answer
 MEDIA_URL_LIMIT = 2000
 
-# Errors answered in the Open311 format, with their HTTP status (first match wins: subclasses first).
-ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
-    (UnsupportedMediaType, 415),
-    (PayloadTooLarge, 413),
-    (NotFound, 404),
-    (store.CaseNotFound, 404),
-    (InvalidParameter, 400),
-    (CoordinateError, 400),
-    (UnknownCategory, 400),
-    (store.InvalidReport, 400),
-    (OutsideUnits, 400),
-    (store.IdempotencyConflict, 400),
-)
-
-# XML: a list's items are elements named after its container, as the spec shows them.
-ITEM_TAGS = {
-    "services": "service",
-    "service_requests": "request",
-    "errors": "error",
-    "attributes": "attribute",
-}
-NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")  # no XML 1.0 char
 CJK = re.compile("[\u3400-\u9fff]")
 
 # CaseIn's fields under the names an Open311 client sent them.
@@ -92,83 +73,12 @@ PARAM_NAMES = {
 }
 
 
-def _status_of(exc: Exception) -> int:
-    if isinstance(exc, HTTPException):
-        return exc.status_code
-    if isinstance(exc, RequestValidationError):
-        return 400
-    return next(status for error, status in ERROR_STATUS if isinstance(exc, error))
-
-
-def _description_of(exc: Exception) -> str:
-    if isinstance(exc, HTTPException):
-        return str(exc.detail)
-    if isinstance(exc, RequestValidationError):
-        return "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in exc.errors())
-    return str(exc)
-
-
-class Open311Route(APIRoute):
-    """A route whose errors are answered as the spec's error list, in the format its path asks for."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        """FastAPI's handler, with bad requests and unknown ids turned into Open311 errors."""
-        handler = super().get_route_handler()
-        known = (RequestValidationError, HTTPException, *(error for error, _ in ERROR_STATUS))
-
-        async def open311_handler(request: Request) -> Response:
-            fmt = request.path_params.get("format")
-            if fmt not in ("json", "xml"):
-                return error_response("json", 404, f"unknown format {fmt!r}: end the path in .json or .xml")
-            try:
-                return await handler(request)
-            except known as exc:
-                return error_response(fmt, _status_of(exc), _description_of(exc))
-
-        return open311_handler
-
-
 router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
 
 FormatPath = Annotated[str, Path(description="json or xml", pattern="^(json|xml)$")]
 
 
 # ---------------------------------------------------------------- answers
-
-
-def respond(fmt: str, root: str, payload: Any, status_code: int = 200) -> Response:
-    """The payload as JSON, or as XML under `root` with the spec's element names."""
-    if fmt == "xml":
-        return Response(to_xml(root, payload), status_code=status_code, media_type="application/xml")
-    return JSONResponse(payload, status_code=status_code)
-
-
-def error_response(fmt: str, status: int, description: str) -> Response:
-    """The spec's error answer: a list of {code, description}."""
-    return respond(fmt, "errors", [{"code": status, "description": description}], status)
-
-
-def to_xml(root: str, payload: Any) -> bytes:
-    """A document: dicts become child elements, lists repeated items, None an empty element."""
-    return ET.tostring(_element(root, payload), encoding="utf-8", xml_declaration=True)
-
-
-def _element(tag: str, value: Any) -> ET.Element:
-    element = ET.Element(tag)
-    if isinstance(value, dict):
-        element.extend(_element(key, item) for key, item in value.items())
-    elif isinstance(value, list):
-        element.extend(_element(ITEM_TAGS[tag], item) for item in value)
-    elif isinstance(value, bool):
-        element.text = "true" if value else "false"
-    elif value is not None:
-        element.text = NOT_XML.sub("\ufffd", str(value))  # ElementTree escapes the rest
-    return element
-
-
-def _w3c(at: datetime | None) -> str | None:
-    """A W3C datetime in China time, e.g. 2026-03-02T09:30:00+08:00."""
-    return at.astimezone(SHANGHAI).isoformat(timespec="seconds") if at else None
 
 
 # ---------------------------------------------------------------- services
@@ -178,21 +88,8 @@ def _w3c(at: datetime | None) -> str | None:
 def services(format: FormatPath, rules: RulesDep) -> Response:
     """Every service: one per assignable category subclass, grouped by its top class."""
     table = rules.categories
-    listed = [_service(c, table) for c in table if table.is_assignable(c.code)]
+    listed = [service_document(c, table) for c in table if table.is_assignable(c.code)]
     return respond(format, "services", listed)
-
-
-def _service(category: Category, table: CategoryTable) -> dict[str, Any]:
-    group = table.get(category.parent).name if category.parent else ""
-    return {
-        "service_code": category.code,
-        "service_name": category.name,
-        "description": category.name_en,
-        "metadata": False,
-        "type": "realtime",
-        "keywords": ", ".join(k for k in (category.name, group, category.name_en.lower()) if k),
-        "group": group,
-    }
 
 
 @router.get("/services/{service_code}.{format}")
@@ -230,7 +127,7 @@ async def post_request(
             agency = _agencies(session, rules, [case])[case["id"]]
         return {
             "service_request_id": str(case["id"]),
-            "service_notice": _notice(case, agency),
+            "service_notice": notice(case, agency),
             "account_id": None,
         }
 
@@ -300,11 +197,10 @@ def _case_in(params: dict[str, Any], rules: store.Rules) -> CaseIn:
             "lat and long are required (WGS84 decimal degrees, or declare crs): requests are assigned "
             "to grids by location, and address_string alone cannot be located"
         )
-    category = rules.categories.get(code)  # an unknown code is refused with the codes that exist
-    description = _text(params, "description") or category.name
+    if not rules.categories.is_assignable(code):  # the spec: an unknown service_code is 404
+        raise NotFound(f"no service {code!r}: the services are listed at /open311/v2/services.json")
+    description = _text(params, "description") or rules.categories.get(code).name
     media_url = _media_url(_text(params, "media_url"))
-    if media_url:
-        description = f"{description}\n附件 media_url: {media_url}"  # the case has no column for a link
     body = {
         "lon": _text(params, "long"),
         "lat": _text(params, "lat"),
@@ -316,9 +212,12 @@ def _case_in(params: dict[str, Any], rules: store.Rules) -> CaseIn:
         "reporter": _reporter(params),
     }
     try:
-        return CaseIn.model_validate(body)
+        report = CaseIn.model_validate(body)  # the description's limit counts the caller's text alone
     except ValidationError as e:
         raise InvalidParameter(_validation_message(e)) from None
+    if media_url:  # the case has no column for a link: it is kept as an extra line of the description
+        report = report.model_copy(update={"description": f"{description}\n附件 media_url: {media_url}"})
+    return report
 
 
 def _validation_message(error: ValidationError) -> str:
@@ -382,23 +281,43 @@ def get_requests(
     status: Annotated[str | None, Query(description="open, closed, or both comma-separated")] = None,
 ) -> Response:
     """Service requests, newest first: by id, or in a window of at most 90 days (default: the last 90)."""
+    if user is None:
+        public_reads(request).check(request)
     if service_request_id is not None:
         cases = _cases_by_id(session, rules, _ids(service_request_id), user)
     else:
         since, until = _window(start_date, end_date)
         cases = _search(session, rules, _codes(service_code, rules), _statuses(status), since, until, user)
-    return respond(format, "service_requests", _requests(session, rules, request, cases))
+    return respond(format, "service_requests", _requests(session, rules, request, cases, user))
 
 
 @router.get("/requests/{service_request_id}.{format}")
 def get_request(
-    service_request_id: str, format: FormatPath, request: Request, session: SessionDep, rules: RulesDep
+    service_request_id: str,
+    format: FormatPath,
+    request: Request,
+    session: SessionDep,
+    rules: RulesDep,
+    user: CurrentUser,
 ) -> Response:
     """One service request, as a one-element list (the spec's shape)."""
+    if user is None:
+        public_reads(request).check(request)
     if not re.fullmatch(r"[0-9]{1,18}", service_request_id):
         raise NotFound(f"no service request {service_request_id!r}")
     case = store.case_detail(session, int(service_request_id), rules)
-    return respond(format, "service_requests", _requests(session, rules, request, [case]))
+    return respond(format, "service_requests", _requests(session, rules, request, [case], user))
+
+
+def public_reads(request: Request) -> RateLimit:
+    """The limit on anonymous reads of requests (a list costs up to 1000 cases):
+    GRIDMAP_OPEN311_PUBLIC_READS_PER_MINUTE."""
+    state = request.app.state
+    if getattr(state, "open311_public_reads", None) is None:
+        state.open311_public_reads = RateLimit(
+            "open311_read", state.settings.open311_public_reads_per_minute, 60
+        )
+    return state.open311_public_reads
 
 
 def _ids(value: str) -> list[int]:
@@ -454,7 +373,7 @@ def _window(start_date: str | None, end_date: str | None) -> tuple[datetime, dat
     if until is None:
         until = since + WINDOW
     if since >= until:
-        raise InvalidParameter(f"start_date ({_w3c(since)}) must be before end_date ({_w3c(until)})")
+        raise InvalidParameter(f"start_date ({w3c(since)}) must be before end_date ({w3c(until)})")
     if until - since > WINDOW:
         raise InvalidParameter(f"start_date to end_date may not span more than {WINDOW.days} days")
     return since, until
@@ -500,38 +419,15 @@ def _search(
 
 
 def _requests(
-    session: Session, rules: store.Rules, request: Request, cases: list[dict[str, Any]]
+    session: Session, rules: store.Rules, request: Request, cases: list[dict[str, Any]], user: User | None
 ) -> list[dict[str, Any]]:
-    """Cases (summaries or details) as Open311 service requests."""
+    """Cases (summaries or details) as Open311 service requests; the public view for anonymous readers."""
     extras = _notes_and_photos(session, [c["id"] for c in cases])
     agencies = _agencies(session, rules, cases)
-    return [_request(c, *extras[c["id"]], agencies[c["id"]], request) for c in cases]
-
-
-def _request(
-    case: dict[str, Any], note: str | None, photo: int | None, agency: str, request: Request
-) -> dict[str, Any]:
-    status = CaseStatus(case["status"])
-    media = request.url_for("get_photo", case_id=case["id"], seq=photo) if photo else None
-    return {
-        "service_request_id": str(case["id"]),
-        "status": "open" if is_open(status) else "closed",
-        "status_notes": f"{status}: {note}" if note else status.value,
-        "service_name": case["category_name"],
-        "service_code": case["category"],
-        "description": case["description"],
-        "agency_responsible": agency,
-        "service_notice": _notice(case, agency),
-        "requested_datetime": _w3c(case["reported_at"]),
-        "updated_datetime": _w3c(case["updated_at"]),
-        "expected_datetime": _w3c(case["stage_due_at"]),
-        "address": case["address"],
-        "address_id": None,
-        "zipcode": None,
-        "lat": case["lat"],
-        "long": case["lon"],
-        "media_url": str(media) if media else None,
-    }
+    found = [request_document(c, *extras[c["id"]], agencies[c["id"]], request) for c in cases]
+    if user is None:  # only reached anonymously when the public read is on (api.access RULES)
+        return [public_request(r, str(c["status"])) for r, c in zip(found, cases, strict=True)]
+    return found
 
 
 def _notes_and_photos(session: Session, ids: list[int]) -> dict[int, tuple[str | None, int | None]]:
@@ -552,21 +448,4 @@ def _notes_and_photos(session: Session, ids: list[int]) -> dict[int, tuple[str |
 def _agencies(session: Session, rules: store.Rules, cases: list[dict[str, Any]]) -> dict[int, str]:
     """Who is responsible for each case: the summoned department, else the unit's name and code."""
     units = units_at(session, {c["unit_code"] for c in cases if c["unit_code"]})
-    return {c["id"]: _agency(c, units, rules) for c in cases}
-
-
-def _agency(case: dict[str, Any], units: dict[str, StoredUnit], rules: store.Rules) -> str:
-    if case["tier"] == Tier.DEPARTMENT and case["department"]:
-        return rules.departments.get(case["department"], case["department"])
-    code = case["unit_code"]
-    if code is None:
-        return "county command centre (unassigned queue)"
-    unit = units.get(code)
-    return f"{unit.name} ({code})" if unit else code
-
-
-def _notice(case: dict[str, Any], agency: str) -> str:
-    """What the caller is told: the case number and who handles it."""
-    unassigned = case["assign_status"] == "unassigned"
-    queue = " (unassigned queue: no grid covers the location)" if unassigned else ""
-    return f"received as case {case['number']}; assigned to {agency}{queue}"
+    return {c["id"]: agency_of(c, units, rules) for c in cases}
