@@ -30,7 +30,11 @@ MARKERCLUSTER_CSS = [
 # The map itself: Leaflet and our page code (which defines the GCJ-02 CRS the map may be built
 # with, so it loads before the map's script). No jQuery, Bootstrap or Font Awesome: nothing uses them.
 COVERAGE_JS = ("gridmap_coverage", f"{STATIC}/coverage.js")  # coverage findings for planners
-MAP_JS = [LEAFLET_JS, GRIDMAP_JS, BOUNDARIES_JS, COVERAGE_JS]
+PARTY_JS = ("gridmap_party", f"{STATIC}/party.js")  # party cells, clustered
+LABELS_JS = ("gridmap_labels", f"{STATIC}/labels.js")  # unit names where they fit
+PATROLS_JS = ("gridmap_patrols", f"{STATIC}/patrols.js")  # patrol tracks and grid patrol figures
+LOCATE_JS = ("gridmap_locate", f"{STATIC}/locate.js")  # "my location" on phones
+MAP_JS = [LEAFLET_JS, GRIDMAP_JS, BOUNDARIES_JS, COVERAGE_JS, PARTY_JS, LABELS_JS, PATROLS_JS, LOCATE_JS]
 MAP_CSS = [LEAFLET_CSS, GRIDMAP_CSS]
 
 

@@ -308,3 +308,84 @@ def test_the_page_shifts_like_geo_crs(desktop: BrowserContext):
         assert abs(js[0] - float(gx)) < 1e-12 and abs(js[1] - float(gy)) < 1e-12
         back = page.evaluate("([x, y]) => GridMap.gcj02ToWgs84(x, y)", js)
         assert abs(back[0] - lon) < 1e-9 and abs(back[1] - lat) < 1e-9
+
+
+# ---------------------------------------------------------------- the map's rough edges (issue 16 §4)
+
+PHONE = {"width": 390, "height": 844}
+
+
+def box_of(page: Page, selector: str) -> dict:
+    """The bounding box of the first element matching `selector` (it must be on screen)."""
+    box = page.locator(selector).first.bounding_box()
+    assert box is not None, selector
+    return box
+
+
+def overlap(a: dict, b: dict) -> bool:
+    """Whether two bounding boxes overlap."""
+    return (
+        a["x"] < b["x"] + b["width"]
+        and b["x"] < a["x"] + a["width"]
+        and (a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"])
+    )
+
+
+def click_at(page: Page, lat: float, lon: float) -> None:
+    """Click the map where (lat, lon) is drawn, as a person would."""
+    point = page.evaluate("([lat, lon]) => GridMap.map.latLngToContainerPoint([lat, lon])", [lat, lon])
+    box = box_of(page, ".folium-map")
+    page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
+
+
+def test_on_a_phone_panels_keep_clear_the_popup_fits_names_show_at_z13_and_my_location_works(
+    new_context: Callable[..., BrowserContext], live_server: LiveServer, page_log: PageLog
+):
+    code, lon, lat = a_lone_grid_point(live_server)
+    context = sign_in(new_context(viewport=PHONE), live_server, Role.DISPATCHER, "411681")
+    page = context.new_page()
+    open_map(page, f"/map?unit={code[:12]}")
+    # The legend (closed, with the party-cell entry) and the layer list (collapsed) leave the case list free.
+    legend = page.locator(".gm-info")
+    expect(legend.locator(".gm-legend-party")).to_contain_text("党组织 party cell")
+    assert legend.get_attribute("open") is None
+    cases = box_of(page, ".gm-caselist")
+    for panel in (".gm-info", ".leaflet-control-layers", ".gm-search", ".gm-locate"):
+        assert not overlap(box_of(page, panel), cases), panel
+    page.locator(".gm-info summary").click()  # opened, it still stops above the case list
+    assert not overlap(box_of(page, ".gm-info"), cases)
+    page.locator(".gm-info summary").click()
+    # The unit popup: inside the screen, a fixed width, name and code on top, values not one character a line.
+    click_at(page, lat, lon)
+    popup = page.locator(f".gm-unit[data-code='{code}']")
+    expect(popup.locator(".gm-popup-head")).to_contain_text(code)
+    # Leaflet pans the grown popup into view (animated): then no control covers its name.
+    page.wait_for_function(
+        """() => { const h = document.querySelector('.gm-unit .gm-popup-head h3'); if (!h) return false;
+                   const r = h.getBoundingClientRect();
+                   const top = document.elementFromPoint(r.left + 10, r.top + r.height / 2);
+                   return !!top && !!top.closest('.gm-popup-head'); }""",
+        timeout=5_000,
+    )
+    page.wait_for_timeout(300)
+    shell = box_of(page, ".leaflet-popup")
+    assert shell["x"] >= 0 and shell["x"] + shell["width"] <= PHONE["width"], shell
+    assert shell["y"] >= 0 and shell["y"] + shell["height"] <= PHONE["height"], shell
+    widths = page.eval_on_selector_all(
+        ".gm-unit .gm-value", "vs => vs.map(v => v.getBoundingClientRect().width)"
+    )
+    assert widths and min(widths) >= 40, widths
+    screenshot(page, "phone-popup")
+    page.keyboard.press("Escape")
+    # Names where they fit at z13 (communities, large grids).
+    page.evaluate("([lat, lon]) => GridMap.map.setView([lat, lon], 13, {animate: false})", [lat, lon])
+    page.wait_for_function("GridMap.labels.zoom === 13 && GridMap.labels.shown > 0", timeout=10_000)
+    assert page.locator(".gm-name").count() == page.evaluate("GridMap.labels.shown")
+    community = page.evaluate("GridMap.styles.community({})")
+    grid = page.evaluate("GridMap.styles.grid({kind: 'rural'})")
+    assert community["weight"] >= 3 * grid["weight"] and community["dashArray"] and not grid["dashArray"]
+    screenshot(page, "phone-z13-names")
+    # My location: the phone's position (the context's geolocation) with its accuracy circle.
+    page.get_by_role("button", name="我的位置 My location").click()
+    page.wait_for_function("GridMap.myLocation && GridMap.myLocation.accuracy > 0", timeout=10_000)
+    assert page_log.errors == []

@@ -119,6 +119,7 @@
 
   // ------------------------------------------------------------------ state the tests read
   var GridMap = window.GridMap = {
+    el: el, row: row, getJson: getJson, when: when, PARTY_NAMES: PARTY_NAMES,
     wgs84ToGcj02: wgs84ToGcj02,
     gcj02ToWgs84: gcj02ToWgs84,
     drawn: {},        // level -> Set of unit codes the renderer drew
@@ -131,8 +132,9 @@
   var STYLES = {
     county: function () { return { weight: 3, color: '#333', opacity: 0.9, fill: false }; },
     street: function () { return { weight: 2, color: '#6a3d9a', opacity: 0.8, fill: false }; },
+    // Thick dark dashes: at z13 a community's outline must not read as one more grid line.
     community: function () {
-      return { weight: 1, color: '#6a3d9a', opacity: 0.6, dashArray: '4 3', fill: false };
+      return { weight: 2.5, color: '#3f007d', opacity: 0.85, dashArray: '8 4', fill: false };
     },
     grid: function (p) {
       var colors = { urban: '#4e79a7', rural: '#59a14f', special: '#e15759' };
@@ -152,6 +154,7 @@
       return { weight: 0.5, color: '#888', opacity: 0.8, fill: true, fillColor: '#bbb', fillOpacity: 0.1 };
     }
   };
+  GridMap.styles = STYLES;
   var hidden = new Set();  // levels switched off in the layer control
 
   /** VectorGrid options of the units layer (folium passes them to L.vectorGrid.protobuf). */
@@ -194,7 +197,17 @@
     });
   }
 
+  var dragging = false;  // no unit tooltip opens while the map is dragged (it would stay behind)
+
+  function closeTooltips(map) {
+    map.eachLayer(function (l) { if (l instanceof L.Tooltip) map.closeTooltip(l); });
+  }
+
+  // A touch screen has no hover: a tooltip opened by a tap would stay where the finger left it.
+  var touchOnly = window.matchMedia && window.matchMedia('(hover: none)').matches;
+
   function unitTooltip(map, e) {
+    if (dragging || touchOnly) return;
     var p = e.layer.properties || {};
     var box = el('div', 'gm-tip');
     box.appendChild(el('strong', null, p.name));
@@ -203,38 +216,59 @@
     map.openTooltip(box, e.latlng, { direction: 'top', offset: [0, -6], className: 'gm-tooltip' });
   }
 
+  /** Popup options of a fixed, readable width that fits the map (a phone is 390 px wide). */
+  GridMap.popupOptions = function (map) {
+    var width = Math.max(200, Math.min(300, map.getSize().x - 60));
+    // On a phone the controls take the top 190 px: the popup pans below them, its name in sight.
+    var top = GridMap.narrow(map) ? [12, 190] : [12, 12];
+    return {
+      minWidth: width, maxWidth: width, autoPanPaddingTopLeft: top, autoPanPaddingBottomRight: [12, 12],
+      className: 'gm-fixed-popup'
+    };
+  };
+  GridMap.unitExtras = [];  // functions (unit, body, map) adding rows to a unit's popup (patrols.js)
+
   function unitPopup(map, code, latlng) {
     var box = el('div', 'gm-popup gm-unit');
-    box.appendChild(el('div', 'gm-muted', '加载中… loading'));
-    L.popup({ maxWidth: 320 }).setLatLng(latlng).setContent(box).openOn(map);
+    var head = el('div', 'gm-popup-head');  // name and code stay in sight: only the body scrolls
+    var body = el('div', 'gm-popup-body');
+    body.style.maxHeight = Math.max(120, Math.round(map.getSize().y * 0.4)) + 'px';
+    head.appendChild(el('h3', null, code));
+    body.appendChild(el('div', 'gm-muted', '加载中… loading'));
+    box.appendChild(head);
+    box.appendChild(body);
+    var popup = L.popup(GridMap.popupOptions(map)).setLatLng(latlng).setContent(box).openOn(map);
     getJson('/map/units/' + encodeURIComponent(code)).then(function (u) {
-      box.textContent = '';
+      head.textContent = '';
+      body.textContent = '';
       box.dataset.code = u.code;
-      box.appendChild(el('h3', null, u.name));
-      box.appendChild(el('div', 'gm-mono', u.code));
-      box.appendChild(el('div', 'gm-chain', (u.parents || []).map(function (p) { return p.name; }).join(' › ')));
-      row(box, '层级 Level', LEVEL_NAMES[u.level] || u.level);
-      if (u.kind) row(box, '类型 Kind', (KIND_NAMES[u.kind] || u.kind) + (u.special_type ? ' · ' + u.special_type : ''));
-      row(box, '户数 Households', u.households);
-      row(box, '人口 Population', u.population);
+      head.appendChild(el('h3', null, u.name));
+      head.appendChild(el('div', 'gm-mono', u.code));
+      body.appendChild(el('div', 'gm-chain', (u.parents || []).map(function (p) { return p.name; }).join(' › ')));
+      row(body, '层级 Level', LEVEL_NAMES[u.level] || u.level);
+      if (u.kind) row(body, '类型 Kind', (KIND_NAMES[u.kind] || u.kind) + (u.special_type ? ' · ' + u.special_type : ''));
+      row(body, '户数 Households', u.households);
+      row(body, '人口 Population', u.population);
       var staff = Object.keys(ROLE_NAMES).map(function (r) {
         return ROLE_NAMES[r] + ' ' + (u.staff_counts[r] || 0);
       }).join(' · ');
-      row(box, '人员 Staff', staff);
+      row(body, '人员 Staff', staff);
       var party = Object.keys(u.party_cell_counts || {}).map(function (k) {
         return (PARTY_NAMES[k] || k) + ' ' + u.party_cell_counts[k];
       }).join(' · ');
-      row(box, '党组织 Party cells', party || '无 none');
-      var cases = row(box, '事件 Cases', '待办 open ' + u.open_cases + ' · 超时 overdue ' + u.overdue_cases);
+      row(body, '党组织 Party cells', party || '无 none');
+      var cases = row(body, '事件 Cases', '待办 open ' + u.open_cases + ' · 超时 overdue ' + u.overdue_cases);
       if (u.overdue_cases > 0) cases.classList.add('gm-overdue');
       if (GridMap.config.reportUrl) {
         var a = el('a', 'gm-button', '在此上报事件 Report a case');
         a.href = GridMap.config.reportUrl;
-        box.appendChild(a);
+        body.appendChild(a);
       }
+      GridMap.unitExtras.forEach(function (extra) { extra(u, body, popup); });
+      popup.update();  // it grew: lay it out and pan it into view again
     }).catch(function (err) {
-      box.textContent = '';
-      box.appendChild(el('div', 'gm-error', '无法加载 could not load ' + code + ' (' + err.message + ')'));
+      body.textContent = '';
+      body.appendChild(el('div', 'gm-error', '无法加载 could not load ' + code + ' (' + err.message + ')'));
     });
   }
 
@@ -244,15 +278,34 @@
       unitPopup(map, e.layer.properties.code, e.latlng);
     });
     layer.on('mouseover', function (e) { unitTooltip(map, e); });
-    layer.on('mouseout', function () {
-      map.eachLayer(function (l) { if (l instanceof L.Tooltip) map.closeTooltip(l); });
-    });
+    layer.on('mouseout', function () { closeTooltips(map); });
+    map.on('dragstart', function () { dragging = true; closeTooltips(map); });
+    map.on('dragend', function () { dragging = false; });
+    map.on('zoomstart', function () { closeTooltips(map); });
     pending.add('units');
     layer.once('load', function () { pending.done('units'); });
   }
 
   // ------------------------------------------------------------------ open cases
   GridMap.caseId = function (f) { return f.id; };
+
+  /** A stored status in Chinese with its English key: "已派遣 dispatched" (geo/case_vocabulary.py). */
+  GridMap.statusName = function (status) {
+    var names = (GridMap.config && GridMap.config.statusNames) || {};
+    return names[status] ? names[status] + ' ' + status : status;
+  };
+
+  /** Case clusters: 40 px apart up to z14; from z15 only cases at the same spot (they fan out). */
+  GridMap.clusterRadius = function (zoom) { return zoom >= 15 ? 1 : 40; };
+
+  /** A click on a case cluster: fan out cases at one spot (or at the deepest zoom), else zoom in. */
+  function fanOrZoom(map, e) {
+    var key = e.originalEvent && e.originalEvent.key;
+    if (e.type === 'clusterkeypress' && key !== 'Enter') return;
+    var b = e.layer.getBounds();
+    if (b.getNorthEast().equals(b.getSouthWest()) || map.getZoom() >= map.getMaxZoom()) e.layer.spiderfy();
+    else e.layer.zoomToBounds({ padding: [24, 24] });
+  }
 
   function caseIcon(p) {
     var glyph = el('span', 'gm-case-glyph', (p.top_name || p.category_name || '?').charAt(0));
@@ -271,7 +324,7 @@
     box.dataset.caseId = layer.feature.id;
     box.appendChild(el('h3', null, p.number));
     row(box, '类别 Category', p.category_name + ' (' + p.category + ')');
-    row(box, '状态 Status', p.status + ' · ' + (LIGHT_NAMES[p.light] || '—'));
+    row(box, '状态 Status', GridMap.statusName(p.status) + ' · ' + (LIGHT_NAMES[p.light] || '—'));
     row(box, '时限 Due', when(p.stage_due_at));
     row(box, '网格 Grid', p.grid_code);
     if (p.address) row(box, '地址 Address', p.address);
@@ -293,7 +346,7 @@
       zIndexOffset: p.overdue ? 1000 : 0,  // overdue cases stay on top
       riseOnHover: true
     });
-    marker.bindPopup(casePopup, { maxWidth: 320 });
+    marker.bindPopup(casePopup, GridMap.popupOptions(GridMap.map));
     return marker;
   };
 
@@ -352,7 +405,8 @@
         var p = f.properties, item = el('li', 'gm-light-' + (p.light || 'none'));
         item.dataset.caseId = f.id;
         item.appendChild(el('span', 'gm-mono', p.number));
-        item.appendChild(el('span', null, ' ' + p.category_name + ' · ' + when(p.stage_due_at)));
+        item.appendChild(el('span', null, ' ' + p.category_name + ' · ' + GridMap.statusName(p.status) +
+          ' · ' + when(p.stage_due_at)));
         item.addEventListener('click', function () {
           var layer = GridMap.realtime.getLayer(f.id);
           if (layer) cluster.zoomToShowLayer(layer, function () { layer.openPopup(); });
@@ -374,7 +428,19 @@
       input.placeholder = '搜索网格编码或名称 Search code or name';
       input.setAttribute('aria-label', 'Search units by code or name');
       var results = el('ul', 'gm-list gm-results');
+      var clear = el('button', 'gm-clear', '×');
+      clear.type = 'button';
+      clear.title = '清除搜索 Clear search';
+      clear.setAttribute('aria-label', '清除搜索 Clear search');
+      clear.addEventListener('click', function () {
+        input.value = '';
+        results.textContent = '';
+        found = [];
+        highlight.clear();
+        input.focus();
+      });
       box.appendChild(input);
+      box.appendChild(clear);
       box.appendChild(results);
       L.DomEvent.disableClickPropagation(box);
       L.DomEvent.disableScrollPropagation(box);
@@ -410,6 +476,7 @@
         }, 200);
       });
       input.addEventListener('keydown', function (e) {
+        if (e.key === 'Escape') clear.click();
         if (e.key === 'Enter' && found.length) go(found[0]);
       });
       return box;
@@ -419,24 +486,40 @@
 
   function outline(map) {
     var current = null;
-    return function (code) {
+    function show(code) {
       getJson('/grids/' + encodeURIComponent(code)).then(function (feature) {
-        if (current) map.removeLayer(current);
+        show.clear();
         current = L.geoJSON(feature, {
           interactive: false,
           style: { color: '#d62728', weight: 3, fill: false, dashArray: '6 4' }
         }).addTo(map);
+        GridMap.outlined = code;
       });
+    }
+    show.clear = function () {
+      if (current) map.removeLayer(current);
+      current = null;
+      GridMap.outlined = null;
     };
+    return show;
   }
 
   // ------------------------------------------------------------------ overlays
+  /** A phone-sized map (the panels rearrange so that none covers the case list). */
+  GridMap.narrow = function (map) { return map.getSize().x < 600; };
+
   function infoControl(map) {
-    var control = L.control({ position: 'bottomright' });
+    var narrow = GridMap.narrow(map);
+    // On a phone the legend sits top right, closed, under the layer list; the case list has the bottom.
+    var control = L.control({ position: narrow ? 'topright' : 'bottomright' });
     var box;
     control.onAdd = function () {
-      box = el('div', 'gm-panel gm-info');
-      box.appendChild(el('div', 'gm-panel-head', GridMap.config.title));
+      box = el('details', 'gm-panel gm-info');
+      box.open = !narrow;
+      box.appendChild(el('summary', 'gm-panel-head', narrow ? '图例 Legend' : GridMap.config.title + ' · 图例 Legend'));
+      if (narrow) box.appendChild(el('div', 'gm-muted', GridMap.config.title));
+      L.DomEvent.disableClickPropagation(box);
+      L.DomEvent.disableScrollPropagation(box);
       return box;
     };
     control.addTo(map);
@@ -454,6 +537,8 @@
         var line = info.note(k[1], 'gm-legend-row');
         line.insertBefore(el('span', 'gm-swatch gm-kind-' + k[0]), line.firstChild);
       });
+    var party = info.note('党组织 party cell', 'gm-legend-row gm-legend-party');
+    party.insertBefore(el('span', 'gm-party-key'), party.firstChild);
     [['green', '事件 正常 on time'], ['yellow', '事件 临期 due soon'], ['red', '事件 超时 overdue']]
       .forEach(function (k) {
         var line = info.note(k[1], 'gm-legend-row');
@@ -511,35 +596,6 @@
     }).catch(function () { info.note('规划草案不可用 draft plans unavailable'); });
   }
 
-  function partyLayer(map, control) {
-    var group = L.layerGroup();
-    var loaded = false;
-    group.on('add', function () {
-      if (loaded) return;
-      loaded = true;
-      var q = GridMap.config.tileQuery || '';
-      getJson('/map/party' + q).then(function (fc) {
-        L.geoJSON(fc, {
-          pointToLayer: function (f, latlng) {
-            var household = f.properties.kind === 'central_household';
-            return L.circleMarker(latlng, {
-              radius: household ? 3 : 6, weight: 1, color: '#a50f15',
-              fillColor: household ? '#fb6a4a' : '#de2d26', fillOpacity: 0.9
-            });
-          },
-          onEachFeature: function (f, l) {
-            var p = f.properties;
-            var text = p.kind === 'central_household' ? PARTY_NAMES.central_household + ' · ' + p.unit_code
-              : Object.keys(p.counts).map(function (k) { return (PARTY_NAMES[k] || k) + ' ' + p.counts[k]; }).join(' · ') +
-                ' · ' + p.unit_code;
-            l.bindTooltip(el('span', null, text));
-          }
-        }).addTo(group);
-      });
-    });
-    control.addOverlay(group, '党组织 Party cells');
-  }
-
   function reportButton(map, url) {
     var control = L.control({ position: 'topleft' });
     control.onAdd = function () {
@@ -579,6 +635,7 @@
     var info = infoControl(map);
     searchControl(map, outline(map));
     var list = caseListControl(map, o.cluster);
+    o.cluster.on('clusterclick clusterkeypress', function (e) { fanOrZoom(map, e); });
     o.cases.on('update', function (e) {
       Object.keys(e.exit || {}).forEach(function (id) { delete GridMap.cases[id]; });
       Object.keys(e.features || {}).forEach(function (id) { GridMap.cases[id] = e.features[id]; });
@@ -588,7 +645,14 @@
       pending.done('cases');
     });
     o.cases.on('error', function () { info.note('事件刷新失败 cases could not be refreshed', 'gm-error'); });
-    partyLayer(map, control);
+    GridMap.partyLayer(map, control);
+    GridMap.labelLayer(map, control);
+    GridMap.patrolLayer(map, control, info);
+    if (GridMap.narrow(map)) {  // the layer list opens on a tap and closes on the map (Leaflet's collapsed mode)
+      control.collapse();
+      map.on('click', control.collapse, control);
+    }
+    if (GridMap.locateControl) GridMap.locateControl(map, info);
     if (config.reportUrl) reportButton(map, config.reportUrl);
     if (config.overlays.coverage) GridMap.coverageOverlay(map, control, info, config.overlays.coverage, o.units);
     if (config.overlays.plan) planOverlay(map, control, info, config.overlays.plan);
