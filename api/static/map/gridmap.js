@@ -623,6 +623,7 @@
     var map = o.map, config = GridMap.config = o.config;
     GridMap.map = map;
     GridMap.realtime = o.cases;
+    GridMap.caseCluster = o.cluster;
     var control = o.layerControl;
     var pending = readiness(function () {
       GridMap.readyAt = performance.now();
