@@ -353,8 +353,9 @@
   GridMap.updateCase = function (feature, oldLayer) {
     if (!oldLayer) return undefined;  // Realtime makes a new marker with caseMarker
     var before = oldLayer.feature.properties, p = feature.properties;
-    var c = feature.geometry.coordinates;
-    oldLayer.setLatLng([c[1], c[0]]);
+    var c = feature.geometry.coordinates, was = oldLayer.feature.geometry.coordinates;
+    // Only a case that moved is moved: setLatLng on a fanned-out marker would fold its fan every poll.
+    if (c[0] !== was[0] || c[1] !== was[1]) oldLayer.setLatLng([c[1], c[0]]);
     if (before.light !== p.light || before.status !== p.status || before.urgent !== p.urgent) {
       oldLayer.setIcon(caseIcon(p));
       oldLayer.setZIndexOffset(p.overdue ? 1000 : 0);
