@@ -7,69 +7,6 @@
 (function () {
   'use strict';
 
-  // ------------------------------------------------------------------ GCJ-02 (Amap-style tiles)
-  // The published forward formula, as geo/crs.py has it (a browser test pins the two together).
-  // Data stays WGS84 everywhere; on a GCJ-02 background the map's CRS moves it when drawing.
-  var GCJ_A = 6378245.0;
-  var GCJ_EE = 0.00669342162296594323;
-
-  function gcjDLat(x, y) {
-    var r = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * Math.sqrt(Math.abs(x));
-    r += (20.0 * Math.sin(6.0 * x * Math.PI) + 20.0 * Math.sin(2.0 * x * Math.PI)) * 2.0 / 3.0;
-    r += (20.0 * Math.sin(y * Math.PI) + 40.0 * Math.sin(y / 3.0 * Math.PI)) * 2.0 / 3.0;
-    r += (160.0 * Math.sin(y / 12.0 * Math.PI) + 320.0 * Math.sin(y * Math.PI / 30.0)) * 2.0 / 3.0;
-    return r;
-  }
-
-  function gcjDLon(x, y) {
-    var r = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * Math.sqrt(Math.abs(x));
-    r += (20.0 * Math.sin(6.0 * x * Math.PI) + 20.0 * Math.sin(2.0 * x * Math.PI)) * 2.0 / 3.0;
-    r += (20.0 * Math.sin(x * Math.PI) + 40.0 * Math.sin(x / 3.0 * Math.PI)) * 2.0 / 3.0;
-    r += (150.0 * Math.sin(x / 12.0 * Math.PI) + 300.0 * Math.sin(x / 30.0 * Math.PI)) * 2.0 / 3.0;
-    return r;
-  }
-
-  function wgs84ToGcj02(lon, lat) {
-    if (lon < 72.004 || lon > 137.8347 || lat < 0.8293 || lat > 55.8271) return [lon, lat];
-    var dlat = gcjDLat(lon - 105.0, lat - 35.0);
-    var dlon = gcjDLon(lon - 105.0, lat - 35.0);
-    var radlat = lat / 180.0 * Math.PI;
-    var magic = 1 - GCJ_EE * Math.sin(radlat) * Math.sin(radlat);
-    var sqrtmagic = Math.sqrt(magic);
-    dlat = (dlat * 180.0) / ((GCJ_A * (1 - GCJ_EE)) / (magic * sqrtmagic) * Math.PI);
-    dlon = (dlon * 180.0) / (GCJ_A / sqrtmagic * Math.cos(radlat) * Math.PI);
-    return [lon + dlon, lat + dlat];
-  }
-
-  function gcj02ToWgs84(lon, lat) {
-    var wx = lon, wy = lat;
-    for (var i = 0; i < 30; i++) {
-      var f = wgs84ToGcj02(wx, wy), ex = f[0] - lon, ey = f[1] - lat;
-      wx -= ex; wy -= ey;
-      if (Math.abs(ex) < 1e-11 && Math.abs(ey) < 1e-11) break;
-    }
-    return [wx, wy];
-  }
-
-  var mercator = L.Projection.SphericalMercator;
-  L.CRS.GCJ02 = L.extend({}, L.CRS.EPSG3857, {
-    code: 'GCJ02',
-    projection: {
-      bounds: mercator.bounds,
-      project: function (latlng) {
-        var g = wgs84ToGcj02(latlng.lng, latlng.lat);
-        return mercator.project(L.latLng(g[1], g[0]));
-      },
-      unproject: function (point) {
-        var g = mercator.unproject(point), w = gcj02ToWgs84(g.lng, g.lat);
-        return L.latLng(w[1], w[0]);
-      }
-    }
-  });
-
-  // Leaflet 1.8 removed L.DomEvent.fakeStop, which VectorGrid 1.3 still calls on feature clicks.
-  if (!L.DomEvent.fakeStop) L.DomEvent.fakeStop = function () { return true; };
-
   // ------------------------------------------------------------------ small helpers
   function el(tag, className, text) {
     var node = document.createElement(tag);
@@ -119,9 +56,10 @@
 
   // ------------------------------------------------------------------ state the tests read
   var GridMap = window.GridMap = {
-    el: el, row: row, getJson: getJson, when: when, PARTY_NAMES: PARTY_NAMES,
-    wgs84ToGcj02: wgs84ToGcj02,
-    gcj02ToWgs84: gcj02ToWgs84,
+    el: el, row: row, getJson: getJson, when: when, PARTY_NAMES: PARTY_NAMES, LEVEL_NAMES: LEVEL_NAMES,
+    LIGHT_RANK: LIGHT_RANK,
+    wgs84ToGcj02: window.GridMapCrs.wgs84ToGcj02,  // crs.js
+    gcj02ToWgs84: window.GridMapCrs.gcj02ToWgs84,
     drawn: {},        // level -> Set of unit codes the renderer drew
     cases: {},        // case id -> latest GeoJSON feature
     readyAt: null,    // performance.now() when every default layer had drawn
@@ -374,137 +312,6 @@
     return L.divIcon({ html: count, className: 'gm-cluster gm-light-' + worst, iconSize: [32, 32] });
   };
 
-  function sortedCases() {
-    return Object.keys(GridMap.cases).map(function (id) { return GridMap.cases[id]; }).sort(function (a, b) {
-      var p = a.properties, q = b.properties;
-      if (p.overdue !== q.overdue) return p.overdue ? -1 : 1;
-      var lp = LIGHT_RANK[p.light], lq = LIGHT_RANK[q.light];
-      if (lp !== lq) return (lp === undefined ? 9 : lp) - (lq === undefined ? 9 : lq);
-      return String(p.stage_due_at).localeCompare(String(q.stage_due_at));
-    });
-  }
-
-  function caseListControl(map, cluster) {
-    var control = L.control({ position: 'bottomleft' });
-    var box, head, list;
-    control.onAdd = function () {
-      box = el('div', 'gm-panel gm-caselist');
-      head = el('div', 'gm-panel-head', '待办事件 Open cases');
-      list = el('ol', 'gm-list');
-      box.appendChild(head);
-      box.appendChild(list);
-      L.DomEvent.disableClickPropagation(box);
-      L.DomEvent.disableScrollPropagation(box);
-      return box;
-    };
-    control.refresh = function () {
-      var all = sortedCases();
-      var overdue = all.filter(function (f) { return f.properties.overdue; }).length;
-      head.textContent = '待办事件 Open cases ' + all.length + ' · 超时 overdue ' + overdue;
-      list.textContent = '';
-      all.slice(0, 30).forEach(function (f) {
-        var p = f.properties, item = el('li', 'gm-light-' + (p.light || 'none'));
-        item.dataset.caseId = f.id;
-        item.appendChild(el('span', 'gm-mono', p.number));
-        item.appendChild(el('span', null, ' ' + p.category_name + ' · ' + GridMap.statusName(p.status) +
-          ' · ' + when(p.stage_due_at)));
-        item.addEventListener('click', function () {
-          var layer = GridMap.realtime.getLayer(f.id);
-          if (layer) cluster.zoomToShowLayer(layer, function () { layer.openPopup(); });
-        });
-        list.appendChild(item);
-      });
-    };
-    control.addTo(map);
-    return control;
-  }
-
-  // ------------------------------------------------------------------ search
-  function searchControl(map, highlight) {
-    var control = L.control({ position: 'topleft' });
-    control.onAdd = function () {
-      var box = el('div', 'gm-panel gm-search');
-      var input = el('input');
-      input.type = 'search';
-      input.placeholder = '搜索网格编码或名称 Search code or name';
-      input.setAttribute('aria-label', 'Search units by code or name');
-      var results = el('ul', 'gm-list gm-results');
-      var clear = el('button', 'gm-clear', '×');
-      clear.type = 'button';
-      clear.title = '清除搜索 Clear search';
-      clear.setAttribute('aria-label', '清除搜索 Clear search');
-      clear.addEventListener('click', function () {
-        input.value = '';
-        results.textContent = '';
-        found = [];
-        highlight.clear();
-        input.focus();
-      });
-      box.appendChild(input);
-      box.appendChild(clear);
-      box.appendChild(results);
-      L.DomEvent.disableClickPropagation(box);
-      L.DomEvent.disableScrollPropagation(box);
-      var timer = null, found = [];
-      function go(unit) {
-        results.textContent = '';
-        var b = unit.bbox;  // [minlon, minlat, maxlon, maxlat], WGS84
-        map.fitBounds([[b[1], b[0]], [b[3], b[2]]], { maxZoom: 17 });
-        highlight(unit.code);
-      }
-      function show(units) {
-        found = units;
-        results.textContent = '';
-        units.forEach(function (u) {
-          var item = el('li');
-          item.dataset.code = u.code;
-          item.appendChild(el('strong', null, u.name));
-          item.appendChild(el('span', 'gm-mono', ' ' + u.code));
-          item.appendChild(el('span', 'gm-muted', ' ' + (LEVEL_NAMES[u.level] || u.level)));
-          item.addEventListener('click', function () { go(u); });
-          results.appendChild(item);
-        });
-        if (!units.length) results.appendChild(el('li', 'gm-muted', '无结果 nothing found'));
-      }
-      input.addEventListener('input', function () {
-        clearTimeout(timer);
-        var q = input.value.trim();
-        if (!q) { results.textContent = ''; return; }
-        timer = setTimeout(function () {
-          getJson('/map/search?q=' + encodeURIComponent(q)).then(function (body) {
-            if (input.value.trim() === q) show(body.units);
-          });
-        }, 200);
-      });
-      input.addEventListener('keydown', function (e) {
-        if (e.key === 'Escape') clear.click();
-        if (e.key === 'Enter' && found.length) go(found[0]);
-      });
-      return box;
-    };
-    control.addTo(map);
-  }
-
-  function outline(map) {
-    var current = null;
-    function show(code) {
-      getJson('/grids/' + encodeURIComponent(code)).then(function (feature) {
-        show.clear();
-        current = L.geoJSON(feature, {
-          interactive: false,
-          style: { color: '#d62728', weight: 3, fill: false, dashArray: '6 4' }
-        }).addTo(map);
-        GridMap.outlined = code;
-      });
-    }
-    show.clear = function () {
-      if (current) map.removeLayer(current);
-      current = null;
-      GridMap.outlined = null;
-    };
-    return show;
-  }
-
   // ------------------------------------------------------------------ overlays
   /** A phone-sized map (the panels rearrange so that none covers the case list). */
   GridMap.narrow = function (map) { return map.getSize().x < 600; };
@@ -635,8 +442,8 @@
     if (GridMap.watchBoundaries) GridMap.watchBoundaries(o.units);
     levelSwitches(map, control, o.units, config);
     var info = infoControl(map);
-    searchControl(map, outline(map));
-    var list = caseListControl(map, o.cluster);
+    GridMap.searchControl(map, GridMap.outline(map));  // search.js
+    var list = GridMap.caseListControl(map, o.cluster);  // caselist.js
     o.cluster.on('clusterclick clusterkeypress', function (e) { fanOrZoom(map, e); });
     o.cases.on('update', function (e) {
       Object.keys(e.exit || {}).forEach(function (id) { delete GridMap.cases[id]; });
