@@ -382,7 +382,7 @@ def test_on_a_phone_panels_keep_clear_the_popup_fits_names_show_at_z13_and_my_lo
     page.evaluate("([lat, lon]) => GridMap.map.setView([lat, lon], 13, {animate: false})", [lat, lon])
     page.wait_for_function("() => GridMap.labels.zoom === 13 && GridMap.labels.shown > 0", timeout=10_000)
     assert page.locator(".gm-name").count() == page.evaluate("GridMap.labels.shown")
-    community = page.evaluate("GridMap.styles.community({})")
+    community = page.evaluate("GridMap.styles.community({}, 13)")
     grid = page.evaluate("GridMap.styles.grid({kind: 'rural'})")
     assert community["weight"] >= 3 * grid["weight"] and community["dashArray"] and not grid["dashArray"]
     screenshot(page, "phone-z13-names")

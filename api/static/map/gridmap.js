@@ -71,8 +71,10 @@
     county: function () { return { weight: 3, color: '#333', opacity: 0.9, fill: false }; },
     street: function () { return { weight: 2, color: '#6a3d9a', opacity: 0.8, fill: false }; },
     // Thick dark dashes: at z13 a community's outline must not read as one more grid line.
-    community: function () {
-      return { weight: 2.5, color: '#3f007d', opacity: 0.85, dashArray: '8 4', fill: false };
+    // (Thinner below z12: there the county view shows hundreds of them.)
+    community: function (p, zoom) {
+      var near = zoom === undefined || zoom >= 12;
+      return { weight: near ? 2.5 : 1.2, color: '#3f007d', opacity: 0.85, dashArray: near ? '8 4' : '4 3', fill: false };
     },
     grid: function (p) {
       var colors = { urban: '#4e79a7', rural: '#59a14f', special: '#e15759' };
@@ -100,10 +102,10 @@
     var styles = {};
     Object.keys(STYLES).forEach(function (level) {
       var drawn = GridMap.drawn[level] = new Set();
-      styles[level] = function (properties) {
+      styles[level] = function (properties, zoom) {
         if (hidden.has(level)) return [];  // VectorGrid draws nothing for an empty list
         drawn.add(properties.code);
-        return STYLES[level](properties);
+        return STYLES[level](properties, zoom);
       };
     });
     return {
