@@ -116,6 +116,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/map/search"): Rule(P.READ_UNITS),
     ("GET", "/map/cases"): Rule(P.READ_CASES),
     ("GET", "/map/party"): Rule(P.READ_UNITS),
+    ("GET", "/map/labels"): Rule(P.READ_UNITS),
     ("GET", "/map/boundaries"): Rule(P.READ_UNITS),
     # The workbench (api/pages/desk.py): the queue, a case and its moves (each checked by the API's move).
     ("GET", "/queue"): Rule(P.READ_CASES),

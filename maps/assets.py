@@ -17,6 +17,9 @@ STATIC = "/static/map"
 LEAFLET_JS = ("leaflet", f"{STATIC}/leaflet-1.9.4/leaflet.js")
 LEAFLET_CSS = ("leaflet_css", f"{STATIC}/leaflet-1.9.4/leaflet.css")
 GRIDMAP_JS = ("gridmap", f"{STATIC}/gridmap.js")
+CRS_JS = ("gridmap_crs", f"{STATIC}/crs.js")  # the GCJ-02 CRS, before gridmap.js
+SEARCH_JS = ("gridmap_search", f"{STATIC}/search.js")  # the search box and its outline
+CASELIST_JS = ("gridmap_caselist", f"{STATIC}/caselist.js")  # the open-case list
 GRIDMAP_CSS = ("gridmap_css", f"{STATIC}/gridmap.css")
 BOUNDARIES_JS = ("gridmap_boundaries", f"{STATIC}/boundaries.js")  # open maps follow published boundaries
 VECTORGRID_JS = ("vectorGrid", f"{STATIC}/leaflet.vectorgrid-1.3.0/Leaflet.VectorGrid.bundled.min.js")
@@ -30,7 +33,23 @@ MARKERCLUSTER_CSS = [
 # The map itself: Leaflet and our page code (which defines the GCJ-02 CRS the map may be built
 # with, so it loads before the map's script). No jQuery, Bootstrap or Font Awesome: nothing uses them.
 COVERAGE_JS = ("gridmap_coverage", f"{STATIC}/coverage.js")  # coverage findings for planners
-MAP_JS = [LEAFLET_JS, GRIDMAP_JS, BOUNDARIES_JS, COVERAGE_JS]
+PARTY_JS = ("gridmap_party", f"{STATIC}/party.js")  # party cells, clustered
+LABELS_JS = ("gridmap_labels", f"{STATIC}/labels.js")  # unit names where they fit
+PATROLS_JS = ("gridmap_patrols", f"{STATIC}/patrols.js")  # patrol tracks and grid patrol figures
+LOCATE_JS = ("gridmap_locate", f"{STATIC}/locate.js")  # "my location" on phones
+MAP_JS = [
+    LEAFLET_JS,
+    CRS_JS,
+    GRIDMAP_JS,
+    SEARCH_JS,
+    CASELIST_JS,
+    BOUNDARIES_JS,
+    COVERAGE_JS,
+    PARTY_JS,
+    LABELS_JS,
+    PATROLS_JS,
+    LOCATE_JS,
+]
 MAP_CSS = [LEAFLET_CSS, GRIDMAP_CSS]
 
 

@@ -19,6 +19,7 @@ from folium.plugins import MarkerCluster, Realtime, VectorGridProtobuf
 from folium.template import Template
 from folium.utilities import JsCode
 
+from geo.case_vocabulary import STATUS_LABELS
 from geo.codes import LEVELS, Level
 from maps import assets
 
@@ -112,8 +113,11 @@ def build_map(view: MapView, tiles: TileSource | None = None) -> folium.Map:
     cluster = MarkerCluster(
         name="待办事件 Open cases",
         options={
-            "disableClusteringAtZoom": 15,
-            "maxClusterRadius": 40,
+            # From z15 only cases at the same spot cluster; a click fans them out (gridmap.js).
+            "maxClusterRadius": JsCode("GridMap.clusterRadius"),
+            "zoomToBoundsOnClick": False,
+            "spiderfyOnMaxZoom": False,
+            "showCoverageOnHover": False,
             "iconCreateFunction": JsCode("GridMap.clusterIcon"),
         },
     )
@@ -167,6 +171,11 @@ def _config(view: MapView, tiles: TileSource | None) -> dict[str, Any]:
         "reportUrl": view.report_url,
         "casesUrl": view.cases_url,
         "tileQuery": view.tile_query,
+        # The one vocabulary (geo/case_vocabulary.py): the page shows "已派遣 dispatched".
+        "statusNames": {str(status): label for status, label in STATUS_LABELS.items()},
+        # Patrol tracks: the API narrows them to what the user may see; the page hides the layer on 403.
+        "patrolsUrl": "/patrols",
+        "patrolCoverageUrl": "/patrols/coverage/",
     }
 
 

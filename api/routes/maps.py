@@ -18,6 +18,7 @@ from urllib.parse import quote, urlsplit
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
+from pydantic import BaseModel
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
@@ -28,7 +29,7 @@ from api.routes.cases import RulesDep
 from geo import crs
 from geo.access import AccessDenied, Permission, User
 from geo.codes import CODE_LENGTH, CODE_PATTERN, CodeError, Level, level_of
-from geo.db import boundary_generation, mapdata, tiles
+from geo.db import boundary_generation, map_labels, mapdata, tiles
 from geo.db import cases as case_store
 from geo.lifecycle import OPEN_STATUSES
 from geo.settings import Settings
@@ -240,6 +241,49 @@ def unit_popup(code: str, session: SessionDep) -> dict[str, Any]:
 def search(session: SessionDep, q: Annotated[str, Query(min_length=1, max_length=50)]) -> dict[str, Any]:
     """Current units by code prefix or part of the name, with their extents (for fitting the map)."""
     return {"units": mapdata.search_units(session, q)}
+
+
+class UnitLabel(BaseModel):
+    """Where the map writes a unit's name: its label point and its extent (lon/lat)."""
+
+    code: str
+    name: str
+    level: str
+    lon: float
+    lat: float
+    bbox: list[float]
+
+
+class UnitLabels(BaseModel):
+    """The label points of a view's units."""
+
+    labels: list[UnitLabel]
+
+
+def _bbox(value: str) -> tuple[float, float, float, float]:
+    try:
+        minx, miny, maxx, maxy = (float(v) for v in value.split(","))
+    except ValueError:
+        raise InvalidParameter("bbox must be minlon,minlat,maxlon,maxlat") from None
+    if not (-180 <= minx < maxx <= 180 and -90 <= miny < maxy <= 90):
+        raise InvalidParameter("bbox must be minlon,minlat,maxlon,maxlat with min < max, in degrees")
+    return minx, miny, maxx, maxy
+
+
+@router.get("/map/labels", response_model=UnitLabels)
+def unit_labels(
+    session: SessionDep,
+    bbox: Annotated[str, Query(max_length=120, description="minlon,minlat,maxlon,maxlat (WGS84)")],
+    level: Annotated[list[str], Query(description="street, community, grid")] = ["community", "grid"],  # noqa: B006
+) -> UnitLabels:
+    """Label points of the current units in `bbox` (the page writes a name where it fits its unit)."""
+    unknown = sorted(set(level) - set(map_labels.LABEL_LEVELS))
+    if unknown:
+        raise InvalidParameter(
+            f"unknown level {', '.join(unknown)}; one of {', '.join(map_labels.LABEL_LEVELS)}"
+        )
+    rows = map_labels.unit_labels(session, _bbox(bbox), level)
+    return UnitLabels(labels=[UnitLabel(**r) for r in rows])
 
 
 @router.get("/map/cases")

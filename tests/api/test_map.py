@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from api.app import create_app
+from geo.case_vocabulary import STATUS_LABELS
 from geo.codes import Level
 from geo.crs import wgs84_to_gcj02
 from geo.db import tiles
@@ -141,6 +143,46 @@ def test_search_by_code_prefix_or_name(demo_client: TestClient):
     by_name = demo_client.get("/map/search", params={"q": "花园"}).json()["units"]
     assert any("花园" in u["name"] for u in by_name)
     assert demo_client.get("/map/search", params={"q": "%_"}).json()["units"] == []
+
+
+def test_labels_are_the_units_meeting_the_box_with_a_point_inside_each(
+    demo_client: TestClient, demo_session: Session
+):
+    box = demo_client.get("/map/search", params={"q": "411681001"}).json()["units"][0]["bbox"]
+    answer = demo_client.get(
+        "/map/labels", params={"bbox": ",".join(map(str, box)), "level": ["community", "grid"]}
+    )
+    assert answer.status_code == 200, answer.text
+    labels = answer.json()["labels"]
+    assert labels and {u["level"] for u in labels} == {"community", "grid"}
+    widths = [u["bbox"][2] - u["bbox"][0] for u in labels]
+    assert widths == sorted(widths, reverse=True)  # largest first: a cut-off list keeps those that fit
+    inside = demo_session.execute(
+        text(
+            """SELECT bool_and(ST_Intersects(v.geom, ST_SetSRID(ST_MakePoint(l.lon, l.lat), 4490)))
+               FROM unit_versions v JOIN unnest(CAST(:codes AS text[]), CAST(:lons AS float8[]),
+                                                CAST(:lats AS float8[])) AS l(code, lon, lat)
+                 ON l.code = v.code WHERE v.valid_to IS NULL"""
+        ),
+        {"codes": [u["code"] for u in labels], "lons": [u["lon"] for u in labels],
+         "lats": [u["lat"] for u in labels]},
+    ).scalar()  # fmt: skip
+    assert inside
+    for bad in (
+        {"bbox": "1,2,3"},
+        {"bbox": "3,2,1,4"},
+        {"bbox": "a,b,c,d"},
+        {"bbox": "1,2,3,4", "level": "county"},
+    ):
+        refused = demo_client.get("/map/labels", params=bad)
+        assert refused.status_code == 422 and refused.json()["detail"], (bad, refused.text)
+
+
+def test_the_page_gets_the_chinese_status_names_of_the_one_vocabulary(demo_client: TestClient):
+    html = demo_client.get("/map").text
+    config = json.loads(re.search(r"config: (\{.*\})\s*\}\);", html).group(1))
+    assert config["statusNames"] == {str(k): v for k, v in STATUS_LABELS.items()}
+    assert config["statusNames"]["dispatched"] == "已派遣"
 
 
 def test_party_cells_are_points_without_names(demo_client: TestClient, demo_session: Session):

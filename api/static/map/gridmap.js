@@ -7,69 +7,6 @@
 (function () {
   'use strict';
 
-  // ------------------------------------------------------------------ GCJ-02 (Amap-style tiles)
-  // The published forward formula, as geo/crs.py has it (a browser test pins the two together).
-  // Data stays WGS84 everywhere; on a GCJ-02 background the map's CRS moves it when drawing.
-  var GCJ_A = 6378245.0;
-  var GCJ_EE = 0.00669342162296594323;
-
-  function gcjDLat(x, y) {
-    var r = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * Math.sqrt(Math.abs(x));
-    r += (20.0 * Math.sin(6.0 * x * Math.PI) + 20.0 * Math.sin(2.0 * x * Math.PI)) * 2.0 / 3.0;
-    r += (20.0 * Math.sin(y * Math.PI) + 40.0 * Math.sin(y / 3.0 * Math.PI)) * 2.0 / 3.0;
-    r += (160.0 * Math.sin(y / 12.0 * Math.PI) + 320.0 * Math.sin(y * Math.PI / 30.0)) * 2.0 / 3.0;
-    return r;
-  }
-
-  function gcjDLon(x, y) {
-    var r = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * Math.sqrt(Math.abs(x));
-    r += (20.0 * Math.sin(6.0 * x * Math.PI) + 20.0 * Math.sin(2.0 * x * Math.PI)) * 2.0 / 3.0;
-    r += (20.0 * Math.sin(x * Math.PI) + 40.0 * Math.sin(x / 3.0 * Math.PI)) * 2.0 / 3.0;
-    r += (150.0 * Math.sin(x / 12.0 * Math.PI) + 300.0 * Math.sin(x / 30.0 * Math.PI)) * 2.0 / 3.0;
-    return r;
-  }
-
-  function wgs84ToGcj02(lon, lat) {
-    if (lon < 72.004 || lon > 137.8347 || lat < 0.8293 || lat > 55.8271) return [lon, lat];
-    var dlat = gcjDLat(lon - 105.0, lat - 35.0);
-    var dlon = gcjDLon(lon - 105.0, lat - 35.0);
-    var radlat = lat / 180.0 * Math.PI;
-    var magic = 1 - GCJ_EE * Math.sin(radlat) * Math.sin(radlat);
-    var sqrtmagic = Math.sqrt(magic);
-    dlat = (dlat * 180.0) / ((GCJ_A * (1 - GCJ_EE)) / (magic * sqrtmagic) * Math.PI);
-    dlon = (dlon * 180.0) / (GCJ_A / sqrtmagic * Math.cos(radlat) * Math.PI);
-    return [lon + dlon, lat + dlat];
-  }
-
-  function gcj02ToWgs84(lon, lat) {
-    var wx = lon, wy = lat;
-    for (var i = 0; i < 30; i++) {
-      var f = wgs84ToGcj02(wx, wy), ex = f[0] - lon, ey = f[1] - lat;
-      wx -= ex; wy -= ey;
-      if (Math.abs(ex) < 1e-11 && Math.abs(ey) < 1e-11) break;
-    }
-    return [wx, wy];
-  }
-
-  var mercator = L.Projection.SphericalMercator;
-  L.CRS.GCJ02 = L.extend({}, L.CRS.EPSG3857, {
-    code: 'GCJ02',
-    projection: {
-      bounds: mercator.bounds,
-      project: function (latlng) {
-        var g = wgs84ToGcj02(latlng.lng, latlng.lat);
-        return mercator.project(L.latLng(g[1], g[0]));
-      },
-      unproject: function (point) {
-        var g = mercator.unproject(point), w = gcj02ToWgs84(g.lng, g.lat);
-        return L.latLng(w[1], w[0]);
-      }
-    }
-  });
-
-  // Leaflet 1.8 removed L.DomEvent.fakeStop, which VectorGrid 1.3 still calls on feature clicks.
-  if (!L.DomEvent.fakeStop) L.DomEvent.fakeStop = function () { return true; };
-
   // ------------------------------------------------------------------ small helpers
   function el(tag, className, text) {
     var node = document.createElement(tag);
@@ -119,8 +56,10 @@
 
   // ------------------------------------------------------------------ state the tests read
   var GridMap = window.GridMap = {
-    wgs84ToGcj02: wgs84ToGcj02,
-    gcj02ToWgs84: gcj02ToWgs84,
+    el: el, row: row, getJson: getJson, when: when, PARTY_NAMES: PARTY_NAMES, LEVEL_NAMES: LEVEL_NAMES,
+    LIGHT_RANK: LIGHT_RANK,
+    wgs84ToGcj02: window.GridMapCrs.wgs84ToGcj02,  // crs.js
+    gcj02ToWgs84: window.GridMapCrs.gcj02ToWgs84,
     drawn: {},        // level -> Set of unit codes the renderer drew
     cases: {},        // case id -> latest GeoJSON feature
     readyAt: null,    // performance.now() when every default layer had drawn
@@ -131,8 +70,11 @@
   var STYLES = {
     county: function () { return { weight: 3, color: '#333', opacity: 0.9, fill: false }; },
     street: function () { return { weight: 2, color: '#6a3d9a', opacity: 0.8, fill: false }; },
-    community: function () {
-      return { weight: 1, color: '#6a3d9a', opacity: 0.6, dashArray: '4 3', fill: false };
+    // Thick dark dashes: at z13 a community's outline must not read as one more grid line.
+    // (Thinner below z12: there the county view shows hundreds of them.)
+    community: function (p, zoom) {
+      var near = zoom === undefined || zoom >= 12;
+      return { weight: near ? 2.5 : 1.2, color: '#3f007d', opacity: 0.85, dashArray: near ? '8 4' : '4 3', fill: false };
     },
     grid: function (p) {
       var colors = { urban: '#4e79a7', rural: '#59a14f', special: '#e15759' };
@@ -152,6 +94,7 @@
       return { weight: 0.5, color: '#888', opacity: 0.8, fill: true, fillColor: '#bbb', fillOpacity: 0.1 };
     }
   };
+  GridMap.styles = STYLES;
   var hidden = new Set();  // levels switched off in the layer control
 
   /** VectorGrid options of the units layer (folium passes them to L.vectorGrid.protobuf). */
@@ -159,10 +102,10 @@
     var styles = {};
     Object.keys(STYLES).forEach(function (level) {
       var drawn = GridMap.drawn[level] = new Set();
-      styles[level] = function (properties) {
+      styles[level] = function (properties, zoom) {
         if (hidden.has(level)) return [];  // VectorGrid draws nothing for an empty list
         drawn.add(properties.code);
-        return STYLES[level](properties);
+        return STYLES[level](properties, zoom);
       };
     });
     return {
@@ -194,7 +137,17 @@
     });
   }
 
+  var dragging = false;  // no unit tooltip opens while the map is dragged (it would stay behind)
+
+  function closeTooltips(map) {
+    map.eachLayer(function (l) { if (l instanceof L.Tooltip) map.closeTooltip(l); });
+  }
+
+  // A touch screen has no hover: a tooltip opened by a tap would stay where the finger left it.
+  var touchOnly = window.matchMedia && window.matchMedia('(hover: none)').matches;
+
   function unitTooltip(map, e) {
+    if (dragging || touchOnly) return;
     var p = e.layer.properties || {};
     var box = el('div', 'gm-tip');
     box.appendChild(el('strong', null, p.name));
@@ -203,38 +156,59 @@
     map.openTooltip(box, e.latlng, { direction: 'top', offset: [0, -6], className: 'gm-tooltip' });
   }
 
+  /** Popup options of a fixed, readable width that fits the map (a phone is 390 px wide). */
+  GridMap.popupOptions = function (map) {
+    var width = Math.max(200, Math.min(300, map.getSize().x - 60));
+    // On a phone the controls take the top 190 px: the popup pans below them, its name in sight.
+    var top = GridMap.narrow(map) ? [12, 190] : [12, 12];
+    return {
+      minWidth: width, maxWidth: width, autoPanPaddingTopLeft: top, autoPanPaddingBottomRight: [12, 12],
+      className: 'gm-fixed-popup'
+    };
+  };
+  GridMap.unitExtras = [];  // functions (unit, body, map) adding rows to a unit's popup (patrols.js)
+
   function unitPopup(map, code, latlng) {
     var box = el('div', 'gm-popup gm-unit');
-    box.appendChild(el('div', 'gm-muted', '加载中… loading'));
-    L.popup({ maxWidth: 320 }).setLatLng(latlng).setContent(box).openOn(map);
+    var head = el('div', 'gm-popup-head');  // name and code stay in sight: only the body scrolls
+    var body = el('div', 'gm-popup-body');
+    body.style.maxHeight = Math.max(120, Math.round(map.getSize().y * 0.4)) + 'px';
+    head.appendChild(el('h3', null, code));
+    body.appendChild(el('div', 'gm-muted', '加载中… loading'));
+    box.appendChild(head);
+    box.appendChild(body);
+    var popup = L.popup(GridMap.popupOptions(map)).setLatLng(latlng).setContent(box).openOn(map);
     getJson('/map/units/' + encodeURIComponent(code)).then(function (u) {
-      box.textContent = '';
+      head.textContent = '';
+      body.textContent = '';
       box.dataset.code = u.code;
-      box.appendChild(el('h3', null, u.name));
-      box.appendChild(el('div', 'gm-mono', u.code));
-      box.appendChild(el('div', 'gm-chain', (u.parents || []).map(function (p) { return p.name; }).join(' › ')));
-      row(box, '层级 Level', LEVEL_NAMES[u.level] || u.level);
-      if (u.kind) row(box, '类型 Kind', (KIND_NAMES[u.kind] || u.kind) + (u.special_type ? ' · ' + u.special_type : ''));
-      row(box, '户数 Households', u.households);
-      row(box, '人口 Population', u.population);
+      head.appendChild(el('h3', null, u.name));
+      head.appendChild(el('div', 'gm-mono', u.code));
+      body.appendChild(el('div', 'gm-chain', (u.parents || []).map(function (p) { return p.name; }).join(' › ')));
+      row(body, '层级 Level', LEVEL_NAMES[u.level] || u.level);
+      if (u.kind) row(body, '类型 Kind', (KIND_NAMES[u.kind] || u.kind) + (u.special_type ? ' · ' + u.special_type : ''));
+      row(body, '户数 Households', u.households);
+      row(body, '人口 Population', u.population);
       var staff = Object.keys(ROLE_NAMES).map(function (r) {
         return ROLE_NAMES[r] + ' ' + (u.staff_counts[r] || 0);
       }).join(' · ');
-      row(box, '人员 Staff', staff);
+      row(body, '人员 Staff', staff);
       var party = Object.keys(u.party_cell_counts || {}).map(function (k) {
         return (PARTY_NAMES[k] || k) + ' ' + u.party_cell_counts[k];
       }).join(' · ');
-      row(box, '党组织 Party cells', party || '无 none');
-      var cases = row(box, '事件 Cases', '待办 open ' + u.open_cases + ' · 超时 overdue ' + u.overdue_cases);
+      row(body, '党组织 Party cells', party || '无 none');
+      var cases = row(body, '事件 Cases', '待办 open ' + u.open_cases + ' · 超时 overdue ' + u.overdue_cases);
       if (u.overdue_cases > 0) cases.classList.add('gm-overdue');
       if (GridMap.config.reportUrl) {
         var a = el('a', 'gm-button', '在此上报事件 Report a case');
         a.href = GridMap.config.reportUrl;
-        box.appendChild(a);
+        body.appendChild(a);
       }
+      GridMap.unitExtras.forEach(function (extra) { extra(u, body, popup); });
+      popup.update();  // it grew: lay it out and pan it into view again
     }).catch(function (err) {
-      box.textContent = '';
-      box.appendChild(el('div', 'gm-error', '无法加载 could not load ' + code + ' (' + err.message + ')'));
+      body.textContent = '';
+      body.appendChild(el('div', 'gm-error', '无法加载 could not load ' + code + ' (' + err.message + ')'));
     });
   }
 
@@ -244,15 +218,34 @@
       unitPopup(map, e.layer.properties.code, e.latlng);
     });
     layer.on('mouseover', function (e) { unitTooltip(map, e); });
-    layer.on('mouseout', function () {
-      map.eachLayer(function (l) { if (l instanceof L.Tooltip) map.closeTooltip(l); });
-    });
+    layer.on('mouseout', function () { closeTooltips(map); });
+    map.on('dragstart', function () { dragging = true; closeTooltips(map); });
+    map.on('dragend', function () { dragging = false; });
+    map.on('zoomstart', function () { closeTooltips(map); });
     pending.add('units');
     layer.once('load', function () { pending.done('units'); });
   }
 
   // ------------------------------------------------------------------ open cases
   GridMap.caseId = function (f) { return f.id; };
+
+  /** A stored status in Chinese with its English key: "已派遣 dispatched" (geo/case_vocabulary.py). */
+  GridMap.statusName = function (status) {
+    var names = (GridMap.config && GridMap.config.statusNames) || {};
+    return names[status] ? names[status] + ' ' + status : status;
+  };
+
+  /** Case clusters: 40 px apart up to z14; from z15 only cases at the same spot (they fan out). */
+  GridMap.clusterRadius = function (zoom) { return zoom >= 15 ? 1 : 40; };
+
+  /** A click on a case cluster: fan out cases at one spot (or at the deepest zoom), else zoom in. */
+  function fanOrZoom(map, e) {
+    var key = e.originalEvent && e.originalEvent.key;
+    if (e.type === 'clusterkeypress' && key !== 'Enter') return;
+    var b = e.layer.getBounds();
+    if (b.getNorthEast().equals(b.getSouthWest()) || map.getZoom() >= map.getMaxZoom()) e.layer.spiderfy();
+    else e.layer.zoomToBounds({ padding: [24, 24] });
+  }
 
   function caseIcon(p) {
     var glyph = el('span', 'gm-case-glyph', (p.top_name || p.category_name || '?').charAt(0));
@@ -271,7 +264,7 @@
     box.dataset.caseId = layer.feature.id;
     box.appendChild(el('h3', null, p.number));
     row(box, '类别 Category', p.category_name + ' (' + p.category + ')');
-    row(box, '状态 Status', p.status + ' · ' + (LIGHT_NAMES[p.light] || '—'));
+    row(box, '状态 Status', GridMap.statusName(p.status) + ' · ' + (LIGHT_NAMES[p.light] || '—'));
     row(box, '时限 Due', when(p.stage_due_at));
     row(box, '网格 Grid', p.grid_code);
     if (p.address) row(box, '地址 Address', p.address);
@@ -293,15 +286,16 @@
       zIndexOffset: p.overdue ? 1000 : 0,  // overdue cases stay on top
       riseOnHover: true
     });
-    marker.bindPopup(casePopup, { maxWidth: 320 });
+    marker.bindPopup(casePopup, GridMap.popupOptions(GridMap.map));
     return marker;
   };
 
   GridMap.updateCase = function (feature, oldLayer) {
     if (!oldLayer) return undefined;  // Realtime makes a new marker with caseMarker
     var before = oldLayer.feature.properties, p = feature.properties;
-    var c = feature.geometry.coordinates;
-    oldLayer.setLatLng([c[1], c[0]]);
+    var c = feature.geometry.coordinates, was = oldLayer.feature.geometry.coordinates;
+    // Only a case that moved is moved: setLatLng on a fanned-out marker would fold its fan every poll.
+    if (c[0] !== was[0] || c[1] !== was[1]) oldLayer.setLatLng([c[1], c[0]]);
     if (before.light !== p.light || before.status !== p.status || before.urgent !== p.urgent) {
       oldLayer.setIcon(caseIcon(p));
       oldLayer.setZIndexOffset(p.overdue ? 1000 : 0);
@@ -320,123 +314,22 @@
     return L.divIcon({ html: count, className: 'gm-cluster gm-light-' + worst, iconSize: [32, 32] });
   };
 
-  function sortedCases() {
-    return Object.keys(GridMap.cases).map(function (id) { return GridMap.cases[id]; }).sort(function (a, b) {
-      var p = a.properties, q = b.properties;
-      if (p.overdue !== q.overdue) return p.overdue ? -1 : 1;
-      var lp = LIGHT_RANK[p.light], lq = LIGHT_RANK[q.light];
-      if (lp !== lq) return (lp === undefined ? 9 : lp) - (lq === undefined ? 9 : lq);
-      return String(p.stage_due_at).localeCompare(String(q.stage_due_at));
-    });
-  }
-
-  function caseListControl(map, cluster) {
-    var control = L.control({ position: 'bottomleft' });
-    var box, head, list;
-    control.onAdd = function () {
-      box = el('div', 'gm-panel gm-caselist');
-      head = el('div', 'gm-panel-head', '待办事件 Open cases');
-      list = el('ol', 'gm-list');
-      box.appendChild(head);
-      box.appendChild(list);
-      L.DomEvent.disableClickPropagation(box);
-      L.DomEvent.disableScrollPropagation(box);
-      return box;
-    };
-    control.refresh = function () {
-      var all = sortedCases();
-      var overdue = all.filter(function (f) { return f.properties.overdue; }).length;
-      head.textContent = '待办事件 Open cases ' + all.length + ' · 超时 overdue ' + overdue;
-      list.textContent = '';
-      all.slice(0, 30).forEach(function (f) {
-        var p = f.properties, item = el('li', 'gm-light-' + (p.light || 'none'));
-        item.dataset.caseId = f.id;
-        item.appendChild(el('span', 'gm-mono', p.number));
-        item.appendChild(el('span', null, ' ' + p.category_name + ' · ' + when(p.stage_due_at)));
-        item.addEventListener('click', function () {
-          var layer = GridMap.realtime.getLayer(f.id);
-          if (layer) cluster.zoomToShowLayer(layer, function () { layer.openPopup(); });
-        });
-        list.appendChild(item);
-      });
-    };
-    control.addTo(map);
-    return control;
-  }
-
-  // ------------------------------------------------------------------ search
-  function searchControl(map, highlight) {
-    var control = L.control({ position: 'topleft' });
-    control.onAdd = function () {
-      var box = el('div', 'gm-panel gm-search');
-      var input = el('input');
-      input.type = 'search';
-      input.placeholder = '搜索网格编码或名称 Search code or name';
-      input.setAttribute('aria-label', 'Search units by code or name');
-      var results = el('ul', 'gm-list gm-results');
-      box.appendChild(input);
-      box.appendChild(results);
-      L.DomEvent.disableClickPropagation(box);
-      L.DomEvent.disableScrollPropagation(box);
-      var timer = null, found = [];
-      function go(unit) {
-        results.textContent = '';
-        var b = unit.bbox;  // [minlon, minlat, maxlon, maxlat], WGS84
-        map.fitBounds([[b[1], b[0]], [b[3], b[2]]], { maxZoom: 17 });
-        highlight(unit.code);
-      }
-      function show(units) {
-        found = units;
-        results.textContent = '';
-        units.forEach(function (u) {
-          var item = el('li');
-          item.dataset.code = u.code;
-          item.appendChild(el('strong', null, u.name));
-          item.appendChild(el('span', 'gm-mono', ' ' + u.code));
-          item.appendChild(el('span', 'gm-muted', ' ' + (LEVEL_NAMES[u.level] || u.level)));
-          item.addEventListener('click', function () { go(u); });
-          results.appendChild(item);
-        });
-        if (!units.length) results.appendChild(el('li', 'gm-muted', '无结果 nothing found'));
-      }
-      input.addEventListener('input', function () {
-        clearTimeout(timer);
-        var q = input.value.trim();
-        if (!q) { results.textContent = ''; return; }
-        timer = setTimeout(function () {
-          getJson('/map/search?q=' + encodeURIComponent(q)).then(function (body) {
-            if (input.value.trim() === q) show(body.units);
-          });
-        }, 200);
-      });
-      input.addEventListener('keydown', function (e) {
-        if (e.key === 'Enter' && found.length) go(found[0]);
-      });
-      return box;
-    };
-    control.addTo(map);
-  }
-
-  function outline(map) {
-    var current = null;
-    return function (code) {
-      getJson('/grids/' + encodeURIComponent(code)).then(function (feature) {
-        if (current) map.removeLayer(current);
-        current = L.geoJSON(feature, {
-          interactive: false,
-          style: { color: '#d62728', weight: 3, fill: false, dashArray: '6 4' }
-        }).addTo(map);
-      });
-    };
-  }
-
   // ------------------------------------------------------------------ overlays
+  /** A phone-sized map (the panels rearrange so that none covers the case list). */
+  GridMap.narrow = function (map) { return map.getSize().x < 600; };
+
   function infoControl(map) {
-    var control = L.control({ position: 'bottomright' });
+    var narrow = GridMap.narrow(map);
+    // On a phone the legend sits top right, closed, under the layer list; the case list has the bottom.
+    var control = L.control({ position: narrow ? 'topright' : 'bottomright' });
     var box;
     control.onAdd = function () {
-      box = el('div', 'gm-panel gm-info');
-      box.appendChild(el('div', 'gm-panel-head', GridMap.config.title));
+      box = el('details', 'gm-panel gm-info');
+      box.open = !narrow;
+      box.appendChild(el('summary', 'gm-panel-head', narrow ? '图例 Legend' : GridMap.config.title + ' · 图例 Legend'));
+      if (narrow) box.appendChild(el('div', 'gm-muted', GridMap.config.title));
+      L.DomEvent.disableClickPropagation(box);
+      L.DomEvent.disableScrollPropagation(box);
       return box;
     };
     control.addTo(map);
@@ -454,6 +347,8 @@
         var line = info.note(k[1], 'gm-legend-row');
         line.insertBefore(el('span', 'gm-swatch gm-kind-' + k[0]), line.firstChild);
       });
+    var party = info.note('党组织 party cell', 'gm-legend-row gm-legend-party');
+    party.insertBefore(el('span', 'gm-party-key'), party.firstChild);
     [['green', '事件 正常 on time'], ['yellow', '事件 临期 due soon'], ['red', '事件 超时 overdue']]
       .forEach(function (k) {
         var line = info.note(k[1], 'gm-legend-row');
@@ -511,35 +406,6 @@
     }).catch(function () { info.note('规划草案不可用 draft plans unavailable'); });
   }
 
-  function partyLayer(map, control) {
-    var group = L.layerGroup();
-    var loaded = false;
-    group.on('add', function () {
-      if (loaded) return;
-      loaded = true;
-      var q = GridMap.config.tileQuery || '';
-      getJson('/map/party' + q).then(function (fc) {
-        L.geoJSON(fc, {
-          pointToLayer: function (f, latlng) {
-            var household = f.properties.kind === 'central_household';
-            return L.circleMarker(latlng, {
-              radius: household ? 3 : 6, weight: 1, color: '#a50f15',
-              fillColor: household ? '#fb6a4a' : '#de2d26', fillOpacity: 0.9
-            });
-          },
-          onEachFeature: function (f, l) {
-            var p = f.properties;
-            var text = p.kind === 'central_household' ? PARTY_NAMES.central_household + ' · ' + p.unit_code
-              : Object.keys(p.counts).map(function (k) { return (PARTY_NAMES[k] || k) + ' ' + p.counts[k]; }).join(' · ') +
-                ' · ' + p.unit_code;
-            l.bindTooltip(el('span', null, text));
-          }
-        }).addTo(group);
-      });
-    });
-    control.addOverlay(group, '党组织 Party cells');
-  }
-
   function reportButton(map, url) {
     var control = L.control({ position: 'topleft' });
     control.onAdd = function () {
@@ -567,6 +433,7 @@
     var map = o.map, config = GridMap.config = o.config;
     GridMap.map = map;
     GridMap.realtime = o.cases;
+    GridMap.caseCluster = o.cluster;
     var control = o.layerControl;
     var pending = readiness(function () {
       GridMap.readyAt = performance.now();
@@ -577,8 +444,9 @@
     if (GridMap.watchBoundaries) GridMap.watchBoundaries(o.units);
     levelSwitches(map, control, o.units, config);
     var info = infoControl(map);
-    searchControl(map, outline(map));
-    var list = caseListControl(map, o.cluster);
+    GridMap.searchControl(map, GridMap.outline(map));  // search.js
+    var list = GridMap.caseListControl(map, o.cluster);  // caselist.js
+    o.cluster.on('clusterclick clusterkeypress', function (e) { fanOrZoom(map, e); });
     o.cases.on('update', function (e) {
       Object.keys(e.exit || {}).forEach(function (id) { delete GridMap.cases[id]; });
       Object.keys(e.features || {}).forEach(function (id) { GridMap.cases[id] = e.features[id]; });
@@ -588,7 +456,14 @@
       pending.done('cases');
     });
     o.cases.on('error', function () { info.note('事件刷新失败 cases could not be refreshed', 'gm-error'); });
-    partyLayer(map, control);
+    GridMap.partyLayer(map, control);
+    GridMap.labelLayer(map, control);
+    GridMap.patrolLayer(map, control, info);
+    if (GridMap.narrow(map)) {  // the layer list opens on a tap and closes on the map (Leaflet's collapsed mode)
+      control.collapse();
+      map.on('click', control.collapse, control);
+    }
+    if (GridMap.locateControl) GridMap.locateControl(map, info);
     if (config.reportUrl) reportButton(map, config.reportUrl);
     if (config.overlays.coverage) GridMap.coverageOverlay(map, control, info, config.overlays.coverage, o.units);
     if (config.overlays.plan) planOverlay(map, control, info, config.overlays.plan);
