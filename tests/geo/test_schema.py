@@ -19,3 +19,18 @@ def test_geometry_columns_are_in_the_storage_srid(session):
 
     srids = session.execute(text("SELECT DISTINCT srid FROM geometry_columns")).scalars().all()
     assert srids == [4490]
+
+
+def test_the_database_takes_every_kind_of_coverage_finding(session):
+    # A kind added to the analysis must be one a saved report can hold (not_patrolled was not).
+    from sqlalchemy import text
+
+    from geo.coverage import Kind
+
+    check = session.execute(
+        text(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE conname = 'coverage_findings_kind_check'"
+        )
+    ).scalar_one()
+    assert [k.value for k in Kind if f"'{k.value}'" not in check] == []
