@@ -13,14 +13,15 @@
   var COLORS = {
     gap: '#d62728', overlap: '#ff7f0e', sliver: '#8c564b', outside_parent: '#9467bd',
     special_outside_community: '#e377c2', case_in_gap: '#1f77b4',
-    no_staff: '#17becf', no_party_cell: '#bcbd22', size_norm: '#555555'
+    no_staff: '#17becf', no_party_cell: '#bcbd22', size_norm: '#555555', not_patrolled: '#7f7f7f'
   };
   // Resolved: green (no finding kind uses it) and dashed, an outline with nothing filled.
   var RESOLVED = { color: '#2ca02c', weight: 3, dashArray: '6 4', fill: false, opacity: 1 };
   var NAMES = {
     gap: '空隙 gap', overlap: '重叠 overlap', sliver: '狭长碎片 sliver', outside_parent: '超出上级 outside parent',
     special_outside_community: '专属网格超出社区 special outside community', case_in_gap: '空隙中的事件 case in a gap',
-    no_staff: '缺网格员 no staff', no_party_cell: '缺党组织 no party cell', size_norm: '规模超出标准 size norm'
+    no_staff: '缺网格员 no staff', no_party_cell: '缺党组织 no party cell', size_norm: '规模超出标准 size norm',
+    not_patrolled: '久未巡查 not patrolled'
   };
 
   function el(tag, className, text) {
