@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -70,6 +69,9 @@ def spare_the_collector() -> None:
     gc.freeze()
 
 
+SHUTDOWN_WAIT_S = 5  # how long the background tasks get to end when the service stops
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -117,8 +119,9 @@ def create_app(
         yield
         for task in tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # Bounded: a task caught in a driver call (a LISTEN connection unwinding) must not hold
+        # the shutdown, and with it the process, for ever. What is left is abandoned with the loop.
+        await asyncio.wait(tasks, timeout=SHUTDOWN_WAIT_S)
 
     app = FastAPI(
         title="gridmap",
