@@ -19,9 +19,9 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, FastAPI, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
-from starlette.staticfiles import StaticFiles
 
 from api.access import CurrentUser
+from api.assets import PageAssets
 from api.deps import SessionDep
 from api.errors import STATUS_BY_ERROR, NotFound
 from api.pages.templates import render
@@ -301,19 +301,8 @@ def _cell(value: Any) -> str:
     return "'" + text_ if text_[:1] in ("=", "+", "-", "@") else text_
 
 
-class _DeskStatic(StaticFiles):
-    """The workbench's script and style (revalidated) and vendored htmx (versioned, immutable)."""
-
-    def file_response(self, full_path, stat_result, scope, status_code: int = 200) -> Response:
-        """The file with caching headers."""
-        response = super().file_response(full_path, stat_result, scope, status_code)
-        versioned = "-" in Path(full_path).resolve().relative_to(DESK_DIR).parts[0]
-        response.headers["Cache-Control"] = "public, max-age=604800, immutable" if versioned else "no-cache"
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        return response
-
 
 def mount(app: FastAPI) -> None:
     """Serve the workbench pages and their assets on `app`."""
     app.include_router(router)
-    app.mount("/static/desk", _DeskStatic(directory=DESK_DIR), name="desk-static")
+    app.mount("/static/desk", PageAssets(DESK_DIR), name="desk-static")

@@ -9,7 +9,6 @@ vendored, and dashboard.js) are served from `/static/dashboard/` under a CSP of 
 
 from __future__ import annotations
 
-import os
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,11 +17,9 @@ from fastapi import APIRouter, FastAPI, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
-from starlette.responses import Response
-from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
 
 from api.access import CurrentUser
+from api.assets import PageAssets
 from api.deps import SessionDep
 from api.errors import NotFound
 from api.routes.cases import RulesDep
@@ -215,19 +212,8 @@ async def dashboard_page() -> FileResponse:
     )
 
 
-class _DashboardStatic(StaticFiles):
-    """The page's scripts and styles, revalidated on every use and never content-sniffed."""
-
-    def file_response(
-        self, full_path: str | Path, stat_result: os.stat_result, scope: Scope, status_code: int = 200
-    ) -> Response:
-        """The file, with the page's caching and security headers."""
-        response = super().file_response(full_path, stat_result, scope, status_code)
-        response.headers.update(PAGE_HEADERS)
-        return response
-
 
 def mount(app: FastAPI) -> None:
     """Serve the page, its JSON and its assets on `app`."""
     app.include_router(router)
-    app.mount("/static/dashboard", _DashboardStatic(directory=DASHBOARD_DIR), name="dashboard-static")
+    app.mount("/static/dashboard", PageAssets(DASHBOARD_DIR, PAGE_HEADERS), name="dashboard-static")

@@ -10,7 +10,6 @@ signs in with a username and password and sends the bearer token with every "Try
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +17,9 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse
 from fastapi.security import OAuth2PasswordBearer
-from starlette.responses import Response
-from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
 
 from api.access import RULES
+from api.assets import PageAssets
 
 DOCS_DIR = Path(__file__).resolve().parent.parent / "static" / "docs"
 
@@ -104,20 +101,9 @@ def openapi_with_sign_in(app: FastAPI) -> dict[str, Any]:
     return schema
 
 
-class _DocsStatic(StaticFiles):
-    """The pages' assets, with the pages' security headers and never content-sniffed."""
-
-    def file_response(
-        self, full_path: str | Path, stat_result: os.stat_result, scope: Scope, status_code: int = 200
-    ) -> Response:
-        """The file, with the pages' headers."""
-        response = super().file_response(full_path, stat_result, scope, status_code)
-        response.headers.update(SWAGGER_HEADERS)  # the strict policy, for a file opened on its own
-        return response
-
 
 def mount(app: FastAPI) -> None:
     """Serve /docs, /redoc and their assets on `app` (created with docs_url=None, redoc_url=None)."""
     app.include_router(router)
-    app.mount("/static/docs", _DocsStatic(directory=DOCS_DIR), name="docs-static")
+    app.mount("/static/docs", PageAssets(DOCS_DIR, SWAGGER_HEADERS), name="docs-static")
     app.openapi = lambda: openapi_with_sign_in(app)  # type: ignore[method-assign]

@@ -9,7 +9,6 @@ is configured.
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,10 +18,9 @@ from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
-from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
 
 from api.access import CurrentUser, user_of
+from api.assets import PageAssets
 from api.deps import SessionDep, SettingsDep
 from api.errors import InvalidParameter, NotFound
 from api.routes.cases import RulesDep
@@ -359,22 +357,8 @@ def party_cells(
     return mapdata.party_cells_geojson(session, unit=unit or user.unit_code, exact=exact)
 
 
-class _MapStatic(StaticFiles):
-    """The vendored libraries and the page's own code; revalidated, never content-sniffed."""
-
-    def file_response(
-        self, full_path: str | Path, stat_result: os.stat_result, scope: Scope, status_code: int = 200
-    ) -> Response:
-        """The file with caching headers: libraries live in versioned folders and never change."""
-        response = super().file_response(full_path, stat_result, scope, status_code)
-        top = Path(full_path).resolve().relative_to(MAP_DIR).parts[0]
-        versioned = "-" in top  # leaflet-1.9.4/..., not gridmap.js
-        response.headers["Cache-Control"] = "public, max-age=604800, immutable" if versioned else "no-cache"
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        return response
-
 
 def mount(app: FastAPI) -> None:
     """Serve the map page, its data and its assets on `app`."""
     app.include_router(router)
-    app.mount("/static/map", _MapStatic(directory=MAP_DIR), name="map-static")
+    app.mount("/static/map", PageAssets(MAP_DIR), name="map-static")

@@ -9,17 +9,14 @@ code); every rule stays in Python behind the plan API: the page only draws what 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
-from starlette.responses import Response
-from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
 
+from api.assets import PageAssets
 from api.deps import SessionDep, SettingsDep
 from api.routes.plans import EditIn
 from geo.db import plan_editor
@@ -119,19 +116,8 @@ def balance(plan_id: int, session: SessionDep, settings: SettingsDep) -> Balance
     return BalanceOut(**plan_editor.plan_balance(session, plan_id, settings))
 
 
-class _PlanStatic(StaticFiles):
-    """The editor's own files: revalidated on every use, never content-sniffed."""
-
-    def file_response(
-        self, full_path: str | Path, stat_result: os.stat_result, scope: Scope, status_code: int = 200
-    ) -> Response:
-        """The file with the page's headers."""
-        response = super().file_response(full_path, stat_result, scope, status_code)
-        response.headers.update(PAGE_HEADERS)
-        return response
-
 
 def mount(app: FastAPI) -> None:
     """Serve the editor's pages, JSON and assets on `app`."""
     app.include_router(router)
-    app.mount("/static/plan", _PlanStatic(directory=PLAN_DIR), name="plan-static")
+    app.mount("/static/plan", PageAssets(PLAN_DIR, PAGE_HEADERS), name="plan-static")

@@ -7,17 +7,14 @@ worker (`sw.js`, scope `/report`) keeps the page openable offline once it has be
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
-from starlette.responses import Response
-from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
 
 from api.access import CurrentUser
+from api.assets import PageAssets
 
 REPORT_DIR = Path(__file__).resolve().parent.parent / "static" / "report"
 
@@ -71,21 +68,8 @@ async def report_me(user: CurrentUser) -> Reporter:
     return Reporter(signed_in=True, username=user.username, role=user.role, unit_code=user.unit_code)
 
 
-class _ReportStatic(StaticFiles):
-    """StaticFiles whose answers are revalidated on every use and never content-sniffed."""
-
-    def file_response(
-        self, full_path: str | Path, stat_result: os.stat_result, scope: Scope, status_code: int = 200
-    ) -> Response:
-        """The file, with the page's caching and security headers."""
-        response = super().file_response(full_path, stat_result, scope, status_code)
-        response.headers.update(PAGE_HEADERS)
-        if Path(full_path).name == "sw.js":  # the service worker's scope is the page, outside its folder
-            response.headers["Service-Worker-Allowed"] = "/report"
-        return response
-
 
 def mount(app: FastAPI) -> None:
     """Serve the page and its assets on `app`."""
     app.include_router(router)
-    app.mount("/static/report", _ReportStatic(directory=REPORT_DIR), name="report-static")
+    app.mount("/static/report", PageAssets(REPORT_DIR, PAGE_HEADERS, "/report"), name="report-static")

@@ -7,7 +7,6 @@ the lifecycle's table). Moves themselves go through `POST /cases/{id}/transition
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -15,11 +14,9 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
-from starlette.responses import Response
-from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
 
 from api.access import CurrentUser
+from api.assets import PageAssets
 from api.deps import SessionDep
 from api.routes.cases import RulesDep, entitled
 from api.routes.report import PAGE_HEADERS
@@ -115,21 +112,8 @@ def task_detail(case_id: int, session: SessionDep, rules: RulesDep, user: Curren
     )
 
 
-class _TasksStatic(StaticFiles):
-    """The page's own script, style and service worker: revalidated, never content-sniffed."""
-
-    def file_response(
-        self, full_path: str | Path, stat_result: os.stat_result, scope: Scope, status_code: int = 200
-    ) -> Response:
-        """The file, with the page's caching and security headers."""
-        response = super().file_response(full_path, stat_result, scope, status_code)
-        response.headers.update(PAGE_HEADERS)
-        if Path(full_path).name == "sw.js":  # its scope is the page, outside its folder
-            response.headers["Service-Worker-Allowed"] = "/tasks"
-        return response
-
 
 def mount(app: FastAPI) -> None:
     """Serve the page, its data and its assets on `app`."""
     app.include_router(router)
-    app.mount("/static/tasks", _TasksStatic(directory=TASKS_DIR), name="tasks-static")
+    app.mount("/static/tasks", PageAssets(TASKS_DIR, PAGE_HEADERS, "/tasks"), name="tasks-static")
