@@ -2,7 +2,7 @@
 
 `authorize` is an app-wide dependency: it looks up the route in RULES (a route without a rule is
 refused, and the test suite fails for it), identifies the user (Bearer token or page session
-cookie), checks the role's permission (geo.access) and the jurisdiction of whatever the path
+cookie), checks the role's permission (access.roles) and the jurisdiction of whatever the path
 names — a unit code, a case, a plan. List endpoints then narrow their queries to `user_of`'s
 jurisdiction. Public routes still identify a user who sends a token (a field worker's report).
 """
@@ -22,12 +22,12 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.access import AccessDenied, Permission, User
-from geo.db import throttles, users
-from geo.db.cases import CaseNotFound
-from geo.lifecycle import Move
-from geo.lockout import LoginPolicy
+from access.lockout import LoginPolicy
+from access.roles import AccessDenied, Permission, User
+from cases.lifecycle import Move
 from geo.settings import Settings
+from store import throttles, users
+from store.cases import CaseNotFound
 
 P = Permission
 SESSION_COOKIE = "gridmap_session"
@@ -130,7 +130,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/tasks"): Rule(P.HANDLE_CASES, page=True),
     ("GET", "/tasks/list"): Rule(P.HANDLE_CASES),
     ("GET", "/tasks/{case_id}"): Rule(P.HANDLE_CASES, "case"),
-    # Patrols: tracks are personal data, narrowed by geo.access.User.may_see_patrol in the query
+    # Patrols: tracks are personal data, narrowed by access.roles.User.may_see_patrol in the query
     ("POST", "/patrols"): Rule(P.PATROL),
     ("GET", "/patrols"): Rule(P.PATROL),
     ("GET", "/patrols/coverage/{code}"): Rule(P.READ_UNITS, "code"),
@@ -372,7 +372,7 @@ MAX_REFUSED = 10_000
 
 class RateLimit:
     """At most `limit` requests per `window_s` per client address, counted in PostgreSQL so that
-    every server process enforces one limit (geo.db.throttles). `check` does I/O: call it from a
+    every server process enforces one limit (store.throttles). `check` does I/O: call it from a
     thread (sync routes run in one)."""
 
     def __init__(self, name: str, limit: int, window_s: int) -> None:

@@ -40,12 +40,12 @@ from api.routes import (
 )
 from api.routes import patrols as patrol_routes
 from api.routes import tasks as task_pages
-from geo.db import cases as case_store
-from geo.db import notifications
-from geo.db import patrols as patrol_store
-from geo.db.engine import engine_for, resolve_database_url, session_factory
-from geo.db.locate_cache import LocateCache
 from geo.settings import Settings, get_settings, service_secret
+from store import cases as case_store
+from store import notifications
+from store import patrols as patrol_store
+from store.engine import engine_for, resolve_database_url, session_factory
+from store.locate_cache import LocateCache
 
 log = logging.getLogger("gridmap.api")
 

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from api.errors import InvalidParameter, PayloadTooLarge
 from api.params import in_calendar
+from cases.worktime import SHANGHAI
 from geo import crs
 from geo.settings import Settings
-from geo.worktime import SHANGHAI
 
 
 def get_session(request: Request) -> Iterator[Session]:

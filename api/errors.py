@@ -13,22 +13,22 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.exceptions import HTTPException
 
+from access.roles import AccessDenied
 from api.access import LoginRequired
 from api.live_feed import TooManyStreams
-from geo.access import AccessDenied
-from geo.categories import UnknownCategory
+from cases.categories import UnknownCategory
+from cases.intake_checks import OutsideUnits
+from cases.lifecycle import IllegalMove, MissingNeeds
+from cases.photos import PhotoRejected
 from geo.codes import CodeError
 from geo.crs import CoordinateError
-from geo.db.cases import CaseNotFound, IdempotencyConflict, InvalidReport, InvalidTarget
-from geo.db.patrols import PatrolNotFound
-from geo.db.plans import PlanClosed, PlanConflict, PlanInvalid, PlanNotFound, problems_geojson
-from geo.db.users import UserError
 from geo.importer import ImportRejected
-from geo.intake_checks import OutsideUnits
-from geo.lifecycle import IllegalMove, MissingNeeds
 from geo.patrols import PatrolRejected
-from geo.photos import PhotoRejected
 from geo.plans import EditError
+from store.cases import CaseNotFound, IdempotencyConflict, InvalidReport, InvalidTarget
+from store.patrols import PatrolNotFound
+from store.plans import PlanClosed, PlanConflict, PlanInvalid, PlanNotFound, problems_geojson
+from store.users import UserError
 
 log = logging.getLogger("gridmap.api")
 

@@ -3,7 +3,7 @@
 A commit costs a WAL flush (an fsync) and a round trip whatever it holds, and each request's own
 transaction, session and thread hand-off cost more than its rows. So each server process has one
 writer: requests queue their intake and wait; the writer takes everything queued, stores it with
-a few statements for all (geo.db.cases.create_cases), reads the answers back in one query,
+a few statements for all (store.cases.create_cases), reads the answers back in one query,
 commits, and only then answers each request. Under load, reports gather while the previous batch
 is being written, so one fsync serves many; a lone report is written at once, without waiting.
 A report that fails alone (a bad category, a key reused) is answered with its error and the
@@ -27,8 +27,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from api.access import visible_duplicates
-from geo.db import cases as store
-from geo.db import receipts
+from store import cases as store
+from store import receipts
 
 log = logging.getLogger("gridmap.intake")
 

@@ -23,13 +23,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 
+from access.roles import User
 from api.access import user_of
 from api.errors import InvalidParameter
 from api.live_feed import KEEP, Feed, StreamSlots, feed_event, sse_for
 from api.routes.cases import event_json
-from geo.access import User
-from geo.db import case_events as store
-from geo.db.engine import session_factory
+from store import case_events as store
+from store.engine import session_factory
 
 log = logging.getLogger("gridmap.live")
 

@@ -3,7 +3,7 @@
 A notification (any process's commit of a case change) makes this process read the log once,
 whatever the number of open streams; the events read are kept in memory, encoded once, and every
 stream of the process takes what is new since its own cursor from there, filtered by its user's
-jurisdiction (geo.access.User.may_see_case, the rule every case route applies). Only a client
+jurisdiction (access.roles.User.may_see_case, the rule every case route applies). Only a client
 resuming from an event older than the memory reads the database itself (the replay).
 
 Notifications arriving while a read runs, or within an interval of its start, are answered by one
@@ -27,8 +27,8 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import SQLAlchemyError
 from sse_starlette import ServerSentEvent
 
-from geo.access import User
-from geo.db import case_events as store
+from access.roles import User
+from store import case_events as store
 
 log = logging.getLogger("gridmap.live")
 
@@ -58,7 +58,7 @@ class FeedEvent:
 
 
 def feed_event(event: dict[str, Any], data: Callable[[dict[str, Any]], str]) -> FeedEvent:
-    """Encode one event of the log (geo.db.case_events.read_events) once, for every stream."""
+    """Encode one event of the log (store.case_events.read_events) once, for every stream."""
     body = event["body"]
     sse = ServerSentEvent(data=data(event), event=event["kind"], id=str(event["cursor"])).encode()
     where = body.get("unit_code"), body.get("grid_code"), body.get("department")

@@ -17,8 +17,8 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
 from api.errors import InvalidParameter, PayloadTooLarge, UnsupportedMediaType
-from geo.cases import PhotoUpload
-from geo.lifecycle import CaseStatus
+from cases.lifecycle import CaseStatus
+from cases.model import PhotoUpload
 
 MOVE_JSON_LIMIT = 16 * 1024
 

@@ -21,16 +21,16 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
+from access.roles import AccessDenied
 from api.errors import InvalidParameter, NotFound, PayloadTooLarge, UnsupportedMediaType
-from geo.access import AccessDenied
-from geo.cases import mask_phone
-from geo.categories import Category, CategoryTable, UnknownCategory
+from cases.categories import Category, CategoryTable, UnknownCategory
+from cases.intake_checks import OutsideUnits
+from cases.lifecycle import CaseStatus, Tier, is_open
+from cases.model import mask_phone
+from cases.worktime import SHANGHAI
 from geo.crs import CoordinateError
-from geo.db import cases as store
-from geo.db.units import StoredUnit
-from geo.intake_checks import OutsideUnits
-from geo.lifecycle import CaseStatus, Tier, is_open
-from geo.worktime import SHANGHAI
+from store import cases as store
+from store.units import StoredUnit
 
 PREFIX = "/open311/"
 COMMAND_CENTRE = "county command centre (unassigned queue)"  # who takes requests no grid covers

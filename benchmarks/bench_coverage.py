@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.bench_coverage [--grids 100000] [--seed 7] [--no-demo]
 
 Demo county: its own database in the embedded cluster (or GRIDMAP_BENCH_DATABASE_URL prefix),
-loaded once (not timed); then `geo.db.coverage.run_coverage` on 411681 is timed: loading the
+loaded once (not timed); then `store.coverage.run_coverage` on 411681 is timed: loading the
 subtree with people and cases, the analysis at every level, and the comparison with the last report.
 
 Synthetic: benchmarks.partition with 1 % of grids removed and 1 % grown 3-15 m into their
@@ -29,9 +29,9 @@ from sqlalchemy.orm import Session
 from benchmarks.bench_postgis import database, say
 from benchmarks.partition import make_partition
 from geo.coverage import Finding, Kind, Tolerances, Unit, analyse_tree
-from geo.db.coverage import run_coverage
 from geo.demo import load_demo
 from geo.settings import Settings
+from store.coverage import run_coverage
 
 DEMO_DATABASE = "gridmap_bench_coverage"
 

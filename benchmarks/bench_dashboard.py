@@ -4,7 +4,7 @@ the server time of its JSON (GET /stats/dashboard).
     .venv/bin/python -m benchmarks.bench_dashboard [--cases 10000] [--closed 2000] [--views 5] [--reuse]
 
 A database of its own (`gridmap_bench_dashboard`): the demo county, `--cases` cases stored by the
-intake's own function (geo.db.cases.create_cases) at points inside random demo grids, reported
+intake's own function (store.cases.create_cases) at points inside random demo grids, reported
 over the last 45 days, `--closed` of them walked through the lifecycle to closed and revisited,
 a tenth of the others overdue. `gridmap serve` (one worker) serves it; chromium (Debian's) opens
 /dashboard signed in as the demo county dispatcher, a new browser context (cold cache) per view.
@@ -29,11 +29,11 @@ from sqlalchemy.orm import Session
 
 from benchmarks.bench_intake import cpu_times, demo_points, machine_share
 from benchmarks.bench_postgis import database, free_port, reused, say, wait_until_up
-from geo.cases import Intake
-from geo.db import cases as store
+from cases.lifecycle import CaseStatus, Move, Rating
+from cases.model import Intake
 from geo.demo import DEMO_PASSWORD, load_demo
-from geo.lifecycle import CaseStatus, Move, Rating
 from geo.settings import Settings
+from store import cases as store
 
 NAME = "gridmap_bench_dashboard"
 CATEGORIES = ["0101", "0101", "0102", "0103", "0201", "0301", "0401", "0501"]

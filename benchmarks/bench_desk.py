@@ -40,11 +40,11 @@ from sqlalchemy.orm import Session
 
 from benchmarks.bench_intake import cpu_times, demo_points, machine_share
 from benchmarks.bench_postgis import database, free_port, reused, say, wait_until_up
-from geo.cases import Intake, Reporter
-from geo.db import cases as store
+from cases.lifecycle import Source
+from cases.model import Intake, Reporter
 from geo.demo import DEMO_PASSWORD, load_demo
-from geo.lifecycle import Source
 from geo.settings import Settings
+from store import cases as store
 
 CATEGORIES = ["0101", "0102", "0103", "0201", "0301", "0401", "0801", "1101"]
 CHROMIUM = os.environ.get("GRIDMAP_CHROMIUM", "/usr/bin/chromium")

@@ -31,11 +31,11 @@ import httpx
 from sqlalchemy import create_engine, text
 
 from benchmarks.bench_postgis import free_port, say, wait_until_up
-from geo.cases import scoped_key
-from geo.db.engine import normalize_url
-from geo.db.ha_cluster import LocalHaCluster
-from geo.db.migrate import upgrade
+from cases.model import scoped_key
 from geo.settings import Settings
+from store.engine import normalize_url
+from store.ha_cluster import LocalHaCluster
+from store.migrate import upgrade
 
 POINT = {"lon": 114.90, "lat": 33.43}  # inside the demo county
 RETRY_S = 0.5

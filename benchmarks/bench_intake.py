@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from benchmarks.bench_postgis import database, free_port, say, wait_until_up
 from benchmarks.live_streams import Watcher
-from geo.cases import scoped_key
+from cases.model import scoped_key
 from geo.demo import DEMO_PASSWORD, load_demo
 from geo.settings import Settings
 
@@ -226,7 +226,7 @@ def machine_share(before: list[int], after: list[int]) -> str:
 
 def count_present(url: str, keys: list[str], username: str) -> int:
     """How many of the acknowledged keys have a case in the database (keys are stored as the
-    user's own: geo.cases.scoped_key)."""
+    user's own: cases.model.scoped_key)."""
     engine = create_engine(url)
     with Session(engine) as session:
         user_id = session.execute(text("SELECT id FROM users WHERE username = :u"), {"u": username}).scalar()

@@ -4,7 +4,7 @@
 
 Views: the page, the tiles its first screen needs (1280x800, 512 px tiles as the page asks for
 them) and the open cases. Tiles: every 256 px tile of one zoom over the data, per zoom, generated
-in-process (`geo.db.tiles.view_tile`, i.e. the SQL the endpoint runs) with raw and gzip sizes.
+in-process (`store.tiles.view_tile`, i.e. the SQL the endpoint runs) with raw and gzip sizes.
 The 100,000-grid partition comes from benchmarks/partition.py, loaded like bench_postgis loads it
 (database `gridmap_bench_partition`, reused with --reuse).
 """
@@ -21,14 +21,14 @@ from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
+from access.roles import Role, User
 from api.access import resolve_user
 from api.app import create_app
 from benchmarks.bench_postgis import database, load_partition, reused, say
-from geo.access import Role, User
 from geo.codes import Level, level_of
-from geo.db import mapdata, tiles
 from geo.demo import load_demo
 from geo.settings import Settings
+from store import mapdata, tiles
 
 VIEWPORT = (1280, 800)
 EVERYTHING = {level: tiles.TileFilter() for level in Level}

@@ -26,11 +26,11 @@ from shapely.geometry import LineString, box, mapping
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
+from access.roles import Role, User
 from api.access import resolve_user
 from api.app import create_app
 from benchmarks.bench_intake import cpu_times, machine_share
 from benchmarks.bench_postgis import database, say
-from geo.access import Role, User
 from geo.demo import load_demo
 from geo.importer import import_units
 from geo.settings import Settings

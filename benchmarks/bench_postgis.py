@@ -33,14 +33,14 @@ from sqlalchemy.orm import Session
 
 from benchmarks.partition import make_partition
 from geo.codes import Level, ancestor_codes
-from geo.db.cluster import EmbeddedCluster
-from geo.db.grid_raster import current_raster
-from geo.db.locate import _precedence_sql, assign_points_table
-from geo.db.migrate import upgrade
-from geo.db.units import write_units
 from geo.demo import load_demo
 from geo.settings import Settings
 from geo.validation import UnitFeature
+from store.cluster import EmbeddedCluster
+from store.grid_raster import current_raster
+from store.locate import _precedence_sql, assign_points_table
+from store.migrate import upgrade
+from store.units import write_units
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2024, 1, 1, tzinfo=UTC)

@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from geo.db.cluster import ClusterError
 from geo.settings import get_settings
+from store.cluster import ClusterError
 
 if TYPE_CHECKING:
-    from geo.db.ha_cluster import LocalHaCluster
+    from store.ha_cluster import LocalHaCluster
 
 ha_app = typer.Typer(
     help="Local high-availability cluster (three PostgreSQL nodes under Patroni, one etcd); "
@@ -24,7 +24,7 @@ def _say(message: str) -> None:
 
 
 def _cluster() -> LocalHaCluster:
-    from geo.db.ha_cluster import LocalHaCluster  # here: only `gridmap ha` needs it
+    from store.ha_cluster import LocalHaCluster  # here: only `gridmap ha` needs it
 
     return LocalHaCluster(get_settings())
 
@@ -32,8 +32,8 @@ def _cluster() -> LocalHaCluster:
 @ha_app.command("up")
 def ha_up() -> None:
     """Start etcd and three Patroni nodes (created on first use), migrate, print the URL to use."""
-    from geo.db.engine import normalize_url
-    from geo.db.migrate import upgrade
+    from store.engine import normalize_url
+    from store.migrate import upgrade
 
     try:
         cluster = _cluster()

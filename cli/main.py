@@ -16,13 +16,13 @@ from sqlalchemy.orm import Session
 from cli.ha import ha_app
 from geo.codes import Level
 from geo.crs import CoordinateError
-from geo.db.cluster import ClusterError, EmbeddedCluster
-from geo.db.engine import DatabaseError, engine_for, resolve_database_url, session_factory
 from geo.settings import Settings, get_settings
+from store.cluster import ClusterError, EmbeddedCluster
+from store.engine import DatabaseError, engine_for, resolve_database_url, session_factory
 
 if TYPE_CHECKING:  # imported by the commands that use them, to keep every command's start quick
     from geo.coverage import Finding, Tolerances
-    from geo.db.coverage import CoverageRun
+    from store.coverage import CoverageRun
 
 app = typer.Typer(
     help="Grid-mapping service for grid-based community governance (网格化治理).",
@@ -51,7 +51,7 @@ def fail(message: str, code: int = 1) -> None:
 
 def ready_url(settings: Settings) -> str:
     """The database URL, with the embedded cluster started and the schema migrated."""
-    from geo.db.migrate import upgrade  # here, not at the top: Alembic takes ~0.3 s to import
+    from store.migrate import upgrade  # here, not at the top: Alembic takes ~0.3 s to import
 
     url = resolve_database_url(settings, progress=say)
     upgrade(url)
@@ -68,8 +68,8 @@ def session_scope(settings: Settings) -> Iterator[Session]:
 @contextmanager
 def friendly_errors() -> Iterator[None]:
     """Turn the errors a user can fix into a message and exit code 1."""
-    from geo.db.people import PeopleError
     from geo.importer import ImportRejected
+    from store.people import PeopleError
 
     try:
         yield
@@ -220,7 +220,7 @@ def assign(
 ) -> None:
     """Assign many points to grids in-process (the same rule as /locate), with progress."""
     from geo.batch import assign_csv, check_points_csv
-    from geo.db.locate import load_grid_index
+    from store.locate import load_grid_index
 
     settings = get_settings()
     with friendly_errors():
@@ -236,7 +236,7 @@ def assign(
 @app.command()
 def escalate() -> None:
     """Escalate overdue cases one tier (what `serve` does every minute; for cron on other setups)."""
-    from geo.db.cases import Rules, escalate_overdue
+    from store.cases import Rules, escalate_overdue
 
     settings = get_settings()
     with friendly_errors(), session_scope(settings) as session:
@@ -247,7 +247,7 @@ def escalate() -> None:
 @app.command("expire-patrols")
 def expire_patrols() -> None:
     """Delete patrol tracks older than GRIDMAP_PATROL_RETENTION_DAYS (serve does it every hour)."""
-    from geo.db.patrols import delete_expired
+    from store.patrols import delete_expired
 
     settings = get_settings()
     with friendly_errors(), session_scope(settings) as session:
@@ -303,7 +303,7 @@ def _plan_json(data: object) -> None:
 @contextmanager
 def plan_errors() -> Iterator[None]:
     """Plan errors as messages: conflicts name the units, invalid drafts list their problems."""
-    from geo.db.plans import PlanClosed, PlanConflict, PlanInvalid, PlanNotFound
+    from store.plans import PlanClosed, PlanConflict, PlanInvalid, PlanNotFound
 
     with friendly_errors():
         try:
@@ -323,7 +323,7 @@ def plan_new(
     author: Annotated[str, typer.Option(help="Who plans")] = "cli",
 ) -> None:
     """Open a draft plan on a unit; prints its id."""
-    from geo.db import plans
+    from store import plans
 
     with plan_errors(), session_scope(get_settings()) as session:
         plan_id = plans.open_plan(session, unit, title, author=author)
@@ -337,7 +337,7 @@ def plan_list(
     status: Annotated[str | None, typer.Option(help="draft, published or abandoned")] = None,
 ) -> None:
     """List plans, newest first (id, status, unit, edits, title)."""
-    from geo.db import plans
+    from store import plans
 
     with plan_errors(), session_scope(get_settings()) as session:
         rows = plans.list_plans(session, unit=unit, status=status)
@@ -348,7 +348,7 @@ def plan_list(
 @plan_app.command("show")
 def plan_show(plan_id: Annotated[int, typer.Argument(help="Plan id")]) -> None:
     """A plan as JSON: its edits, the units it changes (GeoJSON) and any conflicts."""
-    from geo.db import plans
+    from store import plans
 
     with plan_errors(), session_scope(get_settings()) as session:
         _plan_json(plans.plan_detail(session, plan_id))
@@ -395,8 +395,8 @@ def plan_edit(
     author: Annotated[str, typer.Option(help="Who edits")] = "cli",
 ) -> None:
     """Add an edit to a draft; refused with the reason when it cannot apply."""
-    from geo.db import plans
     from geo.plans import Edit, Operation
+    from store import plans
 
     given = {
         "code": code,
@@ -424,7 +424,7 @@ def plan_validate(
     fmt: Annotated[str, typer.Option("--format", help="table or geojson")] = "table",
 ) -> None:
     """Check a draft; exit 1 when it has errors (which refuse a publish)."""
-    from geo.db import plans
+    from store import plans
 
     settings = get_settings()
     with plan_errors(), session_scope(settings) as session:
@@ -444,7 +444,7 @@ def plan_validate(
 @plan_app.command("impact")
 def plan_impact(plan_id: Annotated[int, typer.Argument(help="Plan id")]) -> None:
     """What changes hands (per unit before/after, areas, cases, party cells, staff), as JSON."""
-    from geo.db import plans
+    from store import plans
 
     settings = get_settings()
     with plan_errors(), session_scope(settings) as session:
@@ -459,7 +459,7 @@ def plan_publish(
     actor: Annotated[str, typer.Option(help="Who publishes (recorded in each moved case's history)")] = "cli",
 ) -> None:
     """Publish a draft in one transaction; refused when a unit it touches changed meanwhile."""
-    from geo.db import plans
+    from store import plans
 
     settings = get_settings()
     with plan_errors(), session_scope(settings) as session:
@@ -474,7 +474,7 @@ def plan_publish(
 @plan_app.command("abandon")
 def plan_abandon(plan_id: Annotated[int, typer.Argument(help="Plan id")]) -> None:
     """Give up a draft (kept for the record)."""
-    from geo.db import plans
+    from store import plans
 
     with plan_errors(), session_scope(get_settings()) as session:
         plans.abandon(session, plan_id, actor="cli")
@@ -511,8 +511,8 @@ def user_add(
     ] = None,
 ) -> None:
     """Create a user."""
-    from geo.access import Role
-    from geo.db import users
+    from access.roles import Role
+    from store import users
 
     if role not in Role.__members__.values():
         fail(f"unknown role {role!r}; choose one of {', '.join(Role)}")
@@ -525,7 +525,7 @@ def user_add(
 @user_app.command("list")
 def user_list() -> None:
     """List users: name, role, unit, department, state."""
-    from geo.db import users
+    from store import users
 
     with friendly_errors(), session_scope(get_settings()) as session:
         rows = users.list_users(session)
@@ -540,7 +540,7 @@ def user_disable(
     enable: Annotated[bool, typer.Option("--enable", help="Enable again instead")] = False,
 ) -> None:
     """Disable a user (their tokens are revoked at once), or enable them again."""
-    from geo.db import users
+    from store import users
 
     with friendly_errors(), session_scope(get_settings()) as session:
         users.set_disabled(session, name, not enable)
@@ -554,7 +554,7 @@ def user_reset_password(
     password: Annotated[str | None, typer.Option(help="New password; generated if omitted")] = None,
 ) -> None:
     """Set a new password (forgets its failed logins, revokes its tokens)."""
-    from geo.db import users
+    from store import users
 
     with friendly_errors(), session_scope(get_settings()) as session:
         users.reset_password(session, name, _new_password(password))
@@ -604,8 +604,8 @@ def coverage(
     """
     from geo.coverage import Tolerances, feature_collection
     from geo.coverage_totals import analyse_roots
-    from geo.db import coverage as store
-    from geo.db.units import units_at
+    from store import coverage as store
+    from store.units import units_at
 
     if fmt not in ("table", "geojson"):
         fail(f"unknown format {fmt!r}: use table or geojson")
@@ -641,7 +641,7 @@ def _coverage_of(
     session: Session, code: str, tolerances: Tolerances, when: datetime | None, *, save: bool
 ) -> CoverageRun:
     """One unit's coverage run, with progress for large units, saved as a report if asked."""
-    from geo.db import coverage as store
+    from store import coverage as store
 
     def progress(done: int, total: int) -> None:
         if total >= 1000:  # say nothing for the blink of a small unit
@@ -708,8 +708,8 @@ def crosswalk(
 ) -> None:
     """Relate a legacy grid layer to the unified grids (stores nothing): overlaps, shares, community lines."""
     from geo import crosswalk as cw
-    from geo.db.coverage import grids_near
     from geo.importer import ImportRejected
+    from store.coverage import grids_near
 
     settings = get_settings()
     base = output or path.with_name(f"{path.stem}_crosswalk")

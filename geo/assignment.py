@@ -7,7 +7,7 @@
 3. Farther: `unassigned`, with the lowest unit that contains the point and the nearest grid.
 
 The rule is applied in two places that must agree: in PostGIS for single points and bulk
-reassignment (geo.db.locate) and in-process for batches (geo.lookup); both take their order from
+reassignment (store.locate) and in-process for batches (geo.lookup); both take their order from
 `grid_precedence` here, and the test suite checks them against each other.
 """
 

@@ -71,7 +71,7 @@ class Kind(StrEnum):
     NO_PARTY_CELL = "no_party_cell"
     SIZE_NORM = "size_norm"
     CASE_IN_GAP = "case_in_gap"
-    NOT_PATROLLED = "not_patrolled"  # a grid no patrol passed in N days (geo.db.patrols)
+    NOT_PATROLLED = "not_patrolled"  # a grid no patrol passed in N days (store.patrols)
 
 
 # Kinds whose finding is an area (area_m2 set); case_in_gap is a point, the rest have no geometry.

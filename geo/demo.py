@@ -17,10 +17,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.access import Role
-from geo.db import people, users
+from access.roles import Role
 from geo.importer import import_units
 from geo.settings import PROJECT_DIR, Settings
+from store import people, users
 
 DEMO_DIR = PROJECT_DIR / "data" / "boundaries"
 COUNTY_CODE = "411681"

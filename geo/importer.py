@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session
 
 from geo import crs
 from geo.codes import CodeError, Level, level_of, parent_code
-from geo.db import units
 from geo.settings import Settings
 from geo.validation import (
     UnitFeature,
@@ -33,6 +32,7 @@ from geo.validation import (
     validate,
     with_inherited_kind,
 )
+from store import units
 
 KNOWN_PROPERTIES = ("code", "name", "kind", "special_type", "households", "population", "level")
 # What the service's own exports add to each feature: read back as nothing, never as attributes

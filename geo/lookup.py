@@ -378,7 +378,7 @@ def _grid_layer(
 
 @dataclass(frozen=True)
 class GridRaster:
-    """The grid raster, for stores outside this module (geo.db.grid_raster keeps it in PostGIS).
+    """The grid raster, for stores outside this module (store.grid_raster keeps it in PostGIS).
 
     Cell (row, col) is the one `floor(cells.uv(x, y))` names (row 0 at the top); its value is
     the index of the grid that wins everywhere in it, NONE, or EDGE - n for the n-th edge cell,

@@ -1,7 +1,7 @@
 """Draft plans (redrawing): edits to a set of unit geometries, code allocation, checks and changes.
 
 Pure functions over shapely geometries in storage lon/lat (EPSG:4490); areas and widths are
-measured in the Gauss-Krüger zone of the place (geo.crs). geo.db.plans loads the units below a
+measured in the Gauss-Krüger zone of the place (geo.crs). store.plans loads the units below a
 plan's unit, replays the plan's edits here in order, and stores what a publish decides.
 
 Edits: replace a unit's geometry (and/or attributes), split a grid along a line, merge units,
@@ -751,7 +751,7 @@ def _size_norm(state: PlanState, codes: set[str], tolerances: coverage.Tolerance
 
 
 def geojson_geometry(geometry: shapely.Geometry | None) -> dict | None:
-    """A GeoJSON geometry in storage lon/lat, rounded like geo.db.units (about 1 cm)."""
+    """A GeoJSON geometry in storage lon/lat, rounded like store.units (about 1 cm)."""
     if geometry is None or geometry.is_empty:
         return None
     return mapping(crs.geojson_rounded(geometry))

@@ -19,7 +19,7 @@ from folium.plugins import MarkerCluster, Realtime, VectorGridProtobuf
 from folium.template import Template
 from folium.utilities import JsCode
 
-from geo.case_vocabulary import STATUS_LABELS
+from cases.vocabulary import STATUS_LABELS
 from geo.codes import LEVELS, Level
 from maps import assets
 
@@ -74,7 +74,7 @@ class MapView:
     plan: str | None = None
     overlays: dict[str, str] = field(default_factory=dict)  # name -> URL of optional overlays
     report_url: str | None = None
-    generation: int = 0  # the boundary generation when the page was made (geo.db.boundary_generation)
+    generation: int = 0  # the boundary generation when the page was made (store.boundary_generation)
 
 
 def tile_url(query: str) -> str:
@@ -171,7 +171,7 @@ def _config(view: MapView, tiles: TileSource | None) -> dict[str, Any]:
         "reportUrl": view.report_url,
         "casesUrl": view.cases_url,
         "tileQuery": view.tile_query,
-        # The one vocabulary (geo/case_vocabulary.py): the page shows "已派遣 dispatched".
+        # The one vocabulary (cases/vocabulary.py): the page shows "已派遣 dispatched".
         "statusNames": {str(status): label for status, label in STATUS_LABELS.items()},
         # Patrol tracks: the API narrows them to what the user may see; the page hides the layer on 403.
         "patrolsUrl": "/patrols",

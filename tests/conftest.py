@@ -19,15 +19,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
+from access.roles import Role, User
 from api.access import TokenCache
 from api.app import create_app
-from geo.access import Role, User
-from geo.db.cluster import EmbeddedCluster
-from geo.db.engine import normalize_url
-from geo.db.migrate import upgrade
 from geo.demo import load_demo
 from geo.importer import import_units
 from geo.settings import Settings
+from store.cluster import EmbeddedCluster
+from store.engine import normalize_url
+from store.migrate import upgrade
 from tests import factories
 from tests.live import TEST_SECRET  # one value for in-process and served apps
 

@@ -14,8 +14,8 @@ import httpx
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from geo.access import Role
-from geo.db import users
+from access.roles import Role
+from store import users
 
 
 def free_port() -> int:

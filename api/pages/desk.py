@@ -20,6 +20,7 @@ from fastapi import APIRouter, FastAPI, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
+from access.roles import Role, User, moves_for
 from api.access import CurrentUser
 from api.assets import PageAssets
 from api.deps import SessionDep
@@ -29,12 +30,11 @@ from api.routes import cases as case_routes
 from api.routes.auth import client_ip
 from api.routes.cases import RulesDep, TransitionIn, entitled, get_case
 from api.routes.queue import QueueFilterDep, page_of
-from geo import response_templates
-from geo.access import Role, User, moves_for
-from geo.case_vocabulary import GROUP_OF_STATUS, OPEN_GROUPS
-from geo.db import case_queue, mapdata, users
-from geo.db import cases as store
-from geo.lifecycle import CaseStatus, IllegalMove, allowed_moves
+from cases import response_templates
+from cases.lifecycle import CaseStatus, IllegalMove, allowed_moves
+from cases.vocabulary import GROUP_OF_STATUS, OPEN_GROUPS
+from store import case_queue, mapdata, users
+from store import cases as store
 
 router = APIRouter(tags=["workbench"], include_in_schema=False)
 

@@ -10,8 +10,8 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.responses import HTMLResponse
 
-from geo import case_vocabulary as vocab
-from geo.worktime import SHANGHAI
+from cases import vocabulary as vocab
+from cases.worktime import SHANGHAI
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 

@@ -12,12 +12,12 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, Res
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.security import OAuth2PasswordRequestForm
 
+from access.lockout import MAX_PASSWORD_LENGTH, MAX_USERNAME_LENGTH
 from api.access import SESSION_COOKIE, CurrentUser, RateLimit, client_address, forget_tokens, login_policy
 from api.deps import SessionDep
 from api.errors import InvalidParameter
 from api.params import Offset
-from geo.db import users
-from geo.lockout import MAX_PASSWORD_LENGTH, MAX_USERNAME_LENGTH
+from store import users
 
 router = APIRouter(tags=["auth"])
 LOGIN_PAGE = files("api") / "static" / "login.html"

@@ -1,4 +1,4 @@
-"""`GET /map/boundaries`: the boundary generation that open maps poll (see geo.db.boundary_generation)."""
+"""`GET /map/boundaries`: the boundary generation that open maps poll (see store.boundary_generation)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from api.deps import SessionDep
-from geo.db import boundary_generation
+from store import boundary_generation
 
 router = APIRouter(tags=["map"])
 POLL_S = 4  # how often open maps ask: a published boundary shows within this plus a tile load

@@ -18,6 +18,7 @@ from starlette.datastructures import Headers, UploadFile
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
+from access.roles import AccessDenied, Permission, User
 from api.access import (
     CurrentUser,
     RateLimit,
@@ -33,16 +34,15 @@ from api.intake import ANSWER_JSON, Submitted, submit
 from api.moves import read_move, request_body_doc
 from api.params import Offset
 from api.routes.auth import client_ip
+from cases.lifecycle import CaseStatus, Move, Rating, Source
+from cases.model import Intake, PhotoUpload, Reporter, scoped_key
+from cases.photos import inspect_photo
+from cases.worktime import SHANGHAI
 from geo import crs
-from geo.access import AccessDenied, Permission, User
-from geo.cases import Intake, PhotoUpload, Reporter, scoped_key
-from geo.db import cases as store
-from geo.db import field_work, users
-from geo.db.case_stats import statistics
-from geo.lifecycle import CaseStatus, Move, Rating, Source
-from geo.photos import inspect_photo
 from geo.settings import Settings
-from geo.worktime import SHANGHAI
+from store import cases as store
+from store import field_work, users
+from store.case_stats import statistics
 
 router = APIRouter(tags=["cases"])
 

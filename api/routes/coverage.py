@@ -8,14 +8,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
+from access.roles import AccessDenied, User
 from api.access import CurrentUser
 from api.deps import AtDep, SessionDep, SettingsDep
 from api.errors import InvalidParameter, NotFound
-from geo.access import AccessDenied, User
 from geo.codes import CodeError, level_of
 from geo.coverage import Tolerances
-from geo.db import coverage as store
-from geo.db.units import units_at
+from store import coverage as store
+from store.units import units_at
 
 router = APIRouter(tags=["coverage"])
 

@@ -1,6 +1,6 @@
 """The command dashboard (指挥大屏): `GET /dashboard` (a static page) and the JSON it draws.
 
-`GET /stats/dashboard?unit=` answers every figure of the page (geo.db.dashboard: /stats' figures
+`GET /stats/dashboard?unit=` answers every figure of the page (store.dashboard: /stats' figures
 for today and this month, GET /cases' overdue count, and per day, category, child unit and place);
 `GET /stats/dashboard/map?unit=` the outlines the density is drawn on. The page does no
 arithmetic that defines a figure: it formats and draws what these answer. Its scripts (ECharts,
@@ -18,14 +18,14 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
+from access.roles import AccessDenied, User
 from api.access import CurrentUser
 from api.assets import PageAssets
 from api.deps import SessionDep
 from api.errors import NotFound
 from api.routes.cases import RulesDep
-from geo.access import AccessDenied, User
-from geo.db import dashboard as store
-from geo.db import mapdata
+from store import dashboard as store
+from store import mapdata
 
 DASHBOARD_DIR = Path(__file__).resolve().parent.parent / "static" / "dashboard"
 

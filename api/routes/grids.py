@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from api.deps import AtDep, BboxDep, SessionDep
 from api.errors import InvalidParameter, NotFound
 from geo.codes import CodeError, GridKind, Level, level_of
-from geo.db import units
+from store import units
 
 router = APIRouter(tags=["grids"])
 

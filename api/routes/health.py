@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from sqlalchemy import text
 
 from api.deps import SessionDep
-from geo.db.migrate import current_revision
+from store.migrate import current_revision
 
 router = APIRouter(tags=["health"])
 

@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from api.deps import AtDep, SettingsDep, request_session
 from geo import crs
 from geo.assignment import Assignment
-from geo.db.locate import locate
+from store.locate import locate
 
 router = APIRouter(tags=["assignment"])
 
@@ -30,7 +30,7 @@ async def locate_point(
     """Which grid is responsible for a point, with the rule applied, the distance and the parent units."""
     point = crs.point_to_storage(lon, lat, crs_name)
     # A current lookup of a covered point is answered from memory when the app keeps a copy of
-    # the grids (geo.db.locate_cache); everything else asks PostGIS, off the event loop.
+    # the grids (store.locate_cache); everything else asks PostGIS, off the event loop.
     cache = getattr(request.app.state, "locate_cache", None)
     answer = cache.locate(*point) if cache is not None and at is None else None
     if answer is None:

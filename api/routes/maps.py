@@ -19,20 +19,20 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
+from access.roles import AccessDenied, Permission, User
 from api.access import CurrentUser, user_of
 from api.assets import PageAssets
 from api.deps import SessionDep, SettingsDep
 from api.errors import InvalidParameter, NotFound
 from api.routes.cases import RulesDep
+from cases.lifecycle import OPEN_STATUSES
 from geo import crs
-from geo.access import AccessDenied, Permission, User
 from geo.codes import CODE_LENGTH, CODE_PATTERN, CodeError, Level, level_of
-from geo.db import boundary_generation, map_labels, mapdata, tiles
-from geo.db import cases as case_store
-from geo.lifecycle import OPEN_STATUSES
 from geo.settings import Settings
 from maps.page import render_page
 from maps.views import MapView, TileCrs, TileSource, ViewKind, build_map
+from store import boundary_generation, map_labels, mapdata, tiles
+from store import cases as case_store
 
 router = APIRouter(tags=["map"])
 

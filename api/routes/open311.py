@@ -2,7 +2,7 @@
 
 A service is an assignable category subclass; a service request is a case. Requests come in
 form-encoded per the spec (or as JSON) and become cases exactly as POST /cases makes them, with
-source hotline_12345. Statuses map to open/closed with geo.lifecycle.is_open. Every answer,
+source hotline_12345. Statuses map to open/closed with cases.lifecycle.is_open. Every answer,
 errors included, is JSON or XML as the path's extension says, in the spec's shapes
 (api/open311_format.py); the rest of the API keeps its own error format. Reporter data never
 appears in an answer. Reading requests is public unless GRIDMAP_OPEN311_PUBLIC_READ=false (the
@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from access.roles import User
 from api.access import CurrentUser, RateLimit
 from api.deps import SessionDep, read_body, request_session
 from api.errors import InvalidParameter, NotFound, UnsupportedMediaType
@@ -50,12 +51,11 @@ from api.routes.cases import (
     intake_from,
     public_intake,
 )
+from cases.lifecycle import FINISHED_STATUSES, OPEN_STATUSES, Source
+from cases.worktime import SHANGHAI
 from geo import crs
-from geo.access import User
-from geo.db import cases as store
-from geo.db.units import units_at
-from geo.lifecycle import FINISHED_STATUSES, OPEN_STATUSES, Source
-from geo.worktime import SHANGHAI
+from store import cases as store
+from store.units import units_at
 
 ACTOR = "open311"  # the history's `who` for requests made here (api_key will name the system: issue 6)
 WINDOW = timedelta(days=90)  # the spec's default and largest date range

@@ -1,7 +1,7 @@
 """Patrols (巡查): a field worker uploads a recorded track; supervisors read tracks and grid figures.
 
 Tracks are personal data: a worker sees their own, dispatchers and admins those of workers in
-their unit (geo.access.User.may_see_patrol), and every view of someone else's track is audited.
+their unit (access.roles.User.may_see_patrol), and every view of someone else's track is audited.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from api.deps import SessionDep, SettingsDep, parse_at
 from api.errors import InvalidParameter
 from api.routes.auth import client_ip
 from api.routes.cases import REPLAYED, idempotency_key_of
+from cases.worktime import SHANGHAI
 from geo import crs, patrols
-from geo.db import patrols as store
-from geo.db import users
 from geo.settings import Settings
-from geo.worktime import SHANGHAI
+from store import patrols as store
+from store import users
 
 router = APIRouter(tags=["patrols"])
 

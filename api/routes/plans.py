@@ -9,17 +9,17 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from shapely.geometry import shape
 
+from access.roles import AccessDenied
 from api.access import CurrentUser
 from api.deps import SessionDep, SettingsDep, parse_at
 from api.errors import InvalidParameter
 from api.routes.auth import client_ip
 from api.routes.cases import ActorDep
 from geo import crs
-from geo.access import AccessDenied
 from geo.codes import CODE_PATTERN, SpecialType
-from geo.db import plans as store
-from geo.db import users
 from geo.plans import Edit, Operation
+from store import plans as store
+from store import users
 
 router = APIRouter(tags=["plans"])
 

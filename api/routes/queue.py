@@ -15,10 +15,10 @@ from api.access import CurrentUser
 from api.deps import SessionDep, parse_at
 from api.errors import InvalidParameter
 from api.routes.cases import RulesDep
-from geo.case_vocabulary import GROUPS_BY_KEY, OPEN_GROUPS, STATUS_GROUPS
-from geo.db import case_queue
-from geo.db.cases import CaseFilter
-from geo.lifecycle import CaseStatus, Source
+from cases.lifecycle import CaseStatus, Source
+from cases.vocabulary import GROUPS_BY_KEY, OPEN_GROUPS, STATUS_GROUPS
+from store import case_queue
+from store.cases import CaseFilter
 
 router = APIRouter(tags=["cases"])
 

@@ -1,7 +1,7 @@
 """A handler's tasks on the phone: `GET /tasks` (the page), its data, and one task's detail.
 
 Field workers see the open cases their unit holds (their grids'), department handlers the cases
-summoned to their department; each with the moves their role may make (geo.access.moves_for over
+summoned to their department; each with the moves their role may make (access.roles.moves_for over
 the lifecycle's table). Moves themselves go through `POST /cases/{id}/transitions`.
 """
 
@@ -15,16 +15,16 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
+from access.roles import moves_for
 from api.access import CurrentUser
 from api.assets import PageAssets
 from api.deps import SessionDep
 from api.routes.cases import RulesDep, entitled
 from api.routes.report import PAGE_HEADERS
-from geo.access import moves_for
-from geo.db import cases as case_store
-from geo.db import tasks as task_store
-from geo.db.field_work import photos_by_stage
-from geo.lifecycle import CaseStatus
+from cases.lifecycle import CaseStatus
+from store import cases as case_store
+from store import tasks as task_store
+from store.field_work import photos_by_stage
 
 TASKS_DIR = Path(__file__).resolve().parent.parent / "static" / "tasks"
 

@@ -1,4 +1,4 @@
-"""A raster of the current grids kept in PostGIS for bulk assignment (geo/db/grid_raster.py).
+"""A raster of the current grids kept in PostGIS for bulk assignment (store/grid_raster.py).
 
 Revision ID: 0007_grid_raster
 Revises: 0006_users
@@ -39,7 +39,7 @@ def upgrade() -> None:
         -- What the raster was built from and how its cells are laid out (one row).
         CREATE TABLE grid_raster (
             id            int PRIMARY KEY CHECK (id = 1),
-            format        int NOT NULL,  -- geo.db.grid_raster.FORMAT: the layout of the cells
+            format        int NOT NULL,  -- store.grid_raster.FORMAT: the layout of the cells
             unit_changes  bigint NOT NULL,
             tolerance_m   float8 NOT NULL,
             x0            float8 NOT NULL,

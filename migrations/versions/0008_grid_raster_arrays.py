@@ -21,7 +21,7 @@ def upgrade() -> None:
         DROP TABLE grid_raster_chunks;
         ALTER TABLE grid_raster DROP COLUMN chunk;
         -- One row: the cell values, the edge and near cells' blocks, and the grid codes as numbers
-        -- (geo/db/grid_raster.py). Stored uncompressed: reading them back is a copy, not a
+        -- (store/grid_raster.py). Stored uncompressed: reading them back is a copy, not a
         -- decompression.
         CREATE TABLE grid_raster_cells (
             id     int PRIMARY KEY CHECK (id = 1),

@@ -22,7 +22,7 @@ def upgrade() -> None:
         """
         -- Requests per key (a limit's name and a client address) and fixed window; the limit is
         -- checked against this window's hits plus the previous window's, weighted by how much of
-        -- it still lies inside the sliding window (geo.db.throttles).
+        -- it still lies inside the sliding window (store.throttles).
         CREATE UNLOGGED TABLE rate_limits (
             key         text NOT NULL,
             window_no   bigint NOT NULL,   -- floor(epoch seconds / window length)

@@ -1,6 +1,6 @@
 """The first answer to each keyed report, so that a retry gets exactly that answer again.
 
-Keys themselves are scoped to their caller before they are stored (geo.cases.scoped_key): the
+Keys themselves are scoped to their caller before they are stored (cases.model.scoped_key): the
 column `cases.idempotency_key` keeps its unique index and now holds the scoped key.
 
 Revision ID: 0011_idempotency_scope

@@ -1,4 +1,4 @@
-"""Coverage findings may be `not_patrolled` (a grid no patrol passed in N days, geo.db.patrols).
+"""Coverage findings may be `not_patrolled` (a grid no patrol passed in N days, store.patrols).
 
 Revision ID: 0014_coverage_not_patrolled
 Revises: 0013_plan_edit_reshape

@@ -20,15 +20,15 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
+from access.roles import Permission, Role, User
 from api.access import RULES, SESSION_COOKIE, TokenCache
 from api.app import create_app
-from geo.access import Permission, Role, User
-from geo.cases import Intake, Reporter
-from geo.db import cases as store
-from geo.db import users
+from cases.lifecycle import CaseStatus, Move
+from cases.model import Intake, Reporter
 from geo.importer import import_units
-from geo.lifecycle import CaseStatus, Move
 from geo.settings import ConfigError, Settings
+from store import cases as store
+from store import users
 from tests import factories as f
 from tests.conftest import DB_PREFIX, fresh_database
 
@@ -151,7 +151,7 @@ def _case_units(world: dict, case_id: int) -> tuple:
 
 
 def test_roles_can_do_what_their_job_needs_and_no_more(app_client, world):
-    """The table in geo/access.py, spelt out: a few moves that matter, by hand."""
+    """The table in access/roles.py, spelt out: a few moves that matter, by hand."""
     case = world["cases"]["in"]
     move = {"to": "verified"}
     viewer = app_client.post(

@@ -13,11 +13,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
+from access.lockout import MAX_AUDIT_TEXT, LoginPolicy
+from access.roles import Role
 from api.app import create_app
-from geo.access import Role
-from geo.db import users
 from geo.importer import import_units
-from geo.lockout import MAX_AUDIT_TEXT, LoginPolicy
+from store import users
 from tests import factories as f
 from tests.conftest import DB_PREFIX, fresh_database
 

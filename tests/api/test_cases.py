@@ -8,8 +8,8 @@ import uuid
 import pytest
 from sqlalchemy import text
 
+from cases.lifecycle import TRANSITIONS, CaseStatus
 from geo import crs
-from geo.lifecycle import TRANSITIONS, CaseStatus
 from tests import factories as f
 from tests.photos import exif_with_gps, jpeg_bytes, jpeg_with_gps, png_bytes
 

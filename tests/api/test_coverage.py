@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from shapely.geometry import box
 
-from geo.access import Role, User
+from access.roles import Role, User
 from geo.importer import import_units
 from tests import factories as f
 from tests.api.test_information import as_user, make_client
-from tests.geo.test_coverage_db import T1, T2, _settings, _with_hole
+from tests.store.test_coverage_db import T1, T2, _settings, _with_hole
 
 HOLE = box(f.X0 + 0.005, f.Y0 + 0.025, f.X0 + 0.006, f.Y0 + 0.026)
 

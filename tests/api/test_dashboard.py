@@ -8,11 +8,11 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
+from access.roles import Role
 from api.app import create_app
-from geo.access import Role
-from geo.db import users
-from geo.lifecycle import OPEN_STATUSES
-from geo.worktime import SHANGHAI
+from cases.lifecycle import OPEN_STATUSES
+from cases.worktime import SHANGHAI
+from store import users
 from tests import factories as f
 from tests.api.test_cases import INSIDE_001, advance, move, post, report
 from tests.conftest import use_session

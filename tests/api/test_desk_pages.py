@@ -12,9 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from geo.access import Role
-from geo.cases import mask_phone
-from geo.db import users
+from access.roles import Role
+from cases.model import mask_phone
+from store import users
 from tests import factories as f
 
 INSIDE_001 = (f.X0 + 0.01, f.Y0 + 0.03)

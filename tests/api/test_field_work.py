@@ -8,8 +8,8 @@ import uuid
 import pytest
 from sqlalchemy import text
 
-from geo.access import Role
-from geo.db import users
+from access.roles import Role
+from store import users
 from tests import factories as f
 from tests.photos import jpeg_bytes
 

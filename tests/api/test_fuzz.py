@@ -21,12 +21,12 @@ from schemathesis.generation import GenerationMode
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
+from access.roles import Role
 from api.app import create_app
-from geo.access import Role
-from geo.cases import Intake
-from geo.db import cases as store
-from geo.db import users
+from cases.model import Intake
 from geo.importer import import_units
+from store import cases as store
+from store import users
 from tests import factories as f
 from tests.conftest import DB_PREFIX, act_as_admin, fresh_database
 

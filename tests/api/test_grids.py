@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import text
 
-from geo.db.migrate import head_revision
 from geo.importer import import_units
+from store.migrate import head_revision
 from tests import factories as f
 
 

@@ -12,10 +12,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from access.roles import Role, User
 from api.access import TokenCache
 from api.app import create_app
-from geo.access import Role, User
-from geo.cases import mask_phone, reporter_view
+from cases.model import mask_phone, reporter_view
 from geo.settings import Settings
 from tests import factories as f
 from tests.conftest import use_session

@@ -15,9 +15,9 @@ from sqlalchemy.exc import OperationalError
 from api import intake as writer_module
 from api.access import visible_duplicates
 from api.intake import IntakeWriter, Submitted
-from geo.cases import Intake, Reporter
-from geo.db import cases as store
-from geo.db.cases import IdempotencyConflict, InvalidReport
+from cases.model import Intake, Reporter
+from store import cases as store
+from store.cases import IdempotencyConflict, InvalidReport
 from tests import factories as f
 
 INSIDE_001 = (f.X0 + 0.01, f.Y0 + 0.03)

@@ -12,9 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
+from access.lockout import LoginPolicy
 from api.app import create_app
-from geo.db import throttles
-from geo.lockout import LoginPolicy
+from store import throttles
 from tests.conftest import DB_PREFIX, fresh_database
 from tests.live import server
 

@@ -19,14 +19,14 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from access.roles import Role, User
 from api import live
 from api.live_feed import POLL_S
-from geo.access import Role, User
-from geo.cases import Intake, scoped_key
-from geo.db import cases as store
-from geo.db import notifications
+from cases.lifecycle import CaseStatus, Move
+from cases.model import Intake, scoped_key
 from geo.importer import import_units
-from geo.lifecycle import CaseStatus, Move
+from store import cases as store
+from store import notifications
 from tests import factories as f
 from tests.conftest import DB_PREFIX, fresh_database
 from tests.live import server, sign_in
@@ -293,7 +293,7 @@ def test_one_read_of_the_log_per_notification_serves_every_stream_of_a_process(l
         await asyncio.gather(*tasks, return_exceptions=True)
         return ids, reads, took
 
-    with ThreadPoolExecutor(1) as thread:  # a loop of its own (see tests/geo/test_notifications.py)
+    with ThreadPoolExecutor(1) as thread:  # a loop of its own (see tests/store/test_notifications.py)
         ids, reads, took = thread.submit(asyncio.run, scenario()).result()
     engine.dispose()
     for chunks in received[:40]:

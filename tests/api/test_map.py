@@ -13,12 +13,12 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from geo.case_vocabulary import STATUS_LABELS
+from cases.vocabulary import STATUS_LABELS
 from geo.codes import Level
 from geo.crs import wgs84_to_gcj02
-from geo.db import tiles
 from geo.settings import Settings
 from maps.assets import external_urls
+from store import tiles
 from tests.conftest import act_as_admin, use_session
 
 STATIC = Path(__file__).resolve().parents[2] / "api" / "static" / "map"

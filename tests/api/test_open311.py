@@ -18,10 +18,10 @@ from georeport import GeoReport
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
+from cases.categories import CategoryTable
+from cases.worktime import SHANGHAI
 from geo import crs
-from geo.categories import CategoryTable
 from geo.importer import import_units
-from geo.worktime import SHANGHAI
 from tests import factories as f
 from tests.conftest import DB_PREFIX, fresh_database
 from tests.live import server

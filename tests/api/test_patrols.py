@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
+from access.roles import Role
 from api.app import expire_patrols_once
-from geo.access import Role
-from geo.db import users
+from store import users
 from tests import factories as f
 
 PASSWORD = "password-123"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from geo.access import ROLE_PERMISSIONS, Permission, Role
+from access.roles import ROLE_PERMISSIONS, Permission, Role
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "security.md"
 

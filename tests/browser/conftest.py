@@ -44,10 +44,10 @@ from sqlalchemy.orm import Session
 
 from api.app import create_app
 from geo.assignment import Assignment, Status
-from geo.db.engine import SERVICE_CONNECT_ARGS
-from geo.db.locate import locate
 from geo.demo import load_demo
 from geo.settings import Settings
+from store.engine import SERVICE_CONNECT_ARGS
+from store.locate import locate
 from tests.conftest import DB_PREFIX, fresh_database
 
 BROWSER_DATABASE = f"{DB_PREFIX}_browser"

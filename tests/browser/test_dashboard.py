@@ -24,12 +24,12 @@ from playwright.sync_api import BrowserContext, Page, Response, Route, expect
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
+from access.roles import Role
 from api.app import create_app
-from geo.access import Role
-from geo.db import users
+from cases.lifecycle import OPEN_STATUSES
 from geo.importer import import_units
-from geo.lifecycle import OPEN_STATUSES
 from geo.settings import Settings
+from store import users
 from tests import factories as f
 from tests.browser.conftest import LiveServer, PageLog
 from tests.conftest import DB_PREFIX, fresh_database

@@ -14,10 +14,10 @@ import httpx
 from playwright.sync_api import BrowserContext, Page, expect
 from sqlalchemy.orm import Session
 
-from geo.access import Role
-from geo.cases import mask_phone
-from geo.db import users
-from geo.lifecycle import TRANSITIONS, CaseStatus
+from access.roles import Role
+from cases.lifecycle import TRANSITIONS, CaseStatus
+from cases.model import mask_phone
+from store import users
 from tests.browser.conftest import DemoPosition, LiveServer, PageLog
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

@@ -14,10 +14,10 @@ from playwright.sync_api import BrowserContext, Page, expect
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.access import Role
+from access.roles import Role
 from geo.coverage import Tolerances
 from geo.crs import wgs84_to_gcj02
-from geo.db import coverage, users
+from store import coverage, users
 from tests.browser.conftest import DemoPosition, LiveServer, PageLog
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -272,7 +272,7 @@ def test_planner_view_shows_the_coverage_findings(
     open_map(page, "/map?view=planner")
     with Session(live_server.engine) as session:
         run = coverage.run_coverage(session, "411681", Tolerances.from_settings(live_server.settings))
-    # The demo county tiles cleanly (tests/geo/test_coverage_db.py): its findings are about people.
+    # The demo county tiles cleanly (tests/store/test_coverage_db.py): its findings are about people.
     assert [f for f in run.findings if f.geometry is not None] == [] and run.findings
     expect(page.locator(".gm-info")).to_contain_text(
         f"覆盖问题 coverage findings: {len(run.findings)}", timeout=15_000

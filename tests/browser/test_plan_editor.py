@@ -17,9 +17,9 @@ from shapely import wkb
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.access import Role
+from access.roles import Role
 from geo.coverage import Kind, Tolerances
-from geo.db import coverage as coverage_store
+from store import coverage as coverage_store
 from tests.browser.conftest import LiveServer, PageLog
 from tests.browser.test_map import DESKTOP, open_map, sign_in
 

@@ -9,9 +9,9 @@ from playwright.sync_api import BrowserContext, expect
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.access import Role
-from geo.db import users
-from geo.db.locate import locate
+from access.roles import Role
+from store import users
+from store.locate import locate
 from tests.browser.conftest import DemoPosition, LiveServer, PageLog
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

@@ -9,8 +9,8 @@ import httpx
 from playwright.sync_api import BrowserContext, Page, expect
 from sqlalchemy.orm import Session
 
-from geo.access import Role
-from geo.db import users
+from access.roles import Role
+from store import users
 from tests.browser.conftest import DemoPosition, LiveServer, PageLog
 from tests.photos import jpeg_bytes
 

@@ -171,9 +171,9 @@ def test_escalate_moves_overdue_cases_one_tier(cli_env, settings, tmp_path):
 
     from sqlalchemy.orm import Session
 
-    from geo.cases import Intake
-    from geo.db.cases import Rules, create_case, transition
-    from geo.lifecycle import CaseStatus, Move
+    from cases.lifecycle import CaseStatus, Move
+    from cases.model import Intake
+    from store.cases import Rules, create_case, transition
 
     county = f.write_geojson(tmp_path / "county.geojson", f.hierarchy())
     gridmap(cli_env, "import", str(county), "--crs", "EPSG:4490")

@@ -12,7 +12,7 @@ from shapely.geometry import box
 from tests import factories as f
 from tests.cli.test_cli import gridmap
 from tests.conftest import DB_PREFIX, TEST_SECRET, fresh_database
-from tests.geo.test_coverage_db import _with_hole
+from tests.store.test_coverage_db import _with_hole
 
 HOLE = box(f.X0 + 0.005, f.Y0 + 0.025, f.X0 + 0.006, f.Y0 + 0.026)
 

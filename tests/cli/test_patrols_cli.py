@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from geo.db import patrols as store
 from geo.patrols import CleanTrack, TrackPoint
+from store import patrols as store
 from tests import factories as f
 from tests.cli.test_cli import gridmap
 from tests.conftest import DB_PREFIX, TEST_SECRET, fresh_database

@@ -19,10 +19,10 @@ from sqlalchemy import text
 from geo import crs
 from geo.assignment import Status, grid_precedence
 from geo.codes import Level
-from geo.db.locate import locate
-from geo.db.units import write_units
 from geo.lookup import STATUSES, GridIndex
 from geo.validation import UnitFeature
+from store.locate import locate
+from store.units import write_units
 from tests import factories as f
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)

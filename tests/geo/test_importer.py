@@ -11,8 +11,8 @@ from shapely.geometry import Point, Polygon, box
 from sqlalchemy import text
 
 from geo import crs
-from geo.db import units
 from geo.importer import ImportRejected, import_units
+from store import units
 from tests import factories as f
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from geo.assignment import Rule, Status
-from geo.db.locate import locate
 from geo.importer import import_units
+from store.locate import locate
 from tests import factories as f
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -93,7 +93,7 @@ def test_before_the_grids_existed_nothing_is_assigned(county):
 def test_bulk_assignment_in_postgis_agrees_with_single_points(county):
     from sqlalchemy import text
 
-    from geo.db.locate import assign_points_table
+    from store.locate import assign_points_table
 
     xs = [f.X0 - 0.0002 + i * 0.0021 for i in range(21)]  # crosses every edge, the gap and the outside
     ys = [f.Y0 - 0.0002 + k * 0.0021 for k in range(21)]

@@ -229,7 +229,7 @@
   // ------------------------------------------------------------------ open cases
   GridMap.caseId = function (f) { return f.id; };
 
-  /** A stored status in Chinese with its English key: "已派遣 dispatched" (geo/case_vocabulary.py). */
+  /** A stored status in Chinese with its English key: "已派遣 dispatched" (cases/vocabulary.py). */
   GridMap.statusName = function (status) {
     var names = (GridMap.config && GridMap.config.statusNames) || {};
     return names[status] ? names[status] + ' ' + status : status;

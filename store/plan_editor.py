@@ -1,0 +1,59 @@
+"""What the planner's editor asks of a draft besides the plan API: an edit's preview, the balance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from geo import balance, coverage
+from geo import plans as domain
+from geo.plans import Edit
+from geo.settings import Settings
+from store.plans import _draft_row, load_draft
+
+
+def preview(session: Session, plan_id: int, edit: Edit) -> dict[str, Any]:
+    """The units one edit would create, change or retire in the draft, without storing it.
+
+    Features come in the order the edit makes them (a split: the piece that keeps the code first,
+    then the new pieces in reading order), so that the editor can ask a name for every piece.
+    """
+    _draft_row(session, plan_id)
+    draft = load_draft(session, plan_id, estimate=False)
+    after, allocated = domain.apply_edit(draft.state, edit)
+    found = domain.changes(draft.state.units, after)
+    order = {code: i for i, code in enumerate([edit.params.get("code"), *allocated])}
+    found.sort(key=lambda c: (order.get(c.code, len(order)), c.code))
+    return {
+        "type": "FeatureCollection",
+        "allocated": allocated,
+        "notes": after.notes[len(draft.state.notes) :],
+        "features": [_feature(c) for c in found],
+    }
+
+
+def _feature(change: domain.Change) -> dict[str, Any]:
+    unit = change.after or change.before
+    return {
+        "type": "Feature",
+        "id": change.code,
+        "geometry": domain.geojson_geometry(unit.geometry),
+        "properties": {**domain.unit_properties(unit), "change": change.change},
+    }
+
+
+def plan_balance(session: Session, plan_id: int, settings: Settings) -> dict[str, Any]:
+    """Households of every grid of the draft against its kind's size norm, and the spread per kind."""
+    draft = load_draft(session, plan_id)
+    tolerances = coverage.Tolerances.from_settings(settings)
+    grids = balance.grid_balance(draft.state, tolerances)
+    changed = {c.code for c in domain.changes(draft.base, draft.state)}
+    return {
+        "norms": {k: list(v) for k, v in balance.norms(tolerances).items()},
+        "grids": [
+            {**g.__dict__, "norm": list(g.norm) if g.norm else None, "changed": g.code in changed}
+            for g in grids
+        ],
+        "spread": [s.__dict__ for s in balance.spreads(grids)],
+    }

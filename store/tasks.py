@@ -1,0 +1,42 @@
+"""A handler's open tasks: the cases in their hands they may move, overdue first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from access.roles import Role, User, moves_for
+from cases.lifecycle import OPEN_HANDLING, CaseStatus
+from store.cases import CASE_COLUMNS, Rules, case_summary
+
+# Statuses in which a case waits for its handler (suspended: the handler resumes it).
+TASK_STATUSES = [s.value for s in (*OPEN_HANDLING, CaseStatus.SUSPENDED)]
+
+
+def _in_hands_sql(user: User) -> tuple[str, dict[str, Any]]:
+    """SQL: case `c` is in the user's hands — summoned to their department, or held by their unit
+    or a unit below it (a grid worker's grids; not a case escalated above them)."""
+    if user.role == Role.DEPARTMENT:
+        return "c.department = :department", {"department": user.department}
+    return "c.department IS NULL AND c.unit_code LIKE :prefix", {"prefix": user.unit_code + "%"}
+
+
+def open_tasks(session: Session, user: User, rules: Rules, limit: int = 200) -> list[dict[str, Any]]:
+    """The user's open tasks, overdue first, then by due time; each with the moves they may make."""
+    where, params = _in_hands_sql(user)
+    rows = session.execute(
+        text(
+            f"""SELECT {CASE_COLUMNS}, clock_timestamp() AS db_now FROM cases c
+                WHERE {where} AND c.status = ANY(:statuses)
+                ORDER BY (c.stage_due_at < clock_timestamp()) DESC NULLS LAST, c.stage_due_at NULLS LAST,
+                         c.id
+                LIMIT :limit"""
+        ),
+        {**params, "statuses": TASK_STATUSES, "limit": limit},
+    ).all()
+    return [
+        {**case_summary(row, row.db_now, rules), "moves": moves_for(user, CaseStatus(row.status))}
+        for row in rows
+    ]

@@ -1,0 +1,358 @@
+"""Reading and writing units and their versions.
+
+Boundaries are never overwritten: a changed unit gets a new version valid from the change, and the
+old one is closed. "Current" means valid_to IS NULL; "as of D" means valid_from <= D < valid_to.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import shapely
+from sqlalchemy import Row, text
+from sqlalchemy.orm import Session
+
+from geo import crs
+from geo.codes import Level, ancestor_codes
+from geo.validation import UnitFeature
+from store.geometry import from_wkb, geojson_sql, geom_sql, to_wkb
+
+# Geometries carry no per-feature "crs" member (RFC 7946): coordinates are EPSG:4490 lon/lat,
+# within a metre of the WGS84 that GeoJSON readers assume.
+
+
+def valid_at_sql(alias: str, at_param: str | None) -> str:
+    """SQL condition: version `alias` is current (no date) or valid at the bound date parameter."""
+    if at_param is None:
+        return f"{alias}.valid_to IS NULL"
+    at = f":{at_param}"
+    return f"({alias}.valid_from <= {at} AND ({alias}.valid_to IS NULL OR {alias}.valid_to > {at}))"
+
+
+@dataclass(frozen=True)
+class StoredUnit:
+    """A unit's current (or dated) version as the domain sees it."""
+
+    code: str
+    level: str
+    version: int
+    name: str
+    kind: str | None
+    special_type: str | None
+    geometry: shapely.Geometry
+
+
+@dataclass
+class WriteSummary:
+    """What a write did: new units, new versions of changed units, units left as they were."""
+
+    created: list[str]
+    versioned: list[str]
+    unchanged: list[str]
+
+
+def units_at(session: Session, codes: Iterable[str], at: datetime | None = None) -> dict[str, StoredUnit]:
+    """Current (or dated) versions of the given codes that exist."""
+    codes = sorted(set(codes))
+    if not codes:
+        return {}
+    rows = session.execute(
+        text(
+            f"""SELECT v.code, u.level, v.version, v.name, v.kind, v.special_type, ST_AsBinary(v.geom) AS wkb
+                FROM unit_versions v JOIN units u USING (code)
+                WHERE v.code = ANY(:codes) AND {valid_at_sql("v", "at" if at else None)}"""
+        ),
+        {"codes": codes, "at": at},
+    )
+    return {
+        r.code: StoredUnit(r.code, r.level, r.version, r.name, r.kind, r.special_type, from_wkb(r.wkb))
+        for r in rows
+    }
+
+
+def current_children(
+    session: Session, parents: Iterable[str], *, except_codes: Iterable[str] = ()
+) -> dict[str, StoredUnit]:
+    """The current versions of the stored units directly below the given codes (less `except_codes`)."""
+    parents = sorted(set(parents))
+    if not parents:
+        return {}
+    rows = session.execute(
+        text(
+            f"""SELECT v.code, u.level, v.version, v.name, v.kind, v.special_type, ST_AsBinary(v.geom) AS wkb
+                FROM units u JOIN unit_versions v USING (code)
+                WHERE u.parent_code = ANY(:parents) AND u.code <> ALL(:except)
+                  AND {valid_at_sql("v", None)}"""
+        ),
+        {"parents": parents, "except": sorted(set(except_codes))},
+    )
+    return {
+        r.code: StoredUnit(r.code, r.level, r.version, r.name, r.kind, r.special_type, from_wkb(r.wkb))
+        for r in rows
+    }
+
+
+def _same(feature: UnitFeature, row: Row) -> bool:
+    """True when a feature says nothing new about a stored version."""
+    same_attrs = (
+        feature.name == row.name
+        and feature.kind == row.kind
+        and feature.special_type == row.special_type
+        and feature.households == row.households
+        and feature.population == row.population
+        and dict(feature.attributes) == row.attributes
+    )
+    stored = shapely.normalize(from_wkb(row.wkb))
+    return same_attrs and shapely.equals_exact(
+        shapely.normalize(feature.geometry), stored, tolerance=crs.GEOJSON_TOLERANCE
+    )
+
+
+def write_units(
+    session: Session,
+    features: Sequence[UnitFeature],
+    *,
+    valid_from: datetime,
+    warnings: dict[str, list[str]] | None = None,
+) -> WriteSummary:
+    """Store features parents-first: new units, new versions where something changed, else nothing."""
+    warnings = warnings or {}
+    ordered = sorted(features, key=lambda f: (len(f.code), f.code))
+    current = {
+        r.code: r
+        for r in session.execute(
+            text(
+                """SELECT id, code, version, name, kind, special_type, households, population,
+                          attributes, valid_from, ST_AsBinary(geom) AS wkb
+                   FROM unit_versions WHERE valid_to IS NULL AND code = ANY(:codes)"""
+            ),
+            {"codes": [f.code for f in ordered]},
+        )
+    }
+    summary = WriteSummary([], [], [])
+    new_units, to_close, new_versions = [], [], []
+    for feature in ordered:
+        row = current.get(feature.code)
+        if row is not None and _same(feature, row):
+            summary.unchanged.append(feature.code)
+            continue
+        if row is None:
+            summary.created.append(feature.code)
+            new_units.append(feature)
+            version = 1
+        else:
+            if valid_from <= row.valid_from:
+                raise ValueError(
+                    f"unit {feature.code}: the new version must start after the current one "
+                    f"(valid from {row.valid_from:%Y-%m-%d %H:%M}), not at {valid_from:%Y-%m-%d %H:%M}"
+                )
+            summary.versioned.append(feature.code)
+            to_close.append(row.id)
+            version = row.version + 1
+        new_versions.append(_version_params(feature, version, valid_from, warnings.get(feature.code, [])))
+
+    _insert_units(session, new_units)
+    if to_close:
+        session.execute(
+            text("UPDATE unit_versions SET valid_to = :at WHERE id = ANY(:ids)"),
+            {"at": valid_from, "ids": to_close},
+        )
+    if new_versions:
+        session.execute(
+            text(
+                f"""INSERT INTO unit_versions (code, version, name, kind, special_type, households,
+                        population, attributes, warnings, geom, valid_from)
+                    VALUES (:code, :version, :name, :kind, :special_type, :households, :population,
+                        CAST(:attributes AS jsonb), CAST(:warnings AS jsonb), {geom_sql("wkb")},
+                        :valid_from)"""
+            ),
+            new_versions,
+        )
+    return summary
+
+
+def _insert_units(session: Session, features: Sequence[UnitFeature]) -> None:
+    if not features:
+        return
+    session.execute(
+        text(
+            """INSERT INTO units (code, level, parent_code) VALUES (:code, :level, :parent)
+               ON CONFLICT (code) DO NOTHING"""
+        ),
+        [
+            {
+                "code": f.code,
+                "level": str(f.level),
+                "parent": ancestor_codes(f.code)[-1] if f.level != Level.COUNTY else None,
+            }
+            for f in features
+        ],
+    )
+
+
+def _version_params(feature: UnitFeature, version: int, valid_from: datetime, warnings: list[str]) -> dict:
+    return {
+        "code": feature.code,
+        "version": version,
+        "name": feature.name,
+        "kind": feature.kind,
+        "special_type": feature.special_type,
+        "households": feature.households,
+        "population": feature.population,
+        "attributes": json.dumps(dict(feature.attributes), ensure_ascii=False),
+        "warnings": json.dumps(warnings, ensure_ascii=False),
+        "wkb": to_wkb(feature.geometry),
+        "valid_from": valid_from,
+    }
+
+
+def unit_detail(session: Session, code: str, at: datetime | None = None) -> dict[str, Any] | None:
+    """A unit as a GeoJSON Feature with its parents, children count, staff and party-cell counts."""
+    row = session.execute(
+        text(
+            f"""SELECT v.code, u.level, v.version, v.name, v.kind, v.special_type, v.households,
+                       v.population, v.attributes, v.warnings, v.valid_from, v.valid_to,
+                       {geojson_sql("v.geom")} AS geometry
+                FROM unit_versions v JOIN units u USING (code)
+                WHERE v.code = :code AND {valid_at_sql("v", "at" if at else None)}"""
+        ),
+        {"code": code, "at": at},
+    ).one_or_none()
+    if row is None:
+        return None
+    parents = units_at(session, ancestor_codes(code), at)
+    children = session.execute(
+        text(
+            f"""SELECT count(*) FROM units c JOIN unit_versions v ON v.code = c.code
+                WHERE c.parent_code = :code AND {valid_at_sql("v", "at" if at else None)}"""
+        ),
+        {"code": code, "at": at},
+    ).scalar_one()
+    staff = dict(
+        session.execute(
+            text("SELECT role, count(*) FROM staff WHERE unit_code = :code GROUP BY role"), {"code": code}
+        ).all()
+    )
+    party = dict(
+        session.execute(
+            text("SELECT kind, count(*) FROM party_cells WHERE unit_code = :code GROUP BY kind"),
+            {"code": code},
+        ).all()
+    )
+    properties = {
+        "code": row.code,
+        "level": row.level,
+        "name": row.name,
+        "kind": row.kind,
+        "special_type": row.special_type,
+        "households": row.households,
+        "population": row.population,
+        "attributes": row.attributes,
+        "warnings": row.warnings,
+        "version": row.version,
+        "valid_from": row.valid_from.isoformat(),
+        "valid_to": row.valid_to.isoformat() if row.valid_to else None,
+        "parents": [
+            {"code": p.code, "name": p.name, "level": p.level}
+            for c in ancestor_codes(code)
+            if (p := parents.get(c))
+        ],
+        "children_count": children,
+        "staff_counts": staff,
+        "party_cell_counts": party,
+    }
+    return {"type": "Feature", "id": row.code, "geometry": json.loads(row.geometry), "properties": properties}
+
+
+# How a download names its CRS: the OGC URN that GDAL and geo.importer both recognise.
+DECLARED_CRS = f"urn:ogc:def:crs:EPSG::{crs.STORAGE_SRID}"
+
+
+def units_geojson(
+    session: Session,
+    *,
+    level: str | None = None,
+    kind: str | None = None,
+    parent: str | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    at: datetime | None = None,
+    limit: int | None = None,
+    declare_crs: bool = False,
+) -> str:
+    """A GeoJSON FeatureCollection of unit versions, built inside PostGIS (one string, no re-parsing).
+
+    Properties are the unit's free attributes overlaid by its own fields. `declare_crs` adds the
+    pre-RFC 7946 "crs" member naming EPSG:4490, which GDAL and our importer read (for downloads).
+    """
+    where = [valid_at_sql("v", "at" if at else None)]
+    params: dict[str, Any] = {"at": at}
+    if level:
+        where.append("u.level = :level")
+        params["level"] = level
+    if kind:
+        where.append("v.kind = :kind")
+        params["kind"] = kind
+    if parent:
+        # Every unit below `parent`, not only its children: codes are prefixes.
+        where.append("v.code LIKE :prefix AND v.code <> :parent")
+        params.update(prefix=parent + "%", parent=parent)
+    if bbox:
+        where.append("v.geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4490)")
+        params.update(dict(zip(("minx", "miny", "maxx", "maxy"), bbox, strict=True)))
+    crs_member = "'{}'::jsonb"
+    if declare_crs:
+        crs_member = f"""jsonb_build_object('crs', jsonb_build_object('type', 'name',
+                             'properties', jsonb_build_object('name', '{DECLARED_CRS}')))"""
+    limit_sql = ""
+    if limit is not None:
+        limit_sql = "LIMIT :limit"
+        params["limit"] = limit
+    sql = f"""
+        SELECT (jsonb_build_object('type', 'FeatureCollection')
+                || {crs_member}
+                || jsonb_build_object('features', coalesce(jsonb_agg(f.feature), '[]')))::text
+        FROM (
+            SELECT jsonb_build_object(
+                'type', 'Feature', 'id', v.code,
+                'geometry', {geojson_sql("v.geom")}::jsonb,
+                'properties', v.attributes || jsonb_build_object(
+                    'code', v.code, 'level', u.level, 'name', v.name, 'kind', v.kind,
+                    'special_type', v.special_type, 'households', v.households,
+                    'population', v.population, 'version', v.version, 'valid_from', v.valid_from,
+                    'valid_to', v.valid_to)) AS feature
+            FROM unit_versions v JOIN units u USING (code)
+            WHERE {" AND ".join(where)}
+            ORDER BY v.code {limit_sql}
+        ) f"""
+    return session.execute(text(sql), params).scalar_one()
+
+
+def versions_of(session: Session, code: str) -> list[dict[str, Any]]:
+    """Every version of a unit, oldest first (without geometry)."""
+    rows = session.execute(
+        text(
+            """SELECT version, name, kind, valid_from, valid_to, ST_Area(geom::geography) AS area_m2
+               FROM unit_versions WHERE code = :code ORDER BY version"""
+        ),
+        {"code": code},
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def retire_units(session: Session, codes: Iterable[str], *, at: datetime) -> list[str]:
+    """Close the current versions of `codes` at `at` (no new version follows); returns the codes closed."""
+    codes = sorted(set(codes))
+    if not codes:
+        return []
+    rows = session.execute(
+        text(
+            """UPDATE unit_versions SET valid_to = :at
+               WHERE code = ANY(:codes) AND valid_to IS NULL RETURNING code"""
+        ),
+        {"at": at, "codes": codes},
+    )
+    return sorted(r.code for r in rows)
