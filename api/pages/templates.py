@@ -10,30 +10,14 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.responses import HTMLResponse
 
+from api.page_policy import page_headers
 from cases import vocabulary as vocab
 from cases.worktime import SHANGHAI
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 
-# The pages' policy: everything from the service itself, no inline script or style, no eval.
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",  # Leaflet's CSS draws some controls with data: images
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
-PAGE_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "Cache-Control": "no-store",  # pages carry personal data for some roles
-    "Referrer-Policy": "no-referrer",
-}
+# Leaflet's CSS draws some controls with data: images; pages carry personal data for some roles.
+PAGE_HEADERS = page_headers({"img-src": "'self' data:"}, cache="no-store")
 
 
 def china_time(value: datetime | str | None, fmt: str = "%m-%d %H:%M") -> str:

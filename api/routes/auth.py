@@ -16,12 +16,13 @@ from access.lockout import MAX_PASSWORD_LENGTH, MAX_USERNAME_LENGTH
 from api.access import SESSION_COOKIE, CurrentUser, RateLimit, client_address, forget_tokens, login_policy
 from api.deps import SessionDep
 from api.errors import InvalidParameter
+from api.page_policy import page_headers
 from api.params import Offset
 from store import users
 
 router = APIRouter(tags=["auth"])
 LOGIN_PAGE = files("api") / "static" / "login.html"
-PAGE_CSP = "default-src 'self'; form-action 'self'; frame-ancestors 'none'"
+LOGIN_HEADERS = page_headers()
 
 
 client_ip = client_address  # the name the routes import: the one function in api.access
@@ -118,7 +119,7 @@ def login_page(
     page = LOGIN_PAGE.read_text(encoding="utf-8")
     page = page.replace("{next}", html.escape(next_url, quote=True))
     page = page.replace("{failed_hidden}", "" if failed else "hidden")
-    return HTMLResponse(page, headers={"Cache-Control": "no-cache", "Content-Security-Policy": PAGE_CSP})
+    return HTMLResponse(page, headers=LOGIN_HEADERS)
 
 
 @router.get("/static/login.css", include_in_schema=False)

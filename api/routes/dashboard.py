@@ -23,31 +23,15 @@ from api.access import CurrentUser
 from api.assets import PageAssets
 from api.deps import SessionDep
 from api.errors import NotFound
+from api.page_policy import page_headers
 from api.routes.cases import RulesDep
 from store import dashboard as store
 from store import mapdata
 
 DASHBOARD_DIR = Path(__file__).resolve().parent.parent / "static" / "dashboard"
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",  # ECharts' "save as image" and legend icons are data: URLs
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
-PAGE_HEADERS = {
-    "Cache-Control": "no-cache",
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
+# ECharts' "save as image" and legend icons are data: URLs.
+PAGE_HEADERS = page_headers({"img-src": "'self' data:"})
 
 router = APIRouter(tags=["dashboard"])
 UnitParam = Annotated[

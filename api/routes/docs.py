@@ -20,6 +20,7 @@ from fastapi.security import OAuth2PasswordBearer
 
 from api.access import RULES
 from api.assets import PageAssets
+from api.page_policy import page_headers
 
 DOCS_DIR = Path(__file__).resolve().parent.parent / "static" / "docs"
 
@@ -27,39 +28,17 @@ DOCS_DIR = Path(__file__).resolve().parent.parent / "static" / "docs"
 OAUTH2 = OAuth2PasswordBearer(tokenUrl="/auth/token", refreshUrl="/auth/refresh", auto_error=False)
 SCHEME = "OAuth2PasswordBearer"
 
-# The pages' Content-Security-Policy, in one place. Swagger UI runs under 'self' alone. ReDoc
+# The docs pages' additions to the strict policy (api.page_policy). Both draw data: images. ReDoc
 # needs two allowances (without either it does not start, measured in headless chromium):
 # - style-src 'unsafe-inline': it styles itself with styled-components, which writes <style>
 #   elements at run time. Styles only: every script still comes from 'self'.
 # - worker-src blob:: it runs its search index in a Web Worker made from a blob of its own bundle.
 # Its sidebar's Redocly logo (from their CDN, no option turns it off) stays refused by img-src.
-STRICT = {
-    "default-src": "'self'",
-    "script-src": "'self'",
-    "style-src": "'self'",
-    "img-src": "'self' data:",
-    "font-src": "'self'",
-    "connect-src": "'self'",
-    "worker-src": "'self'",
-    "object-src": "'none'",
-    "base-uri": "'none'",
-    "form-action": "'self'",
-    "frame-ancestors": "'none'",
-}
-REDOC = STRICT | {"style-src": "'self' 'unsafe-inline'", "worker-src": "'self' blob:"}
+SWAGGER_HEADERS = page_headers({"img-src": "'self' data:"})
+REDOC_HEADERS = page_headers(
+    {"img-src": "'self' data:", "style-src": "'self' 'unsafe-inline'", "worker-src": "'self' blob:"}
+)
 
-
-def page_headers(policy: dict[str, str]) -> dict[str, str]:
-    """The headers of a docs page or asset under `policy`."""
-    return {
-        "Cache-Control": "no-cache",
-        "Content-Security-Policy": "; ".join(f"{k} {v}" for k, v in policy.items()),
-        "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",
-    }
-
-
-SWAGGER_HEADERS, REDOC_HEADERS = page_headers(STRICT), page_headers(REDOC)
 
 router = APIRouter(include_in_schema=False)
 

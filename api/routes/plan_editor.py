@@ -18,31 +18,14 @@ from pydantic import BaseModel
 
 from api.assets import PageAssets
 from api.deps import SessionDep, SettingsDep
+from api.page_policy import page_headers
 from api.routes.plans import EditIn
 from store import plan_editor
 
 PLAN_DIR = Path(__file__).resolve().parent.parent / "static" / "plan"
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        # Leaflet and Leaflet-Geoman set style attributes on the map's elements; styles run no code.
-        "style-src 'self' 'unsafe-inline'",
-        "img-src 'self' data: blob:",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
-PAGE_HEADERS = {
-    "Cache-Control": "no-cache",
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
+# Leaflet and Leaflet-Geoman set style attributes on the map's elements; styles run no code.
+PAGE_HEADERS = page_headers({"style-src": "'self' 'unsafe-inline'", "img-src": "'self' data: blob:"})
 
 router = APIRouter(tags=["planner's editor"])
 

@@ -15,31 +15,13 @@ from pydantic import BaseModel
 
 from api.access import CurrentUser
 from api.assets import PageAssets
+from api.page_policy import page_headers
 
 REPORT_DIR = Path(__file__).resolve().parent.parent / "static" / "report"
+FIELD_DIR = REPORT_DIR.parent / "field"  # what the field pages share (helpers, the offline shell)
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' blob:",
-        "connect-src 'self'",
-        "manifest-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
-
-# no-cache = revalidate every time (ETag / Last-Modified): a new release reaches phones at once.
-PAGE_HEADERS = {
-    "Cache-Control": "no-cache",
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
+# blob: images are the thumbnails of photos not yet sent, which never leave the phone.
+PAGE_HEADERS = page_headers({"img-src": "'self' blob:"})
 
 router = APIRouter(tags=["field worker page"])
 
@@ -73,3 +55,4 @@ def mount(app: FastAPI) -> None:
     """Serve the page and its assets on `app`."""
     app.include_router(router)
     app.mount("/static/report", PageAssets(REPORT_DIR, PAGE_HEADERS, "/report"), name="report-static")
+    app.mount("/static/field", PageAssets(FIELD_DIR, PAGE_HEADERS), name="field-static")

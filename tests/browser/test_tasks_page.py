@@ -94,7 +94,12 @@ def test_a_worker_handles_a_case_offline_and_each_move_arrives_once_in_order(
     expect(page.locator('[data-move="accepted"]')).to_be_visible()
     assert page.locator('[data-move="reassigned"]').count() == 0  # not a handler's move
 
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")  # the page and its assets are cached
     context.set_offline(True)
+    page.reload()  # the page opens with no connection (field/shell-sw.js), its list from the last visit
+    expect(row).to_contain_text(XSS)
+    row.click()
+    expect(page.locator('[data-move="accepted"]')).to_be_visible()
     # First an accept of the other case, which the dispatcher accepts meanwhile: it becomes illegal.
     page.click("#back")
     page.locator(f'#tasks [data-case-id="{taken}"]').click()

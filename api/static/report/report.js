@@ -29,38 +29,7 @@
 
   // ---------------------------------------------------------------- helpers
 
-  function el(tag, text, className) {
-    const node = document.createElement(tag);
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    if (className) node.className = className;
-    return node;
-  }
-
-  function newKey() {
-    if (window.crypto && typeof window.crypto.randomUUID === 'function') return window.crypto.randomUUID();
-    // randomUUID needs a secure context; getRandomValues does not (plain http on an intranet).
-    const b = window.crypto.getRandomValues(new Uint8Array(16));
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
-    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-  }
-
-  /** The reason in a FastAPI error body: a string, or pydantic errors whose messages are listed. */
-  function errorText(body, status) {
-    const detail = body && body.detail;
-    if (typeof detail === 'string') return detail;
-    if (Array.isArray(detail)) {
-      return detail
-        .map((e) => {
-          if (!e || typeof e !== 'object') return String(e);
-          const field = Array.isArray(e.loc) && e.loc.length ? `${e.loc[e.loc.length - 1]}: ` : '';
-          return field + String(e.msg || JSON.stringify(e));
-        })
-        .join('；');
-    }
-    return `HTTP ${status}`;
-  }
+  const { el, newKey, errorText } = window.GridmapField; // field/field.js
 
   function shortText(text, n = 40) {
     const t = String(text || '').replace(/\s+/g, ' ').trim();

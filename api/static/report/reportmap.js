@@ -16,22 +16,8 @@
   const $ = (id) => document.getElementById(id);
   const state = { map: null, pin: null, circle: null, mine: null, me: null, queued: [] };
 
-  function read(key, fallback) {
-    try {
-      const v = localStorage.getItem(key);
-      return v ? JSON.parse(v) : fallback;
-    } catch (e) {
-      return fallback;
-    }
-  }
-
-  function write(key, value) {
-    try {
-      localStorage.setItem(key, JSON.stringify(value));
-    } catch (e) {
-      /* storage full: the map still works */
-    }
-  }
+  // field/field.js; storage full or off: the map still works without its cache.
+  const { readJson: read, writeJson: write } = window.GridmapField;
 
   async function getJson(url) {
     const r = await fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json' } });

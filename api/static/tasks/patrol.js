@@ -23,31 +23,12 @@
   let pollId = null;
   let sending = false;
 
-  function read(key, fallback) {
-    try {
-      const v = localStorage.getItem(key);
-      return v ? JSON.parse(v) : fallback;
-    } catch (e) {
-      return fallback;
-    }
-  }
+  const { readJson: read, newKey } = window.GridmapField; // field/field.js
 
   function write(key, value) {
-    try {
-      if (value === null) localStorage.removeItem(key);
-      else localStorage.setItem(key, JSON.stringify(value));
-    } catch (e) {
+    if (!window.GridmapField.writeJson(key, value)) {
       say('result', '存储已满，巡查轨迹可能无法保存。 Storage full: the track may be lost.');
     }
-  }
-
-  function newKey() {
-    if (window.crypto && typeof window.crypto.randomUUID === 'function') return window.crypto.randomUUID();
-    const b = window.crypto.getRandomValues(new Uint8Array(16));
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
-    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
   }
 
   /** Metres between two lon/lat points (haversine; ample for thinning). */

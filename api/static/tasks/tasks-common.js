@@ -1,4 +1,5 @@
-/* Shared by the tasks page (tasks.js): status and move labels, small DOM and storage helpers. */
+/* Shared by the tasks page (tasks.js): status and move labels, times; the field pages' helpers
+ * (field/field.js) passed on. */
 'use strict';
 
 window.GridmapTasks = (() => {
@@ -15,51 +16,12 @@ window.GridmapTasks = (() => {
   };
   const LIGHT = { green: '绿 green', yellow: '黄 yellow', red: '红 red' };
 
-  function el(tag, text, className) {
-    const node = document.createElement(tag);
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    if (className) node.className = className;
-    return node;
-  }
-
-  function newKey() {
-    if (window.crypto && typeof window.crypto.randomUUID === 'function') return window.crypto.randomUUID();
-    const b = window.crypto.getRandomValues(new Uint8Array(16));
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
-    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-  }
-
-  function errorText(body, status) {
-    const detail = body && body.detail;
-    if (typeof detail === 'string') return detail;
-    if (Array.isArray(detail)) return detail.map((e) => (e && e.msg) || JSON.stringify(e)).join('；');
-    return `HTTP ${status}`;
-  }
-
   function timeText(iso) {
     if (!iso) return '—';
     const d = new Date(iso);
     return Number.isNaN(d.getTime()) ? '—' : d.toLocaleString('zh-CN', { hour12: false });
   }
 
-  function readJson(key, fallback) {
-    try {
-      const v = localStorage.getItem(key);
-      return v ? JSON.parse(v) : fallback;
-    } catch (e) {
-      return fallback;
-    }
-  }
-
-  function writeJson(key, value) {
-    try {
-      localStorage.setItem(key, JSON.stringify(value));
-    } catch (e) {
-      /* storage full: the page still works online */
-    }
-  }
-
+  const { el, newKey, errorText, readJson, writeJson } = window.GridmapField; // field/field.js
   return { STATUS, MOVE, LIGHT, el, newKey, errorText, timeText, readJson, writeJson };
 })();
