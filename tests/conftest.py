@@ -8,11 +8,14 @@ these tests never skip.
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Iterator
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
+from pathlib import Path
 
+import hypothesis
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -31,11 +34,21 @@ from store.migrate import upgrade
 from tests import factories
 from tests.live import TEST_SECRET  # one value for in-process and served apps
 
-# GRIDMAP_TEST_DB_PREFIX keeps two runs on one server (two checkouts, say) out of each other's way.
-DB_PREFIX = os.environ.get("GRIDMAP_TEST_DB_PREFIX", "gridmap_test")
+# GRIDMAP_TEST_DB_PREFIX keeps two runs on one server (two checkouts, say) out of each other's way;
+# pytest-xdist's workers (scripts/test runs two) each get databases of their own the same way.
+DB_PREFIX = os.environ.get("GRIDMAP_TEST_DB_PREFIX", "gridmap_test") + (
+    f"_{os.environ['PYTEST_XDIST_WORKER']}" if os.environ.get("PYTEST_XDIST_WORKER") else ""
+)
 TEST_DATABASE = DB_PREFIX
 DEMO_DATABASE = f"{DB_PREFIX}_demo"
 
+
+# Hypothesis checks behaviour, not speed: no per-example deadline (a busy machine's slow example is
+# not a failure; speed is the benchmarks' job), and too_slow generation is not an error either.
+hypothesis.settings.register_profile(
+    "suite", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow]
+)
+hypothesis.settings.load_profile("suite")
 
 # The user test clients act as unless a test signs in for real: an admin over every unit.
 TEST_ADMIN = User(id=0, username="test-admin", role=Role.ADMIN, unit_code="")
@@ -74,6 +87,19 @@ def settings() -> Settings:
     )  # fmt: skip
 
 
+@contextmanager
+def _one_at_a_time(settings: Settings) -> Iterator[None]:
+    """Hold the test runs' lock on the embedded cluster (a file lock beside its data)."""
+    home = Path(settings.home)
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / "test-start.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def fresh_database(settings: Settings, name: str) -> str:
     """A new, migrated database `name` on the test server."""
     given = os.environ.get("GRIDMAP_TEST_DATABASE_URL")
@@ -86,7 +112,8 @@ def fresh_database(settings: Settings, name: str) -> str:
         admin.dispose()
     else:
         cluster = EmbeddedCluster(settings)
-        cluster.start(progress=lambda m: None)
+        with _one_at_a_time(settings):  # xdist workers: one initdb/start, not two at once
+            cluster.start(progress=lambda m: None)
         cluster.drop_database(name)
         cluster.create_database(name)
         url = cluster.url().rsplit("/", 1)[0] + "/" + name

@@ -36,6 +36,7 @@ from playwright.sync_api import (
     Page,
     Playwright,
     WebError,
+    expect,
     sync_playwright,
 )
 from playwright.sync_api import Error as PlaywrightError
@@ -54,6 +55,7 @@ BROWSER_DATABASE = f"{DB_PREFIX}_browser"
 CHROMIUM = Path(os.environ.get("GRIDMAP_CHROMIUM", "/usr/bin/chromium"))
 PHONE = {"width": 390, "height": 844}  # a common phone, in CSS pixels
 TIMEOUT_MS = 10_000  # how long any single browser wait may take before the test fails
+expect.set_options(timeout=TIMEOUT_MS)  # assertions wait as long (a busy CI machine is slow, not wrong)
 
 
 @dataclass(frozen=True)

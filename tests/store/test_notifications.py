@@ -38,7 +38,7 @@ def terminate_listeners(engine: Engine) -> int:
         return conn.execute(
             text(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                " WHERE query = :listen AND pid <> pg_backend_pid()"
+                " WHERE query = :listen AND pid <> pg_backend_pid() AND datname = current_database()"
             ),
             {"listen": f"LISTEN {CHANNEL}"},
         ).scalar_one()
