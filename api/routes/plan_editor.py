@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from api.assets import PageAssets
 from api.deps import SessionDep, SettingsDep
 from api.routes.plans import EditIn
-from store import plan_editor
+from services import plan_editor
 
 PLAN_DIR = Path(__file__).resolve().parent.parent / "static" / "plan"
 
