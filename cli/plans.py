@@ -95,6 +95,20 @@ def _edit_geometry(path: Path | None, crs_name: str | None) -> object:
     return geometry
 
 
+def _edit_fields(given: dict[str, object]) -> EditFields:
+    """The options checked as the API checks an edit's fields; a message naming each bad option."""
+    from pydantic import ValidationError
+
+    try:
+        return EditFields.model_validate(given)
+    except ValidationError as exc:
+        for error in exc.errors():
+            option = "--" + str(error["loc"][0]).replace("_", "-") if error["loc"] else "an option"
+            say(f"  ✗ {option}: {error['msg']}")
+        fail(f"{exc.error_count()} option(s) refused, nothing stored")
+        raise  # fail() exits; this keeps type checkers content
+
+
 @plan_app.command("edit")
 def plan_edit(
     plan_id: Annotated[int, typer.Argument(help="Plan id")],
@@ -133,8 +147,8 @@ def plan_edit(
         "households": households,
         "population": population,
     }
+    fields = _edit_fields({k: v for k, v in given.items() if v is not None})
     with plan_errors(), session_scope(get_settings()) as session:
-        fields = EditFields.model_validate({k: v for k, v in given.items() if v is not None})
         edit = Edit(Operation(operation), fields.params(), _edit_geometry(geometry, crs))
         edit_id = plans.add_edit(session, plan_id, edit, author=author)
         notes = plans.plan_detail(session, plan_id).get("notes") or []

@@ -75,3 +75,14 @@ def test_a_draft_with_errors_is_refused_with_its_problems(plan_env, tmp_path):
     assert _audited(plan_env, "plan_publish", f"plan {plan_id}") == []  # refused: nothing happened
     gridmap(plan_env, "plan", "abandon", plan_id)
     assert json.loads(gridmap(plan_env, "plan", "show", plan_id).stdout)["status"] == "abandoned"
+
+
+def test_edit_options_are_checked_like_the_apis_edit_fields(plan_env):
+    plan_id = gridmap(plan_env, "plan", "new", f.COMMUNITY, "--title", "错误的选项").stdout.strip()
+    refused = gridmap(
+        plan_env, "plan", "edit", plan_id, "replace", "--code", "12", "--kind", "suburban", check=False
+    )
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "✗ --code: String should match pattern" in refused.stderr
+    assert "✗ --kind: String should match pattern '^(urban|rural|special)$'" in refused.stderr
+    assert json.loads(gridmap(plan_env, "plan", "show", plan_id).stdout)["edits"] == []
