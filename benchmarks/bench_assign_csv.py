@@ -33,8 +33,8 @@ from sqlalchemy.orm import Session
 from benchmarks.bench_lookup import demo_data
 from benchmarks.bench_postgis import database, load_partition, reused, say
 from benchmarks.partition import make_partition, make_points
-from geo.demo import load_demo
 from geo.settings import Settings
+from services.imports import load_demo
 
 DEMO = 0
 

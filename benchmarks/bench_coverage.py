@@ -29,8 +29,8 @@ from sqlalchemy.orm import Session
 from benchmarks.bench_postgis import database, say
 from benchmarks.partition import make_partition
 from geo.coverage import Finding, Kind, Tolerances, Unit, analyse_tree
-from geo.demo import load_demo
 from geo.settings import Settings
+from services.imports import load_demo
 from store.coverage import run_coverage
 
 DEMO_DATABASE = "gridmap_bench_coverage"

@@ -31,8 +31,9 @@ from benchmarks.bench_intake import cpu_times, demo_points, machine_share
 from benchmarks.bench_postgis import database, free_port, reused, say, wait_until_up
 from cases.lifecycle import CaseStatus, Move, Rating
 from cases.model import Intake
-from geo.demo import DEMO_PASSWORD, load_demo
+from geo.demo import DEMO_PASSWORD
 from geo.settings import Settings
+from services.imports import load_demo
 from store import cases as store
 
 NAME = "gridmap_bench_dashboard"

@@ -42,8 +42,9 @@ from benchmarks.bench_intake import cpu_times, demo_points, machine_share
 from benchmarks.bench_postgis import database, free_port, reused, say, wait_until_up
 from cases.lifecycle import Source
 from cases.model import Intake, Reporter
-from geo.demo import DEMO_PASSWORD, load_demo
+from geo.demo import DEMO_PASSWORD
 from geo.settings import Settings
+from services.imports import load_demo
 from store import cases as store
 
 CATEGORIES = ["0101", "0102", "0103", "0201", "0301", "0401", "0801", "1101"]

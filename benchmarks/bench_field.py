@@ -37,8 +37,9 @@ from sqlalchemy.orm import Session
 
 from benchmarks.bench_intake import cpu_times, machine_share
 from benchmarks.bench_postgis import database, free_port, say, wait_until_up
-from geo.demo import DEMO_PASSWORD, load_demo
+from geo.demo import DEMO_PASSWORD
 from geo.settings import Settings
+from services.imports import load_demo
 
 GRID = "411681001001001"  # the demo field worker's grid
 CHROMIUM = Path(os.environ.get("GRIDMAP_CHROMIUM", "/usr/bin/chromium"))

@@ -39,8 +39,9 @@ from sqlalchemy.orm import Session
 from benchmarks.bench_postgis import database, free_port, say, wait_until_up
 from benchmarks.live_streams import Watcher
 from cases.model import scoped_key
-from geo.demo import DEMO_PASSWORD, load_demo
+from geo.demo import DEMO_PASSWORD
 from geo.settings import Settings
+from services.imports import load_demo
 
 REPORTER = "field.worker"  # a demo user
 CATEGORIES = ["0101", "0102", "0103", "0201", "0301", "0401", "0801", "1101"]

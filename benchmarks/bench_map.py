@@ -26,8 +26,8 @@ from api.access import resolve_user
 from api.app import create_app
 from benchmarks.bench_postgis import database, load_partition, reused, say
 from geo.codes import Level, level_of
-from geo.demo import load_demo
 from geo.settings import Settings
+from services.imports import load_demo
 from store import mapdata, tiles
 
 VIEWPORT = (1280, 800)

@@ -31,9 +31,8 @@ from api.access import resolve_user
 from api.app import create_app
 from benchmarks.bench_intake import cpu_times, machine_share
 from benchmarks.bench_postgis import database, say
-from geo.demo import load_demo
-from geo.importer import import_units
 from geo.settings import Settings
+from services.imports import import_units, load_demo
 
 SYNTHETIC = "419998001001"
 COLS, ROWS, STEP = 20, 10, 0.0015  # 200 grids of about 150 m × 165 m

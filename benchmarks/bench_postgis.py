@@ -33,9 +33,9 @@ from sqlalchemy.orm import Session
 
 from benchmarks.partition import make_partition
 from geo.codes import Level, ancestor_codes
-from geo.demo import load_demo
 from geo.settings import Settings
 from geo.validation import UnitFeature
+from services.imports import load_demo
 from store.cluster import EmbeddedCluster
 from store.grid_raster import current_raster
 from store.locate import _precedence_sql, assign_points_table

@@ -1,26 +1,20 @@
 """The demo county, Xiangcheng (411681): real boundary and names, synthetic grids and people.
 
-Loaded through the same import path as any user file, in one transaction. Running it again
-changes nothing: unchanged units are recognised, and people are only loaded into an empty county.
+What the demo is: its files, dates and users. services.imports.load_demo loads it through the same
+import path as any user file, in one transaction. Running it again changes nothing: unchanged units
+are recognised, and people are only loaded into an empty county.
 """
 
 from __future__ import annotations
 
 import csv
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import text
-from sqlalchemy.orm import Session
-
 from access.roles import Role
-from geo.importer import import_units
-from geo.settings import PROJECT_DIR, Settings
-from store import people, users
+from geo.settings import PROJECT_DIR
 
 DEMO_DIR = PROJECT_DIR / "data" / "boundaries"
 COUNTY_CODE = "411681"
@@ -64,52 +58,7 @@ DEMO_USERS = [
 ]
 
 
-def load_demo(
-    session: Session,
-    settings: Settings,
-    *,
-    data_dir: Path = DEMO_DIR,
-    progress: Callable[[str], None] = print,
-) -> DemoSummary:
-    """Load (or confirm) the demo county; the caller commits."""
-    started = time.perf_counter()
-    summary = DemoSummary()
-    for name in LAYERS:
-        t0 = time.perf_counter()
-        result = import_units(session, data_dir / name, valid_from=DEMO_VALID_FROM, settings=settings)
-        summary.created += len(result.summary.created)
-        summary.versioned += len(result.summary.versioned)
-        summary.unchanged += len(result.summary.unchanged)
-        progress(
-            f"  {name}: {result.features} units ({len(result.summary.created)} new, "
-            f"{len(result.summary.unchanged)} unchanged) in {time.perf_counter() - t0:.1f} s"
-        )
-    if _has_people(session):
-        progress("  staff and party cells already loaded")
-    else:
-        summary.staff = people.add_staff(session, _read_csv(data_dir / STAFF_FILE))
-        summary.party_cells = people.add_party_cells(session, _read_csv(data_dir / PARTY_FILE))
-        progress(f"  {summary.staff} staff, {summary.party_cells} party cells")
-    summary.seconds = time.perf_counter() - started
-    summary.users = _add_demo_users(session)
-    return summary
-
-
-def _add_demo_users(session: Session) -> int:
-    """The demo users that do not exist yet."""
-    existing = set(session.execute(text("SELECT username FROM users")).scalars())
-    missing = [u for u in DEMO_USERS if u[0] not in existing]
-    for name, role, unit, department in missing:
-        users.add_user(session, name, DEMO_PASSWORD, role, unit, department)
-    return len(missing)
-
-
-def _has_people(session: Session) -> bool:
-    return session.execute(
-        text("SELECT EXISTS (SELECT 1 FROM staff WHERE unit_code LIKE :p)"), {"p": COUNTY_CODE + "%"}
-    ).scalar_one()
-
-
-def _read_csv(path: Path) -> list[dict[str, str]]:
+def read_csv(path: Path) -> list[dict[str, str]]:
+    """The rows of one of the demo's CSV files (staff, party cells)."""
     with path.open(encoding="utf-8", newline="") as fh:
         return list(csv.DictReader(fh))

@@ -1,16 +1,15 @@
-"""Import and export of unit boundaries: GeoJSON, GeoPackage and Shapefile.
+"""Reading, converting and checking unit boundaries (GeoJSON, GeoPackage, Shapefile); writing exports.
 
 An import is all-or-nothing: every feature is read, converted to storage coordinates and checked
-(geo.validation) before one row is written; a single bad feature refuses the whole file with a
-report that names each problem.
+(geo.validation) before one row is written (by services.imports); a single bad feature refuses
+the whole file with a report that names each problem.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,6 @@ import numpy as np
 import pyogrio
 import pyproj
 import shapely
-from sqlalchemy.orm import Session
 
 from geo import crs
 from geo.codes import CodeError, Level, level_of, parent_code
@@ -32,7 +30,6 @@ from geo.validation import (
     validate,
     with_inherited_kind,
 )
-from store import units
 
 KNOWN_PROPERTIES = ("code", "name", "kind", "special_type", "households", "population", "level")
 # What the service's own exports add to each feature: read back as nothing, never as attributes
@@ -47,17 +44,6 @@ class ImportRejected(ValueError):
     def __init__(self, report: ValidationReport, message: str | None = None) -> None:
         self.report = report
         super().__init__(message or f"import refused: {len(report.errors)} problem(s), nothing stored")
-
-
-@dataclass
-class ImportResult:
-    """What an import stored, repaired and warned about."""
-
-    features: int
-    summary: units.WriteSummary
-    repairs: list[str] = field(default_factory=list)
-    warnings: dict[str, list[str]] = field(default_factory=dict)
-    source_crs: str = ""
 
 
 def _geojson_crs_member(path: Path) -> dict | None:
@@ -241,16 +227,11 @@ def _attributes(values: dict[str, Any], columns: list[str], code: str) -> dict[s
     return found
 
 
-def prepare_import(
-    session: Session,
-    path: Path,
-    crs_name: str | None,
-    *,
-    repair: bool,
-    settings: Settings,
-    override_crs: bool = False,
+def read_features(
+    path: Path, crs_name: str | None, *, repair: bool, settings: Settings, override_crs: bool = False
 ) -> tuple[list[UnitFeature], ValidationReport, str]:
-    """Read, convert and validate a file against the store; raises ImportRejected on any error."""
+    """A file's features in storage coordinates, the report so far and the CRS it was read in;
+    ImportRejected on any error."""
     frame = read_frame(path)
     report = ValidationReport()
     if len(frame) == 0:
@@ -275,60 +256,52 @@ def prepare_import(
     features = features_from_frame(frame, name, repair=repair, report=report)
     if not report.ok:
         raise ImportRejected(report)
-    parent_codes = {parent_code(f.code) for f in features if f.level != Level.COUNTY}
-    stored = units.units_at(session, parent_codes)
+    return features, report, name
+
+
+def parent_codes(features: list[UnitFeature]) -> set[str]:
+    """The parents the features need (stored, or in the same file)."""
+    return {parent_code(f.code) for f in features if f.level != Level.COUNTY}
+
+
+def check_features(
+    features: list[UnitFeature],
+    report: ValidationReport,
+    stored_parents: Mapping[str, Any],
+    stored_children: Mapping[str, Any],
+    settings: Settings,
+) -> tuple[list[UnitFeature], ValidationReport]:
+    """Features with the kind they inherit, checked against their stored parents and the parents'
+    other stored children (units with `.geometry`, `.kind`, `.special_type`); ImportRejected on any error."""
     in_batch = {f.code: f for f in features}
     features = [
-        with_inherited_kind(f, *_parent_kind(in_batch, stored, parent_code(f.code) or "")) for f in features
+        with_inherited_kind(f, *_parent_kind(in_batch, stored_parents, parent_code(f.code) or ""))
+        for f in features
     ]
-    children = units.current_children(session, in_batch, except_codes=in_batch)
     checked = validate(
         features,
-        {c: u.geometry for c, u in stored.items()},
+        {c: u.geometry for c, u in stored_parents.items()},
         tolerance_m=settings.outside_parent_tolerance_m,
         refuse_share=settings.outside_parent_refuse_share,
-        stored_children={c: u.geometry for c, u in children.items()},
+        stored_children={c: u.geometry for c, u in stored_children.items()},
     )
     checked.repairs[:0] = report.repairs
     if not checked.ok:
         raise ImportRejected(checked)
-    return features, checked, name
+    return features, checked
 
 
 def _parent_kind(
-    in_batch: dict[str, UnitFeature], stored: dict[str, units.StoredUnit], code: str
+    in_batch: dict[str, UnitFeature], stored: Mapping[str, Any], code: str
 ) -> tuple[str | None, str | None]:
     parent = in_batch.get(code) or stored.get(code)
     return (parent.kind, parent.special_type) if parent else (None, None)
 
 
-def import_units(
-    session: Session,
-    path: Path,
-    crs_name: str | None = None,
-    *,
-    repair: bool = False,
-    valid_from: datetime,
-    settings: Settings,
-    override_crs: bool = False,
-) -> ImportResult:
-    """Import a boundary file in one transaction of the caller's session (the caller commits)."""
-    features, report, name = prepare_import(
-        session, path, crs_name, repair=repair, settings=settings, override_crs=override_crs
-    )
-    try:
-        summary = units.write_units(session, features, valid_from=valid_from, warnings=report.warnings)
-    except ValueError as exc:
-        report.errors.append(str(exc))
-        raise ImportRejected(report) from None
-    return ImportResult(len(features), summary, report.repairs, report.warnings, name)
-
-
-def export_units(session: Session, level: str, fmt: str, out: Path, at: datetime | None = None) -> int:
-    """Write the current (or dated) units of one level to GeoJSON or GeoPackage; returns the count."""
+def write_collection(collection: Mapping[str, Any], fmt: str, out: Path) -> int:
+    """Write a GeoJSON FeatureCollection (storage lon/lat) as GeoJSON or GeoPackage; the feature count."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(EXPORT_FORMATS)}")
-    collection = json.loads(units.units_geojson(session, level=level, at=at))
     frame = gpd.GeoDataFrame.from_features(collection["features"], crs=crs.STORAGE_CRS)
     if len(frame) == 0:
         return 0

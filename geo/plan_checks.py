@@ -1,4 +1,4 @@
-"""Checks of a draft plan beyond coverage (geo.plans.validate): warnings that never refuse a publish."""
+"""Checks of a draft plan beyond coverage (geo.plan_validation): warnings that never refuse a publish."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from collections import defaultdict
 from collections.abc import Mapping
 
 from geo.codes import GridKind, SpecialType, parent_code
-from geo.plans import ERROR, WARNING, PlanState, Problem, changes
+from geo.plan_validation import ERROR, WARNING, Problem
+from geo.plans import PlanState, changes
 from geo.validation import UnitFeature
 
 

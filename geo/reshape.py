@@ -15,7 +15,8 @@ import shapely.ops
 
 from geo import crs
 from geo.codes import parent_code
-from geo.plans import EditError, PlanState, _clean, _set
+from geo.plan_edits import _set
+from geo.plans import EditError, PlanState, _clean
 
 SNAP_M = 5.0  # how far from the shared boundary a drawn end may be (the editor snaps it onto it)
 

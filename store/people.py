@@ -78,3 +78,10 @@ def add_party_cells(session: Session, rows: Iterable[Mapping[str, str]]) -> int:
         params,
     )
     return len(params)
+
+
+def has_staff_below(session: Session, code: str) -> bool:
+    """True when any staff member works in `code` or a unit below it."""
+    return session.execute(
+        text("SELECT EXISTS (SELECT 1 FROM staff WHERE unit_code LIKE :p)"), {"p": code + "%"}
+    ).scalar_one()

@@ -97,6 +97,11 @@ def add_user(
     return _user(row)
 
 
+def usernames(session: Session) -> set[str]:
+    """Every user name taken."""
+    return set(session.execute(text("SELECT username FROM users")).scalars())
+
+
 def list_users(session: Session) -> list[dict[str, Any]]:
     """Every user, without password hashes."""
     rows = session.execute(

@@ -25,9 +25,8 @@ from sqlalchemy.orm import Session
 from access.roles import Role, User
 from api.access import TokenCache
 from api.app import create_app
-from geo.demo import load_demo
-from geo.importer import import_units
 from geo.settings import Settings
+from services.imports import import_units, load_demo
 from store.cluster import EmbeddedCluster
 from store.engine import normalize_url
 from store.migrate import upgrade

@@ -20,7 +20,7 @@ from api.assets import PageAssets
 from api.deps import SessionDep, SettingsDep
 from api.page_policy import page_headers
 from api.routes.plans import EditIn
-from store import plan_editor
+from services import plan_editor
 
 PLAN_DIR = Path(__file__).resolve().parent.parent / "static" / "plan"
 

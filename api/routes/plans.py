@@ -16,10 +16,12 @@ from api.errors import InvalidParameter
 from api.routes.auth import client_ip
 from api.routes.cases import ActorDep
 from geo import crs
-from geo.codes import CODE_PATTERN, SpecialType
+from geo.codes import CODE_PATTERN
+from geo.plan_fields import EditFields
+from geo.plan_validation import problems_geojson
 from geo.plans import Edit, Operation
-from store import plans as store
-from store import users
+from services import plan_publish
+from services import plans as service
 
 router = APIRouter(tags=["plans"])
 
@@ -32,31 +34,10 @@ class PlanIn(BaseModel):
     title: str = Field(min_length=1, max_length=200)
 
 
-class EditIn(BaseModel):
-    """One edit: the operation, the units and attributes it needs, and a GeoJSON geometry."""
+class EditIn(EditFields):
+    """One edit: the operation, the units and attributes it needs (geo.plan_fields), a GeoJSON geometry."""
 
-    model_config = ConfigDict(extra="forbid")
     operation: Operation
-    code: str | None = Field(
-        None, pattern=CODE_PATTERN, description="The unit changed (replace, split, move, retire)"
-    )
-    codes: list[str] | None = Field(
-        None, description="The units merged (merge), or the two reshaped (reshape)"
-    )
-    into: str | None = Field(
-        None, pattern=CODE_PATTERN, description="Merge/retire: the unit that takes the area"
-    )
-    to: str | None = Field(None, pattern=CODE_PATTERN, description="Move: the grid that takes the micro-grid")
-    parent: str | None = Field(
-        None, pattern=CODE_PATTERN, description="Create: the parent (default: the plan's unit)"
-    )
-    name: str | None = Field(None, min_length=1, max_length=100)
-    names: list[str] | None = Field(None, description="Split: names of the new pieces, in reading order")
-    kind: str | None = Field(None, pattern="^(urban|rural|special)$")
-    special_type: SpecialType | None = None
-    households: int | None = Field(None, ge=0)
-    population: int | None = Field(None, ge=0)
-    carve: bool | None = Field(None, description="Create: cut the new unit out of its base siblings")
     geometry: dict[str, Any] | None = Field(
         None, description="GeoJSON geometry: a polygon (replace, create) or the line to split along"
     )
@@ -66,8 +47,7 @@ class EditIn(BaseModel):
 
     def to_edit(self) -> Edit:
         """The domain edit, with the geometry in storage lon/lat."""
-        params = self.model_dump(exclude={"operation", "geometry", "crs"}, exclude_none=True)
-        return Edit(self.operation, params, _storage_geometry(self.geometry, self.crs))
+        return Edit(self.operation, self.params(), _storage_geometry(self.geometry, self.crs))
 
 
 def _storage_geometry(geojson: dict[str, Any] | None, crs_name: str) -> shapely.Geometry | None:
@@ -90,9 +70,9 @@ def post_plan(body: PlanIn, session: SessionDep, who: ActorDep, user: CurrentUse
     """Open a draft plan on a unit; it starts from the unit's current children."""
     if user is None or not user.covers(body.unit):
         raise AccessDenied(f"unit {body.unit} is outside your unit {user.unit_code if user else '(none)'}")
-    plan_id = store.open_plan(session, body.unit, body.title, author=who)
+    plan_id = service.open_plan(session, body.unit, body.title, author=who)
     session.commit()
-    return store.plan_detail(session, plan_id)
+    return service.plan_detail(session, plan_id)
 
 
 @router.get("/plans")
@@ -105,48 +85,48 @@ def get_plans(
     """Plans, newest first (of the units in your jurisdiction)."""
     if user is not None and unit is not None and not user.covers(unit):
         raise AccessDenied(f"unit {unit} is outside your unit {user.unit_code}")
-    return store.list_plans(session, unit=unit or (user.unit_code if user else None) or None, status=status)
+    return service.list_plans(session, unit=unit or (user.unit_code if user else None) or None, status=status)
 
 
 @router.get("/plans/{plan_id}")
 def get_plan(plan_id: int, session: SessionDep) -> dict[str, Any]:
     """A plan: its edits, the units it changes (GeoJSON, property `change`) and any conflicts."""
-    return store.plan_detail(session, plan_id)
+    return service.plan_detail(session, plan_id)
 
 
 @router.post("/plans/{plan_id}/edits", status_code=201)
 def post_edit(plan_id: int, body: EditIn, session: SessionDep, who: ActorDep) -> dict[str, Any]:
     """Add an edit to a draft; refused (422) with the reason when it cannot apply."""
-    edit_id = store.add_edit(session, plan_id, body.to_edit(), author=who)
+    edit_id = service.add_edit(session, plan_id, body.to_edit(), author=who)
     session.commit()
-    return {"edit_id": edit_id, **store.plan_detail(session, plan_id)}
+    return {"edit_id": edit_id, **service.plan_detail(session, plan_id)}
 
 
 @router.delete("/plans/{plan_id}/edits/{edit_id}")
 def delete_edit(plan_id: int, edit_id: int, session: SessionDep) -> dict[str, Any]:
     """Remove an edit from a draft (refused while a later edit needs what it made)."""
-    store.delete_edit(session, plan_id, edit_id)
+    service.delete_edit(session, plan_id, edit_id)
     session.commit()
-    return store.plan_detail(session, plan_id)
+    return service.plan_detail(session, plan_id)
 
 
 @router.get("/plans/{plan_id}/validate")
 def validate_plan(plan_id: int, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
     """Problems of the draft with their locations; errors refuse a publish, warnings do not."""
-    problems = store.validate_plan(session, plan_id, settings)
+    problems = service.validate_plan(session, plan_id, settings)
     errors = sum(1 for p in problems if p.severity == "error")
     return {
         "ok": errors == 0,
         "errors": errors,
         "warnings": len(problems) - errors,
-        "problems": store.problems_geojson(problems),
+        "problems": problems_geojson(problems),
     }
 
 
 @router.get("/plans/{plan_id}/impact")
 def impact(plan_id: int, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
     """What changes hands per unit, before and after, with the geometry of each changed area."""
-    return store.impact(session, plan_id, settings)
+    return plan_publish.impact(session, plan_id, settings)
 
 
 @router.post("/plans/{plan_id}/publish")
@@ -154,11 +134,7 @@ def publish(
     plan_id: int, request: Request, session: SessionDep, settings: SettingsDep, who: ActorDep
 ) -> dict[str, Any]:
     """Publish a draft atomically; 409 naming the conflict when a unit it touches changed meanwhile."""
-    result = store.publish(session, plan_id, settings, actor=who)
-    summary = {k: result.get(k) for k in ("created", "changed", "retired")} | {
-        "cases": len(result.get("cases", []))
-    }
-    users.audit(session, who, "plan_publish", f"plan {plan_id}", summary, client_ip(request))
+    result = plan_publish.publish(session, plan_id, settings, actor=who, ip=client_ip(request))
     session.commit()
     return result
 
@@ -166,9 +142,9 @@ def publish(
 @router.post("/plans/{plan_id}/abandon")
 def abandon(plan_id: int, session: SessionDep, who: ActorDep) -> dict[str, Any]:
     """Give up a draft (kept for the record)."""
-    store.abandon(session, plan_id, actor=who)
+    service.abandon(session, plan_id, actor=who)
     session.commit()
-    return store.plan_detail(session, plan_id)
+    return service.plan_detail(session, plan_id)
 
 
 @router.get("/units/{code}/diff")
@@ -180,13 +156,13 @@ def unit_diff(
 ) -> dict[str, Any]:
     """Units below `code` created, retired or changed between two dates, with the changed areas."""
     began = parse_at(start, "from")
-    ended = parse_at(end, "to") or store.now(session)
+    ended = parse_at(end, "to") or service.database_now(session)
     if began >= ended:
         raise InvalidParameter("`from` must be before `to`")
-    return store.unit_diff(session, code, began, ended)
+    return service.unit_diff(session, code, began, ended)
 
 
 @router.get("/cases/{case_id}/assignments")
 def case_assignments(case_id: int, session: SessionDep) -> list[dict[str, Any]]:
     """The grid and grid version a case was assigned to over time (intake, then each redraw)."""
-    return store.case_assignments(session, case_id)
+    return service.case_assignments(session, case_id)

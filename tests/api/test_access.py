@@ -25,8 +25,8 @@ from api.access import RULES, SESSION_COOKIE, TokenCache
 from api.app import create_app
 from cases.lifecycle import CaseStatus, Move
 from cases.model import Intake, Reporter
-from geo.importer import import_units
 from geo.settings import ConfigError, Settings
+from services.imports import import_units
 from store import cases as store
 from store import users
 from tests import factories as f

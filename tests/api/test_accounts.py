@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from access.lockout import MAX_AUDIT_TEXT, LoginPolicy
 from access.roles import Role
 from api.app import create_app
-from geo.importer import import_units
+from services.imports import import_units
 from store import users
 from tests import factories as f
 from tests.conftest import DB_PREFIX, fresh_database

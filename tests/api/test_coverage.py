@@ -5,7 +5,7 @@ from __future__ import annotations
 from shapely.geometry import box
 
 from access.roles import Role, User
-from geo.importer import import_units
+from services.imports import import_units
 from tests import factories as f
 from tests.api.test_information import as_user, make_client
 from tests.store.test_coverage_db import T1, T2, _settings, _with_hole

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from access.roles import Role
 from api.app import create_app
 from cases.model import Intake
-from geo.importer import import_units
+from services.imports import import_units
 from store import cases as store
 from store import users
 from tests import factories as f

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import text
 
-from geo.importer import import_units
+from services.imports import import_units
 from store.migrate import head_revision
 from tests import factories as f
 

@@ -24,7 +24,7 @@ from api import live
 from api.live_feed import POLL_S
 from cases.lifecycle import CaseStatus, Move
 from cases.model import Intake, scoped_key
-from geo.importer import import_units
+from services.imports import import_units
 from store import cases as store
 from store import notifications
 from tests import factories as f

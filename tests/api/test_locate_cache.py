@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 
 from api.app import create_app
 from geo.codes import Level
-from geo.importer import import_units
 from geo.settings import Settings
 from geo.validation import UnitFeature
+from services.imports import import_units
 from store.units import write_units
 from tests import factories as f
 from tests.conftest import DB_PREFIX, TEST_SECRET, fresh_database

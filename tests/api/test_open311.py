@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from cases.categories import CategoryTable
 from cases.worktime import SHANGHAI
 from geo import crs
-from geo.importer import import_units
+from services.imports import import_units
 from tests import factories as f
 from tests.conftest import DB_PREFIX, fresh_database
 from tests.live import server

@@ -45,8 +45,8 @@ from sqlalchemy.orm import Session
 
 from api.app import create_app
 from geo.assignment import Assignment, Status
-from geo.demo import load_demo
 from geo.settings import Settings
+from services.imports import load_demo
 from store.engine import SERVICE_CONNECT_ARGS
 from store.locate import locate
 from tests.conftest import DB_PREFIX, fresh_database

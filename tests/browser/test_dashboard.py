@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session
 from access.roles import Role
 from api.app import create_app
 from cases.lifecycle import OPEN_STATUSES
-from geo.importer import import_units
 from geo.settings import Settings
+from services.imports import import_units
 from store import users
 from tests import factories as f
 from tests.browser.conftest import LiveServer, PageLog

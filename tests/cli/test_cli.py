@@ -9,7 +9,7 @@ import sys
 
 import geopandas as gpd
 import pytest
-from shapely.geometry import Polygon
+from shapely.geometry import Polygon, box
 from sqlalchemy import create_engine, text
 
 from tests import factories as f
@@ -47,6 +47,30 @@ def test_import_then_export_round_trip(cli_env, tmp_path):
     frame = gpd.read_file(tmp_path / "grids.gpkg")
     assert sorted(frame["code"]) == [f.grid_code(i) for i in range(1, 5)]
     assert frame.crs.to_epsg() == 4490
+
+
+def test_an_import_is_audited_and_a_refused_one_is_not(cli_env, tmp_path):
+    src = f.write_geojson(tmp_path / "audited-county.geojson", f.hierarchy())
+    gridmap(cli_env, "import", str(src), "--valid-from", "2024-01-01")
+    bad = f.write_geojson(
+        tmp_path / "audited-bad.geojson", [f.feature("12", box(f.X0, f.Y0, f.X0 + 0.01, f.Y0 + 0.01))]
+    )
+    assert gridmap(cli_env, "import", str(bad), check=False).returncode == 1
+    engine = create_engine(cli_env["GRIDMAP_DATABASE_URL"])
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT actor, target, details FROM audit_log"
+                " WHERE action = 'units_import' AND target LIKE 'audited-%' ORDER BY id"
+            )
+        ).all()
+    engine.dispose()
+    assert [(r.actor, r.target) for r in rows] == [("cli", "audited-county.geojson")]
+    details = rows[0].details
+    assert (
+        details["crs"] == "cgcs2000"
+        and details["created"] + details["versioned"] + details["unchanged"] == 7
+    )
 
 
 def test_bad_import_is_a_message_not_a_traceback_and_stores_nothing(cli_env, tmp_path):

@@ -7,6 +7,7 @@ import os
 
 import pytest
 from shapely.geometry import LineString, box
+from sqlalchemy import create_engine, text
 
 from tests import factories as f
 from tests.cli.test_cli import gridmap
@@ -38,6 +39,26 @@ def test_plan_new_edit_validate_publish_and_list(plan_env, tmp_path):
     assert json.loads(published.stdout)["created"] == [f.grid_code(5)]
     listed = gridmap(plan_env, "plan", "list").stdout
     assert f"{plan_id}\tpublished\t{f.COMMUNITY}\t1\t拆分网格" in listed
+    assert _audited(plan_env, "plan_publish", f"plan {plan_id}") == [
+        (
+            "planner.wang",
+            {"created": [f.grid_code(5)], "changed": [f.grid_code(1)], "retired": [], "cases": 0},
+        )
+    ]
+
+
+def _audited(env: dict[str, str], action: str, target: str) -> list[tuple[str, dict]]:
+    """The audit log's entries of one action on one target: (actor, details), oldest first."""
+    engine = create_engine(env["GRIDMAP_DATABASE_URL"])
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT actor, details FROM audit_log WHERE action = :a AND target = :t ORDER BY id"),
+                {"a": action, "t": target},
+            ).all()
+    finally:
+        engine.dispose()
+    return [(r.actor, r.details) for r in rows]
 
 
 def test_a_draft_with_errors_is_refused_with_its_problems(plan_env, tmp_path):
@@ -51,5 +72,17 @@ def test_a_draft_with_errors_is_refused_with_its_problems(plan_env, tmp_path):
     assert (
         refused.returncode == 1 and "✗ gap: a new gap" in refused.stderr and "Traceback" not in refused.stderr
     )
+    assert _audited(plan_env, "plan_publish", f"plan {plan_id}") == []  # refused: nothing happened
     gridmap(plan_env, "plan", "abandon", plan_id)
     assert json.loads(gridmap(plan_env, "plan", "show", plan_id).stdout)["status"] == "abandoned"
+
+
+def test_edit_options_are_checked_like_the_apis_edit_fields(plan_env):
+    plan_id = gridmap(plan_env, "plan", "new", f.COMMUNITY, "--title", "错误的选项").stdout.strip()
+    refused = gridmap(
+        plan_env, "plan", "edit", plan_id, "replace", "--code", "12", "--kind", "suburban", check=False
+    )
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "✗ --code: String should match pattern" in refused.stderr
+    assert "✗ --kind: String should match pattern '^(urban|rural|special)$'" in refused.stderr
+    assert json.loads(gridmap(plan_env, "plan", "show", plan_id).stdout)["edits"] == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from geo.demo import load_demo
+from services.imports import load_demo
 
 
 def test_demo_county_has_the_articles_scale(demo_session):

@@ -11,7 +11,8 @@ from shapely.geometry import Point, Polygon, box
 from sqlalchemy import text
 
 from geo import crs
-from geo.importer import ImportRejected, import_units
+from geo.importer import ImportRejected
+from services.imports import import_units
 from store import units
 from tests import factories as f
 

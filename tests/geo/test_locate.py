@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from geo.assignment import Rule, Status
-from geo.importer import import_units
+from services.imports import import_units
 from store.locate import locate
 from tests import factories as f
 

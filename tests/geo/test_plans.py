@@ -8,6 +8,9 @@ from shapely.geometry import LineString, MultiLineString, Polygon, box
 
 from geo.codes import Level
 from geo.coverage import Tolerances
+from geo.plan_edits import apply_edit, replay
+from geo.plan_impact import estimate_counts, transfers
+from geo.plan_validation import validate
 from geo.plans import (
     CodeTaken,
     Edit,
@@ -15,13 +18,8 @@ from geo.plans import (
     Operation,
     PlanState,
     allocate,
-    apply_edit,
     changes,
-    estimate_counts,
     reading_order,
-    replay,
-    transfers,
-    validate,
 )
 from geo.settings import Settings
 from geo.validation import UnitFeature

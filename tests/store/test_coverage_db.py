@@ -11,7 +11,7 @@ from shapely.geometry import box
 from sqlalchemy import text
 
 from geo.coverage import Kind, Tolerances
-from geo.importer import import_units
+from services.imports import import_units
 from store import coverage as store
 from tests import factories as f
 

@@ -10,9 +10,9 @@ from shapely.geometry import MultiPolygon, box
 from sqlalchemy import text
 
 from geo.codes import Level
-from geo.importer import import_units
 from geo.lookup import EDGE, grid_raster
 from geo.validation import UnitFeature
+from services.imports import import_units
 from store.grid_raster import FAR, cell_blocks, current_raster
 from store.locate import assign_points_table
 from store.units import write_units

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
 from cases.model import Intake
-from geo.importer import import_units
+from services.imports import import_units
 from store import case_events as events
 from store import cases as store
 from store import notifications

@@ -10,9 +10,9 @@ from shapely.geometry import LineString, box
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from geo.importer import import_units
-from geo.plans import Edit, Operation
-from store import plans
+from geo.plans import Edit, Operation, PlanConflict
+from services import plan_publish, plans
+from services.imports import import_units
 from tests import factories as f
 from tests.conftest import DB_PREFIX, fresh_database
 
@@ -56,16 +56,16 @@ def test_concurrent_publishes_of_drafts_on_one_grid_one_wins_and_the_other_chang
     def publish_second() -> None:
         with Session(committed) as session:
             try:
-                plans.publish(session, second, settings, actor="b")
+                plan_publish.publish(session, second, settings, actor="b")
                 session.commit()
                 outcome["published"] = True
-            except plans.PlanConflict as exc:
+            except PlanConflict as exc:
                 session.rollback()
                 outcome["conflict"] = exc
 
     holder = Session(committed)
     try:
-        plans.publish(holder, first, settings, actor="a")  # holds its locks until commit
+        plan_publish.publish(holder, first, settings, actor="a")  # holds its locks until commit
         rival = threading.Thread(target=publish_second)
         rival.start()
         rival.join(timeout=1.5)
@@ -75,7 +75,7 @@ def test_concurrent_publishes_of_drafts_on_one_grid_one_wins_and_the_other_chang
         holder.close()
     rival.join(timeout=30)
     conflict = outcome.get("conflict")
-    assert isinstance(conflict, plans.PlanConflict), outcome
+    assert isinstance(conflict, PlanConflict), outcome
     assert [c["code"] for c in conflict.conflicts] == [f.grid_code(1)]
     assert conflict.conflicts[0]["by_plan"] == first
     # Exactly the first plan's versions, no trace of the second: no 005, 001 at version 2.
@@ -103,7 +103,7 @@ def test_impact_in_an_autocommit_session_writes_nothing(committed, settings):
         plans.add_edit(session, plan_id, Edit(Operation.SPLIT, {"code": f.grid_code(4)}, cut), author="c")
     before = versions(committed)
     with Session(committed.execution_options(isolation_level="AUTOCOMMIT")) as session:
-        impact = plans.impact(session, plan_id, settings)
+        impact = plan_publish.impact(session, plan_id, settings)
     assert {u["code"]: u["change"] for u in impact["units"]} == {
         f.grid_code(4): "changed",
         f.grid_code(5): "created",

@@ -7,10 +7,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from geo import balance, coverage
-from geo import plans as domain
-from geo.plans import Edit
+from geo.plan_edits import apply_edit
+from geo.plans import Change, Edit, changes, geojson_geometry, unit_properties
 from geo.settings import Settings
-from store.plans import _draft_row, load_draft
+from services.plans import draft_row, load_draft
 
 
 def preview(session: Session, plan_id: int, edit: Edit) -> dict[str, Any]:
@@ -19,10 +19,10 @@ def preview(session: Session, plan_id: int, edit: Edit) -> dict[str, Any]:
     Features come in the order the edit makes them (a split: the piece that keeps the code first,
     then the new pieces in reading order), so that the editor can ask a name for every piece.
     """
-    _draft_row(session, plan_id)
+    draft_row(session, plan_id)
     draft = load_draft(session, plan_id, estimate=False)
-    after, allocated = domain.apply_edit(draft.state, edit)
-    found = domain.changes(draft.state.units, after)
+    after, allocated = apply_edit(draft.state, edit)
+    found = changes(draft.state.units, after)
     order = {code: i for i, code in enumerate([edit.params.get("code"), *allocated])}
     found.sort(key=lambda c: (order.get(c.code, len(order)), c.code))
     return {
@@ -33,13 +33,13 @@ def preview(session: Session, plan_id: int, edit: Edit) -> dict[str, Any]:
     }
 
 
-def _feature(change: domain.Change) -> dict[str, Any]:
+def _feature(change: Change) -> dict[str, Any]:
     unit = change.after or change.before
     return {
         "type": "Feature",
         "id": change.code,
-        "geometry": domain.geojson_geometry(unit.geometry),
-        "properties": {**domain.unit_properties(unit), "change": change.change},
+        "geometry": geojson_geometry(unit.geometry),
+        "properties": {**unit_properties(unit), "change": change.change},
     }
 
 
@@ -48,7 +48,7 @@ def plan_balance(session: Session, plan_id: int, settings: Settings) -> dict[str
     draft = load_draft(session, plan_id)
     tolerances = coverage.Tolerances.from_settings(settings)
     grids = balance.grid_balance(draft.state, tolerances)
-    changed = {c.code for c in domain.changes(draft.base, draft.state)}
+    changed = {c.code for c in changes(draft.base, draft.state)}
     return {
         "norms": {k: list(v) for k, v in balance.norms(tolerances).items()},
         "grids": [

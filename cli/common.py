@@ -1,0 +1,59 @@
+"""What every `gridmap` command shares: messages, the ready database, a session, errors as messages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from sqlalchemy.orm import Session
+
+from geo.crs import CoordinateError
+from geo.settings import Settings
+from store.cluster import ClusterError
+from store.engine import DatabaseError, engine_for, resolve_database_url, session_factory
+
+DEFAULT_PORT = 8000
+
+
+def say(message: str) -> None:
+    """Progress and results for people go to stderr, so stdout stays clean for data."""
+    typer.echo(message, err=True)
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Stop with a message that says what went wrong (no traceback)."""
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code)
+
+
+def ready_url(settings: Settings) -> str:
+    """The database URL, with the embedded cluster started and the schema migrated."""
+    from store.migrate import upgrade  # here, not at the top: Alembic takes ~0.3 s to import
+
+    url = resolve_database_url(settings, progress=say)
+    upgrade(url)
+    return url
+
+
+@contextmanager
+def session_scope(settings: Settings) -> Iterator[Session]:
+    """A session on the ready database, committed on success and rolled back on any error."""
+    with session_factory(engine_for(ready_url(settings)))() as session, session.begin():
+        yield session
+
+
+@contextmanager
+def friendly_errors() -> Iterator[None]:
+    """Turn the errors a user can fix into a message and exit code 1."""
+    from geo.importer import ImportRejected
+    from store.people import PeopleError
+
+    try:
+        yield
+    except ImportRejected as exc:
+        for line in exc.report.errors:
+            say(f"  ✗ {line}")
+        fail(f"{exc}. Fix the file (or use --repair for invalid polygons) and run the import again.")
+    except (ClusterError, DatabaseError, CoordinateError, PeopleError, FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
