@@ -33,6 +33,9 @@ from cases.lifecycle import CaseStatus, Move, Rating
 from cases.model import Intake
 from geo.demo import DEMO_PASSWORD, load_demo
 from geo.settings import Settings
+from services import cases as case_service
+from services import intake as intake_service
+from services.intake import NewCase
 from store import cases as store
 
 NAME = "gridmap_bench_dashboard"
@@ -50,20 +53,20 @@ def load_cases(url: str, settings: Settings, n: int, closed: int) -> None:
     with Session(engine) as session, session.begin():
         for start in range(0, n, 500):
             batch = [
-                store.NewCase(Intake(lon, lat, "wgs84", lon, lat, 8.0, "report", rng.choice(CATEGORIES),
-                                     f"bench {start + i}"), actor="bench")
+                NewCase(Intake(lon, lat, "wgs84", lon, lat, 8.0, "report", rng.choice(CATEGORIES),
+                               f"bench {start + i}"), actor="bench")
                 for i, (lon, lat) in enumerate(points[start:start + 500])
             ]  # fmt: skip
-            store.create_cases(session, batch, rules)
+            intake_service.create_cases(session, batch, rules)
             say(f"  {start + len(batch):,} cases")
         ids = list(session.execute(text("SELECT id FROM cases ORDER BY id")).scalars())
         for k, case_id in enumerate(ids[:closed]):
             for to in WALK:
-                store.transition(session, case_id, Move(CaseStatus(to)), rules, actor="bench")
+                case_service.move_case(session, case_id, Move(CaseStatus(to)), rules, actor="bench")
             rating = rng.choice(
                 [Rating.SATISFIED, Rating.SATISFIED, Rating.BASICALLY_SATISFIED, Rating.UNSATISFIED]
             )
-            store.transition(
+            case_service.move_case(
                 session, case_id, Move(CaseStatus.REVISITED, rating=rating), rules, actor="bench"
             )
             if k % 500 == 499:

@@ -44,6 +44,7 @@ from cases.lifecycle import Source
 from cases.model import Intake, Reporter
 from geo.demo import DEMO_PASSWORD, load_demo
 from geo.settings import Settings
+from services import intake as intake_service
 from store import cases as store
 
 CATEGORIES = ["0101", "0102", "0103", "0201", "0301", "0401", "0801", "1101"]
@@ -72,7 +73,7 @@ def load_cases(url: str, settings: Settings, n: int) -> None:
     for start in range(0, n, batch):
         with Session(engine) as session, session.begin():
             new = [
-                store.NewCase(
+                intake_service.NewCase(
                     Intake(
                         float(lon),
                         float(lat),
@@ -91,7 +92,7 @@ def load_cases(url: str, settings: Settings, n: int) -> None:
                 )
                 for i, (lon, lat) in enumerate(points[start : start + batch])
             ]
-            store.create_cases(session, new, rules)
+            intake_service.create_cases(session, new, rules)
         say(f"  {min(start + batch, n):,} cases stored")
     with Session(engine) as session, session.begin():
         # Spread the clocks over the last and next days: green, yellow, red and overdue cases.

@@ -19,6 +19,7 @@ from access.roles import moves_for
 from api.access import CurrentUser
 from api.assets import PageAssets
 from api.deps import SessionDep
+from api.photo_links import with_photo_urls
 from api.routes.cases import RulesDep, entitled
 from api.routes.report import PAGE_HEADERS
 from cases.lifecycle import CaseStatus
@@ -102,7 +103,7 @@ def task_list(session: SessionDep, rules: RulesDep, user: CurrentUser) -> TaskLi
 def task_detail(case_id: int, session: SessionDep, rules: RulesDep, user: CurrentUser) -> TaskDetail:
     """One case with the moves the handler may make and its photos kept apart (处置前/处置后)."""
     assert user is not None
-    case = case_store.case_detail(session, case_id, rules, entitled=entitled(user))
+    case = with_photo_urls(case_store.case_detail(session, case_id, rules, entitled=entitled(user)))
     photos = photos_by_stage(case["photos"])
     return TaskDetail(
         case=case,
