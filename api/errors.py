@@ -24,10 +24,11 @@ from geo.codes import CodeError
 from geo.crs import CoordinateError
 from geo.importer import ImportRejected
 from geo.patrols import PatrolRejected
+from geo.plan_problems import problems_geojson
 from geo.plans import EditError
 from store.cases import CaseNotFound, IdempotencyConflict, InvalidReport, InvalidTarget
 from store.patrols import PatrolNotFound
-from store.plans import PlanClosed, PlanConflict, PlanInvalid, PlanNotFound, problems_geojson
+from store.plans import PlanClosed, PlanConflict, PlanInvalid, PlanNotFound
 from store.users import UserError
 
 log = logging.getLogger("gridmap.api")

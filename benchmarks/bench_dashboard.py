@@ -4,7 +4,7 @@ the server time of its JSON (GET /stats/dashboard).
     .venv/bin/python -m benchmarks.bench_dashboard [--cases 10000] [--closed 2000] [--views 5] [--reuse]
 
 A database of its own (`gridmap_bench_dashboard`): the demo county, `--cases` cases stored by the
-intake's own function (store.cases.create_cases) at points inside random demo grids, reported
+intake's own function (services.intake.create_cases) at points inside random demo grids, reported
 over the last 45 days, `--closed` of them walked through the lifecycle to closed and revisited,
 a tenth of the others overdue. `gridmap serve` (one worker) serves it; chromium (Debian's) opens
 /dashboard signed in as the demo county dispatcher, a new browser context (cold cache) per view.

@@ -30,6 +30,7 @@ from geo import coverage, crs, plan_checks
 from geo import plans as domain
 from geo.codes import Level, level_of
 from geo.people import PartyCellKind
+from geo.plan_problems import problems_geojson as problems_geojson  # presentation: for cli/main.py
 from geo.plans import Edit, EditError, Operation, PlanState, Problem
 from geo.settings import Settings
 from geo.validation import UnitFeature
@@ -833,27 +834,6 @@ def _published_changes(session: Session, plan_id: int) -> list[dict[str, Any]]:
         {"p": plan_id},
     ).all()
     return [dict(r._mapping) for r in rows]
-
-
-def problems_geojson(problems: list[Problem]) -> dict[str, Any]:
-    """Validation problems as a GeoJSON FeatureCollection (geometry = where the problem is)."""
-    return {
-        "type": "FeatureCollection",
-        "features": [
-            {
-                "type": "Feature",
-                "geometry": domain.geojson_geometry(p.geometry),
-                "properties": {
-                    "kind": p.kind,
-                    "severity": p.severity,
-                    "units": list(p.units),
-                    "message": p.message,
-                    "area_m2": round(p.area_m2, 1) if p.area_m2 is not None else None,
-                },
-            }
-            for p in problems
-        ],
-    }
 
 
 def unit_diff(session: Session, code: str, start: datetime, end: datetime) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from api.routes.auth import client_ip
 from api.routes.cases import ActorDep
 from geo import crs
 from geo.codes import CODE_PATTERN, SpecialType
+from geo.plan_problems import problems_geojson
 from geo.plans import Edit, Operation
 from store import plans as store
 from store import users
@@ -139,7 +140,7 @@ def validate_plan(plan_id: int, session: SessionDep, settings: SettingsDep) -> d
         "ok": errors == 0,
         "errors": errors,
         "warnings": len(problems) - errors,
-        "problems": store.problems_geojson(problems),
+        "problems": problems_geojson(problems),
     }
 
 
