@@ -40,8 +40,9 @@ from api.routes import (
 )
 from api.routes import patrols as patrol_routes
 from api.routes import tasks as task_pages
+from cases.rules import Rules
 from geo.settings import Settings, get_settings, service_secret
-from store import cases as case_store
+from services.escalation import escalate_overdue
 from store import notifications
 from store import patrols as patrol_store
 from store.engine import engine_for, resolve_database_url, session_factory
@@ -134,7 +135,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.secret = secret
-    app.state.rules = case_store.Rules.load(settings)
+    app.state.rules = Rules.load(settings)
     app.state.sessions = None
     app.state.locate_cache = None
     app.state.intake_writer = None  # made with the event loop, at startup
@@ -215,6 +216,6 @@ def expire_patrols_once(app: FastAPI) -> int:
 def escalate_once(app: FastAPI) -> int:
     """One escalation pass in a transaction of its own."""
     with app.state.sessions() as session:
-        moved = case_store.escalate_overdue(session, app.state.rules)
+        moved = escalate_overdue(session, app.state.rules)
         session.commit()
         return moved

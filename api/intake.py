@@ -3,7 +3,7 @@
 A commit costs a WAL flush (an fsync) and a round trip whatever it holds, and each request's own
 transaction, session and thread hand-off cost more than its rows. So each server process has one
 writer: requests queue their intake and wait; the writer takes everything queued, stores it with
-a few statements for all (store.cases.create_cases), reads the answers back in one query,
+a few statements for all (services.intake.create_cases), reads the answers back in one query,
 commits, and only then answers each request. Under load, reports gather while the previous batch
 is being written, so one fsync serves many; a lone report is written at once, without waiting.
 A report that fails alone (a bad category, a key reused) is answered with its error and the
@@ -27,6 +27,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from api.access import visible_duplicates
+from api.photo_links import with_photo_urls
+from cases.rules import Rules
+from services import intake as intake_service
 from store import cases as store
 from store import receipts
 
@@ -50,12 +53,12 @@ Sessions = Callable[[], AbstractContextManager[Session]]
 class Submitted:
     """One report waiting for the writer, and whether its answer may show the reporter unmasked."""
 
-    case: store.NewCase
+    case: intake_service.NewCase
     entitled: bool
 
 
 def write_batch(
-    sessions: Sessions, rules: store.Rules, batch: list[Submitted], *, recheck: bool = True
+    sessions: Sessions, rules: Rules, batch: list[Submitted], *, recheck: bool = True
 ) -> list[Answer | Exception]:
     """Store a batch in one transaction; the answers are read before and released after the commit.
 
@@ -82,7 +85,7 @@ def write_batch(
 
 
 def _after_unknown_commit(
-    sessions: Sessions, rules: store.Rules, batch: list[Submitted], failure: DBAPIError
+    sessions: Sessions, rules: Rules, batch: list[Submitted], failure: DBAPIError
 ) -> list[Answer | Exception]:
     """Answers to a batch whose commit failed and so may or may not have happened (a connection
     lost as the primary failed over, say). A report with an idempotency key is written again: its
@@ -101,7 +104,7 @@ def _after_unknown_commit(
     return [next(found) if s.case.intake.idempotency_key is not None else failure for s in batch]
 
 
-def _alone(sessions: Sessions, rules: store.Rules, submitted: Submitted) -> Answer | Exception:
+def _alone(sessions: Sessions, rules: Rules, submitted: Submitted) -> Answer | Exception:
     """One report in a transaction of its own; whatever refuses it is its answer only."""
     try:
         (answer,) = write_batch(sessions, rules, [submitted])
@@ -110,8 +113,8 @@ def _alone(sessions: Sessions, rules: store.Rules, submitted: Submitted) -> Answ
     return answer
 
 
-def _store(session: Session, rules: store.Rules, batch: list[Submitted]) -> list[Answer | Exception]:
-    results = store.create_cases(session, [s.case for s in batch], rules)
+def _store(session: Session, rules: Rules, batch: list[Submitted]) -> list[Answer | Exception]:
+    results = intake_service.create_cases(session, [s.case for s in batch], rules)
     ids = [r[0] for r in results if not isinstance(r, Exception) and r[1]]
     rows = store.detail_rows(session, ids, rules) if ids else {}
     answers: list[Answer | Exception | None] = []
@@ -126,7 +129,7 @@ def _store(session: Session, rules: store.Rules, batch: list[Submitted]) -> list
             retries[len(answers)] = case_id
             answers.append(None)  # answered below, once this batch's first answers are known
             continue
-        detail = store.detail_of(rows[case_id], rules, entitled=submitted.entitled)
+        detail = with_photo_urls(store.detail_of(rows[case_id], rules, entitled=submitted.entitled))
         detail = {**visible_duplicates(detail, submitted.case.reported_by), "flags": flags}
         answers.append((detail, True))
         if submitted.case.intake.idempotency_key is not None:

@@ -4,7 +4,7 @@ the server time of its JSON (GET /stats/dashboard).
     .venv/bin/python -m benchmarks.bench_dashboard [--cases 10000] [--closed 2000] [--views 5] [--reuse]
 
 A database of its own (`gridmap_bench_dashboard`): the demo county, `--cases` cases stored by the
-intake's own function (store.cases.create_cases) at points inside random demo grids, reported
+intake's own function (services.intake.create_cases) at points inside random demo grids, reported
 over the last 45 days, `--closed` of them walked through the lifecycle to closed and revisited,
 a tenth of the others overdue. `gridmap serve` (one worker) serves it; chromium (Debian's) opens
 /dashboard signed in as the demo county dispatcher, a new browser context (cold cache) per view.
@@ -33,7 +33,10 @@ from cases.lifecycle import CaseStatus, Move, Rating
 from cases.model import Intake
 from geo.demo import DEMO_PASSWORD
 from geo.settings import Settings
+from services import cases as case_service
+from services import intake as intake_service
 from services.imports import load_demo
+from services.intake import NewCase
 from store import cases as store
 
 NAME = "gridmap_bench_dashboard"
@@ -51,20 +54,20 @@ def load_cases(url: str, settings: Settings, n: int, closed: int) -> None:
     with Session(engine) as session, session.begin():
         for start in range(0, n, 500):
             batch = [
-                store.NewCase(Intake(lon, lat, "wgs84", lon, lat, 8.0, "report", rng.choice(CATEGORIES),
-                                     f"bench {start + i}"), actor="bench")
+                NewCase(Intake(lon, lat, "wgs84", lon, lat, 8.0, "report", rng.choice(CATEGORIES),
+                               f"bench {start + i}"), actor="bench")
                 for i, (lon, lat) in enumerate(points[start:start + 500])
             ]  # fmt: skip
-            store.create_cases(session, batch, rules)
+            intake_service.create_cases(session, batch, rules)
             say(f"  {start + len(batch):,} cases")
         ids = list(session.execute(text("SELECT id FROM cases ORDER BY id")).scalars())
         for k, case_id in enumerate(ids[:closed]):
             for to in WALK:
-                store.transition(session, case_id, Move(CaseStatus(to)), rules, actor="bench")
+                case_service.move_case(session, case_id, Move(CaseStatus(to)), rules, actor="bench")
             rating = rng.choice(
                 [Rating.SATISFIED, Rating.SATISFIED, Rating.BASICALLY_SATISFIED, Rating.UNSATISFIED]
             )
-            store.transition(
+            case_service.move_case(
                 session, case_id, Move(CaseStatus.REVISITED, rating=rating), rules, actor="bench"
             )
             if k % 500 == 499:

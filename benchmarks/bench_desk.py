@@ -44,6 +44,7 @@ from cases.lifecycle import Source
 from cases.model import Intake, Reporter
 from geo.demo import DEMO_PASSWORD
 from geo.settings import Settings
+from services import intake as intake_service
 from services.imports import load_demo
 from store import cases as store
 
@@ -73,7 +74,7 @@ def load_cases(url: str, settings: Settings, n: int) -> None:
     for start in range(0, n, batch):
         with Session(engine) as session, session.begin():
             new = [
-                store.NewCase(
+                intake_service.NewCase(
                     Intake(
                         float(lon),
                         float(lat),
@@ -92,7 +93,7 @@ def load_cases(url: str, settings: Settings, n: int) -> None:
                 )
                 for i, (lon, lat) in enumerate(points[start : start + batch])
             ]
-            store.create_cases(session, new, rules)
+            intake_service.create_cases(session, new, rules)
         say(f"  {min(start + batch, n):,} cases stored")
     with Session(engine) as session, session.begin():
         # Spread the clocks over the last and next days: green, yellow, red and overdue cases.

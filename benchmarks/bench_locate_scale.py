@@ -34,8 +34,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from benchmarks.bench_postgis import ROOT, database, free_port, load_partition, reused, say, wait_until_up
-from geo.demo import load_demo
 from geo.settings import Settings
+from services.imports import load_demo
 from store.locate_cache import Snapshot
 
 

@@ -9,6 +9,7 @@ deployment that wants no such reports refuses them (GRIDMAP_REFUSE_OUTSIDE_UNITS
 from __future__ import annotations
 
 from access.roles import Role, User
+from cases.categories import Category, CategoryTable
 from cases.lifecycle import TIER_OF_LEVEL, Tier
 from geo.assignment import Assignment
 
@@ -17,14 +18,39 @@ class OutsideUnits(ValueError):
     """A report outside every unit, refused because the deployment says so; the message says why."""
 
 
-def responsibility(assignment: Assignment) -> tuple[Tier, str | None]:
-    """Who takes a new case: its grid, else the lowest unit containing it (the unassigned queue)."""
-    if assignment.grid is not None:
-        return Tier.GRID, assignment.grid.code
-    if assignment.units:
-        lowest = assignment.units[-1]
-        return TIER_OF_LEVEL[lowest.level], lowest.code
+class InvalidReport(ValueError):
+    """A report that cannot become a case; the message says what to send instead."""
+
+
+def responsible(grid_code: str | None, lowest_unit: tuple[str, str] | None) -> tuple[Tier, str | None]:
+    """THE rule of who takes a case where the assignment rule put it: its grid, else the lowest
+    unit containing it, given as (level, code) (the unassigned queue), else the county."""
+    if grid_code is not None:
+        return Tier.GRID, grid_code
+    if lowest_unit is not None:
+        level, code = lowest_unit
+        return TIER_OF_LEVEL[level], code
     return Tier.COUNTY, None
+
+
+def responsibility(assignment: Assignment) -> tuple[Tier, str | None]:
+    """Who takes a new case: `responsible` for the rule's answer at its point."""
+    lowest = assignment.units[-1] if assignment.units else None
+    return responsible(
+        assignment.grid.code if assignment.grid is not None else None,
+        (lowest.level, lowest.code) if lowest is not None else None,
+    )
+
+
+def assignable(categories: CategoryTable, code: str) -> Category:
+    """The intake's category; a top class is refused with its subclasses named (InvalidReport)."""
+    category = categories.get(code)
+    if not categories.is_assignable(category.code):
+        children = ", ".join(c.code for c in categories.children(category.code)[:8])
+        raise InvalidReport(
+            f"category {category.code} {category.name} is a top class; use a subclass ({children}, …)"
+        )
+    return category
 
 
 def outside_every_unit(assignment: Assignment) -> bool:

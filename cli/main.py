@@ -36,11 +36,12 @@ app.add_typer(coverage_app)  # coverage: a top-level command
 @app.command()
 def escalate() -> None:
     """Escalate overdue cases one tier (what `serve` does every minute; for cron on other setups)."""
-    from store.cases import Rules, escalate_overdue
+    from cases.rules import Rules
+    from services.escalation import escalate_overdue
 
     settings = get_settings()
     with friendly_errors(), session_scope(settings) as session:
-        moved = escalate_overdue(session, Rules.load(settings), batch=100_000)
+        moved = escalate_overdue(session, Rules.load(settings), actor="cli", batch=100_000)
     say(f"escalated {moved} overdue case(s)" if moved else "no overdue cases to escalate")
 
 

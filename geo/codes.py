@@ -99,3 +99,13 @@ def ancestor_codes(code: str) -> list[str]:
 def is_descendant(code: str, ancestor: str) -> bool:
     """True when `code` lies strictly below `ancestor` in the hierarchy."""
     return len(code) > len(ancestor) and code.startswith(ancestor)
+
+
+def county_of(code: str) -> str:
+    """The code of the county a unit lies in (a county's own code for a county)."""
+    return check_code(code)[: CODE_LENGTH[Level.COUNTY]]
+
+
+def unit_above(code: str) -> str:
+    """The unit one level up (the parent); a county, the top, is its own."""
+    return parent_code(code) or code

@@ -16,7 +16,8 @@ from cases.model import reporter_view
 from cases.vocabulary import OPEN_GROUPS, STATUS_GROUPS, statuses_of_groups
 
 # The shared WHERE clause of GET /cases (scope, status, unit, category, light, dates, …): one copy.
-from store.cases import CASE_COLUMNS, CaseFilter, Rules, _filter_sql, _now, case_summary
+from store.case_filters import CaseFilter, filter_sql
+from store.cases import CASE_COLUMNS, Rules, case_summary, db_now
 
 EXPORT_BATCH = 2000  # rows fetched at a time for an export
 
@@ -36,7 +37,7 @@ def _where(f: QueueFilter, *, with_status: bool = True) -> tuple[str, dict[str, 
         base = replace(base, status=None)
     elif not base.status:
         base = replace(base, status=statuses_of_groups(list(f.groups)))
-    where, params = _filter_sql(base)
+    where, params = filter_sql(base)
     if f.q and f.q.strip():
         escaped = f.q.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         where += " AND (c.number ILIKE :q OR c.description ILIKE :q OR c.address ILIKE :q)"
@@ -64,7 +65,7 @@ def queue_page(session: Session, f: QueueFilter, rules: Rules) -> QueuePage:
     Two statements: the counts per status under every filter but the status (the total matching
     follows from them), and the page.
     """
-    now = _now(session)
+    now = db_now(session)
     where, params = _where(f, with_status=False)
     rows = session.execute(
         text(f"SELECT c.status, count(*) AS n FROM cases c WHERE {where} GROUP BY c.status"),
@@ -92,7 +93,7 @@ def export_rows(
     session: Session, f: QueueFilter, rules: Rules, *, entitled: bool
 ) -> Iterator[dict[str, Any]]:
     """Every case of the filtered queue in queue order, with the reporter as `entitled` may see it."""
-    now = _now(session)
+    now = db_now(session)
     where, params = _where(f)
     params["now"] = now
     offset = 0

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from cases.categories import STAGES
 from cases.lifecycle import Rating, Tier
-from store.cases import in_unit_sql
+from store.case_filters import in_unit_sql
 
 # "Small matters stay in the village": resolved without leaving the grid or community.
 LOCAL_TIERS = (Tier.GRID, Tier.COMMUNITY)

@@ -20,10 +20,11 @@ from cases import dashboard as rules_of
 from cases.lifecycle import OPEN_STATUSES
 from cases.worktime import SHANGHAI
 from store import case_stats, mapdata
-from store.case_stats import statistics
 
-# _filter_sql is GET /cases' filter itself: the per-child overdue counts use it rather than restate it.
-from store.cases import CaseFilter, Rules, _filter_sql, in_unit_sql, list_cases
+# filter_sql is GET /cases' filter itself: the per-child overdue counts use it rather than restate it.
+from store.case_filters import CaseFilter, filter_sql, in_unit_sql
+from store.case_stats import statistics
+from store.cases import Rules, list_cases
 from store.units import valid_at_sql
 
 CURRENT = valid_at_sql("v", None)
@@ -125,7 +126,7 @@ def _member_of_child(codes: list[str]) -> tuple[str, dict[str, Any]]:
 
 def _overdue_by_child(session: Session, member: str, params: dict[str, Any]) -> dict[str, int]:
     """Open cases overdue now per child, with GET /cases' own filter (overdue=true, open statuses)."""
-    where, filter_params = _filter_sql(CaseFilter(status=OPEN_STATUSES, overdue=True))
+    where, filter_params = filter_sql(CaseFilter(status=OPEN_STATUSES, overdue=True))
     # "Now" is the database's clock, as list_cases takes it.
     now = session.execute(text("SELECT clock_timestamp()")).scalar_one()
     rows = session.execute(

@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 
 from access.roles import Role, User, moves_for
 from cases.lifecycle import OPEN_HANDLING, CaseStatus
-from store.cases import CASE_COLUMNS, Rules, case_summary
+from store.case_queue import QUEUE_ORDER
+from store.cases import CASE_COLUMNS, Rules, case_summary, db_now
 
 # Statuses in which a case waits for its handler (suspended: the handler resumes it).
 TASK_STATUSES = [s.value for s in (*OPEN_HANDLING, CaseStatus.SUSPENDED)]
@@ -26,17 +27,15 @@ def _in_hands_sql(user: User) -> tuple[str, dict[str, Any]]:
 def open_tasks(session: Session, user: User, rules: Rules, limit: int = 200) -> list[dict[str, Any]]:
     """The user's open tasks, overdue first, then by due time; each with the moves they may make."""
     where, params = _in_hands_sql(user)
+    now = db_now(session)
     rows = session.execute(
         text(
-            f"""SELECT {CASE_COLUMNS}, clock_timestamp() AS db_now FROM cases c
+            f"""SELECT {CASE_COLUMNS} FROM cases c
                 WHERE {where} AND c.status = ANY(:statuses)
-                ORDER BY (c.stage_due_at < clock_timestamp()) DESC NULLS LAST, c.stage_due_at NULLS LAST,
-                         c.id
-                LIMIT :limit"""
+                ORDER BY {QUEUE_ORDER} LIMIT :limit"""
         ),
-        {**params, "statuses": TASK_STATUSES, "limit": limit},
+        {**params, "now": now, "statuses": TASK_STATUSES, "limit": limit},
     ).all()
     return [
-        {**case_summary(row, row.db_now, rules), "moves": moves_for(user, CaseStatus(row.status))}
-        for row in rows
+        {**case_summary(row, now, rules), "moves": moves_for(user, CaseStatus(row.status))} for row in rows
     ]

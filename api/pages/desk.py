@@ -2,9 +2,10 @@
 `GET /desk/cases/{id}` (the case, its history and its moves), server-rendered with htmx fragments.
 
 Every page handler calls what the JSON API calls: the queue's store functions (as `GET /queue`),
-`get_case` (masking and the disclosure audit), `make_move` (the move, its permission and
-jurisdiction checks) — no rule is decided here. Errors of a move are mapped to their status by
-the API's one table (api.errors.STATUS_BY_ERROR) and shown in the form, which keeps what was typed.
+`get_case` (masking and the disclosure audit), api.case_moves.make_move (the move use case
+after its permission and jurisdiction checks) — no rule is decided here. Errors of a move are
+mapped to their status by the API's one table (api.errors.STATUS_BY_ERROR) and shown in the
+form, which keeps what was typed.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from pydantic import ValidationError
 from access.roles import Role, User, moves_for
 from api.access import CurrentUser
 from api.assets import PageAssets
+from api.case_moves import make_move as move_case
 from api.deps import SessionDep
 from api.errors import STATUS_BY_ERROR, NotFound
 from api.pages.templates import render
-from api.routes import cases as case_routes
 from api.routes.auth import client_ip
 from api.routes.cases import RulesDep, TransitionIn, entitled, get_case
 from api.routes.queue import QueueFilterDep, page_of
@@ -200,7 +201,7 @@ def make_move(
         body = TransitionIn.model_validate(
             {"to": to, **{k: v.strip() for k, v in typed.items() if v.strip()}}
         )
-        case_routes.make_move(request, case_id, body, rules, user.username if user else "public", user)
+        move_case(request, case_id, body, rules, user)
     except MOVE_ERRORS as exc:
         session.rollback()
         return _refused(case_id, current, to, typed, exc, session, rules, category)

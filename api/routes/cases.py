@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -19,29 +18,25 @@ from starlette.routing import Match, Route
 from starlette.types import Scope
 
 from access.roles import AccessDenied, Permission, User
-from api.access import (
-    CurrentUser,
-    RateLimit,
-    authorize,
-    check_move,
-    resolve_user,
-    user_of,
-    visible_duplicates,
-)
+from api.access import CurrentUser, RateLimit, authorize, resolve_user, user_of, visible_duplicates
+from api.case_moves import make_move
 from api.deps import BboxDep, SessionDep, parse_at, read_body
 from api.errors import InvalidParameter, PayloadTooLarge, UnsupportedMediaType
 from api.intake import ANSWER_JSON, Submitted, submit
 from api.moves import read_move, request_body_doc
 from api.params import Offset
+from api.photo_links import with_photo_urls
 from api.routes.auth import client_ip
-from cases.lifecycle import CaseStatus, Move, Rating, Source
+from cases.lifecycle import CaseStatus, Rating, Source
 from cases.model import Intake, PhotoUpload, Reporter, scoped_key
 from cases.photos import inspect_photo
+from cases.rules import Rules
 from cases.worktime import SHANGHAI
 from geo import crs
 from geo.settings import Settings
+from services import cases as case_service
+from services.intake import NewCase
 from store import cases as store
-from store import field_work, users
 from store.case_stats import statistics
 
 router = APIRouter(tags=["cases"])
@@ -92,12 +87,12 @@ class TransitionIn(BaseModel):
     rating: Rating | None = None
 
 
-async def get_rules(request: Request) -> store.Rules:
+async def get_rules(request: Request) -> Rules:
     """Categories, calendar and departments loaded when the app was built."""
     return request.app.state.rules
 
 
-RulesDep = Annotated[store.Rules, Depends(get_rules)]
+RulesDep = Annotated[Rules, Depends(get_rules)]
 
 
 async def actor(request: Request) -> str:
@@ -220,7 +215,7 @@ async def intake_case(
     assignment = cache.locate(intake.lon, intake.lat) if cache is not None else None
     # A key is the caller's own: another caller sending it makes their own case, never finds this one.
     intake = replace(intake, idempotency_key=scoped_key(intake.idempotency_key, user.id if user else None))
-    case = store.NewCase(intake, actor, assignment, reported_by=user)
+    case = NewCase(intake, actor, assignment, reported_by=user)
     return await submit(request.app.state, Submitted(case, entitled(user)))
 
 
@@ -391,14 +386,11 @@ def get_case(
     case_id: int, request: Request, session: SessionDep, rules: RulesDep, user: CurrentUser
 ) -> dict[str, Any]:
     """One case with its assignment and why, its clock and light, allowed moves, photos and history."""
-    detail = visible_duplicates(store.case_detail(session, case_id, rules, entitled=entitled(user)), user)
-    reporter = detail.get("reporter") or {}
-    if user is not None and entitled(user) and reporter.get("phone") and not reporter.get("confidential"):
-        # Personal data left the service: say so in the audit log.
-        users.audit(session, user.username, "personal_data", f"case {case_id}", {"fields": ["reporter"]},
-                    client_ip(request))  # fmt: skip
-        session.commit()
-    return detail
+    detail = case_service.show_case(
+        session, case_id, rules, viewer=user, entitled=entitled(user), ip=client_ip(request)
+    )
+    session.commit()  # the disclosure's audit entry, if any
+    return with_photo_urls(visible_duplicates(detail, user))
 
 
 @router.get("/cases/{case_id}/photos/{seq}", response_class=Response)
@@ -418,7 +410,6 @@ async def post_transition(
     request: Request,
     response: Response,
     rules: RulesDep,
-    who: ActorDep,
     user: CurrentUser,
     idempotency_key: Annotated[str | None, Header(description="A UUID per move; a retry reuses it")] = None,
 ) -> dict[str, Any]:
@@ -427,48 +418,13 @@ async def post_transition(
     sent = await read_move(request, TransitionIn, _photo)
     key = idempotency_key_of(idempotency_key)
     made = await run_in_threadpool(
-        make_move, request, case_id, sent.body, rules, who, user,
-        key=key, photos=sent.photos, digest=sent.digest,
-    )  # fmt: skip
+        make_move, request, case_id, sent.body, rules, user, key=key, photos=sent.photos, digest=sent.digest
+    )
     if not made:
         response.headers.update(REPLAYED)
     with request.app.state.read_sessions() as session:
-        return visible_duplicates(store.case_detail(session, case_id, rules, entitled=entitled(user)), user)
-
-
-def make_move(
-    request: Request,
-    case_id: int,
-    body: TransitionIn,
-    rules: store.Rules,
-    who: str,
-    user: User | None,
-    *,
-    key: str | None = None,
-    photos: Sequence[PhotoUpload] = (),
-    digest: str = "",
-) -> bool:
-    """Make a move in one transaction, as the API and the workbench both do; False when its
-    idempotency key says it was made already. The caller's role and jurisdiction are checked here."""
-    ip = client_ip(request)
-    move = Move(
-        to=body.to,
-        reason=body.reason or None,
-        unit=body.unit,
-        extend_by=body.extend_by,
-        into=body.into,
-        rating=body.rating,
-    )
-    with request.app.state.sessions() as session:
-        check_move(session, user, move, rules.departments)
-        if key is not None and not field_work.claim_move_key(session, key, case_id, digest):
-            return False
-        store.transition(session, case_id, move, rules, actor=who, note=body.note, mover=user)
-        field_work.add_photos(session, case_id, list(photos), field_work.AFTER)
-        users.audit(session, who, "case_transition", f"case {case_id}", {"to": body.to, "unit": move.unit},
-                    ip)  # fmt: skip
-        session.commit()
-    return True
+        detail = store.case_detail(session, case_id, rules, entitled=entitled(user))
+    return with_photo_urls(visible_duplicates(detail, user))
 
 
 @router.get("/stats")

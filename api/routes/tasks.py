@@ -11,18 +11,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
 from access.roles import moves_for
-from api.access import CurrentUser
+from api.access import CurrentUser, client_address
 from api.assets import PageAssets
 from api.deps import SessionDep
+from api.photo_links import with_photo_urls
 from api.routes.cases import RulesDep, entitled
 from api.routes.report import PAGE_HEADERS
 from cases.lifecycle import CaseStatus
-from store import cases as case_store
+from services import cases as case_service
 from store import tasks as task_store
 from store.field_work import photos_by_stage
 
@@ -99,10 +100,17 @@ def task_list(session: SessionDep, rules: RulesDep, user: CurrentUser) -> TaskLi
 
 
 @router.get("/tasks/{case_id}", response_model=TaskDetail)
-def task_detail(case_id: int, session: SessionDep, rules: RulesDep, user: CurrentUser) -> TaskDetail:
+def task_detail(
+    case_id: int, request: Request, session: SessionDep, rules: RulesDep, user: CurrentUser
+) -> TaskDetail:
     """One case with the moves the handler may make and its photos kept apart (处置前/处置后)."""
     assert user is not None
-    case = case_store.case_detail(session, case_id, rules, entitled=entitled(user))
+    # The case as GET /cases/{id} shows it: the same masking and disclosure audit.
+    shown = case_service.show_case(
+        session, case_id, rules, viewer=user, entitled=entitled(user), ip=client_address(request)
+    )
+    session.commit()  # the disclosure's audit entry, if any
+    case = with_photo_urls(shown)
     photos = photos_by_stage(case["photos"])
     return TaskDetail(
         case=case,

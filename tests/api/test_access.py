@@ -26,6 +26,8 @@ from api.app import create_app
 from cases.lifecycle import CaseStatus, Move
 from cases.model import Intake, Reporter
 from geo.settings import ConfigError, Settings
+from services import cases as case_service
+from services import intake as intake_service
 from services.imports import import_units
 from store import cases as store
 from store import users
@@ -57,12 +59,12 @@ def world(settings, tmp_path_factory) -> dict:
             lon, lat = CENTRES[grid]
             intake = Intake(lon, lat, "wgs84", lon, lat, 5.0, "report", "0101", f"{name} case",
                             reporter=Reporter("李四", "13812345678"))  # fmt: skip
-            cases[name], _ = store.create_case(session, intake, rules, actor="test")
+            cases[name], _ = intake_service.create_case(session, intake, rules, actor="test")
         for to, unit in (("verified", None), ("filed", None), ("dispatched", None), ("reassigned", f.STREET)):
             move = Move(CaseStatus(to), reason="x" if unit else None, unit=unit)
-            store.transition(session, cases["summoned"], move, rules, actor="test")
+            case_service.move_case(session, cases["summoned"], move, rules, actor="test")
         whistle = Move(CaseStatus.REASSIGNED, reason="吹哨", unit="cgj")
-        store.transition(session, cases["summoned"], whistle, rules, actor="test")
+        case_service.move_case(session, cases["summoned"], whistle, rules, actor="test")
     yield {"url": url, "engine": engine, "cases": cases}
     engine.dispose()
 

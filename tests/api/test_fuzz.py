@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from access.roles import Role
 from api.app import create_app
 from cases.model import Intake
+from services import intake as intake_service
 from services.imports import import_units
 from store import cases as store
 from store import users
@@ -61,8 +62,8 @@ def fuzz_app(settings, tmp_path_factory) -> Iterator[TestClient]:
         import_units(session, path, valid_from=datetime(2024, 1, 1, tzinfo=UTC), settings=settings)
         users.add_user(session, WORKER, PASSWORD, Role.FIELD_WORKER, f.grid_code(1), None)
         for lon, lat in ((f.X0 + 0.01, f.Y0 + 0.03), (f.X0 + 0.03, f.Y0 + 0.01)):
-            store.create_case(session, Intake(lon, lat, "wgs84", lon, lat, 5.0, "report", "0101", "垃圾"),
-                              rules, actor="test")  # fmt: skip
+            intake = Intake(lon, lat, "wgs84", lon, lat, 5.0, "report", "0101", "垃圾")
+            intake_service.create_case(session, intake, rules, actor="test")
     app = create_app(settings.model_copy(update={"database_url": url}), engine=engine)
     # A server error comes back as the 500 a client would see, for the check to judge.
     with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as client:

@@ -16,6 +16,7 @@ from api import intake as writer_module
 from api.access import visible_duplicates
 from api.intake import IntakeWriter, Submitted
 from cases.model import Intake, Reporter
+from services import intake as intake_service
 from store import cases as store
 from store.cases import IdempotencyConflict, InvalidReport
 from tests import factories as f
@@ -68,7 +69,7 @@ def submit_all(state, items: list[Intake], entitled: bool = True) -> list:
         writer = IntakeWriter(state)
         task = asyncio.create_task(writer.run())
         try:
-            sent = [writer.submit(Submitted(store.NewCase(i, "test"), entitled)) for i in items]
+            sent = [writer.submit(Submitted(intake_service.NewCase(i, "test"), entitled)) for i in items]
             return await asyncio.gather(*sent, return_exceptions=True)
         finally:
             task.cancel()

@@ -24,6 +24,9 @@ from api import live
 from api.live_feed import POLL_S
 from cases.lifecycle import CaseStatus, Move
 from cases.model import Intake, scoped_key
+from services import cases as case_service
+from services import escalation
+from services import intake as intake_service
 from services.imports import import_units
 from store import cases as store
 from store import notifications
@@ -198,17 +201,17 @@ def test_escalation_in_several_processes_at_once_moves_each_case_one_tier(live_u
     with Session(engine) as session, session.begin():
         for i in range(20):
             intake = Intake(INSIDE[0], INSIDE[1], "wgs84", *INSIDE, 5.0, "report", "0101", f"overdue {i}")
-            case_id, _ = store.create_case(session, intake, rules, actor="test", now=past)
+            case_id, _ = intake_service.create_case(session, intake, rules, actor="test", now=past)
             for to in ("verified", "filed", "dispatched", "accepted"):
-                store.transition(session, case_id, Move(CaseStatus(to)), rules, actor="test", now=past)
+                case_service.move_case(session, case_id, Move(CaseStatus(to)), rules, actor="test", now=past)
             ids.append(case_id)
     start = threading.Barrier(3)
 
     def escalate() -> int:
         with Session(engine) as session:
             start.wait()
-            moved = store.escalate_overdue(session, rules, batch=7)
-            moved += store.escalate_overdue(session, rules, batch=100)
+            moved = escalation.escalate_overdue(session, rules, batch=7)
+            moved += escalation.escalate_overdue(session, rules, batch=100)
             session.commit()
             return moved
 
@@ -224,8 +227,14 @@ def test_escalation_in_several_processes_at_once_moves_each_case_one_tier(live_u
             text("SELECT count(*) FROM case_history WHERE case_id = ANY(:ids) AND action = 'escalate'"),
             {"ids": ids},
         ).scalar()
+        audited = session.execute(
+            text("SELECT actor, details FROM audit_log WHERE action = 'case_escalation'")
+        ).all()
     engine.dispose()
     assert escalations == len(ids)
+    # Each pass that moved cases left one audit entry by the service; together they name each case once.
+    named = [i for a in audited if a.actor == "system" for i in a.details["cases"] if i in ids]
+    assert sorted(named) == sorted(ids)
     assert {(r.tier, r.unit_code, r.status, r.escalations) for r in rows} == {
         ("community", f.COMMUNITY, "dispatched", 1)
     }
@@ -243,7 +252,7 @@ def _new_cases(url: str, settings, n: int) -> list[int]:
     for i in range(n):
         with Session(engine) as session, session.begin():
             intake = Intake(*INSIDE, "wgs84", *INSIDE, 5.0, "report", "0101", f"fan-out {i}")
-            ids.append(store.create_case(session, intake, rules, actor="test")[0])
+            ids.append(intake_service.create_case(session, intake, rules, actor="test")[0])
     engine.dispose()
     return ids
 

@@ -9,6 +9,8 @@ import pytest
 
 from cases.lifecycle import CaseStatus, Move
 from cases.model import Intake
+from services import cases as case_service
+from services import intake as intake_service
 from store import cases as store
 from store.cases import Rules
 from tests import factories as f
@@ -24,7 +26,7 @@ def rules(settings):
 
 def new_case(session, rules, now: datetime, *, urgent: bool = False) -> int:
     intake = Intake(*INSIDE, "wgs84", *INSIDE, 5.0, "report", "0101", "暴露垃圾", urgent=urgent)
-    case_id, _ = store.create_case(session, intake, rules, actor="test", now=now)
+    case_id, _ = intake_service.create_case(session, intake, rules, actor="test", now=now)
     return case_id
 
 
@@ -49,7 +51,7 @@ def test_handling_due_falls_on_a_make_up_saturday(session, county, rules):
     start = datetime(2025, 10, 10, 10, 0, tzinfo=BEIJING)  # Friday
     case_id = new_case(session, rules, start)
     for to in ("verified", "filed", "dispatched", "accepted"):
-        store.transition(session, case_id, Move(CaseStatus(to)), rules, actor="test", now=start)
+        case_service.move_case(session, case_id, Move(CaseStatus(to)), rules, actor="test", now=start)
     case = clock(session, rules, case_id, start)
     # 1 working day = 7 h: 5.5 h left on Friday, then 1.5 h on Saturday 11 October (调休上班).
     assert case["stage"] == "handle"
@@ -65,7 +67,7 @@ def test_urgent_cases_count_on_the_clock(session, county, rules):
 def test_late_moves_are_recorded_as_late(session, county, rules):
     reported = datetime(2025, 9, 29, 9, 0, tzinfo=BEIJING)
     case_id = new_case(session, rules, reported)
-    store.transition(session, case_id, Move(CaseStatus.VERIFIED), rules, actor="test",
+    case_service.move_case(session, case_id, Move(CaseStatus.VERIFIED), rules, actor="test",
                      now=datetime(2025, 9, 29, 11, 0, tzinfo=BEIJING))  # fmt: skip
     history = clock(session, rules, case_id, reported)["history"]
     assert (history[-1]["stage"], history[-1]["on_time"]) == ("verify", False)

@@ -197,7 +197,9 @@ def test_escalate_moves_overdue_cases_one_tier(cli_env, settings, tmp_path):
 
     from cases.lifecycle import CaseStatus, Move
     from cases.model import Intake
-    from store.cases import Rules, create_case, transition
+    from cases.rules import Rules
+    from services.cases import move_case as transition
+    from services.intake import create_case
 
     county = f.write_geojson(tmp_path / "county.geojson", f.hierarchy())
     gridmap(cli_env, "import", str(county), "--crs", "EPSG:4490")
@@ -213,8 +215,13 @@ def test_escalate_moves_overdue_cases_one_tier(cli_env, settings, tmp_path):
     assert "no overdue cases" in gridmap(cli_env, "escalate").stderr
     with engine.connect() as conn:
         tier = conn.execute(text("SELECT tier FROM cases WHERE id = :id"), {"id": case_id}).scalar()
+        audited = conn.execute(
+            text("SELECT actor, details FROM audit_log WHERE action = 'case_escalation' ORDER BY id")
+        ).all()
     engine.dispose()
     assert tier == "community"
+    # The pass that moved the case is in the audit log, by who ran it; the empty pass left nothing.
+    assert [(a.actor, a.details) for a in audited] == [("cli", {"count": 1, "cases": [case_id]})]
 
 
 def test_user_commands(cli_env, tmp_path):

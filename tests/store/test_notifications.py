@@ -16,6 +16,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
 from cases.model import Intake
+from services import intake as intake_service
 from services.imports import import_units
 from store import case_events as events
 from store import cases as store
@@ -99,7 +100,7 @@ def _write(engine: Engine, rules: store.Rules, writer: int, transactions: int, s
         with Session(engine) as session:
             for n in range(rng.randint(1, 3)):
                 intake = Intake(*INSIDE, "wgs84", *INSIDE, 5.0, "report", "0101", f"w{writer} t{t} n{n}")
-                store.create_case(session, intake, rules, actor="test")
+                intake_service.create_case(session, intake, rules, actor="test")
                 time.sleep(rng.random() * 0.02)
             if t % 5 == 4:
                 session.rollback()
