@@ -38,7 +38,6 @@ KNOWN_PROPERTIES = ("code", "name", "kind", "special_type", "households", "popul
 # What the service's own exports add to each feature: read back as nothing, never as attributes
 # (the version and its dates are the store's to decide; the feature id is the code).
 SERVICE_PROPERTIES = ("version", "valid_from", "valid_to")
-EXPORT_FORMATS = {"geojson": "GeoJSON", "gpkg": "GPKG"}
 
 
 class ImportRejected(ValueError):
@@ -322,18 +321,3 @@ def import_units(
         report.errors.append(str(exc))
         raise ImportRejected(report) from None
     return ImportResult(len(features), summary, report.repairs, report.warnings, name)
-
-
-def export_units(session: Session, level: str, fmt: str, out: Path, at: datetime | None = None) -> int:
-    """Write the current (or dated) units of one level to GeoJSON or GeoPackage; returns the count."""
-    if fmt not in EXPORT_FORMATS:
-        raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(EXPORT_FORMATS)}")
-    collection = json.loads(units.units_geojson(session, level=level, at=at))
-    frame = gpd.GeoDataFrame.from_features(collection["features"], crs=crs.STORAGE_CRS)
-    if len(frame) == 0:
-        return 0
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.exists():
-        out.unlink()
-    frame.to_file(out, driver=EXPORT_FORMATS[fmt], engine="pyogrio")
-    return len(frame)

@@ -26,9 +26,8 @@ import numpy as np
 import shapely
 import shapely.errors
 import shapely.ops
-from shapely.geometry import mapping
 
-from geo import coverage, crs
+from geo import coverage, crs, geojson
 from geo.codes import CODE_LENGTH, GridKind, Level, level_of, parent_code
 from geo.validation import UnitFeature
 
@@ -751,10 +750,8 @@ def _size_norm(state: PlanState, codes: set[str], tolerances: coverage.Tolerance
 
 
 def geojson_geometry(geometry: shapely.Geometry | None) -> dict | None:
-    """A GeoJSON geometry in storage lon/lat, rounded like store.units (about 1 cm)."""
-    if geometry is None or geometry.is_empty:
-        return None
-    return mapping(crs.geojson_rounded(geometry))
+    """A GeoJSON geometry in storage lon/lat, written by the one writer (geo.geojson)."""
+    return geojson.geometry(geometry)
 
 
 def unit_properties(unit: UnitFeature) -> dict[str, Any]:

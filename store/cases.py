@@ -43,6 +43,7 @@ from cases.model import (
     stage_clock,
 )
 from cases.worktime import TimeLimit, WorkCalendar
+from geo import geojson
 from geo.assignment import Assignment
 from geo.codes import CODE_LENGTH, Level, parent_code
 from geo.crs import METRES_PER_DEGREE_MIN, STORAGE_SRID
@@ -357,8 +358,9 @@ def case_summary(row: Any, now: datetime, rules: Rules) -> dict[str, Any]:
         "description": row.description,
         "address": row.address,
         "urgent": row.urgent,
-        "lon": row.lon,
-        "lat": row.lat,
+        # Rounded as every GeoJSON answer rounds them: /cases, its GeoJSON, the map and the feed agree.
+        "lon": geojson.coordinate(row.lon),
+        "lat": geojson.coordinate(row.lat),
         "accuracy_m": row.accuracy_m,
         "grid_code": row.grid_code,
         "assign_status": row.assign_status,

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from geo import balance, coverage
+from geo import balance, coverage, geojson
 from geo import plans as domain
 from geo.plans import Edit
 from geo.settings import Settings
@@ -25,22 +25,15 @@ def preview(session: Session, plan_id: int, edit: Edit) -> dict[str, Any]:
     found = domain.changes(draft.state.units, after)
     order = {code: i for i, code in enumerate([edit.params.get("code"), *allocated])}
     found.sort(key=lambda c: (order.get(c.code, len(order)), c.code))
-    return {
-        "type": "FeatureCollection",
-        "allocated": allocated,
-        "notes": after.notes[len(draft.state.notes) :],
-        "features": [_feature(c) for c in found],
-    }
+    return geojson.feature_collection(
+        [_feature(c) for c in found], allocated=allocated, notes=after.notes[len(draft.state.notes) :]
+    )
 
 
 def _feature(change: domain.Change) -> dict[str, Any]:
     unit = change.after or change.before
-    return {
-        "type": "Feature",
-        "id": change.code,
-        "geometry": domain.geojson_geometry(unit.geometry),
-        "properties": {**domain.unit_properties(unit), "change": change.change},
-    }
+    properties = {**domain.unit_properties(unit), "change": change.change}
+    return geojson.feature(unit.geometry, properties, id=change.code)
 
 
 def plan_balance(session: Session, plan_id: int, settings: Settings) -> dict[str, Any]:

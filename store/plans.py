@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cases.lifecycle import FINISHED_STATUSES
-from geo import coverage, crs, plan_checks
+from geo import coverage, crs, geojson, plan_checks
 from geo import plans as domain
 from geo.codes import Level, level_of
 from geo.people import PartyCellKind
@@ -35,7 +35,7 @@ from geo.settings import Settings
 from geo.validation import UnitFeature
 from store import cases as case_store
 from store import units as unit_store
-from store.geometry import from_wkb, geojson_sql, geom_sql, to_wkb
+from store.geometry import from_wkb, geom_sql, to_wkb
 from store.locate import locate
 
 DRAFT, PUBLISHED, ABANDONED = "draft", "published", "abandoned"
@@ -518,24 +518,20 @@ def _impact(session: Session, plan_id: int, settings: Settings) -> dict[str, Any
         "plan": _plan_summary(draft.plan),
         "note": AREA_NOTE,
         "units": _per_unit(session, draft, cases, cells, staff),
-        "transfers": {
-            "type": "FeatureCollection",
-            "features": [
+        "transfers": geojson.feature_collection(
+            geojson.feature(
+                t.geometry,
                 {
-                    "type": "Feature",
-                    "geometry": domain.geojson_geometry(t.geometry),
-                    "properties": {
-                        "from": t.from_code,
-                        "to": t.to_code,
-                        "area_m2": round(t.area_m2, 1),
-                        "households": round(t.households, 1),
-                        "population": round(t.population, 1),
-                        "estimated": True,
-                    },
-                }
-                for t in transfers
-            ],
-        },
+                    "from": t.from_code,
+                    "to": t.to_code,
+                    "area_m2": round(t.area_m2, 1),
+                    "households": round(t.households, 1),
+                    "population": round(t.population, 1),
+                    "estimated": True,
+                },
+            )
+            for t in transfers
+        ),
         "cases": cases,
         "party_cells": cells,
         "staff": staff,
@@ -801,28 +797,21 @@ def plan_detail(session: Session, plan_id: int) -> dict[str, Any]:
         **detail,
         "notes": draft.state.notes,
         "conflicts": conflicts(session, draft),
-        "changes": {
-            "type": "FeatureCollection",
-            "features": [_change_feature(c, draft) for c in changes],
-        },
+        "changes": geojson.feature_collection(_change_feature(c, draft) for c in changes),
     }
 
 
 def _change_feature(change: domain.Change, draft: Draft) -> dict[str, Any]:
     unit = change.after or change.before
-    return {
-        "type": "Feature",
-        "id": change.code,
-        "geometry": domain.geojson_geometry(unit.geometry),
-        "properties": {
-            **domain.unit_properties(unit),
-            "change": change.change,
-            "geometry_changed": change.geometry_changed,
-            "base_version": draft.versions.get(change.code),
-            "estimated": change.code in draft.state.estimated,
-            "successor": draft.state.successors.get(change.code),
-        },
+    properties = {
+        **domain.unit_properties(unit),
+        "change": change.change,
+        "geometry_changed": change.geometry_changed,
+        "base_version": draft.versions.get(change.code),
+        "estimated": change.code in draft.state.estimated,
+        "successor": draft.state.successors.get(change.code),
     }
+    return geojson.feature(unit.geometry, properties, id=change.code)
 
 
 def _published_changes(session: Session, plan_id: int) -> list[dict[str, Any]]:
@@ -837,23 +826,19 @@ def _published_changes(session: Session, plan_id: int) -> list[dict[str, Any]]:
 
 def problems_geojson(problems: list[Problem]) -> dict[str, Any]:
     """Validation problems as a GeoJSON FeatureCollection (geometry = where the problem is)."""
-    return {
-        "type": "FeatureCollection",
-        "features": [
+    return geojson.feature_collection(
+        geojson.feature(
+            p.geometry,
             {
-                "type": "Feature",
-                "geometry": domain.geojson_geometry(p.geometry),
-                "properties": {
-                    "kind": p.kind,
-                    "severity": p.severity,
-                    "units": list(p.units),
-                    "message": p.message,
-                    "area_m2": round(p.area_m2, 1) if p.area_m2 is not None else None,
-                },
-            }
-            for p in problems
-        ],
-    }
+                "kind": p.kind,
+                "severity": p.severity,
+                "units": list(p.units),
+                "message": p.message,
+                "area_m2": round(p.area_m2, 1) if p.area_m2 is not None else None,
+            },
+        )
+        for p in problems
+    )
 
 
 def unit_diff(session: Session, code: str, start: datetime, end: datetime) -> dict[str, Any]:
@@ -872,7 +857,7 @@ def unit_diff(session: Session, code: str, start: datetime, end: datetime) -> di
                        coalesce(b.name, a.name) AS name,
                        CASE WHEN a.code IS NULL THEN 'created' WHEN b.code IS NULL THEN 'retired'
                             ELSE 'changed' END AS change,
-                       {geojson_sql(changed_area)} AS geometry,
+                       ST_AsBinary({changed_area}) AS wkb,
                        ST_Area(({changed_area})::geography) AS area_m2
                 FROM a FULL JOIN b USING (code)
                 WHERE a.version IS DISTINCT FROM b.version
@@ -880,30 +865,24 @@ def unit_diff(session: Session, code: str, start: datetime, end: datetime) -> di
         ),
         {"prefix": code + "%", "start": start, "end": end},
     ).all()
-    return {
-        "unit": code,
-        "from": start,
-        "to": end,
-        "type": "FeatureCollection",
-        "features": [
+    features = [
+        geojson.feature(
+            from_wkb(r.wkb),
             {
-                "type": "Feature",
-                "id": r.code,
-                "geometry": json.loads(r.geometry) if r.geometry else None,
-                "properties": {
-                    "code": r.code,
-                    "level": str(level_of(r.code)),
-                    "name": r.name,
-                    "change": r.change,
-                    "old_version": r.old_version,
-                    "new_version": r.new_version,
-                    "changed_area_m2": round(r.area_m2, 1),
-                    "plan": _plan_of_change(session, r.code, r.new_version, r.change),
-                },
-            }
-            for r in rows
-        ],
-    }
+                "code": r.code,
+                "level": str(level_of(r.code)),
+                "name": r.name,
+                "change": r.change,
+                "old_version": r.old_version,
+                "new_version": r.new_version,
+                "changed_area_m2": round(r.area_m2, 1),
+                "plan": _plan_of_change(session, r.code, r.new_version, r.change),
+            },
+            id=r.code,
+        )
+        for r in rows
+    ]
+    return geojson.feature_collection(features, unit=code, **{"from": start, "to": end})
 
 
 def _plan_of_change(session: Session, code: str, new_version: int | None, change: str) -> int | None:

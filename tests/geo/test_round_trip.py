@@ -12,7 +12,8 @@ import shapely
 from shapely.geometry import shape
 
 from geo import crs
-from geo.importer import ImportRejected, export_units, import_units
+from geo.importer import ImportRejected, import_units
+from services.units import export_units
 from tests import factories as f
 from tests.conftest import act_as_admin
 
