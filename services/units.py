@@ -16,6 +16,10 @@ from store import units
 # Formats a download can take, with the GDAL driver that writes each.
 EXPORT_FORMATS = {"geojson": "GeoJSON", "gpkg": "GPKG"}
 MEDIA_TYPES = {"geojson": geojson.MEDIA_TYPE, "gpkg": geojson.GEOPACKAGE_MEDIA_TYPE}
+# The GDAL in our wheels writes GeoPackage 1.4, which the GDAL Debian 12 ships (3.6) and so QGIS on
+# it read with a warning ("may only be partially supported"); 1.2 is read everywhere and holds all
+# we write.
+DATASET_OPTIONS = {"gpkg": {"VERSION": "1.2"}, "geojson": {}}
 
 
 def unit_properties(unit: units.UnitVersion) -> dict[str, Any]:
@@ -102,8 +106,13 @@ def export_units(session: Session, level: str, fmt: str, out: Path, at: datetime
         out.write_text(geojson.dumps(collection), encoding="utf-8")
         return count
     frame = gpd.GeoDataFrame.from_features(collection["features"], crs=crs.STORAGE_CRS)
-    frame.to_file(out, driver=EXPORT_FORMATS[fmt], engine="pyogrio", layer=str(level))
+    _write(frame, out, fmt, level)
     return count
+
+
+def _write(frame: gpd.GeoDataFrame, out: Path, fmt: str, layer: str) -> None:
+    options = DATASET_OPTIONS[fmt]
+    frame.to_file(out, driver=EXPORT_FORMATS[fmt], engine="pyogrio", layer=str(layer), dataset_options=options)
 
 
 def export_bytes(session: Session, level: str, fmt: str, at: datetime | None = None) -> bytes:
@@ -115,6 +124,5 @@ def export_bytes(session: Session, level: str, fmt: str, at: datetime | None = N
         out = Path(folder) / f"{level}.{fmt}"
         if export_units(session, level, fmt, out, at) == 0:
             # An empty layer still has its CRS and columns' place: GDAL writes one from nothing.
-            frame = gpd.GeoDataFrame({"code": []}, geometry=[], crs=crs.STORAGE_CRS)
-            frame.to_file(out, driver=EXPORT_FORMATS[fmt], engine="pyogrio", layer=str(level))
+            _write(gpd.GeoDataFrame({"code": []}, geometry=[], crs=crs.STORAGE_CRS), out, fmt, level)
         return out.read_bytes()
