@@ -11,12 +11,12 @@ they can only be coarser, never finer.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
+import numpy as np
 import shapely
-from shapely.geometry import mapping
 
 from geo.crs import GEOJSON_DECIMALS, STORAGE_SRID, geojson_rounded
 
@@ -47,9 +47,18 @@ def point(lon: float | None, lat: float | None, decimals: int = DECIMALS) -> dic
 
 def geometry(value: shapely.Geometry | None) -> dict[str, Any] | None:
     """A shapely geometry as a GeoJSON geometry: right-hand winding, rounded (empty: None)."""
-    if value is None or value.is_empty:
-        return None
-    return mapping(geojson_rounded(value))
+    return geometries([value])[0]
+
+
+def geometries(values: Sequence[shapely.Geometry | None]) -> list[dict[str, Any] | None]:
+    """Many geometries as `geometry` writes one, at once (GEOS writes, json reads: 2-3 times faster
+    than shapely's mapping() geometry by geometry, for a county's thousands of grids)."""
+    array = np.array(values, dtype=object)
+    missing = shapely.is_missing(array) | shapely.is_empty(array)
+    if missing.all():
+        return [None] * len(values)
+    written = shapely.to_geojson(geojson_rounded(np.where(missing, None, array)))
+    return [None if m else json.loads(text) for m, text in zip(missing, written, strict=True)]
 
 
 def feature(

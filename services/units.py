@@ -39,9 +39,10 @@ def unit_properties(unit: units.UnitVersion) -> dict[str, Any]:
     }
 
 
-def unit_feature(unit: units.UnitVersion) -> dict[str, Any]:
-    """A unit version as a GeoJSON Feature whose id is its code."""
-    return geojson.feature(unit.geometry, unit_properties(unit), id=unit.code)
+def unit_features(versions: list[units.UnitVersion]) -> list[dict[str, Any]]:
+    """Unit versions as GeoJSON Features whose ids are their codes."""
+    written = geojson.geometries([u.geometry for u in versions])
+    return [geojson.feature(g, unit_properties(u), id=u.code) for u, g in zip(versions, written, strict=True)]
 
 
 def units_collection(session: Session, *, declare_crs: bool = False, **filters: Any) -> dict[str, Any]:
@@ -50,7 +51,7 @@ def units_collection(session: Session, *, declare_crs: bool = False, **filters: 
     `declare_crs` adds the pre-RFC 7946 "crs" member naming EPSG:4490, which GDAL and our importer
     read (for downloads, which leave the service and lose the context of its documentation).
     """
-    features = [unit_feature(u) for u in units.unit_versions(session, **filters)]
+    features = unit_features(units.unit_versions(session, **filters))
     members = {"crs": geojson.crs_member()} if declare_crs else {}
     return geojson.feature_collection(features, **members)
 
@@ -106,13 +107,13 @@ def export_units(session: Session, level: str, fmt: str, out: Path, at: datetime
         out.write_text(geojson.dumps(collection), encoding="utf-8")
         return count
     frame = gpd.GeoDataFrame.from_features(collection["features"], crs=crs.STORAGE_CRS)
-    _write(frame, out, fmt, level)
+    _write(frame, out, fmt, str(level))
     return count
 
 
 def _write(frame: gpd.GeoDataFrame, out: Path, fmt: str, layer: str) -> None:
     options = DATASET_OPTIONS[fmt]
-    frame.to_file(out, driver=EXPORT_FORMATS[fmt], engine="pyogrio", layer=str(layer), dataset_options=options)
+    frame.to_file(out, driver=EXPORT_FORMATS[fmt], engine="pyogrio", layer=layer, dataset_options=options)
 
 
 def export_bytes(session: Session, level: str, fmt: str, at: datetime | None = None) -> bytes:
@@ -124,5 +125,5 @@ def export_bytes(session: Session, level: str, fmt: str, at: datetime | None = N
         out = Path(folder) / f"{level}.{fmt}"
         if export_units(session, level, fmt, out, at) == 0:
             # An empty layer still has its CRS and columns' place: GDAL writes one from nothing.
-            _write(gpd.GeoDataFrame({"code": []}, geometry=[], crs=crs.STORAGE_CRS), out, fmt, level)
+            _write(gpd.GeoDataFrame({"code": []}, geometry=[], crs=crs.STORAGE_CRS), out, fmt, str(level))
         return out.read_bytes()
