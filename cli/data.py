@@ -86,7 +86,7 @@ def export(
     fmt: Annotated[str, typer.Option("--format", help="geojson or gpkg")] = "geojson",
 ) -> None:
     """Export the current units of one level (EPSG:4490 lon/lat)."""
-    from services.imports import export_units
+    from services.units import export_units
 
     with friendly_errors(), session_scope(get_settings()) as session:
         count = export_units(session, level, fmt, out)

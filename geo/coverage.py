@@ -43,9 +43,8 @@ from typing import Any
 import numpy as np
 import shapely
 from shapely.errors import GEOSException
-from shapely.geometry import mapping
 
-from geo import crs
+from geo import crs, geojson
 from geo.codes import CODE_LENGTH, LEVEL_BY_LENGTH, GridKind, Level
 from geo.people import ORGANISING_CELLS, StaffRole
 
@@ -471,19 +470,16 @@ def summary(findings: Iterable[Finding]) -> dict[str, dict[str, Any]]:
 
 def feature(finding: Finding) -> dict[str, Any]:
     """A finding as a GeoJSON Feature: properties kind, units, area_m2, new and the detail."""
-    return {
-        "type": "Feature",
-        "geometry": None if finding.geometry is None else mapping(crs.geojson_rounded(finding.geometry)),
-        "properties": {
-            "kind": finding.kind.value,
-            "units": list(finding.units),
-            "area_m2": None if finding.area_m2 is None else round(finding.area_m2, 2),
-            "new": finding.new,
-            **finding.detail,
-        },
+    properties = {
+        "kind": finding.kind.value,
+        "units": list(finding.units),
+        "area_m2": None if finding.area_m2 is None else round(finding.area_m2, 2),
+        "new": finding.new,
+        **finding.detail,
     }
+    return geojson.feature(finding.geometry, properties)
 
 
 def feature_collection(findings: Iterable[Finding]) -> dict[str, Any]:
     """Findings as a GeoJSON FeatureCollection (EPSG:4490 lon/lat, within a metre of WGS84)."""
-    return {"type": "FeatureCollection", "features": [feature(f) for f in findings]}
+    return geojson.feature_collection(feature(f) for f in findings)

@@ -11,7 +11,6 @@ Areas are m² in the metric CRS of geo.crs.
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,9 +19,8 @@ from typing import Any
 
 import numpy as np
 import shapely
-from shapely.geometry import mapping
 
-from geo import crs
+from geo import crs, geojson
 from geo.codes import CODE_LENGTH, GridKind, Level
 from geo.coverage import Unit
 from geo.importer import ImportRejected, read_frame, source_crs
@@ -192,13 +190,11 @@ def write_csv(entries: Sequence[CrosswalkEntry], path: Path) -> int:
 
 def feature_collection(entries: Sequence[CrosswalkEntry]) -> dict[str, Any]:
     """One Feature per legacy polygon (EPSG:4490 lon/lat) with its grids, shares and communities."""
-    return {
-        "type": "FeatureCollection",
-        "features": [
-            {
-                "type": "Feature",
-                "geometry": mapping(e.legacy.geometry),
-                "properties": {
+    return geojson.feature_collection(
+        [
+            geojson.feature(
+                e.legacy.geometry,
+                {
                     "legacy_id": e.legacy.id,
                     "legacy_name": e.legacy.name,
                     "area_m2": round(e.area_m2, 1),
@@ -215,12 +211,12 @@ def feature_collection(entries: Sequence[CrosswalkEntry]) -> dict[str, Any]:
                     "communities": list(e.communities),
                     "crosses_community": e.crosses_community,
                 },
-            }
+            )
             for e in entries
-        ],
-    }
+        ]
+    )
 
 
 def write_geojson(entries: Sequence[CrosswalkEntry], path: Path) -> None:
     """Write the FeatureCollection of `feature_collection`."""
-    path.write_text(json.dumps(feature_collection(entries), ensure_ascii=False), encoding="utf-8")
+    path.write_text(geojson.dumps(feature_collection(entries)), encoding="utf-8")

@@ -318,6 +318,6 @@ def _hint(x: float, y: float, bounds: tuple[float, float, float, float]) -> str:
 
 def geojson_rounded(geometry: shapely.Geometry) -> shapely.Geometry:
     """The geometry as GeoJSON answers give it: RFC 7946 winding, lon/lat rounded to GEOJSON_DECIMALS."""
-    # RFC 7946 §3.1.6: exteriors counter-clockwise, holes clockwise (store.geometry.geojson_sql's twin).
+    # RFC 7946 §3.1.6: exteriors counter-clockwise, holes clockwise (geo.geojson writes with this).
     oriented = shapely.orient_polygons(geometry, exterior_cw=False)
     return shapely.transform(oriented, lambda xy: np.round(xy, GEOJSON_DECIMALS))

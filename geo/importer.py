@@ -35,7 +35,6 @@ KNOWN_PROPERTIES = ("code", "name", "kind", "special_type", "households", "popul
 # What the service's own exports add to each feature: read back as nothing, never as attributes
 # (the version and its dates are the store's to decide; the feature id is the code).
 SERVICE_PROPERTIES = ("version", "valid_from", "valid_to")
-EXPORT_FORMATS = {"geojson": "GeoJSON", "gpkg": "GPKG"}
 
 
 class ImportRejected(ValueError):
@@ -297,16 +296,3 @@ def _parent_kind(
     parent = in_batch.get(code) or stored.get(code)
     return (parent.kind, parent.special_type) if parent else (None, None)
 
-
-def write_collection(collection: Mapping[str, Any], fmt: str, out: Path) -> int:
-    """Write a GeoJSON FeatureCollection (storage lon/lat) as GeoJSON or GeoPackage; the feature count."""
-    if fmt not in EXPORT_FORMATS:
-        raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(EXPORT_FORMATS)}")
-    frame = gpd.GeoDataFrame.from_features(collection["features"], crs=crs.STORAGE_CRS)
-    if len(frame) == 0:
-        return 0
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.exists():
-        out.unlink()
-    frame.to_file(out, driver=EXPORT_FORMATS[fmt], engine="pyogrio")
-    return len(frame)

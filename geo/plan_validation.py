@@ -9,10 +9,10 @@ from typing import Any
 
 import shapely
 
-from geo import coverage, crs
+from geo import coverage, crs, geojson
 from geo.codes import CODE_LENGTH, GridKind, Level, level_of, parent_code
 from geo.plan_impact import metric_crs_of
-from geo.plans import PlanState, _difference, changes, geojson_geometry
+from geo.plans import PlanState, _difference, changes
 from geo.validation import UnitFeature
 
 
@@ -171,20 +171,16 @@ def _size_norm(state: PlanState, codes: set[str], tolerances: coverage.Tolerance
 
 def problems_geojson(problems: list[Problem]) -> dict[str, Any]:
     """Validation problems as a GeoJSON FeatureCollection (geometry = where the problem is)."""
-    return {
-        "type": "FeatureCollection",
-        "features": [
+    return geojson.feature_collection(
+        geojson.feature(
+            p.geometry,
             {
-                "type": "Feature",
-                "geometry": geojson_geometry(p.geometry),
-                "properties": {
-                    "kind": p.kind,
-                    "severity": p.severity,
-                    "units": list(p.units),
-                    "message": p.message,
-                    "area_m2": round(p.area_m2, 1) if p.area_m2 is not None else None,
-                },
-            }
-            for p in problems
-        ],
-    }
+                "kind": p.kind,
+                "severity": p.severity,
+                "units": list(p.units),
+                "message": p.message,
+                "area_m2": round(p.area_m2, 1) if p.area_m2 is not None else None,
+            },
+        )
+        for p in problems
+    )

@@ -21,9 +21,8 @@ import numpy as np
 import shapely
 import shapely.errors
 import shapely.ops
-from shapely.geometry import mapping
 
-from geo import crs
+from geo import geojson
 from geo.codes import GridKind, Level, parent_code
 from geo.validation import UnitFeature
 
@@ -256,10 +255,8 @@ def changes(base: Mapping[str, UnitFeature], state: PlanState) -> list[Change]:
 
 
 def geojson_geometry(geometry: shapely.Geometry | None) -> dict | None:
-    """A GeoJSON geometry in storage lon/lat, rounded like store.units (about 1 cm)."""
-    if geometry is None or geometry.is_empty:
-        return None
-    return mapping(crs.geojson_rounded(geometry))
+    """A GeoJSON geometry in storage lon/lat, written by the one writer (geo.geojson)."""
+    return geojson.geometry(geometry)
 
 
 def unit_properties(unit: UnitFeature) -> dict[str, Any]:

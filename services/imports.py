@@ -4,7 +4,6 @@ the store (store.units), record the audit entry. The caller commits.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from geo import demo
-from geo.importer import ImportRejected, check_features, parent_codes, read_features, write_collection
+from geo.importer import ImportRejected, check_features, parent_codes, read_features
 from geo.settings import Settings
 from store import people, units, users
 
@@ -71,12 +70,6 @@ def _import_details(result: ImportResult, valid_from: datetime) -> dict[str, obj
         "unchanged": len(s.unchanged),
         "repairs": len(result.repairs),
     }
-
-
-def export_units(session: Session, level: str, fmt: str, out: Path, at: datetime | None = None) -> int:
-    """Write the current (or dated) units of one level to GeoJSON or GeoPackage; returns the count."""
-    return write_collection(json.loads(units.units_geojson(session, level=level, at=at)), fmt, out)
-
 
 def load_demo(
     session: Session,

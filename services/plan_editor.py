@@ -6,9 +6,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from geo import balance, coverage
+from geo import balance, coverage, geojson
+from geo import plans as domain
 from geo.plan_edits import apply_edit
-from geo.plans import Change, Edit, changes, geojson_geometry, unit_properties
+from geo.plans import Change, Edit, changes
 from geo.settings import Settings
 from services.plans import draft_row, load_draft
 
@@ -25,22 +26,15 @@ def preview(session: Session, plan_id: int, edit: Edit) -> dict[str, Any]:
     found = changes(draft.state.units, after)
     order = {code: i for i, code in enumerate([edit.params.get("code"), *allocated])}
     found.sort(key=lambda c: (order.get(c.code, len(order)), c.code))
-    return {
-        "type": "FeatureCollection",
-        "allocated": allocated,
-        "notes": after.notes[len(draft.state.notes) :],
-        "features": [_feature(c) for c in found],
-    }
+    return geojson.feature_collection(
+        [_feature(c) for c in found], allocated=allocated, notes=after.notes[len(draft.state.notes) :]
+    )
 
 
 def _feature(change: Change) -> dict[str, Any]:
     unit = change.after or change.before
-    return {
-        "type": "Feature",
-        "id": change.code,
-        "geometry": geojson_geometry(unit.geometry),
-        "properties": {**unit_properties(unit), "change": change.change},
-    }
+    properties = {**domain.unit_properties(unit), "change": change.change}
+    return geojson.feature(unit.geometry, properties, id=change.code)
 
 
 def plan_balance(session: Session, plan_id: int, settings: Settings) -> dict[str, Any]:

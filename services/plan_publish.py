@@ -12,10 +12,11 @@ from typing import Any
 from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
+from geo import geojson
 from geo import plan_publication as publication
 from geo.plan_impact import transfers
 from geo.plan_validation import ERROR
-from geo.plans import PlanConflict, PlanInvalid, geojson_geometry
+from geo.plans import PlanConflict, PlanInvalid
 from geo.settings import Settings
 from services.plans import Draft, conflicts, draft_row, load_draft, problems
 from store import cases as case_store
@@ -153,24 +154,20 @@ def _impact(session: Session, plan_id: int, settings: Settings) -> dict[str, Any
 
 
 def _transfers_geojson(draft: Draft) -> dict[str, Any]:
-    return {
-        "type": "FeatureCollection",
-        "features": [
+    return geojson.feature_collection(
+        geojson.feature(
+            t.geometry,
             {
-                "type": "Feature",
-                "geometry": geojson_geometry(t.geometry),
-                "properties": {
-                    "from": t.from_code,
-                    "to": t.to_code,
-                    "area_m2": round(t.area_m2, 1),
-                    "households": round(t.households, 1),
-                    "population": round(t.population, 1),
-                    "estimated": True,
-                },
-            }
-            for t in transfers(draft.base, draft.state)
-        ],
-    }
+                "from": t.from_code,
+                "to": t.to_code,
+                "area_m2": round(t.area_m2, 1),
+                "households": round(t.households, 1),
+                "population": round(t.population, 1),
+                "estimated": True,
+            },
+        )
+        for t in transfers(draft.base, draft.state)
+    )
 
 
 def _case_move(row: Row, answer: Any) -> dict[str, Any]:

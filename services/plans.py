@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
-from geo import coverage, plan_checks, plan_impact, plan_publication
+from geo import coverage, geojson, plan_checks, plan_impact, plan_publication
 from geo.codes import Level, level_of
 from geo.plan_edits import apply_edit, replay
 from geo.plan_validation import Problem, validate
@@ -191,28 +191,23 @@ def plan_detail(session: Session, plan_id: int) -> dict[str, Any]:
         **detail,
         "notes": draft.state.notes,
         "conflicts": conflicts(session, draft),
-        "changes": {
-            "type": "FeatureCollection",
-            "features": [_change_feature(c, draft) for c in changes(draft.base, draft.state)],
-        },
+        "changes": geojson.feature_collection(
+            _change_feature(c, draft) for c in changes(draft.base, draft.state)
+        ),
     }
 
 
 def _change_feature(change: Change, draft: Draft) -> dict[str, Any]:
     unit = change.after or change.before
-    return {
-        "type": "Feature",
-        "id": change.code,
-        "geometry": geojson_geometry(unit.geometry),
-        "properties": {
-            **unit_properties(unit),
-            "change": change.change,
-            "geometry_changed": change.geometry_changed,
-            "base_version": draft.versions.get(change.code),
-            "estimated": change.code in draft.state.estimated,
-            "successor": draft.state.successors.get(change.code),
-        },
+    properties = {
+        **unit_properties(unit),
+        "change": change.change,
+        "geometry_changed": change.geometry_changed,
+        "base_version": draft.versions.get(change.code),
+        "estimated": change.code in draft.state.estimated,
+        "successor": draft.state.successors.get(change.code),
     }
+    return geojson.feature(unit.geometry, properties, id=change.code)
 
 
 def unit_diff(session: Session, code: str, start: datetime, end: datetime) -> dict[str, Any]:

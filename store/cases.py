@@ -23,6 +23,7 @@ from cases.model import reporter_view
 from cases.rules import Rules as Rules
 from cases.workflow import CaseState, redraw
 from cases.workflow import InvalidTarget as InvalidTarget
+from geo import geojson
 from geo.assignment import Assignment
 from geo.crs import METRES_PER_DEGREE_MIN
 from store.case_filters import CaseFilter as CaseFilter
@@ -92,8 +93,9 @@ def case_summary(row: Any, now: datetime, rules: Rules) -> dict[str, Any]:
         "description": row.description,
         "address": row.address,
         "urgent": row.urgent,
-        "lon": row.lon,
-        "lat": row.lat,
+        # Rounded as every GeoJSON answer rounds them: /cases, its GeoJSON, the map and the feed agree.
+        "lon": geojson.coordinate(row.lon),
+        "lat": geojson.coordinate(row.lat),
         "accuracy_m": row.accuracy_m,
         "grid_code": row.grid_code,
         "assign_status": row.assign_status,

@@ -9,10 +9,11 @@ place) is counted here with the same rule for which cases belong to a unit (in_u
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -25,6 +26,7 @@ from store import case_stats, mapdata
 from store.case_filters import CaseFilter, filter_sql, in_unit_sql
 from store.case_stats import statistics
 from store.cases import Rules, list_cases
+from store.geometry import from_wkb
 from store.units import valid_at_sql
 
 CURRENT = valid_at_sql("v", None)
@@ -208,16 +210,26 @@ def density(session: Session, unit: str, period: rules_of.Period) -> dict[str, A
     return {"cell_deg": round(cell, 6), "cells": [[round(r.lon, 5), round(r.lat, 5), r.n] for r in rows]}
 
 
-def outlines(session: Session, unit: str) -> dict[str, Any]:
-    """The unit's children (or the unit itself, without children) as simplified GeoJSON, for the map."""
+@dataclass(frozen=True)
+class Outline:
+    """A unit's outline, simplified for drawing."""
+
+    code: str
+    name: str
+    level: str
+    geometry: shapely.Geometry
+
+
+def outlines(session: Session, unit: str) -> list[Outline]:
+    """The unit's children (or the unit itself, without children), simplified for the map."""
     bounds = mapdata.unit_bounds(session, unit)
     if bounds is None:
-        return {"type": "FeatureCollection", "features": []}
+        return []
     tolerance = rules_of.density_cell(bounds) / 20  # well under a density cell: invisible on the screen
     rows = session.execute(
         text(
             f"""SELECT u.code, v.name, u.level,
-                       ST_AsGeoJSON(ST_SimplifyPreserveTopology(v.geom, :tol), 5) AS geometry
+                       ST_AsBinary(ST_SimplifyPreserveTopology(v.geom, :tol)) AS wkb
                 FROM units u JOIN unit_versions v USING (code)
                 WHERE {CURRENT} AND (u.parent_code = :code
                       OR (u.code = :code AND NOT EXISTS (
@@ -227,18 +239,7 @@ def outlines(session: Session, unit: str) -> dict[str, Any]:
         ),
         {"code": unit, "tol": tolerance},
     ).all()
-    return {
-        "type": "FeatureCollection",
-        "features": [
-            {
-                "type": "Feature",
-                "id": r.code,
-                "properties": {"code": r.code, "name": r.name, "level": r.level},
-                "geometry": json.loads(r.geometry),
-            }
-            for r in rows
-        ],
-    }
+    return [Outline(r.code, r.name, r.level, from_wkb(r.wkb)) for r in rows]
 
 
 def dashboard(

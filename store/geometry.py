@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
-from geo.crs import GEOJSON_DECIMALS, STORAGE_SRID
+from geo.crs import STORAGE_SRID
 
 
 def to_wkb(geometry: shapely.Geometry) -> bytes:
@@ -30,8 +30,3 @@ def geom_sql(name: str) -> str:
     """SQL text for a bound WKB parameter `name` as a storage geometry."""
     return GEOM_FROM_WKB_SQL.format(name=name)
 
-
-def geojson_sql(expr: str) -> str:
-    """SQL text writing a storage geometry as GeoJSON, as crs.geojson_rounded does in Python."""
-    # RFC 7946 §3.1.6: exteriors counter-clockwise, holes clockwise, whatever the source's winding.
-    return f"ST_AsGeoJSON(ST_ForcePolygonCCW({expr}), {GEOJSON_DECIMALS}, 0)"

@@ -6,6 +6,7 @@ are points with their unit, without the household's name.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
@@ -79,18 +80,18 @@ def case_counts(session: Session, code: str) -> tuple[int, int]:
 
 def unit_summary(session: Session, code: str) -> dict[str, Any] | None:
     """What a unit's popup shows: names, parent chain, counts of staff, party cells and open cases."""
-    feature = unit_detail(session, code)
-    if feature is None:
+    detail = unit_detail(session, code)
+    if detail is None:
         return None
-    p = feature["properties"]
+    u = detail.unit
     open_cases, overdue = case_counts(session, code)
-    keep = ("code", "level", "name", "kind", "special_type", "households", "population", "version")
     return {
-        **{k: p[k] for k in keep},
-        "parents": [q for q in p["parents"] if q["code"] != code],
-        "children_count": p["children_count"],
-        "staff_counts": p["staff_counts"],
-        "party_cell_counts": p["party_cell_counts"],
+        "code": u.code, "level": u.level, "name": u.name, "kind": u.kind, "special_type": u.special_type,
+        "households": u.households, "population": u.population, "version": u.version,
+        "parents": [q for q in detail.parents if q["code"] != code],
+        "children_count": detail.children_count,
+        "staff_counts": detail.staff_counts,
+        "party_cell_counts": detail.party_cell_counts,
         "open_cases": open_cases,
         "overdue_cases": overdue,
     }
@@ -121,15 +122,21 @@ def search_units(session: Session, q: str, limit: int = SEARCH_LIMIT) -> list[di
     ]
 
 
-EXACT_DECIMALS = 6  # degrees: 0.1 m, where a household is
-COARSE_DECIMALS = 3  # degrees: 0.001° is 111 m north-south, 93 m east-west at 33° N: the block, not the door
+@dataclass(frozen=True)
+class PartyPoint:
+    """A central household where it is, or the other party cells of a unit counted at a point of it."""
+
+    kind: str  # "central_household" or "organisation"
+    unit_code: str
+    lon: float
+    lat: float
+    counts: dict[str, int] | None = None
 
 
-def party_cells_geojson(
-    session: Session, *, unit: str | None = None, codes: list[str] | None = None, exact: bool = False
-) -> dict:
-    """Party cells as points: central households where they are (to ~100 m unless `exact`), the
-    others counted at their unit."""
+def party_points(
+    session: Session, *, unit: str | None = None, codes: list[str] | None = None
+) -> list[PartyPoint]:
+    """Party cells as points: central households where they are, the others counted at their unit."""
     if codes is not None:
         cond, params = "p.unit_code = ANY(:codes)", {"codes": codes}
     elif unit is not None:
@@ -155,23 +162,5 @@ def party_cells_geojson(
         ),
         params,
     )
-    decimals = EXACT_DECIMALS if exact else COARSE_DECIMALS
-    features = [
-        _point(r.lon, r.lat, {"kind": "central_household", "unit_code": r.unit_code}, decimals)
-        for r in households
-    ]
-    features += [
-        _point(r.lon, r.lat, {"kind": "organisation", "unit_code": r.unit_code, "counts": r.counts})
-        for r in organisations
-    ]
-    return {"type": "FeatureCollection", "features": features}
-
-
-def _point(
-    lon: float, lat: float, properties: dict[str, Any], decimals: int = EXACT_DECIMALS
-) -> dict[str, Any]:
-    return {
-        "type": "Feature",
-        "geometry": {"type": "Point", "coordinates": [round(lon, decimals), round(lat, decimals)]},
-        "properties": properties,
-    }
+    points = [PartyPoint("central_household", r.unit_code, r.lon, r.lat) for r in households]
+    return points + [PartyPoint("organisation", r.unit_code, r.lon, r.lat, r.counts) for r in organisations]

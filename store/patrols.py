@@ -112,7 +112,7 @@ def list_patrols(
         params["grid"] = grid
     return session.execute(
         text(
-            f"""SELECT {PATROL_COLUMNS}, ST_AsGeoJSON(p.track, 7) AS geojson FROM patrols p
+            f"""SELECT {PATROL_COLUMNS}, ST_AsBinary(p.track) AS wkb FROM patrols p
                 WHERE {" AND ".join(conditions)} ORDER BY p.started_at DESC, p.id DESC LIMIT :limit"""
         ),
         {**params, "limit": limit},

@@ -4,17 +4,17 @@ and the grids a case was assigned to after each redraw."""
 from __future__ import annotations
 
 import itertools
-import json
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo import geojson
 from geo.codes import level_of
 from store import cases as case_store
 from store import units as unit_store
-from store.geometry import geojson_sql
+from store.geometry import from_wkb
 
 
 def published_changes(session: Session, plan_id: int) -> list[dict[str, Any]]:
@@ -44,7 +44,7 @@ def unit_diff(session: Session, code: str, start: datetime, end: datetime) -> di
                        coalesce(b.name, a.name) AS name,
                        CASE WHEN a.code IS NULL THEN 'created' WHEN b.code IS NULL THEN 'retired'
                             ELSE 'changed' END AS change,
-                       {geojson_sql(changed_area)} AS geometry,
+                       ST_AsBinary({changed_area}) AS wkb,
                        ST_Area(({changed_area})::geography) AS area_m2
                 FROM a FULL JOIN b USING (code)
                 WHERE a.version IS DISTINCT FROM b.version
@@ -52,30 +52,24 @@ def unit_diff(session: Session, code: str, start: datetime, end: datetime) -> di
         ),
         {"prefix": code + "%", "start": start, "end": end},
     ).all()
-    return {
-        "unit": code,
-        "from": start,
-        "to": end,
-        "type": "FeatureCollection",
-        "features": [
+    features = [
+        geojson.feature(
+            from_wkb(r.wkb),
             {
-                "type": "Feature",
-                "id": r.code,
-                "geometry": json.loads(r.geometry) if r.geometry else None,
-                "properties": {
-                    "code": r.code,
-                    "level": str(level_of(r.code)),
-                    "name": r.name,
-                    "change": r.change,
-                    "old_version": r.old_version,
-                    "new_version": r.new_version,
-                    "changed_area_m2": round(r.area_m2, 1),
-                    "plan": _plan_of_change(session, r.code, r.new_version, r.change),
-                },
-            }
-            for r in rows
-        ],
-    }
+                "code": r.code,
+                "level": str(level_of(r.code)),
+                "name": r.name,
+                "change": r.change,
+                "old_version": r.old_version,
+                "new_version": r.new_version,
+                "changed_area_m2": round(r.area_m2, 1),
+                "plan": _plan_of_change(session, r.code, r.new_version, r.change),
+            },
+            id=r.code,
+        )
+        for r in rows
+    ]
+    return geojson.feature_collection(features, unit=code, **{"from": start, "to": end})
 
 
 def _plan_of_change(session: Session, code: str, new_version: int | None, change: str) -> int | None:

@@ -19,10 +19,7 @@ from sqlalchemy.orm import Session
 from geo import crs
 from geo.codes import Level, ancestor_codes
 from geo.validation import UnitFeature
-from store.geometry import from_wkb, geojson_sql, geom_sql, to_wkb
-
-# Geometries carry no per-feature "crs" member (RFC 7946): coordinates are EPSG:4490 lon/lat,
-# within a metre of the WGS84 that GeoJSON readers assume.
+from store.geometry import from_wkb, from_wkb_array, geom_sql, to_wkb
 
 
 def valid_at_sql(alias: str, at_param: str | None) -> str:
@@ -210,14 +207,52 @@ def _version_params(feature: UnitFeature, version: int, valid_from: datetime, wa
     }
 
 
-def unit_detail(session: Session, code: str, at: datetime | None = None) -> dict[str, Any] | None:
-    """A unit as a GeoJSON Feature with its parents, children count, staff and party-cell counts."""
+@dataclass(frozen=True)
+class UnitVersion:
+    """One version of a unit with everything a map or a download shows of it."""
+
+    code: str
+    level: str
+    version: int
+    name: str
+    kind: str | None
+    special_type: str | None
+    households: int | None
+    population: int | None
+    attributes: dict[str, Any]
+    warnings: list[str]
+    valid_from: datetime
+    valid_to: datetime | None
+    geometry: shapely.Geometry
+
+
+@dataclass(frozen=True)
+class UnitDetail:
+    """A unit's version with its parents (outermost first), children count, staff and party cells."""
+
+    unit: UnitVersion
+    parents: list[dict[str, str]]
+    children_count: int
+    staff_counts: dict[str, int]
+    party_cell_counts: dict[str, int]
+
+
+VERSION_COLUMNS = """v.code, u.level, v.version, v.name, v.kind, v.special_type, v.households,
+    v.population, v.attributes, v.warnings, v.valid_from, v.valid_to, ST_AsBinary(v.geom) AS wkb"""
+
+
+def _version(row: Row, geometry: shapely.Geometry) -> UnitVersion:
+    return UnitVersion(
+        row.code, row.level, row.version, row.name, row.kind, row.special_type, row.households,
+        row.population, row.attributes or {}, row.warnings or [], row.valid_from, row.valid_to, geometry,
+    )  # fmt: skip
+
+
+def unit_detail(session: Session, code: str, at: datetime | None = None) -> UnitDetail | None:
+    """A unit's current (or dated) version with its parents, children count, staff and party-cell counts."""
     row = session.execute(
         text(
-            f"""SELECT v.code, u.level, v.version, v.name, v.kind, v.special_type, v.households,
-                       v.population, v.attributes, v.warnings, v.valid_from, v.valid_to,
-                       {geojson_sql("v.geom")} AS geometry
-                FROM unit_versions v JOIN units u USING (code)
+            f"""SELECT {VERSION_COLUMNS} FROM unit_versions v JOIN units u USING (code)
                 WHERE v.code = :code AND {valid_at_sql("v", "at" if at else None)}"""
         ),
         {"code": code, "at": at},
@@ -243,36 +278,20 @@ def unit_detail(session: Session, code: str, at: datetime | None = None) -> dict
             {"code": code},
         ).all()
     )
-    properties = {
-        "code": row.code,
-        "level": row.level,
-        "name": row.name,
-        "kind": row.kind,
-        "special_type": row.special_type,
-        "households": row.households,
-        "population": row.population,
-        "attributes": row.attributes,
-        "warnings": row.warnings,
-        "version": row.version,
-        "valid_from": row.valid_from.isoformat(),
-        "valid_to": row.valid_to.isoformat() if row.valid_to else None,
-        "parents": [
+    return UnitDetail(
+        unit=_version(row, from_wkb(row.wkb)),
+        parents=[
             {"code": p.code, "name": p.name, "level": p.level}
             for c in ancestor_codes(code)
             if (p := parents.get(c))
         ],
-        "children_count": children,
-        "staff_counts": staff,
-        "party_cell_counts": party,
-    }
-    return {"type": "Feature", "id": row.code, "geometry": json.loads(row.geometry), "properties": properties}
+        children_count=children,
+        staff_counts=staff,
+        party_cell_counts=party,
+    )
 
 
-# How a download names its CRS: the OGC URN that GDAL and geo.importer both recognise.
-DECLARED_CRS = f"urn:ogc:def:crs:EPSG::{crs.STORAGE_SRID}"
-
-
-def units_geojson(
+def unit_versions(
     session: Session,
     *,
     level: str | None = None,
@@ -281,13 +300,8 @@ def units_geojson(
     bbox: tuple[float, float, float, float] | None = None,
     at: datetime | None = None,
     limit: int | None = None,
-    declare_crs: bool = False,
-) -> str:
-    """A GeoJSON FeatureCollection of unit versions, built inside PostGIS (one string, no re-parsing).
-
-    Properties are the unit's free attributes overlaid by its own fields. `declare_crs` adds the
-    pre-RFC 7946 "crs" member naming EPSG:4490, which GDAL and our importer read (for downloads).
-    """
+) -> list[UnitVersion]:
+    """The current (or dated) versions of the units matching the filters, by code."""
     where = [valid_at_sql("v", "at" if at else None)]
     params: dict[str, Any] = {"at": at}
     if level:
@@ -301,34 +315,23 @@ def units_geojson(
         where.append("v.code LIKE :prefix AND v.code <> :parent")
         params.update(prefix=parent + "%", parent=parent)
     if bbox:
-        where.append("v.geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4490)")
+        where.append(f"v.geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, {crs.STORAGE_SRID})")
         params.update(dict(zip(("minx", "miny", "maxx", "maxy"), bbox, strict=True)))
-    crs_member = "'{}'::jsonb"
-    if declare_crs:
-        crs_member = f"""jsonb_build_object('crs', jsonb_build_object('type', 'name',
-                             'properties', jsonb_build_object('name', '{DECLARED_CRS}')))"""
     limit_sql = ""
     if limit is not None:
         limit_sql = "LIMIT :limit"
         params["limit"] = limit
-    sql = f"""
-        SELECT (jsonb_build_object('type', 'FeatureCollection')
-                || {crs_member}
-                || jsonb_build_object('features', coalesce(jsonb_agg(f.feature), '[]')))::text
-        FROM (
-            SELECT jsonb_build_object(
-                'type', 'Feature', 'id', v.code,
-                'geometry', {geojson_sql("v.geom")}::jsonb,
-                'properties', v.attributes || jsonb_build_object(
-                    'code', v.code, 'level', u.level, 'name', v.name, 'kind', v.kind,
-                    'special_type', v.special_type, 'households', v.households,
-                    'population', v.population, 'version', v.version, 'valid_from', v.valid_from,
-                    'valid_to', v.valid_to)) AS feature
-            FROM unit_versions v JOIN units u USING (code)
-            WHERE {" AND ".join(where)}
-            ORDER BY v.code {limit_sql}
-        ) f"""
-    return session.execute(text(sql), params).scalar_one()
+    rows = session.execute(
+        text(
+            f"""SELECT {VERSION_COLUMNS} FROM unit_versions v JOIN units u USING (code)
+                WHERE {" AND ".join(where)} ORDER BY v.code {limit_sql}"""
+        ),
+        params,
+    ).all()
+    if not rows:
+        return []
+    geometries = from_wkb_array([r.wkb for r in rows])
+    return [_version(r, g) for r, g in zip(rows, geometries, strict=True)]
 
 
 def versions_of(session: Session, code: str) -> list[dict[str, Any]]:

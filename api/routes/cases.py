@@ -22,6 +22,7 @@ from api.access import CurrentUser, RateLimit, authorize, resolve_user, user_of,
 from api.case_moves import make_move
 from api.deps import BboxDep, SessionDep, parse_at, read_body
 from api.errors import InvalidParameter, PayloadTooLarge, UnsupportedMediaType
+from api.geojson import GeoJSONResponse
 from api.intake import ANSWER_JSON, Submitted, submit
 from api.moves import read_move, request_body_doc
 from api.params import Offset
@@ -32,7 +33,7 @@ from cases.model import Intake, PhotoUpload, Reporter, scoped_key
 from cases.photos import inspect_photo
 from cases.rules import Rules
 from cases.worktime import SHANGHAI
-from geo import crs
+from geo import crs, geojson
 from geo.settings import Settings
 from services import cases as case_service
 from services.intake import NewCase
@@ -329,7 +330,7 @@ def intake_from(body: CaseIn, uploads: list[PhotoUpload], key: str | None) -> In
     )
 
 
-@router.get("/cases")
+@router.get("/cases", responses={200: {"content": {geojson.MEDIA_TYPE: {}}}})
 def list_cases(
     session: SessionDep,
     user: CurrentUser,
@@ -368,16 +369,8 @@ def list_cases(
     )
     total, items = store.list_cases(session, f, rules)
     if format == "geojson":
-        features = [
-            {
-                "type": "Feature",
-                "id": c["id"],
-                "geometry": {"type": "Point", "coordinates": [c["lon"], c["lat"]]},
-                "properties": {k: v for k, v in c.items() if k not in ("lon", "lat")},
-            }
-            for c in items
-        ]
-        return {"type": "FeatureCollection", "total": total, "features": features}
+        features = [geojson.point_feature(c, id=c["id"]) for c in items]
+        return GeoJSONResponse(geojson.feature_collection(features, total=total))
     return {"total": total, "limit": limit, "offset": offset, "items": items}
 
 
@@ -454,5 +447,6 @@ def _json_default(value: Any) -> str:
 def event_json(event: dict[str, Any]) -> str:
     """An event's data line: the case as it is now."""
     return json.dumps(
-        {"kind": event["kind"], "at": event["at"], **event["body"]}, default=_json_default, ensure_ascii=False
-    )
+        {"kind": event["kind"], "at": event["at"], **geojson.with_position(event["body"])},  # as in /cases
+        default=_json_default, ensure_ascii=False,
+    )  # fmt: skip

@@ -23,8 +23,10 @@ from api.access import CurrentUser
 from api.assets import PageAssets
 from api.deps import SessionDep
 from api.errors import NotFound
+from api.geojson import GeoJSONResponse
 from api.page_policy import page_headers
 from api.routes.cases import RulesDep
+from geo import geojson
 from store import dashboard as store
 from store import mapdata
 
@@ -179,13 +181,22 @@ def dashboard_figures(session: SessionDep, rules: RulesDep, user: CurrentUser, u
     return figures
 
 
-@router.get("/stats/dashboard/map", response_model=Outlines, responses={404: {"description": "No such unit"}})
+@router.get(
+    "/stats/dashboard/map",
+    response_model=Outlines,
+    response_class=GeoJSONResponse,
+    responses={404: {"description": "No such unit"}},
+)
 def dashboard_map(session: SessionDep, user: CurrentUser, unit: UnitParam = None) -> Any:
     """The outlines the dashboard draws the case density on: the unit's children (or the unit)."""
     code = dashboard_unit(session, user, unit)
     if store.unit_ref(session, code) is None:
         raise NotFound(f"no current unit with code {code}")
-    return store.outlines(session, code)
+    features = [
+        geojson.feature(o.geometry, {"code": o.code, "name": o.name, "level": o.level}, id=o.code)
+        for o in store.outlines(session, code)
+    ]
+    return geojson.feature_collection(features)
 
 
 @router.get("/dashboard", include_in_schema=False)

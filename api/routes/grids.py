@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
 from api.deps import AtDep, BboxDep, SessionDep
 from api.errors import InvalidParameter, NotFound
+from api.geojson import GeoJSONResponse
 from geo.codes import CodeError, GridKind, Level, level_of
+from services import units as unit_service
 from store import units
 
 router = APIRouter(tags=["grids"])
 
-GEOJSON = "application/geo+json"
 MAX_FEATURES = 100_000
+ExportFormat = Literal["geojson", "gpkg"]
 
 
-def _geojson(body: str, filename: str | None = None) -> Response:
-    headers = {"Content-Disposition": f'attachment; filename="{filename}"'} if filename else None
-    return Response(body, media_type=GEOJSON, headers=headers)
-
-
-@router.get("/grids", response_class=Response, responses={200: {"content": {GEOJSON: {}}}})
+@router.get("/grids", response_class=GeoJSONResponse)
 def list_grids(
     session: SessionDep,
     at: AtDep,
@@ -31,19 +28,22 @@ def list_grids(
     kind: Annotated[GridKind | None, Query()] = None,
     parent: Annotated[str | None, Query(description="Only units below this unit code")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_FEATURES)] = MAX_FEATURES,
-) -> Response:
+) -> Any:
     """Units of one level as a GeoJSON FeatureCollection, filtered by kind, parent, bbox and date."""
     if parent is not None:
         _check_code(parent, "parent")
-    body = units.units_geojson(session, level=level, kind=kind, parent=parent, bbox=bbox, at=at, limit=limit)
-    return _geojson(body)
+    return unit_service.units_collection(
+        session, level=level, kind=kind, parent=parent, bbox=bbox, at=at, limit=limit
+    )
 
 
-@router.get("/grids/{code}", responses={404: {"description": "No such unit"}})
-def get_grid(code: str, session: SessionDep, at: AtDep) -> dict:
-    """One unit (any level) with its parents, children count, staff and party-cell counts."""
+@router.get(
+    "/grids/{code}", response_class=GeoJSONResponse, responses={404: {"description": "No such unit"}}
+)
+def get_grid(code: str, session: SessionDep, at: AtDep) -> Any:
+    """One unit (any level) as a GeoJSON Feature with its parents, children count, staff and party cells."""
     _check_code(code, "code", not_found=True)
-    feature = units.unit_detail(session, code, at)
+    feature = unit_service.unit_detail_feature(session, code, at)
     if feature is None:
         when = f" on {at:%Y-%m-%d %H:%M}" if at else ""
         raise NotFound(f"no unit with code {code}{when}")
@@ -60,11 +60,21 @@ def grid_versions(code: str, session: SessionDep) -> list[dict]:
     return versions
 
 
-@router.get("/export", response_class=Response, responses={200: {"content": {GEOJSON: {}}}})
-def export(session: SessionDep, at: AtDep, level: Annotated[Level, Query()] = Level.GRID) -> Response:
-    """All units of one level as a downloadable GeoJSON file (EPSG:4490 lon/lat, declared as such)."""
-    body = units.units_geojson(session, level=level, at=at, declare_crs=True)
-    return _geojson(body, filename=f"{level}.geojson")
+@router.get(
+    "/export",
+    response_class=Response,
+    responses={200: {"content": {media: {} for media in unit_service.MEDIA_TYPES.values()}}},
+)
+def export(
+    session: SessionDep,
+    at: AtDep,
+    level: Annotated[Level, Query()] = Level.GRID,
+    format: Annotated[ExportFormat, Query(description="geojson or gpkg (GeoPackage)")] = "geojson",
+) -> Response:
+    """All units of one level as a downloadable file (EPSG:4490 lon/lat, declared as such)."""
+    body = unit_service.export_bytes(session, level, format, at)
+    headers = {"Content-Disposition": f'attachment; filename="{level}.{format}"'}
+    return Response(body, media_type=unit_service.MEDIA_TYPES[format], headers=headers)
 
 
 def _check_code(code: str, name: str, *, not_found: bool = False) -> None:

@@ -24,13 +24,15 @@ from api.access import CurrentUser, user_of
 from api.assets import PageAssets
 from api.deps import SessionDep, SettingsDep
 from api.errors import InvalidParameter, NotFound
+from api.geojson import GeoJSONResponse
 from api.routes.cases import RulesDep
 from cases.lifecycle import OPEN_STATUSES
-from geo import crs
+from geo import geojson
 from geo.codes import CODE_LENGTH, CODE_PATTERN, CodeError, Level, level_of
 from geo.settings import Settings
 from maps.page import render_page
 from maps.views import MapView, TileCrs, TileSource, ViewKind, build_map
+from services import map_layers
 from store import boundary_generation, map_labels, mapdata, tiles
 from store import cases as case_store
 
@@ -284,7 +286,7 @@ def unit_labels(
     return UnitLabels(labels=[UnitLabel(**r) for r in rows])
 
 
-@router.get("/map/cases")
+@router.get("/map/cases", response_class=GeoJSONResponse)
 def open_cases(
     session: SessionDep, rules: RulesDep, user: CurrentUser, unit: CodeQuery = None, near: GridQuery = None
 ) -> dict:
@@ -297,11 +299,7 @@ def open_cases(
     f = case_store.CaseFilter(scope=user, status=OPEN_STATUSES, unit=unit, grids=grids, limit=MAX_CASES)
     total, items = case_store.list_cases(session, f, rules)
     items.sort(key=_urgency)
-    return {
-        "type": "FeatureCollection",
-        "total": total,
-        "features": [_case_feature(c, rules) for c in items],
-    }
+    return geojson.feature_collection([_case_feature(c, rules) for c in items], total=total)
 
 
 LIGHT_ORDER = {"red": 0, "yellow": 1, "green": 2}
@@ -327,21 +325,10 @@ def _case_feature(case: dict[str, Any], rules: case_store.Rules) -> dict[str, An
     top = rules.categories.get(case["category"][:2])
     properties = {k: case[k] for k in CASE_PROPERTIES}
     properties["top_name"] = top.name
-    return {
-        "type": "Feature",
-        "id": case["id"],
-        "geometry": {
-            "type": "Point",
-            "coordinates": [
-                round(case["lon"], crs.GEOJSON_DECIMALS),
-                round(case["lat"], crs.GEOJSON_DECIMALS),
-            ],
-        },
-        "properties": properties,
-    }
+    return geojson.feature(geojson.point(case["lon"], case["lat"]), properties, id=case["id"])
 
 
-@router.get("/map/party")
+@router.get("/map/party", response_class=GeoJSONResponse)
 def party_cells(
     session: SessionDep, user: CurrentUser, unit: CodeQuery = None, near: GridQuery = None
 ) -> dict:
@@ -351,10 +338,10 @@ def party_cells(
     exact = user.can(Permission.READ_PARTY_POINTS)
     if near is not None:
         codes = [c for c in mapdata.grid_neighbourhood(session, near) if user.covers(c)]
-        return mapdata.party_cells_geojson(session, codes=codes, exact=exact)
+        return map_layers.party_cells(session, codes=codes, exact=exact)
     if unit is not None and not user.covers(unit):
         raise AccessDenied(f"unit {unit} is outside your unit {user.unit_code}")
-    return mapdata.party_cells_geojson(session, unit=unit or user.unit_code, exact=exact)
+    return map_layers.party_cells(session, unit=unit or user.unit_code, exact=exact)
 
 
 

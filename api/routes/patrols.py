@@ -6,7 +6,6 @@ their unit (access.roles.User.may_see_patrol), and every view of someone else's 
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
@@ -17,13 +16,15 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from api.access import CurrentUser
 from api.deps import SessionDep, SettingsDep, parse_at
 from api.errors import InvalidParameter
+from api.geojson import GeoJSONResponse
 from api.routes.auth import client_ip
 from api.routes.cases import REPLAYED, idempotency_key_of
 from cases.worktime import SHANGHAI
-from geo import crs, patrols
+from geo import crs, geojson, patrols
 from geo.settings import Settings
 from store import patrols as store
 from store import users
+from store.geometry import from_wkb
 
 router = APIRouter(tags=["patrols"])
 
@@ -70,7 +71,7 @@ class PatrolFeature(BaseModel):
 
     type: str = "Feature"
     id: int
-    geometry: dict[str, Any]
+    geometry: dict[str, Any] | None
     properties: PatrolOut
 
 
@@ -158,7 +159,7 @@ def post_patrol(
     return _out(row, len(body.points))
 
 
-@router.get("/patrols", response_model=PatrolCollection)
+@router.get("/patrols", response_model=PatrolCollection, response_class=GeoJSONResponse)
 def get_patrols(
     request: Request,
     session: SessionDep,
@@ -179,12 +180,12 @@ def get_patrols(
         users.audit(session, user.username, "patrol_view", "patrols", details, client_ip(request))
         session.commit()
     return PatrolCollection(
-        features=[PatrolFeature(id=r.id, geometry=_geometry(r.geojson), properties=_out(r)) for r in rows]
+        features=[PatrolFeature(id=r.id, geometry=_geometry(r.wkb), properties=_out(r)) for r in rows]
     )
 
 
-def _geometry(geojson: str) -> dict[str, Any]:
-    return json.loads(geojson)
+def _geometry(wkb: bytes) -> dict[str, Any] | None:
+    return geojson.geometry(from_wkb(wkb))
 
 
 @router.get("/patrols/coverage/{code}", response_model=PatrolFigure)

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from api.assets import PageAssets
 from api.deps import SessionDep, SettingsDep
+from api.geojson import GeoJSONResponse
 from api.page_policy import page_headers
 from api.routes.plans import EditIn
 from services import plan_editor
@@ -87,7 +88,7 @@ async def editor(plan_id: int) -> FileResponse:
     return _page()
 
 
-@router.post("/plans/{plan_id}/preview")
+@router.post("/plans/{plan_id}/preview", response_class=GeoJSONResponse)
 def preview_edit(plan_id: int, body: EditIn, session: SessionDep) -> PreviewOut:
     """What an edit would do to the draft (nothing is stored); refused (422) when it cannot apply."""
     return PreviewOut(**plan_editor.preview(session, plan_id, body.to_edit()))

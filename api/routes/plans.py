@@ -13,6 +13,7 @@ from access.roles import AccessDenied
 from api.access import CurrentUser
 from api.deps import SessionDep, SettingsDep, parse_at
 from api.errors import InvalidParameter
+from api.geojson import GeoJSONResponse
 from api.routes.auth import client_ip
 from api.routes.cases import ActorDep
 from geo import crs
@@ -147,7 +148,7 @@ def abandon(plan_id: int, session: SessionDep, who: ActorDep) -> dict[str, Any]:
     return service.plan_detail(session, plan_id)
 
 
-@router.get("/units/{code}/diff")
+@router.get("/units/{code}/diff", response_class=GeoJSONResponse)
 def unit_diff(
     code: Annotated[str, Path(pattern=CODE_PATTERN)],
     session: SessionDep,

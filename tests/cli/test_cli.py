@@ -14,6 +14,7 @@ from sqlalchemy import create_engine, text
 
 from tests import factories as f
 from tests.conftest import DB_PREFIX, TEST_SECRET, fresh_database
+from tests.gdal import check_gdal_reads
 
 CLI_DATABASE = f"{DB_PREFIX}_cli"
 
@@ -47,6 +48,9 @@ def test_import_then_export_round_trip(cli_env, tmp_path):
     frame = gpd.read_file(tmp_path / "grids.gpkg")
     assert sorted(frame["code"]) == [f.grid_code(i) for i in range(1, 5)]
     assert frame.crs.to_epsg() == 4490
+    check_gdal_reads(tmp_path / "grids.gpkg", "grid", 4)  # Debian's GDAL, without a warning
+    gridmap(cli_env, "export", str(tmp_path / "streets.geojson"), "--level", "street")
+    check_gdal_reads(tmp_path / "streets.geojson", "streets", 1)
 
 
 def test_an_import_is_audited_and_a_refused_one_is_not(cli_env, tmp_path):

@@ -13,7 +13,8 @@ from shapely.geometry import shape
 
 from geo import crs
 from geo.importer import ImportRejected
-from services.imports import export_units, import_units
+from services.imports import import_units
+from services.units import export_units
 from tests import factories as f
 from tests.conftest import act_as_admin
 
