@@ -21,6 +21,7 @@ from api.methods import AllowedMethods
 from api.middleware import BodyLimit, RefuseNul, ResponseHeaders, security_headers, server_timing
 from api.pages import desk
 from api.routes import (
+    api_keys,
     auth,
     boundaries,
     cases,
@@ -37,6 +38,7 @@ from api.routes import (
     plans,
     queue,
     report,
+    tilejson,
 )
 from api.routes import patrols as patrol_routes
 from api.routes import tasks as task_pages
@@ -159,7 +161,7 @@ def create_app(
     # route that skips FastAPI's per-request work (cases.JsonReports).
     app.router.routes.append(cases.JsonReports())
     routers = (live, cases, locate, health, auth, grids, open311, open311_discovery, plans, coverage)
-    routers = (*routers, boundaries, queue)
+    routers = (*routers, boundaries, queue, api_keys, tilejson)
     for module in (*routers, patrol_routes):
         app.include_router(module.router)
     report.mount(app)  # the field worker page and its assets

@@ -25,6 +25,7 @@ from geo.crs import CoordinateError
 from geo.importer import ImportRejected
 from geo.patrols import PatrolRejected
 from geo.plans import EditError
+from services.api_keys import ApiKeyNotFound, ApiKeyRefused
 from store.cases import CaseNotFound, IdempotencyConflict, InvalidReport, InvalidTarget
 from store.patrols import PatrolNotFound
 from store.plans import PlanClosed, PlanConflict, PlanInvalid, PlanNotFound, problems_geojson
@@ -76,6 +77,8 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     PatrolRejected: 422,
     PatrolNotFound: 404,
     TooManyStreams: 429,
+    ApiKeyRefused: 422,
+    ApiKeyNotFound: 404,
 }
 
 

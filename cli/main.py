@@ -14,6 +14,7 @@ import typer
 from sqlalchemy.orm import Session
 
 from cli.ha import ha_app
+from cli.keys import key_app
 from geo.codes import Level
 from geo.crs import CoordinateError
 from geo.settings import Settings, get_settings
@@ -485,6 +486,7 @@ def plan_abandon(plan_id: Annotated[int, typer.Argument(help="Plan id")]) -> Non
 
 user_app = typer.Typer(help="User accounts: each has a role and a unit it acts in (and below).")
 app.add_typer(user_app, name="user")
+user_app.add_typer(key_app, name="key")
 
 
 def _new_password(given: str | None) -> str:
