@@ -133,6 +133,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/desk/cases/{case_id}/moves"): Rule(P.READ_CASES, "case"),
     ("GET", "/desk/units"): Rule(P.READ_CASES),
     ("GET", "/desk/export.csv"): Rule(P.READ_CASES),
+    ("GET", "/desk/keys"): Rule(P.READ_UNITS, page=True),  # one's own API keys (api/pages/keys.py)
+    ("POST", "/desk/keys"): Rule(P.READ_UNITS),
+    ("POST", "/desk/keys/{key_id}/revoke"): Rule(P.READ_UNITS),
     # A handler's tasks on the phone (field workers, departments)
     ("GET", "/tasks"): Rule(P.HANDLE_CASES, page=True),
     ("GET", "/tasks/list"): Rule(P.HANDLE_CASES),

@@ -19,7 +19,7 @@ from api.intake import IntakeWriter
 from api.live_feed import StreamSlots
 from api.methods import AllowedMethods
 from api.middleware import BodyLimit, RefuseNul, ResponseHeaders, security_headers, server_timing
-from api.pages import desk
+from api.pages import desk, keys
 from api.routes import (
     api_keys,
     auth,
@@ -169,6 +169,7 @@ def create_app(
     maps.mount(app)  # the live map, its data under /map/... and its vendored assets
     plan_editor.mount(app)  # the planner's redraw editor and its assets
     desk.mount(app)  # the dispatcher's workbench and its assets
+    app.include_router(keys.router)  # one's own API keys, in the workbench
     dashboard.mount(app)  # the command dashboard, its JSON under /stats/dashboard and its assets
     docs.mount(app)  # /docs and /redoc from vendored assets, the OpenAPI document with its sign-in
     return app
