@@ -41,6 +41,13 @@ MAP_DIR = Path(__file__).resolve().parent.parent / "static" / "map"
 MVT = "application/vnd.mapbox-vector-tile"
 # Every credential a tile may be asked with (a `?key=` is in the URL itself): caches keep one per.
 TILE_VARY = "Authorization, Cookie, X-API-Key"
+
+
+def key_cors(request: Request) -> dict[str, str]:
+    """CORS for an answer read with `?key=` (a MapLibre page on another site): any origin may read it,
+    as the key in the URL is the whole credential; never with cookies (no Allow-Credentials), so a
+    signed-in browser's session is no use to another site. Without a key CORS stays off."""
+    return {"Access-Control-Allow-Origin": "*"} if "key" in request.query_params else {}
 MAX_ZOOM = 22
 MAX_CASES = 5000  # open cases drawn at once; a county has hundreds
 GRID_PATTERN = f"^[0-9]{{{CODE_LENGTH[Level.GRID]}}}$"
@@ -241,6 +248,7 @@ def view_tile(
     # by a new one when units change, so it may be kept longer; either is revalidated by its ETag.
     cache = "private, max-age=86400" if g is not None else "private, max-age=60"
     headers = {"Cache-Control": cache, "Vary": TILE_VARY, "ETag": etag_of(tile.data, features.encode())}
+    headers.update(key_cors(request))
     if client_has(request, headers["ETag"]):
         return Response(status_code=304, headers=headers)
     headers["X-Tile-Features"] = features

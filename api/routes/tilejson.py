@@ -18,7 +18,16 @@ from pydantic import BaseModel, Field
 from api.conditional import client_has, etag_of
 from api.deps import SessionDep, SettingsDep
 from api.errors import NotFound
-from api.routes.maps import MAX_ZOOM, TILE_VARY, CodeQuery, CrsQuery, GridQuery, _check_unit, tile_crs
+from api.routes.maps import (
+    MAX_ZOOM,
+    TILE_VARY,
+    CodeQuery,
+    CrsQuery,
+    GridQuery,
+    _check_unit,
+    key_cors,
+    tile_crs,
+)
 from geo import crs as geo_crs
 from geo.codes import Level
 from store import boundary_generation, mapdata, tiles
@@ -141,6 +150,7 @@ def tilejson(
     )
     body = json.dumps(doc.model_dump(), ensure_ascii=False).encode()
     headers = {"Cache-Control": "private, no-cache", "Vary": TILE_VARY, "ETag": etag_of(body)}
+    headers.update(key_cors(request))
     if client_has(request, headers["ETag"]):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type="application/json", headers=headers)

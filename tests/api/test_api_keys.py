@@ -52,7 +52,12 @@ def test_a_key_reads_tiles_tilejson_and_data_as_its_owner(client, session, mappe
     doc = other.get(f"/map/tiles.json?key={key}")
     assert doc.status_code == 200
     assert f"key={key}" in doc.json()["tiles"][0]  # QGIS gets the key with every tile URL
-    assert other.get(a_tile(session) + f"?key={key}").status_code == 200
+    tile = other.get(a_tile(session) + f"?key={key}")
+    assert tile.status_code == 200
+    # A MapLibre page on another site may read what the key in its URL grants; without a key, no CORS.
+    assert doc.headers["access-control-allow-origin"] == tile.headers["access-control-allow-origin"] == "*"
+    assert "access-control-allow-credentials" not in tile.headers
+    assert "access-control-allow-origin" not in client.get(a_tile(session)).headers
     assert other.get(a_tile(session)).status_code == 401
     assert other.get("/auth/me", headers={"X-API-Key": key}).json()["username"] == "mapper"
     assert other.get("/auth/me", headers={"Authorization": f"Bearer {key}"}).json()["username"] == "mapper"

@@ -62,6 +62,16 @@ def test_a_planner_makes_a_key_uses_it_in_a_gis_and_revokes_it(
     grids = mapbox_vector_tile.decode(tile.content)["grid"]["features"]
     assert demo_position.assignment.grid.code in {g["properties"]["code"] for g in grids}
 
+    assert page_log.errors == [] and page_log.console_errors() == []
+    assert all(live_server.is_local(u) for u in page_log.requests)  # the page asks nothing elsewhere
+    # And a MapLibre page on another site: another origin (localhost, not 127.0.0.1), no session.
+    elsewhere = new_context().new_page()
+    elsewhere.goto(live_server.url.replace("127.0.0.1", "localhost") + "/health")
+    fetched = "u => fetch(u).then(r => r.arrayBuffer()).then(b => b.byteLength)"
+    assert elsewhere.evaluate(fetched, url) == len(tile.content)
+    assert elsewhere.evaluate(fetched, f"{live_server.url}/map/tiles.json?key={key}") > 0
+    page_log.console.clear()  # /health has no favicon: that 404 is not the keys page's
+
     row.get_by_role("button", name=f"吊销 QGIS {XSS} Revoke").focus()
     page.keyboard.press("Enter")  # by keyboard, as well as by mouse
     expect(page).to_have_url(f"{live_server.url}/desk/keys")
@@ -69,4 +79,3 @@ def test_a_planner_makes_a_key_uses_it_in_a_gis_and_revokes_it(
     expect(page.locator("#new-key-value")).to_have_count(0)  # shown once only
     assert httpx.get(url).status_code == 401
     assert page_log.errors == [] and page_log.console_errors() == []
-    assert all(live_server.is_local(u) for u in page_log.requests)
