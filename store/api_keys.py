@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from access.roles import User
-from store.users import token_digest, user_of_row
+from store.users import UserError, token_digest, user_of_row
 
 COLUMNS = "id, prefix, name, created_at, expires_at, revoked_at"
 
@@ -23,7 +23,9 @@ def insert(
     session: Session, user_id: int, name: str, key: str, prefix: str, secret: str,
     created_at: datetime, expires_at: datetime,
 ) -> dict[str, Any]:  # fmt: skip
-    """Store a new key (its hash) and return its row."""
+    """Store a new key (its hash) and return its row; UserError when the user is not stored."""
+    if session.execute(text("SELECT 1 FROM users WHERE id = :u"), {"u": user_id}).first() is None:
+        raise UserError(f"no stored user {user_id}: only accounts of this service hold keys")
     row = session.execute(
         text(
             f"""INSERT INTO api_keys (key_hash, prefix, user_id, name, created_at, expires_at)

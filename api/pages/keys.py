@@ -15,6 +15,7 @@ from api.access import CurrentUser, client_address, forget_tokens
 from api.deps import SessionDep
 from api.pages.templates import render
 from services import api_keys
+from store.users import UserError
 
 router = APIRouter(tags=["workbench"], include_in_schema=False)
 
@@ -54,14 +55,15 @@ def create_key(
     """Make a key and show it this once (the answer is not stored by the browser: no-store)."""
     assert user is not None
     typed = {"name": name, "days": days}
+    if not (days or "0").strip().isdigit():
+        return _page(request, session, user, 422, error=f"天数 days: {days!r} is not a number", typed=typed)
     try:
         lifetime = int(days or api_keys.DEFAULT_DAYS)
         secret, now = request.app.state.secret, datetime.now(UTC)
         made = api_keys.create_key(session, user, name, lifetime, secret, now, ip=client_address(request))
-    except ValueError as exc:  # ApiKeyRefused, or days that are not a number
+    except (api_keys.ApiKeyRefused, UserError) as exc:
         session.rollback()
-        message = str(exc) if isinstance(exc, api_keys.ApiKeyRefused) else f"days: {days!r} is not a number"
-        return _page(request, session, user, 422, error=message, typed=typed)
+        return _page(request, session, user, 422, error=str(exc), typed=typed)
     session.commit()
     return _page(request, session, user, 201, new_key=made)
 
