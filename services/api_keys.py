@@ -70,9 +70,12 @@ def create_key(
     if not MIN_DAYS <= days <= MAX_DAYS:
         raise ApiKeyRefused(f"a key lives {MIN_DAYS} to {MAX_DAYS} days, not {days}")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
-    row = api_keys.insert(
-        session, owner.id, _clean_name(name), key, key[:SHOWN], secret, now, now + timedelta(days=days)
-    )
+    try:
+        row = api_keys.insert(
+            session, owner.id, _clean_name(name), key, key[:SHOWN], secret, now, now + timedelta(days=days)
+        )
+    except users.UserError as exc:
+        raise ApiKeyRefused(str(exc)) from None
     details = {k: row[k] for k in ("prefix", "name", "expires_at")} | {"key_id": row["id"]}
     users.audit(session, actor or owner.username, "api_key_create", owner.username, details, ip)
     return NewKey(key, row)

@@ -15,7 +15,6 @@ from api.access import CurrentUser, client_address, forget_tokens
 from api.deps import SessionDep
 from api.pages.templates import render
 from services import api_keys
-from store.users import UserError
 
 router = APIRouter(tags=["workbench"], include_in_schema=False)
 
@@ -61,7 +60,7 @@ def create_key(
         lifetime = int(days or api_keys.DEFAULT_DAYS)
         secret, now = request.app.state.secret, datetime.now(UTC)
         made = api_keys.create_key(session, user, name, lifetime, secret, now, ip=client_address(request))
-    except (api_keys.ApiKeyRefused, UserError) as exc:
+    except api_keys.ApiKeyRefused as exc:
         session.rollback()
         return _page(request, session, user, 422, error=str(exc), typed=typed)
     session.commit()

@@ -127,3 +127,19 @@ def test_expired_keys_and_keys_of_disabled_users_are_refused(client, session, ma
     users.set_disabled(session, "mapper")
     assert other.get("/auth/me", headers={"X-API-Key": fresh.key}).status_code == 401
     assert other.get("/auth/me", headers={"X-API-Key": "gmk_" + "x" * 43}).status_code == 401
+
+
+def test_the_keys_page_refuses_in_its_form_keeps_what_was_typed_and_escapes_it(client, session, mapper):
+    hostile = "<img src=x onerror=alert(1)>"
+    refused = client.post("/desk/keys", data={"name": hostile, "days": "abc"}, headers=mapper)
+    assert refused.status_code == 422 and "is not a number" in refused.text
+    assert hostile not in refused.text and "&lt;img src=x onerror=alert(1)&gt;" in refused.text
+    too_long = client.post("/desk/keys", data={"name": "QGIS", "days": "365"}, headers=mapper)
+    assert too_long.status_code == 422 and "1 to 90 days" in too_long.text
+    made = client.post("/desk/keys", data={"name": hostile, "days": "2"}, headers=mapper)
+    assert made.status_code == 201 and hostile not in made.text
+    assert session.execute(text("SELECT count(*) FROM api_keys")).scalar_one() == 1
+    key_id = session.execute(text("SELECT id FROM api_keys")).scalar_one()
+    assert client.post(f"/desk/keys/{key_id}/revoke").status_code == 404  # not the admin's key
+    gone = client.post(f"/desk/keys/{key_id}/revoke", headers=mapper, follow_redirects=False)
+    assert gone.status_code == 303 and gone.headers["location"] == "/desk/keys"
