@@ -26,11 +26,14 @@ from access.lockout import LoginPolicy
 from access.roles import AccessDenied, Permission, User
 from cases.lifecycle import Move
 from geo.settings import Settings
+from services import api_keys
 from store import throttles, users
 from store.cases import CaseNotFound
 
 P = Permission
 SESSION_COOKIE = "gridmap_session"
+KEY_IN_URL = "/map/"  # paths that take an API key as `?key=` (tiles, TileJSON, map data)
+READ_METHODS = ("GET", "HEAD")  # all an API key may do
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/static/login.css"): PUBLIC,
     ("POST", "/auth/logout"): PUBLIC,
     ("GET", "/auth/me"): Rule(P.READ_UNITS),
+    ("GET", "/auth/keys"): Rule(P.READ_UNITS),  # one's own read-only API keys (services.api_keys)
+    ("POST", "/auth/keys"): Rule(P.READ_UNITS),
+    ("DELETE", "/auth/keys/{key_id}"): Rule(P.READ_UNITS),
     ("GET", "/grids"): Rule(P.READ_UNITS),
     ("GET", "/grids/{code}"): Rule(P.READ_UNITS),
     ("GET", "/grids/{code}/versions"): Rule(P.READ_UNITS),
@@ -112,6 +118,7 @@ RULES: dict[tuple[str, str], Rule] = {
     # The map: boundaries for every signed-in user, cases narrowed to the jurisdiction.
     ("GET", "/map"): Rule(P.READ_UNITS, page=True),
     ("GET", "/map/tiles/{z}/{x}/{y}.pbf"): Rule(P.READ_UNITS),
+    ("GET", "/map/tiles.json"): Rule(P.READ_UNITS),  # TileJSON of the tiles (MapLibre, QGIS)
     ("GET", "/map/units/{code}"): Rule(P.READ_UNITS),
     ("GET", "/map/search"): Rule(P.READ_UNITS),
     ("GET", "/map/cases"): Rule(P.READ_CASES),
@@ -126,6 +133,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/desk/cases/{case_id}/moves"): Rule(P.READ_CASES, "case"),
     ("GET", "/desk/units"): Rule(P.READ_CASES),
     ("GET", "/desk/export.csv"): Rule(P.READ_CASES),
+    ("GET", "/desk/keys"): Rule(P.READ_UNITS, page=True),  # one's own API keys (api/pages/keys.py)
+    ("POST", "/desk/keys"): Rule(P.READ_UNITS),
+    ("POST", "/desk/keys/{key_id}/revoke"): Rule(P.READ_UNITS),
     # A handler's tasks on the phone (field workers, departments)
     ("GET", "/tasks"): Rule(P.HANDLE_CASES, page=True),
     ("GET", "/tasks/list"): Rule(P.HANDLE_CASES),
@@ -145,10 +155,17 @@ class LoginRequired(Exception):
 
 
 def _token(request: Request) -> tuple[str, str] | None:
-    """(token, kind) from the Authorization header, else the session cookie."""
+    """(token, kind) from the Authorization header, an API key (header X-API-Key, or `?key=` on the
+    map's data: a desktop GIS puts it in the URL), else the session cookie."""
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
-        return header[7:].strip(), "access"
+        token = header[7:].strip()
+        return token, "api_key" if token.startswith(api_keys.KEY_PREFIX) else "access"
+    key = request.headers.get("x-api-key") or (
+        request.query_params.get("key") if request.url.path.startswith(KEY_IN_URL) else None
+    )
+    if key:
+        return key, "api_key"
     cookie = request.cookies.get(SESSION_COOKIE)
     return (cookie, "session") if cookie else None
 
@@ -225,6 +242,8 @@ async def resolve_user(request: Request) -> User | None:
     if found is None:
         return None
     token, kind = found
+    if kind == "api_key" and request.method not in READ_METHODS:
+        raise AccessDenied("an API key only reads (GET); sign in to change anything")
     cache: TokenCache | None = getattr(request.app.state, "token_cache", None)
     user = cache.get(kind, token) if cache is not None else None
     if user is not None:
@@ -233,6 +252,8 @@ async def resolve_user(request: Request) -> User | None:
 
     def lookup() -> Holder | None:
         with request.app.state.read_sessions() as session:
+            if kind == "api_key":
+                return api_keys.key_holder(session, token, secret, datetime.now(UTC))
             return users.token_holder(session, token, secret, kind, datetime.now(UTC))
 
     holder = await (cache.look_up(kind, token, lookup) if cache is not None else run_in_threadpool(lookup))

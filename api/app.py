@@ -19,8 +19,9 @@ from api.intake import IntakeWriter
 from api.live_feed import StreamSlots
 from api.methods import AllowedMethods
 from api.middleware import BodyLimit, RefuseNul, ResponseHeaders, security_headers, server_timing
-from api.pages import desk
+from api.pages import desk, keys
 from api.routes import (
+    api_keys,
     auth,
     boundaries,
     cases,
@@ -37,6 +38,7 @@ from api.routes import (
     plans,
     queue,
     report,
+    tilejson,
 )
 from api.routes import patrols as patrol_routes
 from api.routes import tasks as task_pages
@@ -160,7 +162,7 @@ def create_app(
     # route that skips FastAPI's per-request work (cases.JsonReports).
     app.router.routes.append(cases.JsonReports())
     routers = (live, cases, locate, health, auth, grids, open311, open311_discovery, plans, coverage)
-    routers = (*routers, boundaries, queue)
+    routers = (*routers, boundaries, queue, api_keys, tilejson)
     for module in (*routers, patrol_routes):
         app.include_router(module.router)
     report.mount(app)  # the field worker page and its assets
@@ -168,6 +170,7 @@ def create_app(
     maps.mount(app)  # the live map, its data under /map/... and its vendored assets
     plan_editor.mount(app)  # the planner's redraw editor and its assets
     desk.mount(app)  # the dispatcher's workbench and its assets
+    app.include_router(keys.router)  # one's own API keys, in the workbench
     dashboard.mount(app)  # the command dashboard, its JSON under /stats/dashboard and its assets
     docs.mount(app)  # /docs and /redoc from vendored assets, the OpenAPI document with its sign-in
     return app

@@ -26,6 +26,7 @@ from geo.importer import ImportRejected
 from geo.patrols import PatrolRejected
 from geo.plan_validation import problems_geojson
 from geo.plans import EditError, PlanClosed, PlanConflict, PlanInvalid, PlanNotFound
+from services.api_keys import ApiKeyNotFound, ApiKeyRefused
 from store.cases import CaseNotFound, IdempotencyConflict, InvalidReport, InvalidTarget
 from store.patrols import PatrolNotFound
 from store.users import UserError
@@ -76,6 +77,8 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     PatrolRejected: 422,
     PatrolNotFound: 404,
     TooManyStreams: 429,
+    ApiKeyRefused: 422,
+    ApiKeyNotFound: 404,
 }
 
 

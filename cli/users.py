@@ -7,9 +7,11 @@ from typing import Annotated
 import typer
 
 from cli.common import fail, friendly_errors, say, session_scope
+from cli.keys import key_app
 from geo.settings import get_settings
 
 user_app = typer.Typer(help="User accounts: each has a role and a unit it acts in (and below).")
+user_app.add_typer(key_app, name="key")  # read-only API keys (cli/keys.py)
 
 
 def _new_password(given: str | None) -> str:

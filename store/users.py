@@ -175,6 +175,10 @@ def _digest(secret: str, token: str) -> str:
     return hmac.new(secret.encode(), token.encode(), hashlib.sha256).hexdigest()
 
 
+token_digest = _digest  # the keyed hash of a secret string handed out (tokens, API keys: store.api_keys)
+user_of_row = _user  # a users row as the access rules see it
+
+
 def issue(session: Session, user: User, secret: str, now: datetime, *, kinds: tuple[str, ...]) -> Tokens:
     """New tokens of the given kinds ("access", "refresh", "session") for one login."""
     family = uuid.uuid4()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, FastAPI, Query, Request, Response
@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from access.roles import AccessDenied, Permission, User
 from api.access import CurrentUser, user_of
 from api.assets import PageAssets
+from api.conditional import client_has, etag_of
 from api.deps import SessionDep, SettingsDep
 from api.errors import InvalidParameter, NotFound
 from api.geojson import GeoJSONResponse
@@ -40,11 +41,24 @@ router = APIRouter(tags=["map"])
 
 MAP_DIR = Path(__file__).resolve().parent.parent / "static" / "map"
 MVT = "application/vnd.mapbox-vector-tile"
+# Every credential a tile may be asked with (a `?key=` is in the URL itself): caches keep one per.
+TILE_VARY = "Authorization, Cookie, X-API-Key"
+
+
+def key_cors(request: Request) -> dict[str, str]:
+    """CORS for an answer read with `?key=` (a MapLibre page on another site): any origin may read it,
+    as the key in the URL is the whole credential; never with cookies (no Allow-Credentials), so a
+    signed-in browser's session is no use to another site. Without a key CORS stays off."""
+    return {"Access-Control-Allow-Origin": "*"} if "key" in request.query_params else {}
 MAX_ZOOM = 22
 MAX_CASES = 5000  # open cases drawn at once; a county has hundreds
 GRID_PATTERN = f"^[0-9]{{{CODE_LENGTH[Level.GRID]}}}$"
 CodeQuery = Annotated[str | None, Query(pattern=CODE_PATTERN)]
 GridQuery = Annotated[str | None, Query(pattern=GRID_PATTERN, description="A grid: it and its neighbours")]
+CrsQuery = Annotated[
+    Literal["wgs84", "gcj02"] | None,
+    Query(description="wgs84 (OSM, Tianditu, QGIS) or gcj02 (Amap, Tencent); default: the map page's"),
+]
 
 
 def tile_source(settings: Settings) -> TileSource | None:
@@ -58,6 +72,13 @@ def tile_source(settings: Settings) -> TileSource | None:
         crs=TileCrs(settings.map_tile_crs),
         subdomains=settings.map_tile_subdomains,
     )
+
+
+def tile_crs(settings: Settings, asked: str | None) -> str:
+    """The CRS tiles are addressed in: as asked, else the page's (GCJ-02 under a GCJ-02 background)."""
+    if asked is not None:
+        return asked
+    return "gcj02" if settings.map_tile_crs == "gcj02" and settings.map_tile_url else "wgs84"
 
 
 def _check_code(code: str) -> None:
@@ -185,7 +206,10 @@ def tile_filters(session: SessionDep, unit: str | None, near: str | None) -> dic
     grids (and micro-grids) of the view."""
     everything = tiles.TileFilter()
     if near is not None:
-        mine = tiles.TileFilter(grids=tuple(mapdata.grid_neighbourhood(session, near)))
+        grids = tuple(mapdata.grid_neighbourhood(session, near))
+        if not grids:
+            raise NotFound(f"no current grid with code {near}")
+        mine = tiles.TileFilter(grids=grids)
         return {Level.COUNTY: everything, Level.STREET: everything, Level.COMMUNITY: everything,
                 Level.GRID: mine, Level.MICRO_GRID: mine}  # fmt: skip
     below = tiles.TileFilter(unit=unit) if unit is not None else everything
@@ -195,6 +219,7 @@ def tile_filters(session: SessionDep, unit: str | None, near: str | None) -> dic
 
 @router.get("/map/tiles/{z}/{x}/{y}.pbf", response_class=Response, responses={200: {"content": {MVT: {}}}})
 def view_tile(
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     z: Annotated[int, PathParam(ge=0, le=MAX_ZOOM)],
@@ -204,6 +229,7 @@ def view_tile(
     near: GridQuery = None,
     size: Annotated[int, Query(description="Display px: a 512 px tile at z = the 256 px tile at z-1")] = 256,
     g: Annotated[int | None, Query(ge=0, description="Boundary generation (GET /map/boundaries)")] = None,
+    crs: CrsQuery = None,
 ) -> Response:
     """A Mapbox vector tile of the view's current units, one layer per level (named after it)."""
     if size not in (256, 512):
@@ -214,13 +240,20 @@ def view_tile(
         z -= 1  # the same area as a 256 px tile one zoom up: a quarter of the requests
     if x >= 2**z or y >= 2**z:
         raise NotFound(f"no tile {z}/{x}/{y}: x and y go up to {2**z - 1} at zoom {z}")
-    gcj02 = settings.map_tile_crs == "gcj02" and bool(settings.map_tile_url)
+    if unit is not None:
+        _check_unit(session, unit)  # an unknown unit is a mistake to report, not an empty tile
+    gcj02 = tile_crs(settings, crs) == "gcj02"
     tile = tiles.view_tile(session, z, x, y, tile_filters(session, unit, near), gcj02=gcj02)
     features = ", ".join(f"{k}={v}" for k, v in tile.features.items())
-    # Boundaries need a sign-in: only the browser may keep a tile, per credentials. A URL with the
-    # boundary generation `g` is replaced by a new one when units change, so it may be kept longer.
+    # Boundaries need a sign-in: only the client may keep a tile, per credentials (a shared cache
+    # must not hand one user's tile to another). A URL with the boundary generation `g` is replaced
+    # by a new one when units change, so it may be kept longer; either is revalidated by its ETag.
     cache = "private, max-age=86400" if g is not None else "private, max-age=60"
-    headers = {"Cache-Control": cache, "Vary": "Authorization, Cookie", "X-Tile-Features": features}
+    headers = {"Cache-Control": cache, "Vary": TILE_VARY, "ETag": etag_of(tile.data, features.encode())}
+    headers.update(key_cors(request))
+    if client_has(request, headers["ETag"]):
+        return Response(status_code=304, headers=headers)
+    headers["X-Tile-Features"] = features
     if tile.omitted:
         over = f"over {tiles.FEATURE_BUDGET} features, zoom in"
         headers["X-Tile-Omitted"] = f"{', '.join(tile.omitted)}: {over}"
