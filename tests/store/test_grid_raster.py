@@ -10,8 +10,8 @@ from shapely.geometry import MultiPolygon, box
 from sqlalchemy import text
 
 from geo.codes import Level
+from geo.grid_raster import EDGE, grid_raster
 from geo.importer import import_units
-from geo.lookup import EDGE, grid_raster
 from geo.validation import UnitFeature
 from store.grid_raster import FAR, cell_blocks, current_raster
 from store.locate import assign_points_table
