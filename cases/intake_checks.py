@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from access.roles import Role, User
 from cases.lifecycle import TIER_OF_LEVEL, Tier
+from errors import Invalid
 from geo.assignment import Assignment
 
 
-class OutsideUnits(ValueError):
+class OutsideUnits(Invalid):
     """A report outside every unit, refused because the deployment says so; the message says why."""
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from sqlalchemy.orm import Session
 
+from cli.errors import refusals
 from cli.ha import ha_app
 from geo.codes import Level
 from geo.crs import CoordinateError
 from geo.settings import Settings, get_settings
-from store.cluster import ClusterError, EmbeddedCluster
-from store.engine import DatabaseError, engine_for, resolve_database_url, session_factory
+from store.cluster import EmbeddedCluster
+from store.engine import engine_for, resolve_database_url, session_factory
 
 if TYPE_CHECKING:  # imported by the commands that use them, to keep every command's start quick
     from geo.coverage import Finding, Tolerances
@@ -65,20 +66,9 @@ def session_scope(settings: Settings) -> Iterator[Session]:
         yield session
 
 
-@contextmanager
-def friendly_errors() -> Iterator[None]:
-    """Turn the errors a user can fix into a message and exit code 1."""
-    from geo.importer import ImportRejected
-    from store.people import PeopleError
-
-    try:
-        yield
-    except ImportRejected as exc:
-        for line in exc.report.errors:
-            say(f"  ✗ {line}")
-        fail(f"{exc}. Fix the file (or use --repair for invalid polygons) and run the import again.")
-    except (ClusterError, DatabaseError, CoordinateError, PeopleError, FileNotFoundError, ValueError) as exc:
-        fail(str(exc))
+def friendly_errors() -> AbstractContextManager[None]:
+    """Turn the errors a user can fix into a message and an exit code (cli.errors, the one map)."""
+    return refusals()
 
 
 @db_app.command("start")
@@ -300,20 +290,9 @@ def _plan_json(data: object) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
 
-@contextmanager
-def plan_errors() -> Iterator[None]:
-    """Plan errors as messages: conflicts name the units, invalid drafts list their problems."""
-    from store.plans import PlanClosed, PlanConflict, PlanInvalid, PlanNotFound
-
-    with friendly_errors():
-        try:
-            yield
-        except PlanInvalid as exc:
-            for problem in exc.problems:
-                say(f"  ✗ {problem.kind}: {problem.message}")
-            fail(str(exc))
-        except (PlanConflict, PlanClosed, PlanNotFound) as exc:
-            fail(str(exc))
+def plan_errors() -> AbstractContextManager[None]:
+    """Plan errors as messages: conflicts name the units, invalid drafts list their problems (cli.errors)."""
+    return refusals()
 
 
 @plan_app.command("new")

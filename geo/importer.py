@@ -21,6 +21,7 @@ import pyproj
 import shapely
 from sqlalchemy.orm import Session
 
+from errors import Invalid
 from geo import crs
 from geo.codes import CodeError, Level, level_of, parent_code
 from geo.settings import Settings
@@ -41,7 +42,7 @@ SERVICE_PROPERTIES = ("version", "valid_from", "valid_to")
 EXPORT_FORMATS = {"geojson": "GeoJSON", "gpkg": "GPKG"}
 
 
-class ImportRejected(ValueError):
+class ImportRejected(Invalid):
     """The file cannot be imported; `report` lists every problem. Nothing was stored."""
 
     def __init__(self, report: ValidationReport, message: str | None = None) -> None:

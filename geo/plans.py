@@ -28,6 +28,7 @@ import shapely.errors
 import shapely.ops
 from shapely.geometry import mapping
 
+from errors import Invalid
 from geo import coverage, crs
 from geo.codes import CODE_LENGTH, GridKind, Level, level_of, parent_code
 from geo.validation import UnitFeature
@@ -55,7 +56,7 @@ class Operation(StrEnum):
     RESHAPE = "reshape"  # move the boundary two neighbours share (geo.reshape)
 
 
-class EditError(ValueError):
+class EditError(Invalid):
     """An edit that cannot be applied to the draft; the message says why."""
 
 

@@ -43,6 +43,7 @@ from cases.model import (
     stage_clock,
 )
 from cases.worktime import TimeLimit, WorkCalendar
+from errors import Invalid, NotFound
 from geo.assignment import Assignment
 from geo.codes import CODE_LENGTH, Level, parent_code
 from geo.crs import METRES_PER_DEGREE_MIN, STORAGE_SRID
@@ -53,19 +54,19 @@ from store.units import units_at
 SYSTEM = "system"
 
 
-class CaseNotFound(LookupError):
+class CaseNotFound(NotFound):
     """No case with that id."""
 
 
-class IdempotencyConflict(ValueError):
+class IdempotencyConflict(Invalid):
     """An Idempotency-Key already used for a different request."""
 
 
-class InvalidReport(ValueError):
+class InvalidReport(Invalid):
     """A report that cannot become a case; the message says what to send instead."""
 
 
-class InvalidTarget(ValueError):
+class InvalidTarget(Invalid):
     """A move names a unit, department or case that cannot take it."""
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cases.lifecycle import FINISHED_STATUSES
+from errors import Conflict, Invalid, NotFound
 from geo import coverage, crs, plan_checks
 from geo import plans as domain
 from geo.codes import Level, level_of
@@ -46,15 +47,15 @@ AREA_NOTE = (
 )
 
 
-class PlanNotFound(LookupError):
+class PlanNotFound(NotFound):
     """No plan with that id."""
 
 
-class PlanClosed(ValueError):
+class PlanClosed(Conflict):
     """The plan is published or abandoned: it can no longer change."""
 
 
-class PlanConflict(ValueError):
+class PlanConflict(Conflict):
     """Units the draft touches changed since it was opened (or codes it allocated were used)."""
 
     def __init__(self, message: str, conflicts: list[dict[str, Any]]) -> None:
@@ -62,7 +63,7 @@ class PlanConflict(ValueError):
         super().__init__(message)
 
 
-class PlanInvalid(ValueError):
+class PlanInvalid(Invalid):
     """The draft has problems that refuse a publish; `problems` lists them with their locations."""
 
     def __init__(self, message: str, problems: list[Problem]) -> None:

@@ -4,7 +4,7 @@
 Every page handler calls what the JSON API calls: the queue's store functions (as `GET /queue`),
 `get_case` (masking and the disclosure audit), `make_move` (the move, its permission and
 jurisdiction checks) — no rule is decided here. Errors of a move are mapped to their status by
-the API's one table (api.errors.STATUS_BY_ERROR) and shown in the form, which keeps what was typed.
+the API's one map (api.errors.status_of) and shown in the form, which keeps what was typed.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from access.roles import Role, User, moves_for
 from api.access import CurrentUser
 from api.assets import PageAssets
 from api.deps import SessionDep
-from api.errors import STATUS_BY_ERROR, NotFound
+from api.errors import NotFound, status_of
 from api.pages.templates import render
 from api.routes import cases as case_routes
 from api.routes.auth import client_ip
@@ -33,6 +33,7 @@ from api.routes.queue import QueueFilterDep, page_of
 from cases import response_templates
 from cases.lifecycle import CaseStatus, IllegalMove, allowed_moves
 from cases.vocabulary import GROUP_OF_STATUS, OPEN_GROUPS
+from errors import Refused
 from store import case_queue, mapdata, users
 from store import cases as store
 
@@ -40,7 +41,7 @@ router = APIRouter(tags=["workbench"], include_in_schema=False)
 
 DESK_DIR = Path(__file__).resolve().parent.parent / "static" / "desk"
 FIELD_WORKER_VIEW = "/tasks"  # field workers have their own page: their tasks on the phone
-MOVE_ERRORS = (*(e for e in STATUS_BY_ERROR if e is not NotFound), ValidationError)
+MOVE_ERRORS = (Refused, ValidationError)  # errors of the vocabulary (errors.py) and of the form
 
 
 def _is_fragment(request: Request) -> bool:
@@ -202,6 +203,8 @@ def make_move(
         )
         case_routes.make_move(request, case_id, body, rules, user.username if user else "public", user)
     except MOVE_ERRORS as exc:
+        if type(exc) is NotFound:  # nothing the form can show: the page's own 404
+            raise
         session.rollback()
         return _refused(case_id, current, to, typed, exc, session, rules, category)
     detail = get_case(case_id, request, session, rules, user)
@@ -212,7 +215,7 @@ def make_move(
 
 def _refused(case_id, current, to, typed, exc, session, rules, category) -> Response:
     """The move form again, with why the move was refused (409, 422, 403) and what was typed."""
-    status = 422 if isinstance(exc, ValidationError) else STATUS_BY_ERROR.get(type(exc), 422)
+    status = status_of(exc) if isinstance(exc, Refused) else 422
     if isinstance(exc, ValidationError):
         message = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
     else:
