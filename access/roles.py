@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from cases.lifecycle import CaseStatus, allowed_moves
+from errors import Denied
 from geo.codes import CODE_LENGTH, Level
 
 
@@ -117,7 +118,7 @@ class User:
 
 
 
-class AccessDenied(PermissionError):
+class AccessDenied(Denied):
     """The user may not do this (here); the message says what is missing."""
 
 

@@ -2,9 +2,10 @@
 
 `authorize` is an app-wide dependency: it looks up the route in RULES (a route without a rule is
 refused, and the test suite fails for it), identifies the user (Bearer token or page session
-cookie), checks the role's permission (access.roles) and the jurisdiction of whatever the path
-names — a unit code, a case, a plan. List endpoints then narrow their queries to `user_of`'s
-jurisdiction. Public routes still identify a user who sends a token (a field worker's report).
+cookie), checks the role's permission (access.roles) and the jurisdiction of whatever the request
+names — a unit code in its path, query string or JSON body, a case, a plan, a coverage report. No
+route checks jurisdiction itself; list endpoints narrow their queries to `user_of`'s jurisdiction.
+Public routes still identify a user who sends a token (a field worker's report).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Request
@@ -25,9 +26,11 @@ from sqlalchemy.orm import Session
 from access.lockout import LoginPolicy
 from access.roles import AccessDenied, Permission, User
 from cases.lifecycle import Move
+from errors import Invalid
+from geo.codes import CodeError, level_of
 from geo.settings import Settings
 from services import api_keys
-from store import throttles, users
+from store import coverage, throttles, users
 from store.cases import CaseNotFound
 
 P = Permission
@@ -37,11 +40,26 @@ READ_METHODS = ("GET", "HEAD")  # all an API key may do
 
 
 @dataclass(frozen=True)
+class UnitIn:
+    """A unit code the request names, in its path, query string or JSON body: it must lie in the
+    user's jurisdiction (a well-formed code outside it: 403; a malformed one outside it: 422)."""
+
+    place: Literal["path", "query", "body"]
+    name: str
+
+
+# What a rule checks jurisdiction on: a unit the request names, or the unit of a stored thing its
+# path names by id ("case": case_id or service_request_id, "plan": plan_id, "report": report_id).
+Scope = UnitIn | Literal["case", "plan", "report"]
+UNIT_QUERY = UnitIn("query", "unit")  # ?unit=: "a unit and all below it" on statistics and reports
+
+
+@dataclass(frozen=True)
 class Rule:
-    """What a route needs: a permission (None = public) and what in its path to check jurisdiction on."""
+    """What a route needs: a permission (None = public) and what in the request to check jurisdiction on."""
 
     permission: Permission | None
-    scope: str | None = None  # "code" (a unit code), "case", "plan", or None
+    scope: Scope | None = None
     page: bool = False  # an HTML page: send people without a session to the login page
     # A setting's name (geo.settings.Settings): while it is true, callers without credentials pass
     # as on a public route (the route shows them its public view); signed-in callers are checked.
@@ -78,9 +96,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/cases/{case_id}/photos/{seq}"): Rule(P.READ_CASES, "case"),
     ("GET", "/cases/{case_id}/assignments"): Rule(P.READ_CASES, "case"),
     ("POST", "/cases/{case_id}/transitions"): Rule(P.READ_CASES, "case"),  # the move is checked too
-    ("GET", "/stats"): Rule(P.READ_STATS),
-    ("GET", "/stats/dashboard"): Rule(P.READ_STATS),  # the unit in the query is checked by the route
-    ("GET", "/stats/dashboard/map"): Rule(P.READ_STATS),
+    ("GET", "/stats"): Rule(P.READ_STATS, UNIT_QUERY),
+    ("GET", "/stats/dashboard"): Rule(P.READ_STATS, UNIT_QUERY),
+    ("GET", "/stats/dashboard/map"): Rule(P.READ_STATS, UNIT_QUERY),
     ("GET", "/dashboard"): Rule(P.READ_STATS, page=True),
     ("GET", "/docs"): PUBLIC,  # the API's documentation (Swagger UI), signing in from the page
     ("GET", "/redoc"): PUBLIC,
@@ -97,8 +115,8 @@ RULES: dict[tuple[str, str], Rule] = {
         P.READ_CASES, "case", public_if="open311_public_read"
     ),
     # Planning
-    ("POST", "/plans"): Rule(P.PLAN),  # the unit in the body is checked by the route
-    ("GET", "/plans"): Rule(P.PLAN),
+    ("POST", "/plans"): Rule(P.PLAN, UnitIn("body", "unit")),
+    ("GET", "/plans"): Rule(P.PLAN, UNIT_QUERY),
     ("GET", "/plans/{plan_id}"): Rule(P.PLAN, "plan"),
     ("POST", "/plans/{plan_id}/edits"): Rule(P.PLAN, "plan"),
     ("DELETE", "/plans/{plan_id}/edits/{edit_id}"): Rule(P.PLAN, "plan"),
@@ -112,9 +130,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/plan"): Rule(P.READ_UNITS, page=True),
     ("GET", "/plan/{plan_id}"): Rule(P.READ_UNITS, page=True),
     ("GET", "/units/{code}/diff"): Rule(P.READ_UNITS),
-    ("GET", "/coverage"): Rule(P.READ_UNITS),
-    ("GET", "/coverage/reports"): Rule(P.READ_UNITS),
-    ("GET", "/coverage/reports/{report_id}/compare"): Rule(P.READ_UNITS),
+    ("GET", "/coverage"): Rule(P.READ_UNITS, UNIT_QUERY),
+    ("GET", "/coverage/reports"): Rule(P.READ_UNITS, UNIT_QUERY),
+    ("GET", "/coverage/reports/{report_id}/compare"): Rule(P.READ_UNITS, "report"),
     # The map: boundaries for every signed-in user, cases narrowed to the jurisdiction.
     ("GET", "/map"): Rule(P.READ_UNITS, page=True),
     ("GET", "/map/tiles/{z}/{x}/{y}.pbf"): Rule(P.READ_UNITS),
@@ -122,7 +140,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/map/units/{code}"): Rule(P.READ_UNITS),
     ("GET", "/map/search"): Rule(P.READ_UNITS),
     ("GET", "/map/cases"): Rule(P.READ_CASES),
-    ("GET", "/map/party"): Rule(P.READ_UNITS),
+    ("GET", "/map/party"): Rule(P.READ_UNITS, UNIT_QUERY),
     ("GET", "/map/labels"): Rule(P.READ_UNITS),
     ("GET", "/map/boundaries"): Rule(P.READ_UNITS),
     # The workbench (api/pages/desk.py): the queue, a case and its moves (each checked by the API's move).
@@ -143,7 +161,7 @@ RULES: dict[tuple[str, str], Rule] = {
     # Patrols: tracks are personal data, narrowed by access.roles.User.may_see_patrol in the query
     ("POST", "/patrols"): Rule(P.PATROL),
     ("GET", "/patrols"): Rule(P.PATROL),
-    ("GET", "/patrols/coverage/{code}"): Rule(P.READ_UNITS, "code"),
+    ("GET", "/patrols/coverage/{code}"): Rule(P.READ_UNITS, UnitIn("path", "code")),
 }
 
 
@@ -292,7 +310,10 @@ async def authorize(request: Request, user: Annotated[User | None, Depends(resol
         raise HTTPException(401, "sign in first: POST /auth/token", {"WWW-Authenticate": "Bearer"})
     if not user.can(rule.permission):
         raise AccessDenied(f"a {user.role} may not do this ({rule.permission} needed)")
-    if rule.scope:
+    if isinstance(rule.scope, UnitIn):
+        for code in await _named_units(request, rule.scope):
+            check_unit(user, code, rule.scope.name)
+    elif rule.scope:
         await run_in_threadpool(_check_scope, request, user, rule.scope)
 
 
@@ -301,16 +322,43 @@ def _public_now(request: Request, rule: Rule) -> bool:
     return rule.public_if is not None and bool(getattr(request.app.state.settings, rule.public_if))
 
 
+async def _named_units(request: Request, scope: UnitIn) -> list[str]:
+    """The values the request gives the scope's parameter (every one of a repeated query parameter)."""
+    if scope.place == "path":
+        value = request.path_params.get(scope.name)
+        return [value] if isinstance(value, str) else []
+    if scope.place == "query":
+        return request.query_params.getlist(scope.name)
+    try:
+        body = await request.json()  # cached on the request: the route's model reads the same
+    except ValueError:
+        return []  # not JSON: the route's validation answers
+    value = body.get(scope.name) if isinstance(body, dict) else None
+    return [value] if isinstance(value, str) else []  # anything else the route's model refuses
+
+
+def check_unit(user: User, code: str, name: str) -> None:
+    """AccessDenied for a unit outside the user's jurisdiction; a malformed code outside it is
+    refused as invalid (422), as the route would, rather than read as a prefix of other units."""
+    if user.covers(code):
+        return
+    try:
+        level_of(code)
+    except CodeError as exc:
+        raise Invalid(f"{name}: {exc}") from None
+    raise AccessDenied(f"unit {code} is outside your unit {user.unit_code}")
+
+
 def _check_scope(request: Request, user: User, scope: str) -> None:
     params = request.path_params
-    if scope == "code" and not user.covers(params.get("code")):
-        raise AccessDenied(f"unit {params.get('code')} is outside your unit {user.unit_code}")
     with request.app.state.read_sessions() as session:
         if scope == "case":
             case_id = params.get("case_id") or params.get("service_request_id")
             check_case(session, user, case_id)
         elif scope == "plan":
             check_plan(session, user, params.get("plan_id"))
+        elif scope == "report":
+            check_report(session, user, params.get("report_id"))
 
 
 def check_case(session: Session, user: User, case_id: object) -> None:
@@ -365,6 +413,16 @@ def check_plan(session: Session, user: User, plan_id: object) -> None:
     unit = session.execute(text("SELECT unit_code FROM plans WHERE id = :id"), {"id": plan_id}).scalar()
     if unit is not None and not user.covers(unit):
         raise AccessDenied(f"plan {plan_id} is on unit {unit}, outside your unit {user.unit_code}")
+
+
+def check_report(session: Session, user: User, report_id: object) -> None:
+    """AccessDenied unless the coverage report's unit lies in the user's unit (missing: the route's 404)."""
+    try:
+        unit = coverage.report_unit(session, int(str(report_id)))
+    except ValueError:
+        return
+    if unit is not None and not user.covers(unit):
+        raise AccessDenied(f"unit {unit} is outside your unit {user.unit_code}")
 
 
 def user_of(request: Request) -> User | None:

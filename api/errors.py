@@ -1,4 +1,9 @@
-"""One map from domain errors to HTTP answers, registered once on the app."""
+"""One map from the error vocabulary (errors.py) to HTTP answers, registered once on the app.
+
+Every error a user can act on is of one kind of errors.KINDS; STATUS_BY_KIND gives its status and
+the answer is `{"detail": message}` (plus what some errors carry, `_extra`), or under /open311/ the
+Open311 error list (api/open311_format.py). docs/errors.md has the table.
+"""
 
 from __future__ import annotations
 
@@ -13,82 +18,46 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.exceptions import HTTPException
 
-from access.roles import AccessDenied
+import errors
 from api.access import LoginRequired
-from api.live_feed import TooManyStreams
-from cases.categories import UnknownCategory
-from cases.intake_checks import OutsideUnits
-from cases.lifecycle import IllegalMove, MissingNeeds
-from cases.photos import PhotoRejected
-from geo.codes import CodeError
-from geo.crs import CoordinateError
+from cases.lifecycle import IllegalMove
+from errors import Conflict, Denied, Invalid, NotFound, Refused, TooLarge, TooMany, Unsupported, kind_of
 from geo.importer import ImportRejected
-from geo.patrols import PatrolRejected
 from geo.plan_validation import problems_geojson
-from geo.plans import EditError, PlanClosed, PlanConflict, PlanInvalid, PlanNotFound
-from services.api_keys import ApiKeyNotFound, ApiKeyRefused
-from store.cases import CaseNotFound, IdempotencyConflict, InvalidReport, InvalidTarget
-from store.patrols import PatrolNotFound
-from store.users import UserError
+from geo.plans import PlanConflict, PlanInvalid
 
 log = logging.getLogger("gridmap.api")
 
-
-class NotFound(LookupError):
-    """A resource that does not exist; the message names it."""
+__all__ = ["InvalidParameter", "NotFound", "PayloadTooLarge", "UnsupportedMediaType", "register"]
 
 
-class InvalidParameter(ValueError):
+class InvalidParameter(Invalid):
     """A request parameter that cannot be used; the message says why."""
 
 
-class UnsupportedMediaType(InvalidParameter):
+class UnsupportedMediaType(InvalidParameter, Unsupported):
     """A body in a format the endpoint does not read."""
 
 
-class PayloadTooLarge(ValueError):
+class PayloadTooLarge(TooLarge):
     """A body over the size limit; the message gives the limit."""
 
 
-STATUS_BY_ERROR: dict[type[Exception], int] = {
-    CoordinateError: 422,
-    CodeError: 422,
-    ImportRejected: 422,
-    InvalidParameter: 422,
-    UnsupportedMediaType: 415,
-    PayloadTooLarge: 413,
+# THE map: each kind of the vocabulary (errors.KINDS), its HTTP status.
+STATUS_BY_KIND: dict[type[Refused], int] = {
+    Invalid: 422,
+    TooLarge: 413,
+    Unsupported: 415,
     NotFound: 404,
-    CaseNotFound: 404,
-    UnknownCategory: 422,
-    IdempotencyConflict: 422,
-    InvalidTarget: 422,
-    InvalidReport: 422,
-    OutsideUnits: 422,
-    MissingNeeds: 422,
-    PhotoRejected: 422,
-    IllegalMove: 409,
-    AccessDenied: 403,
-    UserError: 422,
-    PlanNotFound: 404,
-    EditError: 422,
-    PlanInvalid: 422,
-    PlanClosed: 409,
-    PlanConflict: 409,
-    PatrolRejected: 422,
-    PatrolNotFound: 404,
-    TooManyStreams: 429,
-    ApiKeyRefused: 422,
-    ApiKeyNotFound: 404,
+    Conflict: 409,
+    Denied: 403,
+    TooMany: 429,
 }
 
 
-# A photo's problem decides its answer: too big, not a kind we take, or broken.
-PHOTO_STATUS = {"too_big": 413, "unsupported": 415, "corrupt": 422}
-
-
-def _message(exc: Exception) -> str:
-    # KeyError's str() is the repr of its argument; the argument is the message.
-    return str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+def status_of(exc: Refused) -> int:
+    """The HTTP status of an error of the vocabulary."""
+    return STATUS_BY_KIND[kind_of(exc) or Invalid]
 
 
 def _extra(exc: Exception) -> dict[str, object]:
@@ -134,14 +103,13 @@ def _open311(
 
 def register(app: FastAPI) -> None:
     """Install the handlers: domain errors become 4xx with a reason, anything else a bare 500."""
-    for error, status in STATUS_BY_ERROR.items():
 
-        async def handler(request: Request, exc: Exception, status: int = status) -> JSONResponse:
-            if isinstance(exc, PhotoRejected):
-                status = PHOTO_STATUS.get(exc.kind, 422)
-            return _error(status, _message(exc), **_extra(exc))
+    async def refused(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Refused)
+        status, detail = status_of(exc), errors.message_of(exc)
+        return _open311(request, status, detail) or _error(status, detail, **_extra(exc))
 
-        app.add_exception_handler(error, handler)
+    app.add_exception_handler(Refused, refused)
 
     async def database_down(request: Request, exc: DBAPIError | psycopg.OperationalError) -> JSONResponse:
         lost = isinstance(exc, OperationalError | psycopg.OperationalError)

@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sse_starlette import ServerSentEvent
 
 from access.roles import User
+from errors import TooMany
 from store import case_events as store
 
 log = logging.getLogger("gridmap.live")
@@ -190,7 +191,7 @@ class Feed:
             del self._events[:extra], self._cursors[:extra]
 
 
-class TooManyStreams(Exception):
+class TooManyStreams(TooMany):
     """The user, or the process, has as many open streams as allowed; the message says which."""
 
 

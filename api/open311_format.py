@@ -21,35 +21,18 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
-from access.roles import AccessDenied
-from api.errors import InvalidParameter, NotFound, PayloadTooLarge, UnsupportedMediaType
-from cases.categories import Category, CategoryTable, UnknownCategory
-from cases.intake_checks import OutsideUnits
+from api.errors import status_of
+from cases.categories import Category, CategoryTable
 from cases.lifecycle import CaseStatus, Tier, is_open
 from cases.model import mask_phone
 from cases.worktime import SHANGHAI
-from geo.crs import CoordinateError
+from errors import Refused, message_of
 from store import cases as store
 from store.units import StoredUnit
 
 PREFIX = "/open311/"
 COMMAND_CENTRE = "county command centre (unassigned queue)"  # who takes requests no grid covers
 XML_TYPE = "text/xml"  # Starlette adds "; charset=utf-8", as the spec's examples are served
-
-# Errors answered in the Open311 format, with their HTTP status (first match wins: subclasses first).
-ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
-    (UnsupportedMediaType, 415),
-    (PayloadTooLarge, 413),
-    (NotFound, 404),
-    (store.CaseNotFound, 404),
-    (AccessDenied, 403),
-    (InvalidParameter, 400),
-    (CoordinateError, 400),
-    (UnknownCategory, 400),
-    (store.InvalidReport, 400),
-    (OutsideUnits, 400),
-    (store.IdempotencyConflict, 400),
-)
 
 # XML: a list's items are elements named after its container, as the spec shows them.
 ITEM_TAGS = {
@@ -77,7 +60,8 @@ def format_of(path: str) -> str:
 
 
 def open311_status(status: int) -> int:
-    """The spec's status for one of ours: it knows 400 for every bad parameter, not 422."""
+    """The spec's status for one of ours (api.errors.STATUS_BY_KIND): it knows 400 for every bad
+    parameter, not 422; the others are the same."""
     return 400 if status == 422 else status
 
 
@@ -120,7 +104,8 @@ def _status_of(exc: Exception) -> int:
         return open311_status(exc.status_code)
     if isinstance(exc, RequestValidationError):
         return 400
-    return next(status for error, status in ERROR_STATUS if isinstance(exc, error))
+    assert isinstance(exc, Refused)
+    return open311_status(status_of(exc))
 
 
 def _description_of(exc: Exception) -> str:
@@ -128,7 +113,7 @@ def _description_of(exc: Exception) -> str:
         return str(exc.detail)
     if isinstance(exc, RequestValidationError):
         return "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in exc.errors())
-    return str(exc)
+    return message_of(exc)
 
 
 class Open311Route(APIRoute):
@@ -137,7 +122,7 @@ class Open311Route(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         """FastAPI's handler, with bad requests, refusals and unknown ids turned into Open311 errors."""
         handler = super().get_route_handler()
-        known = (RequestValidationError, HTTPException, *(error for error, _ in ERROR_STATUS))
+        known = (RequestValidationError, HTTPException, Refused)  # Refused: the whole vocabulary
 
         async def open311_handler(request: Request) -> Response:
             fmt = request.path_params.get("format")

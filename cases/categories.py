@@ -23,6 +23,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from cases.worktime import TimeLimit, read_csv_rows
+from errors import Invalid
 from geo.settings import PROJECT_DIR
 
 DEFAULT_CATEGORY_FILE = PROJECT_DIR / "data" / "categories.csv"
@@ -37,7 +38,7 @@ SUB_CODE = re.compile(r"\d{4}")
 REQUIRED_COLUMNS = ("code", "name", "parent", *STAGES)
 
 
-class UnknownCategory(KeyError):
+class UnknownCategory(Invalid, KeyError):
     """A category code that is not in the table."""
 
     def __str__(self) -> str:

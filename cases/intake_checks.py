@@ -11,14 +11,15 @@ from __future__ import annotations
 from access.roles import Role, User
 from cases.categories import Category, CategoryTable
 from cases.lifecycle import TIER_OF_LEVEL, Tier
+from errors import Invalid
 from geo.assignment import Assignment
 
 
-class OutsideUnits(ValueError):
+class OutsideUnits(Invalid):
     """A report outside every unit, refused because the deployment says so; the message says why."""
 
 
-class InvalidReport(ValueError):
+class InvalidReport(Invalid):
     """A report that cannot become a case; the message says what to send instead."""
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from errors import Conflict, Invalid
+
 
 class CaseStatus(StrEnum):
     """Where a case stands."""
@@ -139,7 +141,7 @@ STAGE_OF: dict[CaseStatus, str] = {
 }
 
 
-class IllegalMove(ValueError):
+class IllegalMove(Conflict):
     """A move the table does not allow from the current status; lists the allowed ones."""
 
     def __init__(self, current: CaseStatus, to: str) -> None:
@@ -149,7 +151,7 @@ class IllegalMove(ValueError):
         super().__init__(f"cannot move a case from {current} to {to}; allowed: {allowed}")
 
 
-class MissingNeeds(ValueError):
+class MissingNeeds(Invalid):
     """A legal move without what it must carry."""
 
 

@@ -17,10 +17,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from io import BytesIO
-from typing import Literal
+from typing import ClassVar, Literal
 
 import pillow_heif
 from PIL import Image
+
+from errors import Invalid, TooLarge, Unsupported
 
 pillow_heif.register_heif_opener()
 
@@ -51,12 +53,28 @@ ORIENTATION = 0x0112
 GPS_LAT_REF, GPS_LAT, GPS_LON_REF, GPS_LON = 1, 2, 3, 4
 
 
-class PhotoRejected(ValueError):
+class PhotoRejected(Invalid):
     """A photo the service does not accept; `kind` is too_big, unsupported or corrupt."""
 
-    def __init__(self, message: str, kind: Literal["too_big", "unsupported", "corrupt"]) -> None:
-        super().__init__(message)
-        self.kind = kind
+    kind: ClassVar[Literal["too_big", "unsupported", "corrupt"]] = "corrupt"
+
+
+class PhotoTooBig(PhotoRejected, TooLarge):
+    """A photo over the byte or pixel limit."""
+
+    kind = "too_big"
+
+
+class PhotoUnsupported(PhotoRejected, Unsupported):
+    """A file that is not a photo of an accepted type (or empty)."""
+
+    kind = "unsupported"
+
+
+class PhotoCorrupt(PhotoRejected):
+    """A photo of an accepted type that cannot be decoded to its end."""
+
+    kind = "corrupt"
 
 
 @dataclass(frozen=True)
@@ -74,7 +92,7 @@ class Photo:
 def inspect_photo(data: bytes, *, max_bytes: int, camera_tz: tzinfo = CAMERA_TZ) -> Photo:
     """Check an uploaded photo and read its size, GPS and time; PhotoRejected says why not."""
     if len(data) > max_bytes:
-        raise PhotoRejected(f"the photo is larger than the limit of {_size_text(max_bytes)}", "too_big")
+        raise PhotoTooBig(f"the photo is larger than the limit of {_size_text(max_bytes)}")
     content_type = sniff_content_type(data)
     with _rejecting_bad_files(content_type):
         image = _open(data, content_type)
@@ -107,10 +125,10 @@ def sniff_content_type(data: bytes) -> ContentType:
     if data[4:8] == b"ftyp" and data[8:12] in HEIC_BRANDS:
         return "image/heic"
     if not data:
-        raise PhotoRejected(f"the photo is empty; send a {ACCEPTED} image", "unsupported")
+        raise PhotoUnsupported(f"the photo is empty; send a {ACCEPTED} image")
     known = _other_type(data)
     what = f"a {known} file" if known else "not an image"
-    raise PhotoRejected(f"the photo is {what}; accepted types are {ACCEPTED}", "unsupported")
+    raise PhotoUnsupported(f"the photo is {what}; accepted types are {ACCEPTED}")
 
 
 def _other_type(data: bytes) -> str | None:
@@ -147,21 +165,20 @@ def _rejecting_bad_files(content_type: ContentType) -> Iterator[None]:
     except PhotoRejected:
         raise
     except Image.DecompressionBombError as error:
-        raise PhotoRejected(f"the photo has too many pixels: {error}", "too_big") from None
+        raise PhotoTooBig(f"the photo has too many pixels: {error}") from None
     except Exception as error:
         # Bad files raise many kinds of errors (OSError, SyntaxError, ValueError, EOFError…):
         # all mean the same thing here.
         detail = BUFFER_REPR.sub("", str(error))  # Pillow names the in-memory file: noise to a client.
-        raise PhotoRejected(f"the {name} photo is corrupt or truncated ({detail})", "corrupt") from None
+        raise PhotoCorrupt(f"the {name} photo is corrupt or truncated ({detail})") from None
 
 
 def _open(data: bytes, content_type: ContentType) -> Image.Image:
     """Open the image (headers only) as the sniffed format and check its pixel count."""
     image = Image.open(BytesIO(data), formats=[PILLOW_FORMAT[content_type]])
     if image.width * image.height > MAX_PIXELS:
-        raise PhotoRejected(
-            f"the photo has {image.width}×{image.height} pixels; the limit is {MAX_PIXELS:,} pixels",
-            "too_big",
+        raise PhotoTooBig(
+            f"the photo has {image.width}×{image.height} pixels; the limit is {MAX_PIXELS:,} pixels"
         )
     return image
 

@@ -22,13 +22,14 @@ from cases.lifecycle import NEXT_TIER, TIER_OF_LEVEL, CaseStatus, Move, Rating, 
 from cases.model import StageClock, extended_clock, stage_clock
 from cases.rules import Rules
 from cases.worktime import TimeLimit
+from errors import Invalid
 from geo.assignment import Assignment
 from geo.codes import county_of, unit_above
 
 SYSTEM = "system"  # the actor of what the service does by itself (escalation, reopening)
 
 
-class InvalidTarget(ValueError):
+class InvalidTarget(Invalid):
     """A move names a unit, department or case that cannot take it."""
 
 

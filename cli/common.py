@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 import typer
 from sqlalchemy.orm import Session
 
-from geo.crs import CoordinateError
+from cli.errors import refusals
 from geo.settings import Settings
-from store.cluster import ClusterError
-from store.engine import DatabaseError, engine_for, resolve_database_url, session_factory
+from store.engine import engine_for, resolve_database_url, session_factory
 
 DEFAULT_PORT = 8000
 
@@ -43,17 +42,6 @@ def session_scope(settings: Settings) -> Iterator[Session]:
         yield session
 
 
-@contextmanager
-def friendly_errors() -> Iterator[None]:
-    """Turn the errors a user can fix into a message and exit code 1."""
-    from geo.importer import ImportRejected
-    from store.people import PeopleError
-
-    try:
-        yield
-    except ImportRejected as exc:
-        for line in exc.report.errors:
-            say(f"  ✗ {line}")
-        fail(f"{exc}. Fix the file (or use --repair for invalid polygons) and run the import again.")
-    except (ClusterError, DatabaseError, CoordinateError, PeopleError, FileNotFoundError, ValueError) as exc:
-        fail(str(exc))
+def friendly_errors() -> AbstractContextManager[None]:
+    """Turn the errors a user can fix into a message and an exit code (cli.errors, the one map)."""
+    return refusals()

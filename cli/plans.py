@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from cli.common import fail, friendly_errors, say, session_scope
+from cli.common import fail, say, session_scope
+from cli.errors import refusals
 from geo.plan_fields import EditFields, help_of
 from geo.settings import get_settings
 
@@ -23,20 +23,9 @@ def _plan_json(data: object) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
 
-@contextmanager
-def plan_errors() -> Iterator[None]:
-    """Plan errors as messages: conflicts name the units, invalid drafts list their problems."""
-    from geo.plans import PlanClosed, PlanConflict, PlanInvalid, PlanNotFound
-
-    with friendly_errors():
-        try:
-            yield
-        except PlanInvalid as exc:
-            for problem in exc.problems:
-                say(f"  ✗ {problem.kind}: {problem.message}")
-            fail(str(exc))
-        except (PlanConflict, PlanClosed, PlanNotFound) as exc:
-            fail(str(exc))
+def plan_errors() -> AbstractContextManager[None]:
+    """Plan errors as messages: conflicts name the units, invalid drafts list their problems (cli.errors)."""
+    return refusals()
 
 
 @plan_app.command("new")

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
+from errors import Invalid
+
 
 class Level(StrEnum):
     """The levels of the hierarchy, from the county down."""
@@ -62,7 +64,7 @@ class SpecialType(StrEnum):
     OTHER = "other"
 
 
-class CodeError(ValueError):
+class CodeError(Invalid):
     """A unit code that does not follow the format."""
 
 

@@ -18,6 +18,8 @@ import shapely
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
+from errors import Invalid
+
 STORAGE_SRID = 4490
 STORAGE_CRS = f"EPSG:{STORAGE_SRID}"
 # Decimals of storage lon/lat in GeoJSON answers: about 1 cm. More would be noise; fewer would
@@ -68,7 +70,7 @@ Array = np.ndarray
 PlanarMap = Callable[[Array, Array], tuple[Array, Array]]
 
 
-class CoordinateError(ValueError):
+class CoordinateError(Invalid):
     """Coordinates or a coordinate system that cannot be used; the message says why."""
 
 

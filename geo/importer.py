@@ -19,6 +19,7 @@ import pyogrio
 import pyproj
 import shapely
 
+from errors import Invalid
 from geo import crs
 from geo.codes import CodeError, Level, level_of, parent_code
 from geo.settings import Settings
@@ -37,7 +38,7 @@ KNOWN_PROPERTIES = ("code", "name", "kind", "special_type", "households", "popul
 SERVICE_PROPERTIES = ("version", "valid_from", "valid_to")
 
 
-class ImportRejected(ValueError):
+class ImportRejected(Invalid):
     """The file cannot be imported; `report` lists every problem. Nothing was stored."""
 
     def __init__(self, report: ValidationReport, message: str | None = None) -> None:

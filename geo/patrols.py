@@ -23,6 +23,7 @@ import numpy as np
 import shapely
 from pyproj import Geod
 
+from errors import Invalid
 from geo.crs import CHINA_BOUNDS
 
 GEOD = Geod(ellps="GRS80")  # CGCS2000's ellipsoid: geodesic metres on storage lon/lat
@@ -57,7 +58,7 @@ class CleanTrack:
     dropped: Counter[str] = field(default_factory=Counter)
 
 
-class PatrolRejected(ValueError):
+class PatrolRejected(Invalid):
     """A track that cannot be stored; the message says why."""
 
 

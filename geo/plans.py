@@ -22,6 +22,7 @@ import shapely
 import shapely.errors
 import shapely.ops
 
+from errors import Conflict, Invalid, NotFound
 from geo import geojson
 from geo.codes import GridKind, Level, parent_code
 from geo.validation import UnitFeature
@@ -52,7 +53,7 @@ class Operation(StrEnum):
     RESHAPE = "reshape"  # move the boundary two neighbours share (geo.reshape)
 
 
-class EditError(ValueError):
+class EditError(Invalid):
     """An edit that cannot be applied to the draft; the message says why."""
 
 
@@ -64,15 +65,15 @@ class CodeTaken(EditError):
         super().__init__(f"code {code}, allocated by this draft, has been used since")
 
 
-class PlanNotFound(LookupError):
+class PlanNotFound(NotFound):
     """No plan with that id."""
 
 
-class PlanClosed(ValueError):
+class PlanClosed(Conflict):
     """The plan is published or abandoned: it can no longer change."""
 
 
-class PlanConflict(ValueError):
+class PlanConflict(Conflict):
     """Units the draft touches changed since it was opened (or codes it allocated were used)."""
 
     def __init__(self, message: str, conflicts: list[dict[str, Any]]) -> None:
@@ -80,7 +81,7 @@ class PlanConflict(ValueError):
         super().__init__(message)
 
 
-class PlanInvalid(ValueError):
+class PlanInvalid(Invalid):
     """The draft has problems that refuse a publish; `problems` lists them with their locations."""
 
     def __init__(self, message: str, problems: list[Problem]) -> None:

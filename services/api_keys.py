@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from access.roles import User
+from errors import Invalid, NotFound
 from store import api_keys, users
 
 KEY_PREFIX = "gmk_"  # recognisable in a leaked config file or log (secret scanners match on it)
@@ -25,11 +26,11 @@ MIN_DAYS, MAX_DAYS, DEFAULT_DAYS = 1, 90, 30
 MAX_NAME = 80
 
 
-class ApiKeyRefused(ValueError):
+class ApiKeyRefused(Invalid):
     """A key cannot be made as asked; the message says why."""
 
 
-class ApiKeyNotFound(LookupError):
+class ApiKeyNotFound(NotFound):
     """No live key of that id belongs to the user."""
 
 

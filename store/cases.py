@@ -23,6 +23,7 @@ from cases.model import reporter_view
 from cases.rules import Rules as Rules
 from cases.workflow import CaseState, redraw
 from cases.workflow import InvalidTarget as InvalidTarget
+from errors import Invalid, NotFound
 from geo import geojson
 from geo.assignment import Assignment
 from geo.crs import METRES_PER_DEGREE_MIN
@@ -33,11 +34,11 @@ from store.case_history import clock_of, state_of, write_change
 from store.units import units_at
 
 
-class CaseNotFound(LookupError):
+class CaseNotFound(NotFound):
     """No case with that id."""
 
 
-class IdempotencyConflict(ValueError):
+class IdempotencyConflict(Invalid):
     """An Idempotency-Key already used for a different request."""
 
 

@@ -15,11 +15,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import pwd
 import re
 import secrets
 import shlex
-import shutil
 import socket
 import subprocess
 from collections.abc import Callable, Iterator
@@ -31,11 +29,12 @@ import psycopg
 from psycopg import sql
 
 from geo.settings import Settings
+from store.pg_server import Binaries, ClusterError, Owner, find_binaries, run_as, server_owner
+
+__all__ = ["HOST", "SERVER_SETTINGS", "ClusterError", "ClusterStatus", "EmbeddedCluster"]
 
 SUPERUSER = "gridmap"
 HOST = "127.0.0.1"
-SYSTEM_USER = "postgres"
-DEBIAN_PG_ROOT = Path("/usr/lib/postgresql")
 
 # A development cluster on a small (2-core) machine: enough memory for GiST index builds over a
 # few hundred thousand polygons without crowding out the API and the test run beside it.
@@ -55,10 +54,6 @@ LOG_TAIL_LINES = 20
 UNIX_SOCKET_PATH_MAX = 107  # sun_path is 108 bytes including the terminating NUL
 
 
-class ClusterError(RuntimeError):
-    """An expected failure of the embedded cluster; the message says what to do next."""
-
-
 @dataclass(frozen=True)
 class ClusterStatus:
     """What `gridmap db status` shows."""
@@ -69,27 +64,6 @@ class ClusterStatus:
     pid: int | None
     url: str | None
     message: str
-
-
-@dataclass(frozen=True)
-class _Binaries:
-    bin_dir: Path
-    major: int
-    share_dir: Path
-
-    def tool(self, name: str) -> str:
-        return str(self.bin_dir / name)
-
-
-@dataclass(frozen=True)
-class _Owner:
-    """The unprivileged user the server runs as when this process is root."""
-
-    name: str
-    uid: int
-    gid: int
-    groups: tuple[int, ...]
-    home: str
 
 
 class EmbeddedCluster:
@@ -105,11 +79,11 @@ class EmbeddedCluster:
         self._password_file = self._home / "pg-password"
         self._lock_file = self._home / "cluster.lock"
         self._port = settings.embedded_port
-        self._bins: _Binaries | None = None
+        self._bins: Binaries | None = None
 
     # ----------------------------------------------------------------- public API
 
-    def server_owner(self) -> _Owner | None:
+    def server_owner(self) -> Owner | None:
         """The system user PostgreSQL runs as (None: this process's own user, when not root)."""
         return self._owner()
 
@@ -226,91 +200,19 @@ class EmbeddedCluster:
 
     # ----------------------------------------------------------------- binaries and users
 
-    def _binaries(self) -> _Binaries:
+    def _binaries(self) -> Binaries:
         if self._bins is None:
-            bin_dir = self._find_bin_dir()
-            major, share_dir = _version_and_share_dir(bin_dir)
-            control = share_dir / "extension" / "postgis.control"
-            if not control.is_file():
-                raise ClusterError(
-                    f"PostGIS is not installed for PostgreSQL {major} (no {control}). Install "
-                    f"it with `apt-get install postgresql-{major}-postgis-3`, then run "
-                    f"`gridmap db start` again."
-                )
-            self._bins = _Binaries(bin_dir=bin_dir, major=major, share_dir=share_dir)
+            self._bins = find_binaries(self._settings.pg_bin_dir)
         return self._bins
 
-    def _find_bin_dir(self) -> Path:
-        configured = self._settings.pg_bin_dir
-        if configured is not None:
-            bin_dir = configured.expanduser().absolute()
-            if not (bin_dir / "initdb").is_file():
-                raise ClusterError(
-                    f"GRIDMAP_PG_BIN_DIR={bin_dir} has no initdb. Point it at the bin directory "
-                    f"of a PostgreSQL server installation (e.g. {DEBIAN_PG_ROOT}/15/bin), or "
-                    f"unset it to search {DEBIAN_PG_ROOT}."
-                )
-            return bin_dir
-        # Debian installs each major version side by side; the newest one wins.
-        versions = sorted(
-            (int(d.name), d / "bin")
-            for d in (DEBIAN_PG_ROOT.iterdir() if DEBIAN_PG_ROOT.is_dir() else ())
-            if d.name.isdigit() and (d / "bin" / "initdb").is_file()
-        )
-        if versions:
-            return versions[-1][1]
-        # Elsewhere (Homebrew, source builds) the server binaries are usually on PATH.
-        on_path = shutil.which("initdb")
-        if on_path:
-            return Path(on_path).resolve().parent
-        raise ClusterError(
-            f"No PostgreSQL server found (no initdb under {DEBIAN_PG_ROOT}/*/bin or on PATH). "
-            "Install one with `apt-get install postgresql-15 postgresql-15-postgis-3`, or set "
-            "GRIDMAP_PG_BIN_DIR to the directory holding initdb."
-        )
-
-    def _owner(self) -> _Owner | None:
+    def _owner(self) -> Owner | None:
         """None when not root (run as ourselves); otherwise the postgres system user."""
-        if os.geteuid() != 0:
-            return None
-        try:
-            entry = pwd.getpwnam(SYSTEM_USER)
-        except KeyError:
-            raise ClusterError(
-                "Running as root, but PostgreSQL refuses to run as root and there is no "
-                f"`{SYSTEM_USER}` system user to run it as. Install the server package "
-                "(`apt-get install postgresql-15`), which creates that user, or run gridmap as "
-                "an ordinary user."
-            ) from None
-        return _Owner(
-            name=entry.pw_name,
-            uid=entry.pw_uid,
-            gid=entry.pw_gid,
-            groups=tuple(os.getgrouplist(entry.pw_name, entry.pw_gid)),
-            home=entry.pw_dir,
-        )
+        return server_owner()
 
     def _run(self, args: list[str], *, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         """Run a server binary as the cluster's owner; output is captured, never printed."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}  # PGPORT etc.
-        env["LC_ALL"] = "C"  # stable English messages in errors and the log
-        owner = self._owner()
-        creds: dict[str, object] = {}
-        if owner is not None:
-            creds = {"user": owner.uid, "group": owner.gid, "extra_groups": list(owner.groups)}
-            env.update(HOME=owner.home, USER=owner.name, LOGNAME=owner.name)
         try:
-            return subprocess.run(
-                args,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                env=env,
-                cwd="/",
-                timeout=timeout,
-                check=False,
-                **creds,  # type: ignore[arg-type]
-            )
+            return run_as(self._owner(), args, timeout=timeout)
         except subprocess.TimeoutExpired:
             raise ClusterError(
                 f"`{Path(args[0]).name}` did not finish within {timeout:.0f} s.\n{self._log_tail()}"
@@ -359,7 +261,7 @@ class EmbeddedCluster:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def _check_data_version(self, bins: _Binaries) -> None:
+    def _check_data_version(self, bins: Binaries) -> None:
         found = (self._data_dir / "PG_VERSION").read_text().strip()
         if found != str(bins.major):
             raise ClusterError(
@@ -439,7 +341,7 @@ class EmbeddedCluster:
 
     # ----------------------------------------------------------------- server lifecycle
 
-    def _initdb(self, bins: _Binaries) -> None:
+    def _initdb(self, bins: Binaries) -> None:
         if self._data_dir.exists() and any(self._data_dir.iterdir()):
             raise ClusterError(
                 f"{self._data_dir} exists but holds no PostgreSQL cluster (an interrupted "
@@ -475,7 +377,7 @@ class EmbeddedCluster:
                 "Fix the cause above and run `gridmap db start` again."
             )
 
-    def _pg_ctl_start(self, bins: _Binaries) -> None:
+    def _pg_ctl_start(self, bins: Binaries) -> None:
         self._log_file.touch(mode=0o640, exist_ok=True)
         self._give_to_owner(self._log_file)  # pg_ctl appends to it as the server's user
         settings = {
@@ -532,44 +434,3 @@ class EmbeddedCluster:
                 f"Cannot connect to the embedded cluster at {HOST}:{self._port}: "
                 f"{str(exc).strip()}. Is it running? `gridmap db start` starts it."
             ) from None
-
-
-def _version_and_share_dir(bin_dir: Path) -> tuple[int, Path]:
-    """The major version of the binaries in ``bin_dir`` and their share directory."""
-    pg_config = bin_dir / "pg_config"
-    if pg_config.is_file():
-        try:
-            out = subprocess.run(
-                [str(pg_config), "--version", "--sharedir"],
-                capture_output=True,
-                text=True,
-                check=True,
-                timeout=30,
-            ).stdout.splitlines()
-            match = re.search(r"PostgreSQL (\d+)", out[0])
-            if match and len(out) > 1:
-                return int(match.group(1)), Path(out[1].strip())
-        except (OSError, subprocess.SubprocessError, IndexError):
-            pass  # fall back to asking initdb and guessing the layout
-    try:
-        out = subprocess.run(
-            [str(bin_dir / "initdb"), "--version"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=30,
-        ).stdout
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise ClusterError(f"Could not run {bin_dir / 'initdb'} --version: {exc}") from None
-    match = re.search(r"(\d+)", out)
-    if match is None:
-        raise ClusterError(f"Cannot tell the PostgreSQL version from {out.strip()!r}.")
-    major = int(match.group(1))
-    # Debian: /usr/share/postgresql/<major>; source builds: <prefix>/share/postgresql.
-    candidates = [
-        Path("/usr/share/postgresql") / str(major),
-        bin_dir.parent / "share" / "postgresql",
-        bin_dir.parent / "share",
-    ]
-    share = next((c for c in candidates if (c / "extension").is_dir()), candidates[0])
-    return major, share

@@ -1,7 +1,7 @@
 """The grid raster kept in PostGIS: bulk assignment by arithmetic and hash joins.
 
 A GiST probe costs ~50 µs on this kind of machine, so a join that probes once per point (or once
-per grid) cannot be fast. Instead `geo.lookup.grid_raster` rasterizes the current grids exactly:
+per grid) cannot be fast. Instead `geo.grid_raster.grid_raster` rasterizes the current grids exactly:
 every point of an interior cell has the same answer; an edge cell lists its candidate grids, best
 first; a near cell, in no grid, lists the grids that may lie within the snap tolerance of it.
 
@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from geo.codes import CODE_LENGTH, Level
 from geo.crs import degrees_spanning
-from geo.lookup import EDGE, Cells, GridRaster, grid_raster
+from geo.grid_raster import EDGE, Cells, GridRaster, grid_raster
 from store.geometry import from_wkb_array
 from store.units import valid_at_sql
 

@@ -12,12 +12,13 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from access.roles import User
+from errors import NotFound
 from geo import coverage, crs, patrols
 from geo.crs import METRES_PER_DEGREE_MIN, STORAGE_SRID
 from store.cases import IdempotencyConflict
 
 
-class PatrolNotFound(LookupError):
+class PatrolNotFound(NotFound):
     """No such patrol (or none the caller may see)."""
 
 

@@ -7,12 +7,13 @@ from collections.abc import Iterable, Mapping
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from errors import Invalid
 from geo import crs
 from geo.crs import STORAGE_SRID
 from geo.people import PartyCellKind, StaffRole
 
 
-class PeopleError(ValueError):
+class PeopleError(Invalid):
     """A staff or party-cell row that cannot be stored; the message names the row."""
 
 

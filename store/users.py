@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from access.lockout import LOGIN_FAILED, LoginPolicy, audit_text
 from access.roles import Role, User
+from errors import Invalid
 from store import throttles
 from store.units import units_at
 
@@ -39,7 +40,7 @@ LIFETIMES = {
 MIN_PASSWORD_LENGTH = 8
 
 
-class UserError(ValueError):
+class UserError(Invalid):
     """A user cannot be created or changed as asked; the message says why."""
 
 

@@ -4,7 +4,7 @@
 Every page handler calls what the JSON API calls: the queue's store functions (as `GET /queue`),
 `get_case` (masking and the disclosure audit), api.case_moves.make_move (the move use case
 after its permission and jurisdiction checks) — no rule is decided here. Errors of a move are
-mapped to their status by the API's one table (api.errors.STATUS_BY_ERROR) and shown in the
+mapped to their status by the API's one map (api.errors.status_of) and shown in the
 form, which keeps what was typed.
 """
 
@@ -26,7 +26,7 @@ from api.access import CurrentUser
 from api.assets import PageAssets
 from api.case_moves import make_move as move_case
 from api.deps import SessionDep
-from api.errors import STATUS_BY_ERROR, NotFound
+from api.errors import NotFound, status_of
 from api.pages.templates import render
 from api.routes.auth import client_ip
 from api.routes.cases import RulesDep, TransitionIn, entitled, get_case
@@ -34,6 +34,7 @@ from api.routes.queue import QueueFilterDep, page_of
 from cases import response_templates
 from cases.lifecycle import CaseStatus, IllegalMove, allowed_moves
 from cases.vocabulary import GROUP_OF_STATUS, OPEN_GROUPS
+from errors import Refused
 from store import case_queue, mapdata, users
 from store import cases as store
 
@@ -41,7 +42,7 @@ router = APIRouter(tags=["workbench"], include_in_schema=False)
 
 DESK_DIR = Path(__file__).resolve().parent.parent / "static" / "desk"
 FIELD_WORKER_VIEW = "/tasks"  # field workers have their own page: their tasks on the phone
-MOVE_ERRORS = (*(e for e in STATUS_BY_ERROR if e is not NotFound), ValidationError)
+MOVE_ERRORS = (Refused, ValidationError)  # errors of the vocabulary (errors.py) and of the form
 
 
 def _is_fragment(request: Request) -> bool:
@@ -203,6 +204,8 @@ def make_move(
         )
         move_case(request, case_id, body, rules, user)
     except MOVE_ERRORS as exc:
+        if type(exc) is NotFound:  # nothing the form can show: the page's own 404
+            raise
         session.rollback()
         return _refused(case_id, current, to, typed, exc, session, rules, category)
     detail = get_case(case_id, request, session, rules, user)
@@ -213,7 +216,7 @@ def make_move(
 
 def _refused(case_id, current, to, typed, exc, session, rules, category) -> Response:
     """The move form again, with why the move was refused (409, 422, 403) and what was typed."""
-    status = 422 if isinstance(exc, ValidationError) else STATUS_BY_ERROR.get(type(exc), 422)
+    status = status_of(exc) if isinstance(exc, Refused) else 422
     if isinstance(exc, ValidationError):
         message = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
     else:

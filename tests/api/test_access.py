@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from access.roles import Permission, Role, User
-from api.access import RULES, SESSION_COOKIE, TokenCache
+from api.access import RULES, SESSION_COOKIE, TokenCache, UnitIn
 from api.app import create_app
 from cases.lifecycle import CaseStatus, Move
 from cases.model import Intake, Reporter
@@ -141,6 +141,41 @@ def test_route_role_jurisdiction_matrix(app_client, world, role):
                 assert answer.status_code not in (401, 403), (method, url, role, answer.text)
             else:
                 assert answer.status_code == 403, (method, url, role, answer.status_code)
+
+
+# Hand-written: the routes whose request names a unit (path, query string or JSON body) that the
+# permission check holds to the user's jurisdiction; no route checks it itself.
+UNIT_SCOPED = {
+    ("GET", "/stats"), ("GET", "/stats/dashboard"), ("GET", "/stats/dashboard/map"), ("GET", "/plans"),
+    ("POST", "/plans"), ("GET", "/coverage"), ("GET", "/coverage/reports"), ("GET", "/map/party"),
+    ("GET", "/patrols/coverage/{code}"),
+}  # fmt: skip
+
+
+def test_a_unit_named_in_the_path_query_or_body_is_held_to_the_jurisdiction(app_client):
+    assert {key for key, rule in RULES.items() if isinstance(rule.scope, UnitIn)} == UNIT_SCOPED
+    mine = f.grid_code(1)
+    admin = auth(app_client, Role.ADMIN, mine)  # every permission; the jurisdiction of grid 1
+    for method, path in sorted(UNIT_SCOPED):
+        scope = RULES[(method, path)].scope
+        for unit, inside in ((mine, True), (f.grid_code(4), False), (f.COMMUNITY, False)):
+            params = {"unit": unit} if scope.place == "query" else {}
+            body = {"unit": unit, "title": ""} if scope.place == "body" else None  # "": no plan is made
+            url = path.replace("{code}", unit)
+            answer = app_client.request(method, url, params=params, json=body, headers=admin)
+            if inside:
+                assert answer.status_code not in (401, 403) and answer.status_code < 500, (url, answer.text)
+            else:
+                assert answer.status_code == 403, (method, url, params, answer.text)
+                assert answer.json()["detail"] == f"unit {unit} is outside your unit {mine}"
+    # Every value of a repeated parameter is checked, whichever one the route reads.
+    twice = app_client.get("/stats", params=[("unit", f.grid_code(4)), ("unit", mine)], headers=admin)
+    assert twice.status_code == 403
+    # A malformed code outside the jurisdiction is refused as invalid, not read as a prefix.
+    prefix = app_client.get("/stats", params={"unit": mine[:7]}, headers=admin)
+    assert prefix.status_code == 422 and prefix.json()["detail"].startswith("unit: ")
+    not_json = app_client.post("/plans", content=b"{", headers={**admin, "content-type": "application/json"})
+    assert not_json.status_code == 422
 
 
 def _case_units(world: dict, case_id: int) -> tuple:

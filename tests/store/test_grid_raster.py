@@ -10,7 +10,7 @@ from shapely.geometry import MultiPolygon, box
 from sqlalchemy import text
 
 from geo.codes import Level
-from geo.lookup import EDGE, grid_raster
+from geo.grid_raster import EDGE, grid_raster
 from geo.validation import UnitFeature
 from services.imports import import_units
 from store.grid_raster import FAR, cell_blocks, current_raster
