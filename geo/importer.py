@@ -22,7 +22,7 @@ import shapely
 from sqlalchemy.orm import Session
 
 from geo import crs
-from geo.codes import CodeError, Level, level_of, parent_code
+from geo.codes import CodeError, level_of, parent_code
 from geo.settings import Settings
 from geo.validation import (
     UnitFeature,
@@ -275,7 +275,7 @@ def prepare_import(
     features = features_from_frame(frame, name, repair=repair, report=report)
     if not report.ok:
         raise ImportRejected(report)
-    parent_codes = {parent_code(f.code) for f in features if f.level != Level.COUNTY}
+    parent_codes = {p for f in features if (p := parent_code(f.code))}
     stored = units.units_at(session, parent_codes)
     in_batch = {f.code: f for f in features}
     features = [

@@ -17,7 +17,7 @@ from sqlalchemy import Row, text
 from sqlalchemy.orm import Session
 
 from geo import crs
-from geo.codes import Level, ancestor_codes
+from geo.codes import REGION_LEVELS, ancestor_codes, parent_code, required_parent
 from geo.validation import UnitFeature
 from store.geometry import from_wkb, geojson_sql, geom_sql, to_wkb
 
@@ -85,8 +85,10 @@ def current_children(
         text(
             f"""SELECT v.code, u.level, v.version, v.name, v.kind, v.special_type, ST_AsBinary(v.geom) AS wkb
                 FROM units u JOIN unit_versions v USING (code)
-                WHERE u.parent_code = ANY(:parents) AND u.code <> ALL(:except)
-                  AND {valid_at_sql("v", None)}"""
+                WHERE (u.parent_code = ANY(:parents)
+                       OR (u.parent_code IS NULL AND u.level IN ('city', 'county')
+                           AND left(u.code, length(u.code) - 2) = ANY(:parents)))
+                  AND u.code <> ALL(:except) AND {valid_at_sql("v", None)}"""
         ),
         {"parents": parents, "except": sorted(set(except_codes))},
     )
@@ -178,20 +180,48 @@ def write_units(
 def _insert_units(session: Session, features: Sequence[UnitFeature]) -> None:
     if not features:
         return
+    # A city or county names its region as parent only when the region is stored (or comes in
+    # this batch, parents first): regions above the county are optional.
+    optional = {p for f in features if required_parent(f.code) is None and (p := parent_code(f.code))}
+    present = set(
+        session.execute(text("SELECT code FROM units WHERE code = ANY(:codes)"), {"codes": sorted(optional)})
+        .scalars()
+    ) | {f.code for f in features}
     session.execute(
         text(
             """INSERT INTO units (code, level, parent_code) VALUES (:code, :level, :parent)
                ON CONFLICT (code) DO NOTHING"""
         ),
         [
-            {
-                "code": f.code,
-                "level": str(f.level),
-                "parent": ancestor_codes(f.code)[-1] if f.level != Level.COUNTY else None,
-            }
+            {"code": f.code, "level": str(f.level), "parent": _stored_parent(f.code, present)}
             for f in features
         ],
     )
+    regions = [f.code for f in features if f.level in REGION_LEVELS]
+    if regions:
+        adopt_orphans(session, regions)
+
+
+def _stored_parent(code: str, present: set[str]) -> str | None:
+    required = required_parent(code)
+    if required is not None:
+        return required
+    parent = parent_code(code)
+    return parent if parent in present else None
+
+
+def adopt_orphans(session: Session, regions: Sequence[str]) -> int:
+    """Give the stored cities and counties without a parent their new province or city; returns how many."""
+    return session.execute(
+        text(
+            """UPDATE units c SET parent_code = p.code
+               FROM units p
+               WHERE p.code = ANY(:regions) AND c.parent_code IS NULL
+                 AND c.level = CASE p.level WHEN 'province' THEN 'city' ELSE 'county' END
+                 AND left(c.code, length(p.code)) = p.code"""
+        ),
+        {"regions": list(regions)},
+    ).rowcount
 
 
 def _version_params(feature: UnitFeature, version: int, valid_from: datetime, warnings: list[str]) -> dict:

@@ -24,6 +24,7 @@ from api.assets import PageAssets
 from api.deps import SessionDep
 from api.errors import NotFound
 from api.routes.cases import RulesDep
+from geo.codes import CODE_PATTERN
 from store import dashboard as store
 from store import mapdata
 
@@ -51,7 +52,7 @@ PAGE_HEADERS = {
 
 router = APIRouter(tags=["dashboard"])
 UnitParam = Annotated[
-    str | None, Query(pattern=r"^[0-9]{6,18}$", description="A unit in your jurisdiction (default: yours)")
+    str | None, Query(pattern=CODE_PATTERN, description="A unit in your jurisdiction (default: yours)")
 ]
 
 
