@@ -150,7 +150,7 @@ def map_page(
     plan: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")] = None,
 ) -> HTMLResponse:
     """The live map page: dispatcher (default), field worker (`grid=`) or planner (`view=planner`)."""
-    if unit is None and grid is None and user is not None:
+    if unit is None and grid is None and user is not None and user.unit_code:
         # Signed-in users open on their own unit (a city's user on the city, not the province);
         # a field worker on their grid and its neighbours.
         if level_of(user.unit_code) == Level.GRID:

@@ -145,3 +145,14 @@ def test_locate_names_the_province_and_city(client, province):
     point = shapely.centroid(province["frame"].set_index("code").geometry[GRIDS["4102"]])
     answer = client.get("/locate", params={"lon": point.x, "lat": point.y}).json()
     assert [u["code"] for u in answer["units"]][:3] == ["41", "4102", "410202"]
+
+
+def test_a_plan_of_a_city_refuses_to_create_a_unit_right_under_it(client):
+    headers = auth(client, "city.planner")
+    plan = client.post("/plans", json={"unit": "4101", "title": "市级调整"}, headers=headers)
+    assert plan.status_code == 201, plan.text
+    square = {"type": "Polygon", "coordinates": [[[111.01, 31.61], [111.02, 31.61], [111.02, 31.62],
+                                                  [111.01, 31.62], [111.01, 31.61]]]}  # fmt: skip
+    edit = {"operation": "create", "name": "新县", "geometry": square}
+    answer = client.post(f"/plans/{plan.json()['id']}/edits", json=edit, headers=headers)
+    assert answer.status_code == 422 and "not units under the city 4101" in answer.text
