@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from geo import crs
 from geo.codes import REGION_LEVELS, ancestor_codes, parent_code, required_parent
 from geo.validation import UnitFeature
-from store.geometry import from_wkb, geojson_sql, geom_sql, to_wkb
+from store.geometry import from_wkb, geojson_sql, to_wkb
 
 # Geometries carry no per-feature "crs" member (RFC 7946): coordinates are EPSG:4490 lon/lat,
 # within a metre of the WGS84 that GeoJSON readers assume.
@@ -163,18 +163,33 @@ def write_units(
             text("UPDATE unit_versions SET valid_to = :at WHERE id = ANY(:ids)"),
             {"at": valid_from, "ids": to_close},
         )
-    if new_versions:
-        session.execute(
-            text(
-                f"""INSERT INTO unit_versions (code, version, name, kind, special_type, households,
-                        population, attributes, warnings, geom, valid_from)
-                    VALUES (:code, :version, :name, :kind, :special_type, :households, :population,
-                        CAST(:attributes AS jsonb), CAST(:warnings AS jsonb), {geom_sql("wkb")},
-                        :valid_from)"""
-            ),
-            new_versions,
-        )
+    _insert_versions(session, new_versions, valid_from)
     return summary
+
+
+# Rows go in as arrays, a batch per statement: one statement per row (executemany) cost 0.3-1 ms
+# each, which made a province's 500,000 units a quarter of an hour of round trips.
+_BATCH = 5000
+_VERSION_ARRAYS = {
+    "code": "text[]", "version": "int[]", "name": "text[]", "kind": "text[]", "special_type": "text[]",
+    "households": "int[]", "population": "int[]", "attributes": "text[]", "warnings": "text[]",
+    "wkb": "bytea[]",
+}  # fmt: skip
+_INSERT_VERSIONS = f"""
+    INSERT INTO unit_versions (code, version, name, kind, special_type, households, population,
+                               attributes, warnings, geom, valid_from)
+    SELECT code, version, name, kind, special_type, households, population,
+           CAST(attributes AS jsonb), CAST(warnings AS jsonb), ST_GeomFromWKB(wkb, {crs.STORAGE_SRID}),
+           :valid_from
+    FROM unnest({", ".join(f"CAST(:{c} AS {t})" for c, t in _VERSION_ARRAYS.items())})
+         AS t({", ".join(_VERSION_ARRAYS)})"""
+
+
+def _insert_versions(session: Session, rows: Sequence[dict], valid_from: datetime) -> None:
+    for start in range(0, len(rows), _BATCH):
+        batch = rows[start : start + _BATCH]
+        arrays = {c: [r[c] for r in batch] for c in _VERSION_ARRAYS}
+        session.execute(text(_INSERT_VERSIONS), {**arrays, "valid_from": valid_from})
 
 
 def _insert_units(session: Session, features: Sequence[UnitFeature]) -> None:
@@ -187,16 +202,21 @@ def _insert_units(session: Session, features: Sequence[UnitFeature]) -> None:
         session.execute(text("SELECT code FROM units WHERE code = ANY(:codes)"), {"codes": sorted(optional)})
         .scalars()
     ) | {f.code for f in features}
-    session.execute(
-        text(
-            """INSERT INTO units (code, level, parent_code) VALUES (:code, :level, :parent)
-               ON CONFLICT (code) DO NOTHING"""
-        ),
-        [
-            {"code": f.code, "level": str(f.level), "parent": _stored_parent(f.code, present)}
-            for f in features
-        ],
-    )
+    for start in range(0, len(features), _BATCH):
+        batch = features[start : start + _BATCH]
+        session.execute(
+            text(
+                """INSERT INTO units (code, level, parent_code)
+                   SELECT * FROM unnest(CAST(:codes AS text[]), CAST(:levels AS text[]),
+                                        CAST(:parents AS text[]))
+                   ON CONFLICT (code) DO NOTHING"""
+            ),
+            {
+                "codes": [f.code for f in batch],
+                "levels": [str(f.level) for f in batch],
+                "parents": [_stored_parent(f.code, present) for f in batch],
+            },
+        )
     regions = [f.code for f in features if f.level in REGION_LEVELS]
     if regions:
         adopt_orphans(session, regions)
