@@ -80,7 +80,6 @@ def _body(level: Level) -> str:
 CODE_PATTERNS: dict[Level, str] = {level: f"^{_body(level)}$" for level in LEVELS}
 CODE_PATTERN = "^(" + "|".join(_body(level) for level in LEVELS) + ")$"
 GRID_PATTERN = CODE_PATTERNS[Level.GRID]
-_CODE_RE = re.compile(CODE_PATTERN)
 _LEVEL_RE = {level: re.compile(pattern) for level, pattern in CODE_PATTERNS.items()}
 class GridKind(StrEnum):
     """Base grids are urban (compounds, buildings) or rural (villages); special ones overlay them."""
@@ -108,7 +107,10 @@ class CodeError(ValueError):
 
 def check_code(code: str) -> str:
     """Return `code` if it is a well-formed unit code, else raise CodeError saying why."""
-    if not isinstance(code, str) or not _CODE_RE.match(code):
+    # By length, one level's pattern (not every alternative of CODE_PATTERN: an import checks each
+    # code several times); fullmatch, as `$` would let a trailing newline through.
+    level = LEVEL_BY_LENGTH.get(len(code)) if isinstance(code, str) else None
+    if level is None or not _LEVEL_RE[level].fullmatch(code):
         raise CodeError(_why(code))
     return code
 
@@ -134,8 +136,13 @@ def _why(code: object) -> str:
 
 def is_code(code: str, level: Level | None = None) -> bool:
     """Whether `code` is a well-formed code (of `level`, when given)."""
-    pattern = _CODE_RE if level is None else _LEVEL_RE[level]
-    return isinstance(code, str) and pattern.match(code) is not None
+    if not isinstance(code, str) or (level is not None and LEVEL_BY_LENGTH.get(len(code)) != level):
+        return False
+    try:
+        check_code(code)
+    except CodeError:
+        return False
+    return True
 
 
 def level_of(code: str) -> Level:

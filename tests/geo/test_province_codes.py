@@ -52,12 +52,13 @@ GOOD = {
         ("411681001002014000", "part 000"),
         ("41a6", "digits only"),
         ("４１", "digits only"),  # full-width digits are not ASCII digits
+        ("411681\n", "digits only"),  # `$` would match before the newline
     ],
 )
 def test_malformed_codes_are_refused_with_the_reason(code, needle):
     with pytest.raises(CodeError, match=needle):
         check_code(code)
-    assert not is_code(code) and not re.match(CODE_PATTERN, code)
+    assert not is_code(code) and not re.fullmatch(CODE_PATTERN, code)
 
 
 def test_each_level_has_one_pattern_that_takes_its_codes_only():
