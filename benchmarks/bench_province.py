@@ -83,6 +83,8 @@ def run_one(size: str, seed: int) -> dict:
             out[f"{step}_machine"] = machine_share(before, cpu_times())
             out[f"{step}_written"] = len(result.summary.created) + len(result.summary.versioned)
             out[f"{step}_rss_mb"] = peak_rss_mb()
+            took, peak, machine = out[f"{step}_s"], out[f"{step}_rss_mb"], out[f"{step}_machine"]
+            say(f"  {size} {step}: {took:.1f} s, peak {peak:.0f} MB, {machine}")
         t0 = time.perf_counter()
         plain = gpd.read_file(path, engine="pyogrio")
         plain.to_postgis("plain_units", engine, if_exists="replace", chunksize=20_000)
@@ -99,9 +101,8 @@ def _child(size: str, seed: int) -> dict:
     """Run one size in a child process and read its figures (its peak memory is its own)."""
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.bench_province", "--one", size, "--seed", str(seed)],
-        capture_output=True, text=True, check=False,
+        stdout=subprocess.PIPE, text=True, check=False,  # its progress goes to our stderr as it runs
     )  # fmt: skip
-    sys.stderr.write(done.stderr)
     if done.returncode != 0:
         raise SystemExit(f"{size}: the run failed ({done.returncode})")
     return json.loads(done.stdout.strip().splitlines()[-1])
