@@ -89,8 +89,9 @@ class User:
             return department is not None and department == self.department
         if self.covers(unit_code) or self.covers(grid_code):
             return True
-        # A case in no unit's hands (outside every unit) is the county's: visible at county level.
-        return unit_code is None and grid_code is None and len(self.unit_code) <= 6
+        # A case in no unit's hands (outside every unit) is the county's: visible at county level
+        # and above (a city or province user too).
+        return unit_code is None and grid_code is None and len(self.unit_code) <= CODE_LENGTH[Level.COUNTY]
 
     def supervises_patrols(self) -> bool:
         """Whether the user reads the patrols of workers in their unit (dispatchers of a community,

@@ -58,7 +58,7 @@ def coverage(
     and level, checks the top-level units against each other for overlaps, and writes findings
     that would not fit a screen to a file.
     """
-    from geo.coverage import Tolerances, feature_collection
+    from geo.coverage import Tolerances, analyse_groups, feature_collection
     from geo.coverage_totals import analyse_roots
     from store import coverage as store
     from store.units import units_at
@@ -84,6 +84,10 @@ def coverage(
                 else:
                     say(_coverage_line(code, run))
         if not unit:
+            regions = analyse_groups(store.region_groups(session, when), tolerances)
+            if regions:
+                say(f"  {len(regions)} finding(s) between the counties of a city or the cities of a province")
+            findings += regions
             between = analyse_roots(store.root_units(session, when), tolerances)
             if between:
                 say(f"  {len(between)} overlap(s) between top-level units (no parent compares them)")

@@ -1,17 +1,24 @@
 """Unit levels, unit codes and grid kinds: the one place that knows their format.
 
-A unit code is the GB/T 2260 county code (6 digits) followed by 3 digits per level below it:
-street/town, community/village, grid, micro-grid. The parent of a unit is its code minus the
-last 3 digits (Beijing DB11/T 2157-2023, following GB/T 30428.1).
+Above the county, GB/T 2260 gives the province 2 digits (41 Henan) and the city/prefecture 2 more
+(4116 Zhoukou); the county adds 2 (411681 Xiangcheng). Below it, 3 digits per level: street/town,
+community/village, grid, micro-grid (Beijing DB11/T 2157-2023, following GB/T 30428.1). A unit's
+parent is its code minus its own level's digits; codes nest by prefix.
+
+Province and city units are optional: a deployment of one county has none, and its county is a
+top unit. When they are there, a county's parent is its city and a city's its province.
 
 >>> level_of("411681001002014")
 <Level.GRID: 'grid'>
 >>> parent_code("411681001002014")
 '411681001002'
+>>> parent_code("411681"), parent_code("4116"), parent_code("41")
+('4116', '41', None)
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from enum import StrEnum
 
@@ -19,8 +26,10 @@ from errors import Invalid
 
 
 class Level(StrEnum):
-    """The levels of the hierarchy, from the county down."""
+    """The levels of the hierarchy, from the province down."""
 
+    PROVINCE = "province"
+    CITY = "city"
     COUNTY = "county"
     STREET = "street"
     COMMUNITY = "community"
@@ -29,6 +38,8 @@ class Level(StrEnum):
 
 
 CODE_LENGTH = {
+    Level.PROVINCE: 2,
+    Level.CITY: 4,
     Level.COUNTY: 6,
     Level.STREET: 9,
     Level.COMMUNITY: 12,
@@ -37,13 +48,41 @@ CODE_LENGTH = {
 }
 LEVEL_BY_LENGTH = {length: level for level, length in CODE_LENGTH.items()}
 LEVELS = tuple(Level)
+# A code's length -> its parent's (4 -> 2, 6 -> 4, 9 -> 6 ...): for hot loops that need no re-check.
+PARENT_LENGTH = {CODE_LENGTH[lv]: CODE_LENGTH[up] for up, lv in itertools.pairwise(LEVELS)}
 # Grids and micro-grids are what cases are assigned to; the levels above are administrative.
 GRID_LEVELS = (Level.GRID, Level.MICRO_GRID)
-# The database CHECK constraint uses the same pattern.
-CODE_PATTERN = r"^[0-9]{6}([0-9]{3}){0,4}$"
-_CODE_RE = re.compile(CODE_PATTERN)
+# Above the county (GB/T 2260 regions): optional, a county may be stored without them.
+REGION_LEVELS = (Level.PROVINCE, Level.CITY)
+# A unit of these levels may be stored without its parent (the top of a deployment).
+TOP_LEVELS = (Level.PROVINCE, Level.CITY, Level.COUNTY)
+
+# The digits each level adds to its parent's code. Every segment but a grid's refuses all zeros:
+# GB/T 2260 never numbers a city or county 00 (4100 and 410000 are the province itself), and a
+# street, community or micro-grid 000 is a typo; a grid 000 is an undivided community.
+_TWO = "(0[1-9]|[1-9][0-9])"
+_THREE = "(00[1-9]|0[1-9][0-9]|[1-9][0-9]{2})"
+_SEGMENT = {
+    Level.PROVINCE: "[1-9][0-9]",
+    Level.CITY: _TWO,
+    Level.COUNTY: _TWO,
+    Level.STREET: _THREE,
+    Level.COMMUNITY: _THREE,
+    Level.GRID: "[0-9]{3}",
+    Level.MICRO_GRID: _THREE,
+}
 
 
+def _body(level: Level) -> str:
+    return "".join(_SEGMENT[lv] for lv in LEVELS[: LEVELS.index(level) + 1])
+
+
+# One anchored pattern per level, and one for any unit: the API's query and body checks, the
+# validation of imports and the units table's CHECK (migrations 0016) all use these.
+CODE_PATTERNS: dict[Level, str] = {level: f"^{_body(level)}$" for level in LEVELS}
+CODE_PATTERN = "^(" + "|".join(_body(level) for level in LEVELS) + ")$"
+GRID_PATTERN = CODE_PATTERNS[Level.GRID]
+_LEVEL_RE = {level: re.compile(pattern) for level, pattern in CODE_PATTERNS.items()}
 class GridKind(StrEnum):
     """Base grids are urban (compounds, buildings) or rural (villages); special ones overlay them."""
 
@@ -70,15 +109,42 @@ class CodeError(Invalid):
 
 def check_code(code: str) -> str:
     """Return `code` if it is a well-formed unit code, else raise CodeError saying why."""
-    if not isinstance(code, str) or not _CODE_RE.match(code):
-        raise CodeError(
-            f"unit code {code!r} is not 6, 9, 12, 15 or 18 digits "
-            "(county 6 + street 3 + community 3 + grid 3 + micro-grid 3)"
-        )
-    if code.endswith("000") and len(code) > 6 and len(code) != CODE_LENGTH[Level.GRID]:
-        # Only a grid may be 000 (an undivided community); a street or community 000 is a typo.
-        raise CodeError(f"unit code {code!r} ends in 000, which only an undivided community's grid may use")
+    # By length, one level's pattern (not every alternative of CODE_PATTERN: an import checks each
+    # code several times); fullmatch, as `$` would let a trailing newline through.
+    level = LEVEL_BY_LENGTH.get(len(code)) if isinstance(code, str) else None
+    if level is None or not _LEVEL_RE[level].fullmatch(code):
+        raise CodeError(_why(code))
     return code
+
+
+def _why(code: object) -> str:
+    """What is wrong with a code that fails CODE_PATTERN."""
+    if not isinstance(code, str) or not code.isascii() or not code.isdigit():
+        return f"unit code {code!r} must be digits only"
+    level = LEVEL_BY_LENGTH.get(len(code))
+    if level is None:
+        return (
+            f"unit code {code!r} has {len(code)} digits: a unit code has 2, 4, 6, 9, 12, 15 or 18 "
+            "(province 2 + city 2 + county 2 + street 3 + community 3 + grid 3 + micro-grid 3)"
+        )
+    if level == Level.PROVINCE:
+        return f"province code {code!r} cannot start with 0 (GB/T 2260 provinces are 11 to 82)"
+    zero = "00" if len(code) <= CODE_LENGTH[Level.COUNTY] else "000"
+    return (
+        f"unit code {code!r} ({level}) has a part {zero}, which only an undivided community's "
+        "grid may use (000); GB/T 2260 numbers no city or county 00"
+    )
+
+
+def is_code(code: str, level: Level | None = None) -> bool:
+    """Whether `code` is a well-formed code (of `level`, when given)."""
+    if not isinstance(code, str) or (level is not None and LEVEL_BY_LENGTH.get(len(code)) != level):
+        return False
+    try:
+        check_code(code)
+    except CodeError:
+        return False
+    return True
 
 
 def level_of(code: str) -> Level:
@@ -87,15 +153,27 @@ def level_of(code: str) -> Level:
 
 
 def parent_code(code: str) -> str | None:
-    """The code of the parent unit, or None for a county."""
-    check_code(code)
-    return code[:-3] if len(code) > CODE_LENGTH[Level.COUNTY] else None
+    """The code of the parent unit, or None for a province (a county's is its city's code)."""
+    level = level_of(code)
+    if level == Level.PROVINCE:
+        return None
+    return code[: CODE_LENGTH[LEVELS[LEVELS.index(level) - 1]]]
+
+
+def required_parent(code: str) -> str | None:
+    """The parent that must exist before `code` may: None for a province, city or county (regions
+    above the county are optional), else the parent's code."""
+    return None if level_of(code) in TOP_LEVELS else parent_code(code)
 
 
 def ancestor_codes(code: str) -> list[str]:
-    """Codes of every unit above `code`, from the county down (excluding `code` itself)."""
-    check_code(code)
-    return [code[:n] for n in range(6, len(code), 3)]
+    """Codes of every level above `code`, from the province down (excluding `code` itself).
+
+    Regions above the county are named whether or not a deployment stores them: look them up,
+    do not assume they exist.
+    """
+    level = level_of(code)
+    return [code[: CODE_LENGTH[above]] for above in LEVELS[: LEVELS.index(level)]]
 
 
 def is_descendant(code: str, ancestor: str) -> bool:

@@ -45,14 +45,14 @@ import shapely
 from shapely.errors import GEOSException
 
 from geo import crs, geojson
-from geo.codes import CODE_LENGTH, LEVEL_BY_LENGTH, GridKind, Level
+from geo.codes import CODE_LENGTH, LEVEL_BY_LENGTH, PARENT_LENGTH, GridKind, Level
 from geo.people import ORGANISING_CELLS, StaffRole
 
 # Either of these makes a grid staffed (a grid chief or a full-time grid worker).
 STAFFING_ROLES = frozenset({StaffRole.GRID_CHIEF.value, StaffRole.FULL_TIME.value})
 ORGANISING_KINDS = frozenset(k.value for k in ORGANISING_CELLS)
 # Parents above this level are always analysed: a street or community without children is a gap.
-ALWAYS_ANALYSED = (Level.COUNTY, Level.STREET, Level.COMMUNITY)
+ALWAYS_ANALYSED = (Level.PROVINCE, Level.CITY, Level.COUNTY, Level.STREET, Level.COMMUNITY)
 GRID_CODE_LENGTH = CODE_LENGTH[Level.GRID]
 # Longest lon/lat segment projected as a straight line: its sag in Gauss-Krüger stays under 0.3 mm.
 DENSIFY_DEG = 0.001
@@ -169,7 +169,8 @@ def analyse_tree(
     cases: Sequence[CasePoint] = (),
     progress: ProgressFn | None = None,
 ) -> list[Finding]:
-    """Analyse every parent among `units` (a subtree): counties, streets, communities, grids with children.
+    """Analyse every parent among `units` (a subtree): provinces, cities, counties, streets,
+    communities, grids with children (the cities of a province, the counties of a city).
 
     A parent whose own parent is also in `units` is analysed once, as a parent; the top unit's
     relation to its own parent is not looked at.
@@ -177,7 +178,8 @@ def analyse_tree(
     by_code = {u.code: u for u in units}
     children: dict[str, list[Unit]] = defaultdict(list)
     for unit in units:
-        above = unit.code[:-3]  # the parent's code (geo.codes.parent_code, without re-checking)
+        # The parent's code (geo.codes.parent_code, without re-checking): a county's is its city's.
+        above = unit.code[: PARENT_LENGTH.get(len(unit.code), 0)]
         if above in by_code:
             children[above].append(unit)
     groups = [

@@ -21,7 +21,7 @@ import shapely
 
 from errors import Invalid
 from geo import crs
-from geo.codes import CodeError, Level, level_of, parent_code
+from geo.codes import CodeError, level_of, parent_code
 from geo.settings import Settings
 from geo.validation import (
     UnitFeature,
@@ -261,7 +261,7 @@ def read_features(
 
 def parent_codes(features: list[UnitFeature]) -> set[str]:
     """The parents the features need (stored, or in the same file)."""
-    return {parent_code(f.code) for f in features if f.level != Level.COUNTY}
+    return {p for f in features if (p := parent_code(f.code))}
 
 
 def check_features(

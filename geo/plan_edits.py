@@ -206,6 +206,8 @@ def _create(state: PlanState, params: dict, geometry: shapely.Geometry | None, a
         raise EditError(f"nothing can be created below a micro-grid ({parent})")
     if not params.get("name"):
         raise EditError("create needs a `name`")
+    if level_of(parent) not in CHILD_LEVEL:  # cities and counties are imported GB/T 2260 regions
+        raise EditError(f"a plan creates streets and below, not units under the {level_of(parent)} {parent}")
     level = CHILD_LEVEL[level_of(parent)]
     kind = params.get("kind")
     if level == Level.MICRO_GRID and kind is None and parent in state.units:

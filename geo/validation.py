@@ -14,7 +14,7 @@ import numpy as np
 import shapely
 
 from geo import crs
-from geo.codes import CodeError, GridKind, Level, SpecialType, level_of, parent_code
+from geo.codes import CodeError, GridKind, Level, SpecialType, level_of, parent_code, required_parent
 
 POLYGONAL = ("Polygon", "MultiPolygon")
 
@@ -172,12 +172,16 @@ def check_parents(
 ) -> None:
     """Every parent exists (in the batch or the store) and (mostly) contains its children.
 
+    A city or county whose parent is neither in the batch nor stored is a top unit (regions above
+    the county are optional); when the parent is there, it is held against it like any other.
     A new outline of a stored unit is held against its stored children that the batch leaves as
     they are, with the same thresholds, so a parent cannot be redrawn away from its children.
     """
     in_batch = {f.code: f.geometry for f in features}
     nested = [
-        _Nested(f.code, f.geometry, f.source or f"unit {f.code}") for f in features if f.level != Level.COUNTY
+        _Nested(f.code, f.geometry, f.source or f"unit {f.code}")
+        for f in features
+        if _has_parent(f.code, in_batch, stored_parents)
     ]
     nested += [
         _Nested(code, geometry, f"stored unit {code}", stored=True)
@@ -208,6 +212,15 @@ def check_parents(
     child_area = shapely.area(child_m)
     for (child, _), outside, is_thick, area in zip(pairs, outside_area, thick, child_area, strict=True):
         _judge_overhang(child, outside, is_thick, area, report, refuse_share)
+
+
+def _has_parent(code: str, in_batch: Mapping[str, object], stored: Mapping[str, object]) -> bool:
+    """Whether `code` is to be held against a parent: always below the county, for a city or county
+    only when its region is in the batch or stored."""
+    if required_parent(code) is not None:
+        return True
+    parent = parent_code(code)
+    return parent is not None and (parent in in_batch or parent in stored)
 
 
 def _judge_overhang(

@@ -25,6 +25,8 @@ from maps import assets
 
 CASE_POLL_MS = 3000  # the open-case layer asks for changes this often (a change shows within 5 s)
 LEVEL_NAMES = {
+    Level.PROVINCE: "省 Province",
+    Level.CITY: "市 City",
     Level.COUNTY: "县 County",
     Level.STREET: "街道/镇 Streets & towns",
     Level.COMMUNITY: "社区/村 Communities & villages",

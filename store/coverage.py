@@ -279,6 +279,30 @@ def root_units(session: Session, at: datetime | None = None) -> list[coverage.Un
     return [coverage.Unit(code=r.code, geometry=g) for r, g in zip(rows, geometries, strict=True)]
 
 
+def region_groups(
+    session: Session, at: datetime | None = None
+) -> list[tuple[coverage.Unit, list[coverage.Unit]]]:
+    """Each stored province with its cities, each city with its counties (outlines only): what
+    `gridmap coverage` checks between the counties of a city and the cities of a province."""
+    rows = session.execute(
+        text(
+            f"""SELECT u.code, u.level, ST_AsBinary(v.geom) AS wkb
+                FROM units u JOIN unit_versions v USING (code)
+                WHERE u.level IN ('province', 'city', 'county') AND {valid_at_sql("v", "at" if at else None)}
+                ORDER BY u.code"""
+        ),
+        {"at": at},
+    ).all()
+    geometries = from_wkb_array([r.wkb for r in rows]) if rows else []
+    found = {r.code: coverage.Unit(code=r.code, geometry=g) for r, g in zip(rows, geometries, strict=True)}
+    regions = [r.code for r in rows if r.level in ("province", "city")]
+    # A region's children: the stored units one level down whose code starts with its code.
+    return [
+        (found[code], [u for c, u in found.items() if len(c) == len(code) + 2 and c.startswith(code)])
+        for code in regions
+    ]
+
+
 def county_codes(session: Session) -> list[str]:
     """Codes of the current counties (what `gridmap coverage` analyses without --unit)."""
     return list(

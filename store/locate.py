@@ -32,7 +32,7 @@ from geo.assignment import (
     explain,
     unit_chain,
 )
-from geo.codes import Level, ancestor_codes
+from geo.codes import CODE_LENGTH, Level, ancestor_codes
 from geo.crs import METRES_PER_DEGREE_MIN, STORAGE_SRID, degrees_spanning
 from store.geometry import from_wkb_array
 from store.grid_raster import FAR, code_sql, current_raster
@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 # How many nearest pieces to rank by true distance: index order is in degrees, not metres.
 _NEAREST_CANDIDATES = 16
 _NEAREST = "nearest"  # marks the nearest-grid row in the answer of _locate_sql
+# The units above the grid a point lies in, as the answer names them (top down).
+ADMIN_LEVELS = (Level.PROVINCE, Level.CITY, Level.COUNTY, Level.STREET, Level.COMMUNITY)
 
 
 def _covering_sql(at: datetime | None) -> str:
@@ -96,7 +98,7 @@ def locate(
         by_level.setdefault(h.level, []).append(h)
     grids = [GridRef(h.code, h.name, h.kind, h.version) for h in by_level.get(Level.GRID, [])]
     admin = sorted(
-        (h for lvl in (Level.COUNTY, Level.STREET, Level.COMMUNITY) for h in by_level.get(lvl, [])),
+        (h for lvl in ADMIN_LEVELS for h in by_level.get(lvl, [])),
         key=lambda h: len(h.code),
     )
     if grids:
@@ -143,10 +145,12 @@ def assigned(
 
 
 def _chain(session: Session, grid_code: str, admin_hits: list, at: datetime | None) -> list[UnitRef]:
-    """The grid's parents from the county down (by code: responsibility follows the code)."""
+    """The grid's parents from the province down (by code: responsibility follows the code)."""
     wanted = ancestor_codes(grid_code)
     known = {h.code: UnitRef(h.code, h.name, h.level) for h in admin_hits}
-    missing = [c for c in wanted if c not in known]
+    # Regions above the county are optional: named when a covering one was hit, never looked up
+    # (a county deployment has none, and one more query per point would be for nothing).
+    missing = [c for c in wanted if c not in known and len(c) >= CODE_LENGTH[Level.COUNTY]]
     if missing:  # the point lies a little outside a parent; name it anyway
         for code, unit in units_at(session, missing, at).items():
             known[code] = UnitRef(code, unit.name, unit.level)

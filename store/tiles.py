@@ -35,6 +35,8 @@ WEB_MERCATOR_HALF = 20037508.342789244
 
 # What each layer's features carry; popups ask /map/units/{code} for everything else.
 PROPERTIES = {
+    Level.PROVINCE: ("code", "name"),
+    Level.CITY: ("code", "name"),
     Level.COUNTY: ("code", "name"),
     Level.STREET: ("code", "name"),
     Level.COMMUNITY: ("code", "name"),

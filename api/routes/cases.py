@@ -34,6 +34,7 @@ from cases.photos import inspect_photo
 from cases.rules import Rules
 from cases.worktime import SHANGHAI
 from geo import crs, geojson
+from geo.codes import CODE_PATTERN, GRID_PATTERN
 from geo.settings import Settings
 from services import cases as case_service
 from services.intake import NewCase
@@ -44,7 +45,7 @@ router = APIRouter(tags=["cases"])
 
 JSON_LIMIT = 64 * 1024  # a report's text; photos come as files
 
-UnitQuery = Annotated[str | None, Query(pattern=r"^[0-9]{6,18}$", description="A unit and all below it")]
+UnitQuery = Annotated[str | None, Query(pattern=CODE_PATTERN, description="A unit and all below it")]
 FromQuery = Annotated[str | None, Query(alias="from", description="Date or ISO datetime")]
 ToQuery = Annotated[str | None, Query(alias="to", description="Date or ISO datetime (exclusive)")]
 
@@ -338,7 +339,7 @@ def list_cases(
     bbox: BboxDep,
     status: Annotated[list[CaseStatus] | None, Query(description="One or more statuses")] = None,
     unit: UnitQuery = None,
-    grid: Annotated[str | None, Query(pattern=r"^[0-9]{15}$")] = None,
+    grid: Annotated[str | None, Query(pattern=GRID_PATTERN)] = None,
     category: Annotated[
         str | None, Query(pattern=r"^[0-9]{2,4}$", description="Top class or subclass")
     ] = None,

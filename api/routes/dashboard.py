@@ -27,6 +27,7 @@ from api.geojson import GeoJSONResponse
 from api.page_policy import page_headers
 from api.routes.cases import RulesDep
 from geo import geojson
+from geo.codes import CODE_PATTERN
 from store import dashboard as store
 from store import mapdata
 
@@ -37,7 +38,7 @@ PAGE_HEADERS = page_headers({"img-src": "'self' data:"})
 
 router = APIRouter(tags=["dashboard"])
 UnitParam = Annotated[
-    str | None, Query(pattern=r"^[0-9]{6,18}$", description="A unit in your jurisdiction (default: yours)")
+    str | None, Query(pattern=CODE_PATTERN, description="A unit in your jurisdiction (default: yours)")
 ]
 
 

@@ -29,7 +29,7 @@ from api.geojson import GeoJSONResponse
 from api.routes.cases import RulesDep
 from cases.lifecycle import OPEN_STATUSES
 from geo import geojson
-from geo.codes import CODE_LENGTH, CODE_PATTERN, CodeError, Level, level_of
+from geo.codes import CODE_PATTERN, GRID_PATTERN, CodeError, Level, level_of
 from geo.settings import Settings
 from maps.page import render_page
 from maps.views import MapView, TileCrs, TileSource, ViewKind, build_map
@@ -52,7 +52,6 @@ def key_cors(request: Request) -> dict[str, str]:
     return {"Access-Control-Allow-Origin": "*"} if "key" in request.query_params else {}
 MAX_ZOOM = 22
 MAX_CASES = 5000  # open cases drawn at once; a county has hundreds
-GRID_PATTERN = f"^[0-9]{{{CODE_LENGTH[Level.GRID]}}}$"
 CodeQuery = Annotated[str | None, Query(pattern=CODE_PATTERN)]
 GridQuery = Annotated[str | None, Query(pattern=GRID_PATTERN, description="A grid: it and its neighbours")]
 CrsQuery = Annotated[
@@ -132,13 +131,15 @@ def _map_view(
             grid=grid,
             report_url="/report",
         )
+    tops = mapdata.top_units(session)
     if unit is None:
-        tops = mapdata.top_units(session)
         if not tops:
             raise NotFound("no units are loaded yet: import a county first")
         unit = tops[0] if len(tops) == 1 else None
     bounds = _check_unit(session, unit) if unit else mapdata.all_bounds(session)
-    query = f"?unit={unit}" if unit and level_of(unit) != Level.COUNTY else ""
+    # The only top unit (a county deployment's county, a province's province) is everything:
+    # its tiles need no filter. Any other unit, a city or a county of a province, filters.
+    query = f"?unit={unit}" if unit and tops != [unit] else ""
     if view == ViewKind.PLANNER:
         return MapView(
             kind=ViewKind.PLANNER,
@@ -172,8 +173,9 @@ def map_page(
     plan: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")] = None,
 ) -> HTMLResponse:
     """The live map page: dispatcher (default), field worker (`grid=`) or planner (`view=planner`)."""
-    if unit is None and grid is None and user is not None and len(user.unit_code) > 6:
-        # Signed-in users open on their own unit; a field worker on their grid and its neighbours.
+    if unit is None and grid is None and user is not None and user.unit_code:
+        # Signed-in users open on their own unit (a city's user on the city, not the province);
+        # a field worker on their grid and its neighbours.
         if level_of(user.unit_code) == Level.GRID:
             grid = user.unit_code
         else:
@@ -210,10 +212,14 @@ def tile_filters(session: SessionDep, unit: str | None, near: str | None) -> dic
         if not grids:
             raise NotFound(f"no current grid with code {near}")
         mine = tiles.TileFilter(grids=grids)
-        return {Level.COUNTY: everything, Level.STREET: everything, Level.COMMUNITY: everything,
+        return {Level.PROVINCE: everything, Level.CITY: everything, Level.COUNTY: everything,
+                Level.STREET: everything, Level.COMMUNITY: everything,
                 Level.GRID: mine, Level.MICRO_GRID: mine}  # fmt: skip
     below = tiles.TileFilter(unit=unit) if unit is not None else everything
-    return {Level.COUNTY: everything, Level.STREET: below, Level.COMMUNITY: below,
+    # Regions and counties draw in full for context (a city's neighbours); what lies below the
+    # view's unit is its own.
+    return {Level.PROVINCE: everything, Level.CITY: everything, Level.COUNTY: everything,
+            Level.STREET: below, Level.COMMUNITY: below,
             Level.GRID: below, Level.MICRO_GRID: below}  # fmt: skip
 
 

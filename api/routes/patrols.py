@@ -21,6 +21,7 @@ from api.routes.auth import client_ip
 from api.routes.cases import REPLAYED, idempotency_key_of
 from cases.worktime import SHANGHAI
 from geo import crs, geojson, patrols
+from geo.codes import GRID_PATTERN
 from geo.settings import Settings
 from store import patrols as store
 from store import users
@@ -166,7 +167,7 @@ def get_patrols(
     user: CurrentUser,
     day: Annotated[date | None, Query(description="A day (China time)")] = None,
     worker: Annotated[str | None, Query(max_length=64)] = None,
-    grid: Annotated[str | None, Query(pattern=r"^[0-9]{15}$")] = None,
+    grid: Annotated[str | None, Query(pattern=GRID_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=2000)] = 500,
 ) -> PatrolCollection:
     """Patrol tracks the caller may see (their own; a supervisor's workers'), by day, worker, grid."""

@@ -17,6 +17,7 @@ from api.errors import InvalidParameter
 from api.routes.cases import RulesDep
 from cases.lifecycle import CaseStatus, Source
 from cases.vocabulary import GROUPS_BY_KEY, OPEN_GROUPS, STATUS_GROUPS
+from geo.codes import CODE_PATTERN
 from store import case_queue
 from store.cases import CaseFilter
 
@@ -76,7 +77,7 @@ def queue_filter(
     cases = CaseFilter(
         scope=user,
         status=statuses or None,
-        unit=_matching("unit", unit, r"[0-9]{6,18}", "a unit code"),
+        unit=_matching("unit", unit, CODE_PATTERN, "a unit code"),
         category=_matching("category", category, r"[0-9]{2}|[0-9]{4}", "a category code (2 or 4 digits)"),
         source=_one_of("source", source, [s.value for s in Source]),
         overdue=True if _blank(overdue) in ("true", "on", "1") else None,

@@ -56,8 +56,9 @@ def test_grids_as_of_a_date_before_they_existed_is_empty(client, county):
         ({"bbox": "1,2,3"}, "four numbers"),
         ({"bbox": "115,34,114,33"}, "minlon < maxlon"),
         ({"at": "yesterday"}, "not a date"),
-        ({"parent": "12ab"}, "not 6, 9, 12, 15 or 18 digits"),
-        ({"level": "province"}, "micro_grid"),  # the answer lists the levels there are
+        ({"parent": "12ab"}, "must be digits only"),
+        ({"parent": "4116810"}, "has 7 digits"),
+        ({"level": "planet"}, "micro_grid"),  # the answer lists the levels there are
     ],
 )
 def test_bad_filters_are_422_with_a_reason(client, county, params, needle):

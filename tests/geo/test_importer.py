@@ -134,7 +134,7 @@ def test_bad_code_format_is_refused(session, settings, tmp_path):
     path = f.write_geojson(
         tmp_path / "code.geojson", [f.feature("41999900100", box(f.X0, f.Y0, f.X0 + 0.01, f.Y0 + 0.01))]
     )
-    expect_refused(session, settings, path, "is not 6, 9, 12, 15 or 18 digits")
+    expect_refused(session, settings, path, "has 11 digits: a unit code has 2, 4, 6, 9, 12, 15 or 18")
 
 
 def test_file_without_crs_is_refused_unless_crs_is_given(session, settings, tmp_path):

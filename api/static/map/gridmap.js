@@ -41,7 +41,7 @@
 
   var KIND_NAMES = { urban: '城镇 urban', rural: '农村 rural', special: '专属 special' };
   var LEVEL_NAMES = {
-    county: '县 county', street: '街道/镇 street', community: '社区/村 community',
+    province: '省 province', city: '市 city', county: '县 county', street: '街道/镇 street', community: '社区/村 community',
     grid: '网格 grid', micro_grid: '微网格 micro-grid'
   };
   var ROLE_NAMES = {
@@ -68,6 +68,8 @@
 
   // ------------------------------------------------------------------ unit layers
   var STYLES = {
+    province: function () { return { weight: 4, color: '#111', opacity: 0.9, fill: false }; },
+    city: function () { return { weight: 3.5, color: '#444', opacity: 0.9, dashArray: '10 4', fill: false }; },
     county: function () { return { weight: 3, color: '#333', opacity: 0.9, fill: false }; },
     street: function () { return { weight: 2, color: '#6a3d9a', opacity: 0.8, fill: false }; },
     // Thick dark dashes: at z13 a community's outline must not read as one more grid line.
