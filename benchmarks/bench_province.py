@@ -43,8 +43,8 @@ from benchmarks.bench_postgis import database, say
 from benchmarks.province import SIZES, make_province, write_province
 from geo.crs import STORAGE_CRS
 from geo.demo import DEMO_DIR, LAYERS
-from geo.importer import import_units
 from geo.settings import Settings
+from services.imports import import_units
 
 WHEN = datetime(2024, 1, 1, tzinfo=UTC)
 TARGETS = {"import": 180.0, "reimport": 60.0}

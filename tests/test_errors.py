@@ -26,11 +26,10 @@ from geo.codes import CodeError
 from geo.crs import CoordinateError
 from geo.importer import ImportRejected
 from geo.patrols import PatrolRejected
-from geo.plans import CodeTaken, EditError
+from geo.plans import CodeTaken, EditError, PlanClosed, PlanConflict, PlanInvalid, PlanNotFound
 from store.cases import CaseNotFound, IdempotencyConflict, InvalidReport, InvalidTarget
 from store.patrols import PatrolNotFound
 from store.people import PeopleError
-from store.plans import PlanClosed, PlanConflict, PlanInvalid, PlanNotFound
 from store.users import UserError
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "errors.md"

@@ -16,7 +16,7 @@ from access.roles import Role
 from api.app import create_app
 from benchmarks.province import SIZES, make_province, write_province
 from cases.model import Intake, Reporter
-from geo.importer import import_units
+from services.imports import import_units
 from store import cases as store
 from store import tiles, users
 from tests.conftest import DB_PREFIX, fresh_database

@@ -15,7 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from benchmarks.province import SIZES, make_province, write_province
 from geo.codes import CODE_PATTERN
 from geo.coverage import Kind, Tolerances, analyse_groups
-from geo.importer import ImportRejected, import_units
+from geo.importer import ImportRejected
+from services.imports import import_units
 from store import coverage as store_coverage
 from tests import factories as f
 
