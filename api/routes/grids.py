@@ -8,6 +8,8 @@ from fastapi import APIRouter, Query, Response
 
 from api.deps import AtDep, BboxDep, SessionDep
 from api.errors import InvalidParameter, NotFound
+from api.schemas.geojson import geojson_content
+from api.schemas.units import UnitFeature, UnitVersion
 from geo.codes import CodeError, GridKind, Level, level_of
 from store import units
 
@@ -22,7 +24,7 @@ def _geojson(body: str, filename: str | None = None) -> Response:
     return Response(body, media_type=GEOJSON, headers=headers)
 
 
-@router.get("/grids", response_class=Response, responses={200: {"content": {GEOJSON: {}}}})
+@router.get("/grids", response_class=Response, responses=geojson_content())
 def list_grids(
     session: SessionDep,
     at: AtDep,
@@ -39,7 +41,7 @@ def list_grids(
     return _geojson(body)
 
 
-@router.get("/grids/{code}", responses={404: {"description": "No such unit"}})
+@router.get("/grids/{code}", response_model=UnitFeature, responses={404: {"description": "No such unit"}})
 def get_grid(code: str, session: SessionDep, at: AtDep) -> dict:
     """One unit (any level) with its parents, children count, staff and party-cell counts."""
     _check_code(code, "code", not_found=True)
@@ -50,7 +52,11 @@ def get_grid(code: str, session: SessionDep, at: AtDep) -> dict:
     return feature
 
 
-@router.get("/grids/{code}/versions", responses={404: {"description": "No such unit"}})
+@router.get(
+    "/grids/{code}/versions",
+    response_model=list[UnitVersion],
+    responses={404: {"description": "No such unit"}},
+)
 def grid_versions(code: str, session: SessionDep) -> list[dict]:
     """Every version of a unit's boundary, oldest first: name, kind, validity and area in m²."""
     _check_code(code, "code", not_found=True)
@@ -60,7 +66,7 @@ def grid_versions(code: str, session: SessionDep) -> list[dict]:
     return versions
 
 
-@router.get("/export", response_class=Response, responses={200: {"content": {GEOJSON: {}}}})
+@router.get("/export", response_class=Response, responses=geojson_content())
 def export(session: SessionDep, at: AtDep, level: Annotated[Level, Query()] = Level.GRID) -> Response:
     """All units of one level as a downloadable GeoJSON file (EPSG:4490 lon/lat, declared as such)."""
     body = units.units_geojson(session, level=level, at=at, declare_crs=True)

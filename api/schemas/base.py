@@ -1,0 +1,26 @@
+"""What every answer model shares."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, SerializationInfo, SerializerFunctionWrapHandler, model_serializer
+
+
+class Answer(BaseModel):
+    """An answer's documented fields.
+
+    Fields the service adds later pass through to clients (extra="allow": a field is never dropped
+    because a model has not caught up), and a field the route did not give stays out of the answer
+    rather than appearing as null (a field with a default is one that some answers leave out).
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    @model_serializer(mode="wrap")
+    def _given_fields_only(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo):
+        # No return annotation: the JSON schema of the answer stays the model's own.
+        data = handler(self)
+        fields = type(self).model_fields
+        for name in fields.keys() - self.model_fields_set:
+            field = fields[name]
+            data.pop((field.serialization_alias or field.alias or name) if info.by_alias else name, None)
+        return data
