@@ -6,6 +6,7 @@ it back."""
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import os
 import subprocess
@@ -32,6 +33,7 @@ from store import users
 from tests import factories as f
 from tests.conftest import DB_PREFIX, fresh_database
 from tests.live import server, sign_in
+from tests.photos import jpeg_with_gps
 
 INSIDE = (f.X0 + 0.01, f.Y0 + 0.03)  # in grid 1 of the test county
 
@@ -217,3 +219,29 @@ def test_a_generated_client_creates_a_case_and_reads_it_back(generated, openapi_
         body=models.CaseIn(lon=INSIDE[0], lat=INSIDE[1], category="9999", description="x"),
     )
     assert refused.status_code == 422 and "9999" in refused.parsed.detail
+
+
+def test_a_generated_client_reports_with_a_photo_and_through_open311(generated):
+    base, package = generated
+    models = importlib.import_module("gridmap_client.models")
+    post = importlib.import_module("gridmap_client.api.cases.post_case_cases_post")
+    open311 = importlib.import_module(
+        "gridmap_client.api.open311.post_request_open311_v2_requests_format_post"
+    )
+    types = importlib.import_module("gridmap_client.types")
+
+    # Multipart: the report without a location, the photo's GPS places it.
+    report = json.dumps({"category": "0101", "description": "井盖缺失 with a photo"})
+    photo = types.File(payload=io.BytesIO(jpeg_with_gps(*INSIDE)), file_name="p.jpg", mime_type="image/jpeg")
+    body = models.PostCaseCasesPostFilesBody(case=report, photos=[photo])
+    made = post.sync_detailed(client=package.Client(base_url=base), body=body)
+    assert made.status_code == 201, made.content
+    assert made.parsed.grid_code == f.grid_code(1) and made.parsed.location_source == "photo_exif"
+    assert [p.content_type for p in made.parsed.photos] == ["image/jpeg"]
+
+    # Open311: the spec's form.
+    form = models.RequestIn(service_code="0101", lat=INSIDE[1], long=INSIDE[0], description="井盖缺失 311")
+    created = open311.sync_detailed("json", client=package.Client(base_url=base), body=form)
+    assert created.status_code == 201, created.content
+    answer = created.parsed[0]
+    assert answer.service_request_id.isdigit() and "received as case" in answer.service_notice
