@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from api.schemas.base import Answer
-from api.schemas.geojson import Feature, FeatureCollection
+from api.schemas.geojson import Feature, FeatureCollection, features
 
 # Fields read from JSON the database built (history, photos, duplicates) keep the text it wrote:
 # their times are strings here, as they always were in the answers.
@@ -160,11 +160,14 @@ class CasePoint(Feature):
     id: int
 
 
+CasePointList = features(CasePoint)
+
+
 class CasePoints(FeatureCollection):
     """Cases as a GeoJSON FeatureCollection of points, with the number matching the filter."""
 
     total: int
-    features: list[CasePoint]  # type: ignore[assignment]
+    features: CasePointList  # type: ignore[valid-type]
 
 
 class StageOnTimeFigure(Answer):

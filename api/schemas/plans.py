@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import Field
 
-from api.schemas.base import Answer
-from api.schemas.geojson import Feature, FeatureCollection, Geometry
+from api.schemas.base import Answer, SometimesAbsent
+from api.schemas.geojson import Feature, FeatureCollection, Geometry, features
 
 
 class PlanSummary(Answer):
@@ -52,7 +52,7 @@ class PublishedChange(Answer):
     new_version: int | None
 
 
-class PlanDetail(PlanSummary):
+class PlanDetail(PlanSummary, SometimesAbsent):
     """A plan: its edits; for a draft the units it changes (property `change`) and any conflicts."""
 
     edits: list[EditOut]  # type: ignore[assignment]
@@ -119,13 +119,16 @@ class UnitChange(Feature):
     id: str
 
 
+UnitChanges = features(UnitChange)
+
+
 class UnitDiff(FeatureCollection):
     """Units below a unit that changed between two dates (a FeatureCollection)."""
 
     unit: str
     from_: datetime = Field(alias="from")
     to: datetime
-    features: list[UnitChange]  # type: ignore[assignment]
+    features: UnitChanges  # type: ignore[valid-type]
 
 
 class CaseAssignmentSpan(Answer):
