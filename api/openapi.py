@@ -10,7 +10,7 @@ check (api.access.RULES) and the one error map (api.errors):
   no sign-in where one is needed), 403 (a role or jurisdiction refused), 404 (a path naming
   something), 413 (a body over the limit), 422 (bad parameters; 400 in Open311), 503 (database
   away); the rest (409, 415, 429, route-specific 403/404) each route declares with
-  api.schemas.errors.errorresponse_ofs;
+  api.schemas.errors.error_responses;
 - the components of models routes name by hand (request bodies read by the route itself).
 """
 
@@ -106,6 +106,9 @@ def _add_errors(path: str, method: str, operation: dict[str, Any], rule: Rule | 
         responses[str(status)] = answer
     if path.startswith("/open311/") and "422" in responses:
         responses["400"] = {**responses.pop("422"), "description": response_of(400)["description"]}
+    if rule is not None and rule.page:  # a page sends people without a session to sign in
+        location = {"Location": {"description": "/login?next=...", "schema": {"type": "string"}}}
+        responses["303"] = {"description": "Not signed in: to the login page", "headers": location}
     operation["responses"] = dict(sorted(responses.items()))
 
 
