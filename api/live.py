@@ -57,10 +57,17 @@ def make_feed(engine: Engine, keep: int = KEEP) -> Feed:
     return Feed(read, head, event_json, keep)
 
 
+# Each event's data is the case as GET /cases/{id} shows it, with `kind` (created, updated) and `at`.
+EVENTS = {"type": "string", "description": "`event: created|updated`, `id:` and `data:` (the case as JSON)"}
+
+
 @router.get(
     "/cases/stream",
     response_class=EventSourceResponse,
-    responses={429: {"description": "Too many live feeds open for this user or this server"}},
+    responses={
+        200: {"description": "Server-sent events", "content": {"text/event-stream": {"schema": EVENTS}}},
+        429: {"description": "Too many live feeds open for this user or this server"},
+    },
 )
 async def stream(
     request: Request,

@@ -18,6 +18,8 @@ from api.deps import SessionDep
 from api.errors import InvalidParameter
 from api.page_policy import page_headers
 from api.params import Offset
+from api.schemas.auth import AuditEntry, Me, TokenOut, UserOut
+from api.schemas.errors import error_responses
 from store import users
 
 router = APIRouter(tags=["auth"])
@@ -62,7 +64,7 @@ def _login(request: Request, session, username: str, password: str, kinds: tuple
     return tokens
 
 
-@router.post("/auth/token")
+@router.post("/auth/token", response_model=TokenOut, responses=error_responses(429))
 def token(
     request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep
 ) -> dict[str, Any]:
@@ -76,7 +78,7 @@ def token(
     }
 
 
-@router.post("/auth/refresh")
+@router.post("/auth/refresh", response_model=TokenOut, responses=error_responses(429))
 def refresh(request: Request, refresh_token: Annotated[str, Form()], session: SessionDep) -> dict[str, Any]:
     """A new access token for a refresh token (which is used up: a new one comes with it)."""
     login_limit(request).check(request)
@@ -154,7 +156,7 @@ def login_form(
     return response
 
 
-@router.get("/auth/me")
+@router.get("/auth/me", response_model=Me)
 def me(user: CurrentUser) -> dict[str, Any]:
     """Who the token belongs to."""
     assert user is not None  # authorize let only signed-in users through
@@ -166,7 +168,7 @@ def me(user: CurrentUser) -> dict[str, Any]:
     }
 
 
-@router.get("/audit")
+@router.get("/audit", response_model=list[AuditEntry])
 def audit_log(
     session: SessionDep,
     action: Annotated[str | None, Query(max_length=40)] = None,
@@ -178,7 +180,7 @@ def audit_log(
     return users.read_audit(session, action=action, actor=actor, limit=limit, offset=offset)
 
 
-@router.get("/users")
+@router.get("/users", response_model=list[UserOut])
 def user_list(session: SessionDep) -> list[dict[str, Any]]:
     """Every user (admins); no password hashes."""
     return users.list_users(session)

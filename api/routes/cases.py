@@ -28,6 +28,17 @@ from api.moves import read_move, request_body_doc
 from api.params import Offset
 from api.photo_links import with_photo_urls
 from api.routes.auth import client_ip
+from api.schemas.bodies import json_or_multipart, photo_content
+from api.schemas.cases import (
+    CaseDetail,
+    CaseList,
+    CasePoints,
+    CaseStatistics,
+    Category,
+    Department,
+    ReportedCase,
+)
+from api.schemas.errors import error_responses
 from cases.lifecycle import CaseStatus, Rating, Source
 from cases.model import Intake, PhotoUpload, Reporter, scoped_key
 from cases.photos import inspect_photo
@@ -106,7 +117,7 @@ async def actor(request: Request) -> str:
 ActorDep = Annotated[str, Depends(actor)]
 
 
-@router.get("/categories")
+@router.get("/categories", response_model=list[Category])
 def categories(rules: RulesDep) -> list[dict[str, Any]]:
     """The two-level category table with each subclass's time limits per stage."""
     table = rules.categories
@@ -129,7 +140,7 @@ def categories(rules: RulesDep) -> list[dict[str, Any]]:
     ]
 
 
-@router.get("/departments")
+@router.get("/departments", response_model=list[Department])
 def departments(rules: RulesDep) -> list[dict[str, str]]:
     """County departments a street may summon with a reassignment (街镇吹哨、部门报到)."""
     return [{"code": code, "name": name} for code, name in rules.departments.items()]
@@ -138,7 +149,16 @@ def departments(rules: RulesDep) -> list[dict[str, str]]:
 REPLAYED = {"Idempotent-Replayed": "true"}  # the header of the answer to a retry
 
 
-@router.post("/cases", status_code=201, responses={200: {"description": "A retry: the case made earlier"}})
+@router.post(
+    "/cases",
+    status_code=201,
+    response_model=ReportedCase,
+    responses={
+        200: {"model": ReportedCase, "description": "A retry (same Idempotency-Key): the case made earlier"},
+        **error_responses(413, 415, 429),
+    },
+    openapi_extra=json_or_multipart(CaseIn, "case"),
+)
 async def post_case(
     request: Request,
     response: Response,
@@ -331,7 +351,16 @@ def intake_from(body: CaseIn, uploads: list[PhotoUpload], key: str | None) -> In
     )
 
 
-@router.get("/cases", responses={200: {"content": {geojson.MEDIA_TYPE: {}}}})
+@router.get(
+    "/cases",
+    response_model=CaseList | CasePoints,
+    responses={
+        200: {
+            "description": "JSON (CaseList), or with format=geojson a FeatureCollection",
+            "content": {geojson.MEDIA_TYPE: {}},
+        }
+    },
+)
 def list_cases(
     session: SessionDep,
     user: CurrentUser,
@@ -375,7 +404,7 @@ def list_cases(
     return {"total": total, "limit": limit, "offset": offset, "items": items}
 
 
-@router.get("/cases/{case_id}")
+@router.get("/cases/{case_id}", response_model=CaseDetail)
 def get_case(
     case_id: int, request: Request, session: SessionDep, rules: RulesDep, user: CurrentUser
 ) -> dict[str, Any]:
@@ -387,7 +416,7 @@ def get_case(
     return with_photo_urls(visible_duplicates(detail, user))
 
 
-@router.get("/cases/{case_id}/photos/{seq}", response_class=Response)
+@router.get("/cases/{case_id}/photos/{seq}", response_class=Response, responses=photo_content())
 def get_photo(case_id: int, seq: int, session: SessionDep) -> Response:
     """A photo of the case, as uploaded (its type checked from the bytes at intake)."""
     content_type, data = store.photo(session, case_id, seq)
@@ -396,7 +425,11 @@ def get_photo(case_id: int, seq: int, session: SessionDep) -> Response:
 
 @router.post(
     "/cases/{case_id}/transitions",
-    responses={200: {"description": "The case after the move (or, for a retry with the same key, as it is)"}},
+    response_model=CaseDetail,
+    responses={
+        200: {"description": "The case after the move (or, for a retry with the same key, as it is)"},
+        **error_responses(409, 413, 415),
+    },
     openapi_extra=request_body_doc(TransitionIn),
 )
 async def post_transition(
@@ -421,7 +454,7 @@ async def post_transition(
     return with_photo_urls(visible_duplicates(detail, user))
 
 
-@router.get("/stats")
+@router.get("/stats", response_model=CaseStatistics)
 def case_statistics(
     session: SessionDep,
     user: CurrentUser,

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import AtDep, SessionDep, SettingsDep
 from api.errors import InvalidParameter, NotFound
+from api.schemas.units import CoverageReportListed
 from geo.codes import CodeError, level_of
 from geo.coverage import Tolerances
 from store import coverage as store
@@ -78,7 +79,11 @@ def coverage(
     return run.as_dict()
 
 
-@router.get("/coverage/reports", responses={404: {"description": "No such unit"}})
+@router.get(
+    "/coverage/reports",
+    response_model=list[CoverageReportListed],
+    responses={404: {"description": "No such unit"}},
+)
 def reports(session: SessionDep, unit: UnitQuery) -> list[dict]:
     """The stored coverage reports of a unit, newest first, with their summaries."""
     _check_unit(session, unit)

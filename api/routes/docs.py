@@ -14,19 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse
-from fastapi.security import OAuth2PasswordBearer
 
-from api.access import RULES
+from api import openapi
 from api.assets import PageAssets
 from api.page_policy import page_headers
 
 DOCS_DIR = Path(__file__).resolve().parent.parent / "static" / "docs"
-
-# The one security scheme: what POST /auth/token already is (FastAPI's OAuth2PasswordRequestForm).
-OAUTH2 = OAuth2PasswordBearer(tokenUrl="/auth/token", refreshUrl="/auth/refresh", auto_error=False)
-SCHEME = "OAuth2PasswordBearer"
 
 # The docs pages' additions to the strict policy (api.page_policy). Both draw data: images. ReDoc
 # needs two allowances (without either it does not start, measured in headless chromium):
@@ -58,27 +52,11 @@ async def redoc() -> FileResponse:
 
 
 def openapi_with_sign_in(app: FastAPI) -> dict[str, Any]:
-    """The OpenAPI document, with the password flow as its security scheme on every route that
-    needs a signed-in user (by the route's rule in api.access.RULES; public routes stay open)."""
-    if app.openapi_schema is not None:
-        return app.openapi_schema
-    schema = get_openapi(
-        title=app.title,
-        version=app.version,
-        summary=app.summary,
-        description=app.description,
-        routes=app.routes,
-    )
-    scheme = OAUTH2.model.model_dump(mode="json", by_alias=True, exclude_none=True)
-    schema.setdefault("components", {}).setdefault("securitySchemes", {})[SCHEME] = scheme
-    for path, operations in schema.get("paths", {}).items():
-        for method, operation in operations.items():
-            rule = RULES.get((method.upper(), path))  # OpenAPI paths are the routes' path formats
-            if rule is not None and rule.permission is not None:
-                operation["security"] = [{SCHEME: []}]
-    app.openapi_schema = schema
-    return schema
-
+    """The OpenAPI document (api.openapi), built once: the password flow and the session cookie as
+    its security schemes on every route by its rule in api.access.RULES, and the error answers."""
+    if app.openapi_schema is None:
+        app.openapi_schema = openapi.build(app)
+    return app.openapi_schema
 
 
 def mount(app: FastAPI) -> None:

@@ -9,6 +9,8 @@ from fastapi import APIRouter, Query, Response
 from api.deps import AtDep, BboxDep, SessionDep
 from api.errors import InvalidParameter, NotFound
 from api.geojson import GeoJSONResponse
+from api.schemas.geojson import FeatureCollection, geojson_content
+from api.schemas.units import UnitFeature, UnitVersion
 from geo.codes import CodeError, GridKind, Level, level_of
 from services import units as unit_service
 from store import units
@@ -17,9 +19,14 @@ router = APIRouter(tags=["grids"])
 
 MAX_FEATURES = 100_000
 ExportFormat = Literal["geojson", "gpkg"]
+# The download's two media types: GeoJSON documented by its model, a GeoPackage as a binary file.
+EXPORT_CONTENT = geojson_content()
+EXPORT_CONTENT[200]["content"][unit_service.MEDIA_TYPES["gpkg"]] = {
+    "schema": {"type": "string", "format": "binary"}
+}
 
 
-@router.get("/grids", response_class=GeoJSONResponse)
+@router.get("/grids", response_class=GeoJSONResponse, response_model=FeatureCollection)
 def list_grids(
     session: SessionDep,
     at: AtDep,
@@ -38,7 +45,10 @@ def list_grids(
 
 
 @router.get(
-    "/grids/{code}", response_class=GeoJSONResponse, responses={404: {"description": "No such unit"}}
+    "/grids/{code}",
+    response_class=GeoJSONResponse,
+    response_model=UnitFeature,
+    responses={404: {"description": "No such unit"}},
 )
 def get_grid(code: str, session: SessionDep, at: AtDep) -> Any:
     """One unit (any level) as a GeoJSON Feature with its parents, children count, staff and party cells."""
@@ -50,7 +60,11 @@ def get_grid(code: str, session: SessionDep, at: AtDep) -> Any:
     return feature
 
 
-@router.get("/grids/{code}/versions", responses={404: {"description": "No such unit"}})
+@router.get(
+    "/grids/{code}/versions",
+    response_model=list[UnitVersion],
+    responses={404: {"description": "No such unit"}},
+)
 def grid_versions(code: str, session: SessionDep) -> list[dict]:
     """Every version of a unit's boundary, oldest first: name, kind, validity and area in m²."""
     _check_code(code, "code", not_found=True)
@@ -63,7 +77,7 @@ def grid_versions(code: str, session: SessionDep) -> list[dict]:
 @router.get(
     "/export",
     response_class=Response,
-    responses={200: {"content": {media: {} for media in unit_service.MEDIA_TYPES.values()}}},
+    responses=EXPORT_CONTENT,
 )
 def export(
     session: SessionDep,

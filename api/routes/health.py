@@ -6,12 +6,13 @@ from fastapi import APIRouter
 from sqlalchemy import text
 
 from api.deps import SessionDep
+from api.schemas.units import Health
 from store.migrate import current_revision
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health")
+@router.get("/health", response_model=Health)
 def health(session: SessionDep) -> dict:
     """The service is up, the database answers, and its schema revision and PostGIS version."""
     postgis = session.execute(text("SELECT postgis_lib_version()")).scalar_one()

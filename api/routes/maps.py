@@ -27,6 +27,9 @@ from api.deps import SessionDep, SettingsDep
 from api.errors import InvalidParameter, NotFound
 from api.geojson import GeoJSONResponse
 from api.routes.cases import RulesDep
+from api.schemas.cases import CasePoints
+from api.schemas.geojson import FeatureCollection
+from api.schemas.units import UnitPopup, UnitSearch
 from cases.lifecycle import OPEN_STATUSES
 from geo import geojson
 from geo.codes import CODE_PATTERN, GRID_PATTERN, CodeError, Level, level_of
@@ -266,7 +269,7 @@ def view_tile(
     return Response(tile.data, media_type=MVT, headers=headers)
 
 
-@router.get("/map/units/{code}", responses={404: {"description": "No such unit"}})
+@router.get("/map/units/{code}", response_model=UnitPopup, responses={404: {"description": "No such unit"}})
 def unit_popup(code: str, session: SessionDep) -> dict[str, Any]:
     """A unit's popup: names, parent chain, staff and party-cell counts, open and overdue cases."""
     _check_code(code)
@@ -276,7 +279,7 @@ def unit_popup(code: str, session: SessionDep) -> dict[str, Any]:
     return summary
 
 
-@router.get("/map/search")
+@router.get("/map/search", response_model=UnitSearch)
 def search(session: SessionDep, q: Annotated[str, Query(min_length=1, max_length=50)]) -> dict[str, Any]:
     """Current units by code prefix or part of the name, with their extents (for fitting the map)."""
     return {"units": mapdata.search_units(session, q)}
@@ -325,7 +328,12 @@ def unit_labels(
     return UnitLabels(labels=[UnitLabel(**r) for r in rows])
 
 
-@router.get("/map/cases", response_class=GeoJSONResponse)
+@router.get(
+    "/map/cases",
+    response_class=GeoJSONResponse,
+    response_model=CasePoints,
+    responses={404: {"description": "No such grid"}},
+)
 def open_cases(
     session: SessionDep, rules: RulesDep, user: CurrentUser, unit: CodeQuery = None, near: GridQuery = None
 ) -> dict:
@@ -367,7 +375,7 @@ def _case_feature(case: dict[str, Any], rules: case_store.Rules) -> dict[str, An
     return geojson.feature(geojson.point(case["lon"], case["lat"]), properties, id=case["id"])
 
 
-@router.get("/map/party", response_class=GeoJSONResponse)
+@router.get("/map/party", response_class=GeoJSONResponse, response_model=FeatureCollection)
 def party_cells(
     session: SessionDep, user: CurrentUser, unit: CodeQuery = None, near: GridQuery = None
 ) -> dict:

@@ -51,6 +51,15 @@ from api.routes.cases import (
     intake_from,
     public_intake,
 )
+from api.schemas.errors import error_responses
+from api.schemas.open311 import (
+    RequestCreated,
+    Service,
+    ServiceDefinition,
+    ServiceRequest,
+    open311_answer,
+    request_body,
+)
 from cases.lifecycle import FINISHED_STATUSES, OPEN_STATUSES, Source
 from cases.worktime import SHANGHAI
 from geo import crs
@@ -84,7 +93,7 @@ FormatPath = Annotated[str, Path(description="json or xml", pattern="^(json|xml)
 # ---------------------------------------------------------------- services
 
 
-@router.get("/services.{format}")
+@router.get("/services.{format}", responses=open311_answer(Service, many=True))
 def services(format: FormatPath, rules: RulesDep) -> Response:
     """Every service: one per assignable category subclass, grouped by its top class."""
     table = rules.categories
@@ -92,7 +101,7 @@ def services(format: FormatPath, rules: RulesDep) -> Response:
     return respond(format, "services", listed)
 
 
-@router.get("/services/{service_code}.{format}")
+@router.get("/services/{service_code}.{format}", responses=open311_answer(ServiceDefinition, many=False))
 def service_definition(service_code: str, format: FormatPath, rules: RulesDep) -> Response:
     """A service's definition: it asks for no attributes beyond the standard parameters."""
     if not rules.categories.is_assignable(service_code):
@@ -103,7 +112,16 @@ def service_definition(service_code: str, format: FormatPath, rules: RulesDep) -
 # ---------------------------------------------------------------- creating requests
 
 
-@router.post("/requests.{format}", status_code=201)
+@router.post(
+    "/requests.{format}",
+    status_code=201,
+    responses={
+        **open311_answer(RequestCreated, many=True, status=201),
+        200: {"description": "A retry (same Idempotency-Key): the request made earlier"},
+        **error_responses(413, 415, 429),
+    },
+    openapi_extra=request_body(),
+)
 async def post_request(
     format: FormatPath,
     request: Request,
@@ -265,7 +283,9 @@ def full_name(first: str | None, last: str | None) -> str | None:
 # ---------------------------------------------------------------- reading requests
 
 
-@router.get("/requests.{format}")
+@router.get(
+    "/requests.{format}", responses={**open311_answer(ServiceRequest, many=True), **error_responses(429)}
+)
 def get_requests(
     format: FormatPath,
     request: Request,
@@ -291,7 +311,10 @@ def get_requests(
     return respond(format, "service_requests", _requests(session, rules, request, cases, user))
 
 
-@router.get("/requests/{service_request_id}.{format}")
+@router.get(
+    "/requests/{service_request_id}.{format}",
+    responses={**open311_answer(ServiceRequest, many=True), **error_responses(429)},
+)
 def get_request(
     service_request_id: str,
     format: FormatPath,

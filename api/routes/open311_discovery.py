@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response
 
 from api.open311_format import Open311Route, respond
+from api.schemas.open311 import Discovery, open311_answer
 
 # When the endpoint's behaviour last changed (public read, errors in the spec's format: issue 17).
 CHANGESET = "2026-12-05T00:00:00+08:00"
@@ -20,7 +21,7 @@ KEY_SERVICE = (
 router = APIRouter(prefix="/open311", tags=["open311"], route_class=Open311Route)
 
 
-@router.get("/discovery.{format}")
+@router.get("/discovery.{format}", responses=open311_answer(Discovery, many=False))
 def discovery(
     format: Annotated[str, Path(description="json or xml", pattern="^(json|xml)$")], request: Request
 ) -> Response:

@@ -15,6 +15,17 @@ from api.errors import InvalidParameter
 from api.geojson import GeoJSONResponse
 from api.routes.auth import client_ip
 from api.routes.cases import ActorDep
+from api.schemas.errors import error_responses
+from api.schemas.plans import (
+    CaseAssignmentSpan,
+    EditAdded,
+    PlanDetail,
+    PlanImpact,
+    PlanListed,
+    PlanValidation,
+    Publication,
+    UnitDiff,
+)
 from geo import crs
 from geo.codes import CODE_PATTERN
 from geo.plan_fields import EditFields
@@ -65,7 +76,7 @@ def _storage_geometry(geojson: dict[str, Any] | None, crs_name: str) -> shapely.
     return stored
 
 
-@router.post("/plans", status_code=201)
+@router.post("/plans", status_code=201, response_model=PlanDetail)
 def post_plan(body: PlanIn, session: SessionDep, who: ActorDep) -> dict[str, Any]:
     """Open a draft plan on a unit; it starts from the unit's current children."""
     plan_id = service.open_plan(session, body.unit, body.title, author=who)
@@ -73,7 +84,7 @@ def post_plan(body: PlanIn, session: SessionDep, who: ActorDep) -> dict[str, Any
     return service.plan_detail(session, plan_id)
 
 
-@router.get("/plans")
+@router.get("/plans", response_model=list[PlanListed])
 def get_plans(
     session: SessionDep,
     user: CurrentUser,
@@ -84,13 +95,15 @@ def get_plans(
     return service.list_plans(session, unit=unit or (user.unit_code if user else None) or None, status=status)
 
 
-@router.get("/plans/{plan_id}")
+@router.get("/plans/{plan_id}", response_model=PlanDetail)
 def get_plan(plan_id: int, session: SessionDep) -> dict[str, Any]:
     """A plan: its edits, the units it changes (GeoJSON, property `change`) and any conflicts."""
     return service.plan_detail(session, plan_id)
 
 
-@router.post("/plans/{plan_id}/edits", status_code=201)
+@router.post(
+    "/plans/{plan_id}/edits", status_code=201, response_model=EditAdded, responses=error_responses(409)
+)
 def post_edit(plan_id: int, body: EditIn, session: SessionDep, who: ActorDep) -> dict[str, Any]:
     """Add an edit to a draft; refused (422) with the reason when it cannot apply."""
     edit_id = service.add_edit(session, plan_id, body.to_edit(), author=who)
@@ -98,7 +111,7 @@ def post_edit(plan_id: int, body: EditIn, session: SessionDep, who: ActorDep) ->
     return {"edit_id": edit_id, **service.plan_detail(session, plan_id)}
 
 
-@router.delete("/plans/{plan_id}/edits/{edit_id}")
+@router.delete("/plans/{plan_id}/edits/{edit_id}", response_model=PlanDetail, responses=error_responses(409))
 def delete_edit(plan_id: int, edit_id: int, session: SessionDep) -> dict[str, Any]:
     """Remove an edit from a draft (refused while a later edit needs what it made)."""
     service.delete_edit(session, plan_id, edit_id)
@@ -106,7 +119,7 @@ def delete_edit(plan_id: int, edit_id: int, session: SessionDep) -> dict[str, An
     return service.plan_detail(session, plan_id)
 
 
-@router.get("/plans/{plan_id}/validate")
+@router.get("/plans/{plan_id}/validate", response_model=PlanValidation, responses=error_responses(409))
 def validate_plan(plan_id: int, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
     """Problems of the draft with their locations; errors refuse a publish, warnings do not."""
     problems = service.validate_plan(session, plan_id, settings)
@@ -119,13 +132,13 @@ def validate_plan(plan_id: int, session: SessionDep, settings: SettingsDep) -> d
     }
 
 
-@router.get("/plans/{plan_id}/impact")
+@router.get("/plans/{plan_id}/impact", response_model=PlanImpact, responses=error_responses(409))
 def impact(plan_id: int, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
     """What changes hands per unit, before and after, with the geometry of each changed area."""
     return plan_publish.impact(session, plan_id, settings)
 
 
-@router.post("/plans/{plan_id}/publish")
+@router.post("/plans/{plan_id}/publish", response_model=Publication, responses=error_responses(409))
 def publish(
     plan_id: int, request: Request, session: SessionDep, settings: SettingsDep, who: ActorDep
 ) -> dict[str, Any]:
@@ -135,7 +148,7 @@ def publish(
     return result
 
 
-@router.post("/plans/{plan_id}/abandon")
+@router.post("/plans/{plan_id}/abandon", response_model=PlanDetail, responses=error_responses(409))
 def abandon(plan_id: int, session: SessionDep, who: ActorDep) -> dict[str, Any]:
     """Give up a draft (kept for the record)."""
     service.abandon(session, plan_id, actor=who)
@@ -143,7 +156,7 @@ def abandon(plan_id: int, session: SessionDep, who: ActorDep) -> dict[str, Any]:
     return service.plan_detail(session, plan_id)
 
 
-@router.get("/units/{code}/diff", response_class=GeoJSONResponse)
+@router.get("/units/{code}/diff", response_class=GeoJSONResponse, response_model=UnitDiff)
 def unit_diff(
     code: Annotated[str, Path(pattern=CODE_PATTERN)],
     session: SessionDep,
@@ -158,7 +171,7 @@ def unit_diff(
     return service.unit_diff(session, code, began, ended)
 
 
-@router.get("/cases/{case_id}/assignments")
+@router.get("/cases/{case_id}/assignments", response_model=list[CaseAssignmentSpan])
 def case_assignments(case_id: int, session: SessionDep) -> list[dict[str, Any]]:
     """The grid and grid version a case was assigned to over time (intake, then each redraw)."""
     return service.case_assignments(session, case_id)

@@ -14,10 +14,13 @@ def test_the_openapi_document_signs_in_with_the_password_flow_where_a_route_need
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             rule = RULES[(method.upper(), path)]
-            needs_user = rule.permission is not None
-            assert ("security" in operation) == needs_user, (method, path)
-    assert schema["paths"]["/stats/dashboard"]["get"]["security"] == [{"OAuth2PasswordBearer": []}]
-    assert "security" not in schema["paths"]["/auth/token"]["post"]
+            needs_user = rule.permission is not None and rule.public_if is None
+            assert ({} not in operation["security"]) == needs_user, (method, path)  # {}: anonymous too
+    assert schema["paths"]["/stats/dashboard"]["get"]["security"] == [
+        {"OAuth2PasswordBearer": []},
+        {"SessionCookie": []},
+    ]
+    assert {} in schema["paths"]["/auth/token"]["post"]["security"]
 
 
 def test_the_docs_pages_load_only_what_the_service_serves(client):

@@ -21,7 +21,7 @@ def test_a_405_names_every_method_the_path_takes(client):
 def test_logout_answers_204_as_documented(client):
     documented = client.get("/openapi.json").json()["paths"]["/auth/logout"]["post"]["responses"]
     answer = client.post("/auth/logout")
-    assert answer.status_code == 204 and list(documented) == ["204"]
+    assert answer.status_code == 204 and [code for code in documented if code < "300"] == ["204"]
 
 
 def test_an_unknown_epsg_code_is_refused_with_what_may_be_passed(client):

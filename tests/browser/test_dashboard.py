@@ -382,7 +382,8 @@ def test_docs_render_offline_and_sign_in_with_the_password_flow(
     assert answer is not None and "script-src 'self'" in answer.headers["content-security-policy"]
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("gridmap")
     page.get_by_role("button", name="Authorize").first.click()
-    dialog = page.locator(".modal-ux")
+    # The dialog lists both schemes (the bearer token's password flow, the pages' cookie).
+    dialog = page.locator(".modal-ux .auth-container", has_text="OAuth2PasswordBearer")
     dialog.locator("#oauth_username").fill(add_user(live_server.engine, Role.VIEWER, "411681001"))
     dialog.locator("#oauth_password").fill(PASSWORD)
     dialog.locator("button.modal-btn", has_text="Authorize").click()
