@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -118,38 +117,39 @@ def test_a_reader_sees_every_committed_event_once_and_in_order_while_writers_int
     with Session(reader) as session:
         start = events.event_head(session)
     delivered: list[events.EventCursor] = []
-    writers_done = threading.Event()
+    last: list[events.EventCursor] = []  # the last committed event, once the writers are done
 
     def read() -> None:
-        cursor = start
+        # Until the last committed event arrived: an empty read does not mean "all delivered" (a
+        # transaction elsewhere in the cluster, another test's, can hold the horizon back a while).
+        cursor, deadline = start, time.monotonic() + 60
         with Session(reader) as session:
-            while True:
-                finished = writers_done.is_set()  # before reading: what follows is then complete
+            while not (last and cursor >= last[0]) and time.monotonic() < deadline:
                 batch = events.read_events(session, cursor, limit=7)
                 delivered.extend(e["cursor"] for e in batch)
                 if batch:
                     cursor = batch[-1]["cursor"]
-                elif finished:
-                    return
+                else:
+                    time.sleep(0.01)
 
     with ThreadPoolExecutor(6) as pool:
         polling = pool.submit(read)
         writing = [pool.submit(_write, engine, rules, w, 25, seed=w) for w in range(5)]
         for w in writing:
             w.result()
-        writers_done.set()
-        polling.result(timeout=60)
-    with engine.connect() as conn:
-        committed = [
-            events.EventCursor(r.txid, r.id)
-            for r in conn.execute(
-                text(
-                    "SELECT txid::text::bigint AS txid, id FROM case_events"
-                    " WHERE (txid, id) > (CAST(:txid AS text)::xid8, :id) ORDER BY txid, id"
-                ),
-                {"txid": start.txid, "id": start.id},
-            )
-        ]
+        with engine.connect() as conn:
+            committed = [
+                events.EventCursor(r.txid, r.id)
+                for r in conn.execute(
+                    text(
+                        "SELECT txid::text::bigint AS txid, id FROM case_events"
+                        " WHERE (txid, id) > (CAST(:txid AS text)::xid8, :id) ORDER BY txid, id"
+                    ),
+                    {"txid": start.txid, "id": start.id},
+                )
+            ]
+        last.append(committed[-1])
+        polling.result(timeout=90)
     engine.dispose()
     reader.dispose()
     assert len(committed) > 100
