@@ -43,6 +43,8 @@ FIELD_DESCRIPTIONS = {
     "special_type": "String: what a special grid is (school, hospital, park, ...), else empty",
 }
 LAYER_DESCRIPTIONS = {
+    Level.PROVINCE: "省 Province outline (where a province is stored)",
+    Level.CITY: "市 City (prefecture) outlines (where cities are stored)",
     Level.COUNTY: "县 County outline",
     Level.STREET: "街道/乡镇 Streets and towns",
     Level.COMMUNITY: "社区/村 Communities and villages",
