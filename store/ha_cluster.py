@@ -134,6 +134,22 @@ class LocalHaCluster:
         )
         return leader.name, candidate.name
 
+    def configure(self, changes: dict) -> None:
+        """Change the cluster's dynamic configuration (Patroni's PATCH /config): `{"pause": true}`
+        (maintenance: Patroni leaves PostgreSQL alone), `{"synchronous_mode": false}`, ...; returns
+        once every node has applied it."""
+        leader = self.leader() or next(iter(self.members()), None)
+        if leader is None:
+            raise ClusterError("no node answers: `gridmap ha up` starts the cluster")
+        self._rest(self.rest_ports[int(leader.name.removeprefix("node")) - 1], "config", changes, "PATCH")
+        wanted = {k: v for k, v in changes.items() if k in ("pause",)}
+        deadline = time.monotonic() + UP_TIMEOUT_S
+        for port in self.rest_ports:
+            while wanted and bool(self._rest(port, "patroni").get("pause")) != bool(wanted["pause"]):
+                if time.monotonic() > deadline:
+                    raise ClusterError(f"node on REST port {port} did not apply {changes}")
+                time.sleep(0.3)
+
     def kill_leader(self) -> str:
         """Kill -9 the leader's Patroni and PostgreSQL, as a machine failing would; its name."""
         leader = self.leader()
@@ -344,9 +360,9 @@ class LocalHaCluster:
             os.chown(path, who.uid, who.gid)
 
     @staticmethod
-    def _rest(port: int, path: str, body: dict | None = None) -> dict:
+    def _rest(port: int, path: str, body: dict | None = None, method: str | None = None) -> dict:
         data = None if body is None else json.dumps(body).encode()
-        method = "POST" if data else "GET"
+        method = method or ("POST" if data else "GET")
         request = urllib.request.Request(f"http://{HOST}:{port}/{path}", data=data, method=method)
         with urllib.request.urlopen(request, timeout=5) as answer:
             text = answer.read().decode()
