@@ -96,7 +96,9 @@ class Ha:
 @pytest.fixture(scope="session")
 def ha(settings: Settings, tmp_path_factory) -> Iterator[Ha]:
     """The cluster, up and healthy, with a fresh migrated database holding the test county."""
-    ha_settings = settings.model_copy(update={"home": settings.home / "test-ha", "ha_base_port": HA_BASE_PORT})
+    ha_settings = settings.model_copy(
+        update={"home": settings.home / "test-ha", "ha_base_port": HA_BASE_PORT}
+    )
     cluster = LocalHaCluster(ha_settings)
     cluster.up(progress=lambda m: None)
     name = f"{DB_PREFIX}_ha"
