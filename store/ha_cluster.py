@@ -88,8 +88,18 @@ class LocalHaCluster:
                 self._start_node(number)
         progress("waiting for a leader, a synchronous standby and a replica ...")
         leader = self.wait_healthy()
-        self._create_database(leader.port)
-        return self.url()
+        deadline = time.monotonic() + UP_TIMEOUT_S
+        while True:
+            try:
+                self._create_database(leader.port)
+                return self.url()
+            except psycopg.OperationalError:
+                # The leader Patroni named a moment ago may be restarting (the cluster coming back
+                # from a lost etcd): ask again.
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+                leader = self.wait_healthy()
 
     def down(self, *, progress: Callable[[str], None] = print) -> None:
         """Stop the nodes (Patroni stops PostgreSQL), then etcd."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -195,10 +196,17 @@ class StandbyReadSession(Session):
         self._standby = standby
 
     def get_bind(self, mapper=None, clause=None, **kwargs):
-        """The read engine for a SELECT, the primary for the rest (and for raw connections)."""
+        """The read engine for a SELECT, the primary for the rest (and for a connection asked for
+        without a statement: what it will run is unknown)."""
         if clause is not None and _is_read(clause):
             return self._standby
         return super().get_bind(mapper, clause=clause, **kwargs)
+
+
+# A statement that may write, or take a lock or a sequence value, goes to the primary.
+_WRITES = re.compile(
+    r"\b(INSERT|UPDATE|DELETE|MERGE|TRUNCATE|COPY|NEXTVAL|SETVAL|PG_ADVISORY\w*|PG_NOTIFY)\b", re.I
+)
 
 
 def _is_read(clause: object) -> bool:
@@ -206,7 +214,7 @@ def _is_read(clause: object) -> bool:
         return clause._for_update_arg is None
     if isinstance(clause, TextClause):
         words = clause.text.lstrip().split(None, 1)
-        return bool(words) and words[0].upper() == "SELECT" and "FOR UPDATE" not in clause.text.upper()
+        return bool(words) and words[0].upper() in ("SELECT", "WITH") and not _WRITES.search(clause.text)
     return False
 
 
