@@ -38,6 +38,7 @@ class Ha:
     cluster: LocalHaCluster
     database: str
     url: str  # multi-host, target_session_attrs=read-write
+    maintenance: bool = False  # Patroni paused (set_replay)
 
     def connect(self, port: int, dbname: str | None = None) -> psycopg.Connection:
         """A superuser connection to one node, in autocommit."""
@@ -77,6 +78,7 @@ class Ha:
         replay on its next loop unless the cluster is in maintenance: pausing puts it there."""
         if paused:
             self.cluster.configure({"pause": True})
+            self.maintenance = True
         with self.connect(port) as conn:
             conn.execute("SELECT pg_wal_replay_pause()" if paused else "SELECT pg_wal_replay_resume()")
 
@@ -89,8 +91,9 @@ class Ha:
                         conn.execute("SELECT pg_wal_replay_resume()")
             except psycopg.OperationalError:
                 pass
-        if any(m for m in self.cluster.members()):
+        if self.maintenance:
             self.cluster.configure({"pause": False})
+            self.maintenance = False
 
 
 @pytest.fixture(scope="session")
