@@ -269,6 +269,14 @@ async def resolve_user(request: Request) -> User | None:
     secret = request.app.state.secret
 
     def lookup() -> Holder | None:
+        # A read may check its token on a fresh standby (and so goes on while no primary answers);
+        # a token the standby does not know yet (just issued) is looked up on the primary.
+        standby = getattr(request.app.state, "standby_sessions", None)
+        if standby is not None and request.method in ("GET", "HEAD"):
+            with standby() as session:
+                holder = users.token_holder(session, token, secret, kind, datetime.now(UTC))
+            if holder is not None:
+                return holder
         with request.app.state.read_sessions() as session:
             if kind == "api_key":
                 return api_keys.key_holder(session, token, secret, datetime.now(UTC))

@@ -20,6 +20,7 @@ from api.live_feed import StreamSlots
 from api.methods import AllowedMethods
 from api.middleware import BodyLimit, RefuseNul, ResponseHeaders, security_headers, server_timing
 from api.pages import desk, keys
+from api.read_your_writes import ReadYourWrites, RecentWriters
 from api.routes import (
     api_keys,
     auth,
@@ -45,7 +46,7 @@ from api.routes import tasks as task_pages
 from cases.rules import Rules
 from geo.settings import Settings, get_settings, service_secret
 from services.escalation import escalate_overdue
-from store import notifications
+from store import notifications, standby_reads
 from store import patrols as patrol_store
 from store.engine import engine_for, resolve_database_url, session_factory
 from store.locate_cache import LocateCache
@@ -143,9 +144,13 @@ def create_app(
     app.state.intake_writer = None  # made with the event loop, at startup
     app.state.stream_slots = StreamSlots(settings.max_streams_per_user, settings.max_streams)
     app.state.token_cache = TokenCache(token_cache_s) if token_cache_s > 0 else None
+    app.state.standby_sessions = None  # reads stay on the primary unless the settings say (use)
     if engine is not None:
         use(app, engine)
     errors.register(app)
+    if standby_reads.reads_on_standbys(settings):
+        app.state.recent_writers = RecentWriters(settings.read_your_writes_s)
+        app.add_middleware(ReadYourWrites, writers=app.state.recent_writers)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)  # tiles, GeoJSON, map assets
     app.add_middleware(ResponseHeaders, extra=security_headers)
     app.add_middleware(AllowedMethods)
@@ -182,6 +187,7 @@ def use(app: FastAPI, engine: Engine) -> None:
     app.state.sessions = session_factory(engine)
     app.state.read_sessions = session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
     app.state.counters = engine.execution_options(isolation_level="AUTOCOMMIT")  # rate limits
+    app.state.standby_sessions = standby_reads.standby_sessions(app.state.settings, engine)
 
 
 async def escalate_periodically(app: FastAPI, interval_s: float) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from api.errors import InvalidParameter, PayloadTooLarge
 from api.params import in_calendar
+from api.read_your_writes import must_read_primary
 from cases.worktime import SHANGHAI
 from geo import crs
 from geo.settings import Settings
@@ -35,6 +36,10 @@ def request_session(request: Request) -> Iterator[Session]:
     factory = request.app.state.sessions
     if request.method in ("GET", "HEAD"):
         factory = request.app.state.read_sessions
+        # A fresh standby when the settings allow, unless the client must see its own writes.
+        standby = getattr(request.app.state, "standby_sessions", None)
+        if standby is not None and not must_read_primary(request):
+            factory = standby
     with factory() as session:
         yield session
 

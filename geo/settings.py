@@ -35,6 +35,19 @@ class Settings(BaseSettings):
     # their Patroni REST ports. Below the kernel's ephemeral range (32768+), where an outgoing
     # connection may hold a port for a moment.
     ha_base_port: int = Field(default=25440, ge=1024, le=65500)
+    # Reads on standbys (store.standby_reads): off by default, every read goes to the primary.
+    read_from_standby: bool = Field(
+        default=False, description="Send reads (GET) to a standby of GRIDMAP_DATABASE_URL's hosts"
+    )
+    read_database_url: str | None = Field(
+        default=None, description="The hosts to read from (multi-host URL); setting it turns standby reads on"
+    )
+    read_max_lag_s: float = Field(
+        default=5.0, gt=0, description="A standby whose data may be older than this is not read from"
+    )
+    read_your_writes_s: float = Field(
+        default=10.0, ge=0, description="After a write, the same client's reads go to the primary this long"
+    )
 
     snap_tolerance_m: float = Field(
         default=30.0, ge=0, description="A point this close to a grid but outside every grid snaps to it"

@@ -88,8 +88,18 @@ class LocalHaCluster:
                 self._start_node(number)
         progress("waiting for a leader, a synchronous standby and a replica ...")
         leader = self.wait_healthy()
-        self._create_database(leader.port)
-        return self.url()
+        deadline = time.monotonic() + UP_TIMEOUT_S
+        while True:
+            try:
+                self._create_database(leader.port)
+                return self.url()
+            except psycopg.OperationalError:
+                # The leader Patroni named a moment ago may be restarting (the cluster coming back
+                # from a lost etcd): ask again.
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+                leader = self.wait_healthy()
 
     def down(self, *, progress: Callable[[str], None] = print) -> None:
         """Stop the nodes (Patroni stops PostgreSQL), then etcd."""
@@ -133,6 +143,22 @@ class LocalHaCluster:
             lambda ms: _healthy(ms) and any(m.name == candidate.name and m.role == "leader" for m in ms)
         )
         return leader.name, candidate.name
+
+    def configure(self, changes: dict) -> None:
+        """Change the cluster's dynamic configuration (Patroni's PATCH /config): `{"pause": true}`
+        (maintenance: Patroni leaves PostgreSQL alone), `{"synchronous_mode": false}`, ...; returns
+        once every node has applied it."""
+        leader = self.leader() or next(iter(self.members()), None)
+        if leader is None:
+            raise ClusterError("no node answers: `gridmap ha up` starts the cluster")
+        self._rest(self.rest_ports[int(leader.name.removeprefix("node")) - 1], "config", changes, "PATCH")
+        wanted = {k: v for k, v in changes.items() if k in ("pause",)}
+        deadline = time.monotonic() + UP_TIMEOUT_S
+        for port in self.rest_ports:
+            while wanted and bool(self._rest(port, "patroni").get("pause")) != bool(wanted["pause"]):
+                if time.monotonic() > deadline:
+                    raise ClusterError(f"node on REST port {port} did not apply {changes}")
+                time.sleep(0.3)
 
     def kill_leader(self) -> str:
         """Kill -9 the leader's Patroni and PostgreSQL, as a machine failing would; its name."""
@@ -344,9 +370,9 @@ class LocalHaCluster:
             os.chown(path, who.uid, who.gid)
 
     @staticmethod
-    def _rest(port: int, path: str, body: dict | None = None) -> dict:
+    def _rest(port: int, path: str, body: dict | None = None, method: str | None = None) -> dict:
         data = None if body is None else json.dumps(body).encode()
-        method = "POST" if data else "GET"
+        method = method or ("POST" if data else "GET")
         request = urllib.request.Request(f"http://{HOST}:{port}/{path}", data=data, method=method)
         with urllib.request.urlopen(request, timeout=5) as answer:
             text = answer.read().decode()

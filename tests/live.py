@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,13 +37,17 @@ def server(database_url: str, **settings: str) -> Iterator[str]:
         "GRIDMAP_SECRET_KEY": TEST_SECRET,
     }
     env.update({f"GRIDMAP_{k.upper()}": v for k, v in settings.items()})
+    # The server's log goes to a file: a pipe nobody reads fills up (64 KB) and blocks the server
+    # in its next log line, as the reconnection messages of a failover did.
+    log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - open for the server's whole life
     process = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
         text=True,
     )
+    process.log = log  # type: ignore[attr-defined]
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(base, process)
@@ -53,6 +58,7 @@ def server(database_url: str, **settings: str) -> Iterator[str]:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+        log.close()
 
 
 TEST_SECRET = "test-secret-" + "x" * 40  # the same as tests.conftest's
@@ -74,7 +80,8 @@ def _wait_until_up(base: str, process: subprocess.Popen, timeout_s: float = 30) 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}: {process.stderr.read()[-2000:]}")
+            process.log.seek(0)
+            raise RuntimeError(f"server exited with {process.returncode}: {process.log.read()[-2000:]}")
         try:
             if httpx.get(f"{base}/health", timeout=1).status_code == 200:
                 return
