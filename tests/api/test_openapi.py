@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from access.roles import Role
 from api.access import RULES
-from geo.importer import import_units
+from services.imports import import_units
 from store import users
 from tests import factories as f
 from tests.conftest import DB_PREFIX, fresh_database

@@ -100,7 +100,7 @@ def test_tilejson_is_valid_and_its_tiles_decode_into_the_layers_it_lists(demo_cl
     assert all(doc["minzoom"] <= layer["minzoom"] <= layer["maxzoom"] <= doc["maxzoom"]
                for layer in doc["vector_layers"])  # fmt: skip
     layers = {layer["id"]: layer for layer in doc["vector_layers"]}
-    assert set(layers) == {"county", "street", "community", "grid", "micro_grid"}
+    assert set(layers) == {"province", "city", "county", "street", "community", "grid", "micro_grid"}
     template = doc["tiles"][0]
     assert template.startswith("https://testserver/map/tiles/{z}/{x}/{y}.pbf")
     row = grid_row(demo_session)

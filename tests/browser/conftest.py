@@ -150,15 +150,18 @@ def live_server(settings: Settings, browser_database_url: str) -> Iterator[LiveS
     engine.dispose()
 
 
-@pytest.fixture(scope="session")
+# Per module, not per run: Playwright's sync API keeps an asyncio loop running in the thread while
+# it is started, and with two workers a worker runs other modules (asyncio.run in tests/api) after a
+# browser module; stopping it at the module's end leaves them a thread without a running loop.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
-    """The Playwright driver, for the run."""
+    """The Playwright driver, for the module."""
     driver = sync_playwright().start()
     yield driver
     driver.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     """Debian's headless chromium; its absence fails the test, never skips it."""
     if not CHROMIUM.is_file():

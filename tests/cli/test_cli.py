@@ -57,7 +57,7 @@ def test_an_import_is_audited_and_a_refused_one_is_not(cli_env, tmp_path):
     src = f.write_geojson(tmp_path / "audited-county.geojson", f.hierarchy())
     gridmap(cli_env, "import", str(src), "--valid-from", "2024-01-01")
     bad = f.write_geojson(
-        tmp_path / "audited-bad.geojson", [f.feature("12", box(f.X0, f.Y0, f.X0 + 0.01, f.Y0 + 0.01))]
+        tmp_path / "audited-bad.geojson", [f.feature("1234567", box(f.X0, f.Y0, f.X0 + 0.01, f.Y0 + 0.01))]
     )
     assert gridmap(cli_env, "import", str(bad), check=False).returncode == 1
     engine = create_engine(cli_env["GRIDMAP_DATABASE_URL"])

@@ -80,7 +80,7 @@ def test_a_draft_with_errors_is_refused_with_its_problems(plan_env, tmp_path):
 def test_edit_options_are_checked_like_the_apis_edit_fields(plan_env):
     plan_id = gridmap(plan_env, "plan", "new", f.COMMUNITY, "--title", "错误的选项").stdout.strip()
     refused = gridmap(
-        plan_env, "plan", "edit", plan_id, "replace", "--code", "12", "--kind", "suburban", check=False
+        plan_env, "plan", "edit", plan_id, "replace", "--code", "1234567", "--kind", "suburban", check=False
     )
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
     assert "✗ --code: String should match pattern" in refused.stderr

@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from geo.importer import import_units
 from geo.settings import Settings
+from services.imports import import_units
 from store.cluster import HOST
 from store.engine import normalize_url
 from store.ha_cluster import LocalHaCluster

@@ -7,7 +7,8 @@ import re
 import pytest
 from sqlalchemy import text
 
-from store.cases import CASE_COLUMNS, HISTORY_COLUMNS
+from store.case_history import HISTORY_COLUMNS
+from store.cases import CASE_COLUMNS
 from store.patrols import PATROL_COLUMNS
 
 
