@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from cases.lifecycle import CaseStatus, Tier
@@ -20,6 +19,7 @@ from geo.assignment import Assignment
 from geo.crs import STORAGE_SRID
 from store.case_history import HISTORY_COLUMNS, clock_params
 from store.cases import rows_of
+from store.field_work import BEFORE, add_photos
 
 
 @dataclass(frozen=True)
@@ -98,31 +98,8 @@ def _case_row(a: Admitted, now: datetime) -> dict[str, Any]:
 
 
 def store_photos(session: Session, case_id: int, uploads: list[PhotoUpload]) -> None:
-    """Store a new case's photos (the reporter's), numbered from 1."""
-    for seq, upload in enumerate(uploads, start=1):
-        photo, gps = upload.photo, upload.photo.gps
-        session.execute(
-            text(
-                f"""INSERT INTO case_photos (case_id, seq, content_type, width, height, bytes, sha256, gps,
-                        taken_at)
-                    VALUES (:case_id, :seq, :content_type, :width, :height, :bytes, :sha256,
-                        CASE WHEN :has_gps THEN ST_SetSRID(ST_MakePoint(:lon, :lat), {STORAGE_SRID}) END,
-                        :taken_at)"""
-            ),
-            {
-                "case_id": case_id,
-                "seq": seq,
-                "content_type": photo.content_type,
-                "width": photo.width,
-                "height": photo.height,
-                "bytes": upload.data,
-                "sha256": upload.sha256,
-                "has_gps": gps is not None,
-                "lon": gps[0] if gps else None,
-                "lat": gps[1] if gps else None,
-                "taken_at": photo.taken_at,
-            },
-        )
+    """Store a new case's photos (the reporter's, stage "before"), numbered from 1."""
+    add_photos(session, case_id, uploads, BEFORE)
 
 
 
