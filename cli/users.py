@@ -39,13 +39,14 @@ def user_add(
 ) -> None:
     """Create a user."""
     from access.roles import Role
-    from store import users
+    from services import users
 
     if role not in Role.__members__.values():
         fail(f"unknown role {role!r}; choose one of {', '.join(Role)}")
     with friendly_errors(), session_scope(get_settings()) as session:
-        user = users.add_user(session, name, _new_password(password), Role(role), unit, department)
-        users.audit(session, "cli", "user_add", name, {"role": role, "unit": unit, "department": department})
+        user = users.add_user(
+            session, name, _new_password(password), Role(role), unit, department, actor="cli"
+        )
     say(f"user {user.username} ({user.role} in {user.unit_code}) created")
 
 
@@ -67,11 +68,10 @@ def user_disable(
     enable: Annotated[bool, typer.Option("--enable", help="Enable again instead")] = False,
 ) -> None:
     """Disable a user (their tokens are revoked at once), or enable them again."""
-    from store import users
+    from services import users
 
     with friendly_errors(), session_scope(get_settings()) as session:
-        users.set_disabled(session, name, not enable)
-        users.audit(session, "cli", "user_enable" if enable else "user_disable", name)
+        users.set_enabled(session, name, enable, actor="cli")
     say(f"user {name} {'enabled' if enable else 'disabled'}")
 
 
@@ -81,9 +81,8 @@ def user_reset_password(
     password: Annotated[str | None, typer.Option(help="New password; generated if omitted")] = None,
 ) -> None:
     """Set a new password (forgets its failed logins, revokes its tokens)."""
-    from store import users
+    from services import users
 
     with friendly_errors(), session_scope(get_settings()) as session:
-        users.reset_password(session, name, _new_password(password))
-        users.audit(session, "cli", "user_reset_password", name)
+        users.reset_password(session, name, _new_password(password), actor="cli")
     say(f"password of {name} reset; their old tokens are revoked")
