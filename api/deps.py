@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
+from api.access import user_of
 from api.errors import InvalidParameter, PayloadTooLarge
 from api.params import in_calendar
 from api.read_your_writes import must_read_primary
@@ -125,3 +126,12 @@ async def read_body(request: Request, limit: int, too_large: str) -> bytes:
             raise PayloadTooLarge(too_large)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def actor(request: Request) -> str:
+    """Who acts (for the audit log and history): the signed-in user's name, or `public`."""
+    user = user_of(request)
+    return user.username if user else "public"
+
+
+ActorDep = Annotated[str, Depends(actor)]

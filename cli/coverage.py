@@ -101,15 +101,14 @@ def _coverage_of(
     session: Session, code: str, tolerances: Tolerances, when: datetime | None, *, save: bool
 ) -> CoverageRun:
     """One unit's coverage run, with progress for large units, saved as a report if asked."""
-    from store import coverage as store
+    from services import coverage as service
 
     def progress(done: int, total: int) -> None:
         if total >= 1000:  # say nothing for the blink of a small unit
             say(f"  {code}: {done:,}/{total:,} parent units analysed")
 
-    run = store.run_coverage(session, code, tolerances, at=when, progress=progress)
+    run = service.coverage_of(session, code, tolerances, at=when, save=save, actor="cli", progress=progress)
     if save:
-        store.save_report(session, run)
         say(f"  saved report {run.report_id} of {code}")
     return run
 

@@ -108,13 +108,6 @@ async def get_rules(request: Request) -> Rules:
 RulesDep = Annotated[Rules, Depends(get_rules)]
 
 
-async def actor(request: Request) -> str:
-    """Who acts: the signed-in user's name, or `public` for an anonymous report."""
-    user = user_of(request)
-    return user.username if user else "public"
-
-
-ActorDep = Annotated[str, Depends(actor)]
 
 
 @router.get("/categories", response_model=list[Category])

@@ -8,12 +8,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
-from api.deps import AtDep, SessionDep, SettingsDep
+from api.deps import ActorDep, AtDep, SessionDep, SettingsDep
 from api.errors import InvalidParameter, NotFound
 from api.schemas.units import CoverageReportListed
 from geo.codes import CodeError, level_of
 from geo.coverage import Tolerances
-from store import coverage as store
+from services import coverage as service
 from store.units import units_at
 
 router = APIRouter(tags=["coverage"])
@@ -67,14 +67,15 @@ def coverage(
     settings: SettingsDep,
     at: AtDep,
     unit: UnitQuery,
+    who: ActorDep,
     save: Annotated[bool, Query(description="Store the result as a dated report of the unit")] = False,
 ) -> dict:
     """Gaps, overlaps, slivers, overhangs, staff, party cells, size norm and cases in gaps, per kind;
     new and resolved against the unit's last saved report."""
     _check_unit(session, unit, at)
-    run = store.run_coverage(session, unit, Tolerances.from_settings(settings), at=at)
+    tolerances = Tolerances.from_settings(settings)
+    run = service.coverage_of(session, unit, tolerances, at=at, save=save, actor=who)
     if save:
-        store.save_report(session, run)
         session.commit()
     return run.as_dict()
 
@@ -87,7 +88,7 @@ def coverage(
 def reports(session: SessionDep, unit: UnitQuery) -> list[dict]:
     """The stored coverage reports of a unit, newest first, with their summaries."""
     _check_unit(session, unit)
-    return store.list_reports(session, unit)
+    return service.reports_of(session, unit)
 
 
 @router.get(
@@ -99,8 +100,5 @@ def compare_report(
     session: SessionDep, report_id: Annotated[int, Path(description="A saved report")]
 ) -> dict:
     """A saved report against its predecessor: the new findings, the resolved ones, how many stayed."""
-    unit = store.report_unit(session, report_id)
-    if unit is None:
-        raise NotFound(f"no coverage report {report_id}")
-    _check_unit(session, unit)
-    return store.compare_report(session, report_id, unit)
+    _check_unit(session, service.report_unit(session, report_id))
+    return service.compare_report(session, report_id)

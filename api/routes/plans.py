@@ -10,11 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from shapely.geometry import shape
 
 from api.access import CurrentUser
-from api.deps import SessionDep, SettingsDep, parse_at
+from api.deps import ActorDep, SessionDep, SettingsDep, parse_at
 from api.errors import InvalidParameter
 from api.geojson import GeoJSONResponse
 from api.routes.auth import client_ip
-from api.routes.cases import ActorDep
 from api.schemas.errors import error_responses
 from api.schemas.plans import (
     CaseAssignmentSpan,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from shapely.geometry import box
+from sqlalchemy import text
 
 from access.roles import Role, User
 from services.imports import import_units
@@ -43,6 +44,13 @@ def test_saved_reports_are_listed_and_make_findings_known(client, session, tmp_p
     reports = client.get("/coverage/reports", params={"unit": f.COUNTY}).json()
     assert [r["id"] for r in reports] == [saved["report_id"]]
     assert reports[0]["summary"]["gap"]["count"] == 1
+    # Saving is audited (services.coverage): who, which unit, which report; a plain run is not.
+    entries = session.execute(
+        text("SELECT actor, target, details FROM audit_log WHERE action = 'coverage_report' ORDER BY id")
+    ).all()
+    assert [(e.actor, e.target, e.details["report_id"]) for e in entries] == [
+        ("test-admin", f.COUNTY, saved["report_id"])
+    ]
 
 
 def test_a_gap_fixed_by_a_corrected_import_is_resolved_and_saved_reports_compare(client, session, tmp_path):
