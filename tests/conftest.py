@@ -49,17 +49,6 @@ hypothesis.settings.register_profile(
 )
 hypothesis.settings.load_profile("suite")
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """For two workers (`--dist loadgroup`): a module's tests stay on one worker (its module
-    fixtures are made once), and every test of the HA cluster (tests/ha/) goes to one worker, so
-    one cluster runs on its ports."""
-    for item in items:
-        module = getattr(getattr(item, "module", None), "__name__", None) or item.nodeid.split("::")[0]
-        group = "ha" if module.startswith("tests.ha.") else module
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
 # The user test clients act as unless a test signs in for real: an admin over every unit.
 TEST_ADMIN = User(id=0, username="test-admin", role=Role.ADMIN, unit_code="")
 TEST_TOKEN = "test-admin-token"
