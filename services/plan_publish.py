@@ -176,8 +176,8 @@ def _case_move(row: Row, answer: Any) -> dict[str, Any]:
         "id": row.id,
         "number": row.number,
         "status": row.status,
-        "lon": row.lon,
-        "lat": row.lat,
+        "lon": geojson.coordinate(row.lon),  # the one precision rule, as every case answer
+        "lat": geojson.coordinate(row.lat),
         "from": {"grid": row.grid_code, "version": row.grid_version},
         "to": {"grid": grid.code if grid else None, "version": grid.version if grid else None},
         "assign_status": answer.status,

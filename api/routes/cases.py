@@ -39,6 +39,7 @@ from api.schemas.cases import (
     ReportedCase,
 )
 from api.schemas.errors import error_responses
+from api.schemas.refs import ref
 from cases.lifecycle import CaseStatus, Rating, Source
 from cases.model import Intake, PhotoUpload, Reporter, scoped_key
 from cases.photos import inspect_photo
@@ -350,7 +351,7 @@ def intake_from(body: CaseIn, uploads: list[PhotoUpload], key: str | None) -> In
     responses={
         200: {
             "description": "JSON (CaseList), or with format=geojson a FeatureCollection",
-            "content": {geojson.MEDIA_TYPE: {}},
+            "content": {geojson.MEDIA_TYPE: {"schema": ref(CasePoints)}},
         }
     },
 )

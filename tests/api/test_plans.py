@@ -67,6 +67,8 @@ def test_a_published_split_moves_exactly_the_open_cases_whose_grid_changes(clien
 
     impact = client.get(f"/plans/{plan}/impact").json()
     assert [c["id"] for c in impact["cases"]] == [west["id"]]
+    # The case's place as every case answer gives it (one precision rule, geo.geojson).
+    assert (impact["cases"][0]["lon"], impact["cases"][0]["lat"]) == (west["lon"], west["lat"])
     units = {u["code"]: u for u in impact["units"]}
     assert units[new_grid]["open_cases"] == {"before": 0, "after": 1}
     assert units[f.grid_code(1)]["open_cases"] == {"before": 2, "after": 1}

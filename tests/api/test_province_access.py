@@ -16,6 +16,7 @@ from access.roles import Role
 from api.app import create_app
 from benchmarks.province import SIZES, make_province, write_province
 from cases.model import Intake, Reporter
+from services import intake as intake_service
 from services.imports import import_units
 from store import cases as store
 from store import tiles, users
@@ -51,7 +52,7 @@ def province(settings, tmp_path_factory) -> Iterator[dict]:
         for city, point in centres.items():
             intake = Intake(point.x, point.y, "wgs84", point.x, point.y, 5.0, "report", "0101",
                             f"case in {city}", reporter=Reporter("李四", "13812345678"))  # fmt: skip
-            cases[city], _ = store.create_case(session, intake, rules, actor="test")
+            cases[city], _ = intake_service.create_case(session, intake, rules, actor="test")
     yield {"url": url, "engine": engine, "cases": cases, "frame": frame}
     engine.dispose()
 
