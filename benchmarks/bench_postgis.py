@@ -89,7 +89,8 @@ def reused(name: str, settings: Settings) -> str | None:
 def load_partition(url: str, n_grids: int) -> shapely.Geometry:
     """Store a synthetic partition (bypassing validation: it is generated clean); returns its bounds."""
     frame = make_partition(n_grids, seed=7, removed_share=0.01, special_share=0.01)
-    parents = sorted({a for code in frame["code"] for a in ancestor_codes(code)})
+    # From the county down: the partition is one county, stored without a city or province above it.
+    parents = sorted({a for code in frame["code"] for a in ancestor_codes(code) if len(a) >= 6})
     features = [
         UnitFeature(
             code=c,
