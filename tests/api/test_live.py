@@ -392,7 +392,11 @@ def test_a_client_resuming_from_before_what_the_process_holds_is_replayed_from_t
         await feed.read_once()
         start = feed.head
         ids = await asyncio.to_thread(_new_cases, live_url, settings, 8)
-        await feed.read_once()
+        for _ in range(500):  # another test's open transaction in the cluster can hold the horizon back
+            await feed.read_once()
+            if ids[-1] in _case_ids([e.sse for e in feed.after(feed.base) or []]):
+                break
+            await asyncio.sleep(0.02)
         assert feed.after(start) is None and len(feed.after(feed.base)) == 3  # the rest is gone
         chunks: list[bytes] = []
         async for item in live._events(feed, factory, county, start):
