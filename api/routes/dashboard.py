@@ -26,6 +26,7 @@ from api.errors import NotFound
 from api.geojson import GeoJSONResponse
 from api.page_policy import page_headers
 from api.routes.cases import RulesDep
+from api.schemas.cases import CaseStatistics
 from geo import geojson
 from geo.codes import CODE_PATTERN
 from store import dashboard as store
@@ -70,38 +71,6 @@ class PeriodFigures(Figures):
     on_time: OnTimeOverall
 
 
-class StageOnTime(Figures):
-    done: int
-    on_time: int
-    rate: float | None
-
-
-class Tiers(Figures):
-    counts: dict[str, int]
-    shares: dict[str, float | None]
-    local_share: float | None = Field(description="Share closed by the grid or community (小事不出村)")
-
-
-class Satisfaction(Figures):
-    counts: dict[str, int]
-    rate: float | None
-
-
-class Stats(Figures):
-    """GET /stats' answer, as it is."""
-
-    unit: str | None
-    start: datetime = Field(alias="from")
-    to: datetime
-    received: int
-    closed: int
-    avg_handling_hours: float | None
-    reopened: int
-    on_time: dict[str, StageOnTime]
-    resolved_by_tier: Tiers
-    satisfaction: Satisfaction
-
-
 class RankRow(Figures):
     rank: int
     code: str
@@ -144,7 +113,7 @@ class Dashboard(Figures):
     month: PeriodFigures
     open_now: int = Field(description="Open cases now (GET /cases over the open statuses)")
     overdue_now: int = Field(description="Open cases past their stage's time limit now (overdue=true)")
-    month_stats: Stats
+    month_stats: CaseStatistics  # GET /stats' answer for the month: one model for both
     ranking: list[RankRow]
     trend: list[TrendDay]
     top_categories: list[CategoryCount]
