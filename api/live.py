@@ -12,6 +12,7 @@ Last-Event-ID after RETRY_MS. See docs/live-feed.md.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -26,6 +27,7 @@ from starlette.background import BackgroundTask
 from access.roles import User
 from api.access import user_of
 from api.errors import InvalidParameter
+from api.live_deflate import DeflatedStream, Segment, accepts_deflate, segment
 from api.live_feed import KEEP, Feed, StreamSlots, feed_event, sse_for
 from api.routes.cases import event_json
 from store import case_events as store
@@ -37,6 +39,10 @@ router = APIRouter(tags=["cases"])
 
 CHANNEL = "case_events"  # sent by the trigger on cases (migration 0002_cases)
 RETRY_MS = 2000  # what EventSource clients wait before reconnecting
+PING_S = 15  # a comment sent on a stream quiet this long, so that proxies keep it open
+_CONNECTED = ServerSentEvent(comment="connected", retry=RETRY_MS).encode()
+_PING = segment(ServerSentEvent(comment="ping").encode())
+Part = bytes | Segment | None  # what _events gives a stream to send next (see there)
 
 
 def make_feed(engine: Engine, keep: int = KEEP) -> Feed:
@@ -81,42 +87,76 @@ async def stream(
     slots: StreamSlots = request.app.state.stream_slots
     user = user_of(request)
     release = slots.take(user)  # 429 beyond the limits, before anything is sent
+    deflate = accepts_deflate(request.headers.get("accept-encoding"))  # browsers do: a tenth of the bytes
+    parts = _events(feed, request.app.state.read_sessions, user, cursor, deflate)
+    if deflate:
+        return EventSourceResponse(
+            _deflated(parts),
+            ping=0,  # sse-starlette's pings would go uncompressed: _deflated sends its own
+            headers={"Content-Encoding": "deflate", "Vary": "Accept-Encoding"},
+            background=BackgroundTask(release),
+        )
     return EventSourceResponse(
-        _events(feed, request.app.state.read_sessions, user, cursor),
-        ping=15,
-        background=BackgroundTask(release),
+        _raw(parts), ping=PING_S, headers={"Vary": "Accept-Encoding"}, background=BackgroundTask(release)
     )
 
 
+async def _raw(parts: AsyncIterator[Part]) -> AsyncIterator[bytes]:
+    async for part in parts:
+        if isinstance(part, bytes):
+            yield part
+
+
+async def _deflated(parts: AsyncIterator[Part]) -> AsyncIterator[bytes]:
+    """The stream compressed (api.live_deflate): shared segments, its own pings, a proper end."""
+    out = DeflatedStream()
+    loop = asyncio.get_running_loop()
+    sent = loop.time()
+    async for part in parts:
+        if part is not None:
+            yield out.send(segment(part) if isinstance(part, bytes) else part)
+            sent = loop.time()
+        elif loop.time() - sent >= PING_S:
+            yield out.send(_PING)
+            sent = loop.time()
+    yield out.end()
+
+
 async def _events(
-    feed: Feed, factory, user: User | None, cursor: store.EventCursor | None
-) -> AsyncIterator[ServerSentEvent | bytes]:
-    """The stream of one client: its user's events after `cursor` (or from now), until the end."""
+    feed: Feed, factory, user: User | None, cursor: store.EventCursor | None, deflate: bool = False
+) -> AsyncIterator[Part]:
+    """The stream of one client: its user's events after `cursor` (or from now), until the end.
+
+    Chunks of SSE bytes, or with `deflate` the same compressed once for every stream (a Segment);
+    None after a wait that brought nothing (a compressed stream pings then).
+    """
     failures = feed.failures  # a failed read after this ends the stream
-    yield ServerSentEvent(comment="connected", retry=RETRY_MS)
+    yield _CONNECTED
     while cursor is None:  # from now: where this process's reader stands (once it has read)
         cursor = feed.head
         if cursor is None:
             await feed.changed(RETRY_MS / 1000)
             if feed.failures != failures:
                 return
+            yield None
     while True:
-        news = feed.next_for(user, cursor)
+        news = feed.next_deflated_for(user, cursor) if deflate else feed.next_for(user, cursor)
         if news is None:  # older than the process holds: replay from the database
             try:
                 news = await run_in_threadpool(_replay, factory, user, cursor)
             except SQLAlchemyError as e:
                 log.warning("replaying the case event log failed (%s); ending a stream", e)
                 return
-        chunk, after = news
-        if chunk:  # one write for all the new events this stream may see
-            yield chunk
+        part, after = news
+        if len(part):  # one write for all the new events this stream may see
+            yield part
         if after != cursor:
             cursor = after
             continue
         await feed.changed(RETRY_MS / 1000)
         if feed.failures != failures:  # the database went away: end cleanly, the client comes back
             return
+        yield None
 
 
 def _replay(factory, user: User | None, cursor: store.EventCursor) -> tuple[bytes, store.EventCursor]:

@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sse_starlette import ServerSentEvent
 
 from access.roles import User
+from api.live_deflate import Segment, segment
 from errors import TooMany
 from store import case_events as store
 
@@ -40,6 +41,7 @@ POLL_S = 2.0  # read the log this often even without a notification (one may hav
 MIN_INTERVAL_S = 0.05
 MAX_INTERVAL_S = 1.0
 WRITES_PER_S = 500
+NOTHING = segment(b"")  # what a stream is sent when nothing new is for it
 KEEP = 20_000  # events kept in memory; a client resuming from an older one is replayed from the database
 
 
@@ -96,6 +98,7 @@ class Feed:
         self._due = asyncio.Event()
         # What streams of one user at one position are sent next: worked out once per read.
         self._next: dict[tuple[User | None, store.EventCursor], tuple[bytes, store.EventCursor]] = {}
+        self._deflated: dict[tuple[User | None, store.EventCursor], Segment] = {}  # the same, compressed
 
     @property
     def head(self) -> store.EventCursor | None:
@@ -128,6 +131,22 @@ class Feed:
             known = sse_for(user, events), events[-1].cursor
             self._next[key] = known
         return known
+
+    def next_deflated_for(
+        self, user: User | None, cursor: store.EventCursor
+    ) -> tuple[Segment, store.EventCursor] | None:
+        """`next_for` as a deflate segment, compressed once for every stream of `user` at `cursor`."""
+        known = self.next_for(user, cursor)
+        if known is None:
+            return None
+        chunk, after = known
+        key = (user, cursor)
+        part = self._deflated.get(key)
+        if part is None and not chunk:
+            return NOTHING, after
+        if part is None:
+            part = self._deflated[key] = segment(chunk)
+        return part, after
 
     async def changed(self, timeout: float) -> None:
         """Until the next read that found events or failed, or `timeout` seconds."""
@@ -183,6 +202,7 @@ class Feed:
     def _append(self, events: list[FeedEvent]) -> None:
         if events:
             self._next.clear()
+            self._deflated.clear()
         self._events.extend(events)
         self._cursors.extend(e.cursor for e in events)
         extra = len(self._events) - self._keep

@@ -1,7 +1,7 @@
 """Sustained case intake: POST /cases against a served demo county, every acknowledged case counted.
 
     .venv/bin/python -m benchmarks.bench_intake [--seconds 30] [--concurrency 32] [--workers 2] [--rate R]
-                                                [--streams 0,50,500]
+                                                [--streams 0,50,500] [--stream-encoding deflate]
 
 A database of its own (`gridmap_bench_intake`, demo county loaded) served by `gridmap serve` in
 a separate process (--workers uvicorn processes); the load comes from this process (asyncio and
@@ -15,7 +15,9 @@ The live feed (issue 13): each run is repeated with each number of open streams 
 (SSE clients of --stream-user: by default the county dispatcher, who sees every case, the most
 data per stream), held by another process (benchmarks.live_streams) for the whole run, and one
 more stream there counts the `created` events it receives against the cases acknowledged:
-received, twice, never (the counting stream is always the county dispatcher's).
+received, twice, never (the counting stream is always the county dispatcher's). The streams ask
+for `Accept-Encoding: deflate` as browsers do (the feed then sends shared compressed segments:
+api/live_deflate.py), or with --stream-encoding identity for the raw bytes.
 The per-user stream limit is raised for the benchmark's one user (GRIDMAP_MAX_STREAMS_PER_USER).
 """
 
@@ -264,6 +266,12 @@ def main() -> None:
         help="demo user holding the streams: dispatcher (the county's, sees every case: the most data"
         " per stream) or street.dispatcher (one street of 21)",
     )
+    parser.add_argument(
+        "--stream-encoding",
+        default="deflate",
+        choices=["deflate", "identity"],
+        help="what the streams accept: deflate (as browsers) or identity (uncompressed)",
+    )
     args = parser.parse_args()
     streams = [int(n) for n in args.streams.split(",")]
     settings = Settings(database_url=None)
@@ -308,7 +316,7 @@ def main() -> None:
         for k, n in enumerate(streams):
             offset = 20000 * (1 + k % 4)  # points not used by the warm-up
             say(f"opening {n} live-feed stream(s) and a counting one ...")
-            watcher = Watcher(base, streams_auth, counter_auth, n)
+            watcher = Watcher(base, streams_auth, counter_auth, n, args.stream_encoding)
             pace = f"{args.rate:g}/s scheduled, at most" if args.rate else "back to back,"
             say(f"posting reports for {args.seconds:g} s, {pace} {args.concurrency} in flight ...")
             # This process's own pauses would count as the service's latency: a full garbage
@@ -330,6 +338,7 @@ def main() -> None:
     print(
         f"workers={args.workers} concurrency={args.concurrency} rate={args.rate or 'back to back'}"
         f" per_connection={args.per_connection or 'all'} streams held by {args.stream_user}"
+        f" accepting {args.stream_encoding}"
     )
     for result in results:
         report_run(url, result)
@@ -373,7 +382,8 @@ def report_run(url: str, result: dict) -> None:
     print(
         f"live feed: cases acknowledged {events['acknowledged']:,}, created events received"
         f" {events['received']:,} (twice: {events['twice']}, never: {events['missing']});"
-        f" events per open stream {events['events_per_reader']:,.0f}"
+        f" per open stream: {events['events_per_reader']:,.0f} events (counted by a sample),"
+        f" {events['bytes_per_reader'] / 1e6:,.1f} MB received"
     )
 
 

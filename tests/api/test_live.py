@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -20,7 +21,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from access.roles import Role, User
-from api import live
+from api import live, live_deflate, live_feed
 from api.live_feed import POLL_S
 from cases.lifecycle import CaseStatus, Move
 from cases.model import Intake, scoped_key
@@ -68,16 +69,20 @@ def report(description: str = "井盖缺失") -> dict:
 class Stream:
     """An SSE client reading events off a server in a thread of its own."""
 
-    def __init__(self, base: str, auth: dict, last_event_id: str | None = None) -> None:
+    def __init__(
+        self, base: str, auth: dict, last_event_id: str | None = None, accept_encoding: str = "deflate"
+    ) -> None:
         self.events: list[dict] = []
         self.changed = threading.Condition()
         self.opened = threading.Event()
-        headers = {**auth, **({"Last-Event-ID": last_event_id} if last_event_id else {})}
+        headers = {**auth, "Accept-Encoding": accept_encoding}  # httpx inflates as a browser does
+        headers |= {"Last-Event-ID": last_event_id} if last_event_id else {}
         self._client = httpx.Client(timeout=httpx.Timeout(5, read=30))
         self._response = self._client.send(
             self._client.build_request("GET", f"{base}/cases/stream", headers=headers), stream=True
         )
         self.status = self._response.status_code
+        self.encoding = self._response.headers.get("content-encoding")
         self.ended: str | None = None  # "cleanly", or how the response broke off
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
@@ -125,9 +130,9 @@ class Stream:
 
 def test_changes_made_through_one_process_reach_streams_on_the_other(two_servers, auth):
     a, b = two_servers
-    stream = Stream(a, auth)
+    stream = Stream(a, auth, accept_encoding="identity")  # a client that cannot inflate
     try:
-        assert stream.opened.wait(10)
+        assert stream.opened.wait(10) and stream.encoding is None
         case = httpx.post(f"{b}/cases", json=report()).json()
         created = stream.wait_for(lambda e: e["data"]["id"] == case["id"])
         assert created["event"] == "created" and created["data"]["status"] == "reported"
@@ -266,7 +271,9 @@ def _case_ids(chunks: list[bytes]) -> list[int]:
     ]
 
 
-def test_one_read_of_the_log_per_notification_serves_every_stream_of_a_process(live_url, settings):
+def test_one_read_of_the_log_per_notification_serves_every_stream_of_a_process(
+    live_url, settings, monkeypatch
+):
     """50 streams of a process, 20 commits: the process reads the log about once per commit, not
     once per stream; each stream gets its user's events only (issue 13 §2)."""
     engine = create_engine(live_url, isolation_level="AUTOCOMMIT")
@@ -275,16 +282,31 @@ def test_one_read_of_the_log_per_notification_serves_every_stream_of_a_process(l
     elsewhere = User(2, "elsewhere", Role.DISPATCHER, f.STREET[:-1] + "2")  # another street
     users = [county] * 40 + [elsewhere] * 10
     received: list[list[bytes]] = [[] for _ in users]
+    compressions = 0
 
-    async def consume(user: User, chunks: list[bytes]) -> None:
-        async for item in live._events(feed, sessionmaker(engine), user, None):
-            if isinstance(item, bytes):
+    def counted(raw: bytes) -> live_deflate.Segment:
+        nonlocal compressions
+        compressions += 1
+        return live_deflate.segment(raw)
+
+    monkeypatch.setattr(live_feed, "segment", counted)
+
+    async def consume(user: User, chunks: list[bytes], deflate: bool) -> None:
+        """Every other stream compressed, read as a browser does (inflated as it arrives)."""
+        parts = live._events(feed, sessionmaker(engine), user, None, deflate=deflate)
+        if not deflate:
+            async for item in live._raw(parts):
                 chunks.append(item)
+            return
+        inflate = zlib.decompressobj()
+        async for item in live._deflated(parts):
+            chunks.append(inflate.decompress(item))
 
     async def scenario() -> tuple[list[int], int, float]:
         tasks = [asyncio.create_task(notifications.listen(engine, live.CHANNEL, feed.notify))]
         tasks.append(asyncio.create_task(feed.run()))
-        tasks += [asyncio.create_task(consume(u, r)) for u, r in zip(users, received, strict=True)]
+        compressed = [i % 2 == 1 for i in range(len(users))]
+        tasks += [asyncio.create_task(consume(*s)) for s in zip(users, received, compressed, strict=True)]
         while feed.head is None:
             await asyncio.sleep(0.02)
         await asyncio.sleep(0.2)  # every stream has taken its starting point
@@ -309,6 +331,8 @@ def test_one_read_of_the_log_per_notification_serves_every_stream_of_a_process(l
         assert [i for i in _case_ids(chunks) if i in ids] == ids  # all, once each, in order
     assert all(not set(_case_ids(chunks)) & set(ids) for chunks in received[40:])
     assert reads <= len(ids) + 2 + took / POLL_S  # not 50 × 20
+    # Each read's news is compressed once per user for all 25 compressed streams, not per stream.
+    assert 0 < compressions <= 2 * reads
 
 
 def test_open_streams_are_limited_per_user_and_per_process_with_a_clear_429(live_url):
@@ -360,11 +384,11 @@ def test_a_stream_ends_cleanly_when_the_database_goes_away_and_resumes_after(liv
         auth = sign_in(base, live_url, Role.DISPATCHER, f.COUNTY)
         stream = Stream(base, auth)
         try:
-            assert stream.opened.wait(10)
+            assert stream.opened.wait(10) and stream.encoding == "deflate"
             (first,) = _new_cases(live_url, settings, 1)
             seen = stream.wait_for(lambda e: e["data"]["id"] == first)
             _database_connections(live_url, allow=False)
-            try:
+            try:  # a complete deflate stream: httpx checks its Adler-32 at the end
                 assert stream.wait_until_ended(15) == "cleanly"
             finally:
                 _database_connections(live_url, allow=True)
@@ -410,4 +434,4 @@ def test_a_client_resuming_from_before_what_the_process_holds_is_replayed_from_t
         ids, chunks = thread.submit(asyncio.run, scenario()).result()
     engine.dispose()
     assert [i for i in _case_ids(chunks) if i in ids] == ids
-    assert len(chunks) == 1  # all eight in one replay from the database
+    assert len([c for c in chunks if b"data:" in c]) == 1  # all eight in one replay from the database
