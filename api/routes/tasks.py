@@ -23,9 +23,9 @@ from api.photo_links import with_photo_urls
 from api.routes.cases import RulesDep, entitled
 from api.routes.report import PAGE_HEADERS
 from cases.lifecycle import CaseStatus
+from cases.photos import photos_by_stage
 from services import cases as case_service
-from store import tasks as task_store
-from store.field_work import photos_by_stage
+from services import tasks as task_service
 
 TASKS_DIR = Path(__file__).resolve().parent.parent / "static" / "tasks"
 
@@ -87,7 +87,7 @@ async def tasks_page() -> FileResponse:
 def task_list(session: SessionDep, rules: RulesDep, user: CurrentUser) -> TaskList:
     """The signed-in handler's open tasks, overdue first, then by due time."""
     assert user is not None  # the access rule admits signed-in handlers only
-    items = task_store.open_tasks(session, user, rules)
+    items = task_service.open_tasks(session, user, rules)
     return TaskList(
         username=user.username,
         role=user.role,
