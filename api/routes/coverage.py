@@ -14,7 +14,7 @@ from api.schemas.units import CoverageReportListed
 from geo.codes import CodeError, level_of
 from geo.coverage import Tolerances
 from services import coverage as service
-from store.units import units_at
+from services import units as unit_service
 
 router = APIRouter(tags=["coverage"])
 
@@ -56,7 +56,7 @@ def _check_unit(session: SessionDep, code: str, at: datetime | None = None) -> N
         level_of(code)
     except CodeError as exc:
         raise InvalidParameter(f"unit: {exc}") from None
-    if code not in units_at(session, [code], at):
+    if not unit_service.unit_exists(session, code, at):
         when = f" on {at:%Y-%m-%d %H:%M}" if at else ""
         raise NotFound(f"no unit with code {code}{when}")
 
