@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from api.deps import ActorDep, AtDep, SessionDep, SettingsDep
 from api.errors import InvalidParameter, NotFound
-from api.schemas.units import CoverageReportListed
+from api.schemas.geojson import FeatureCollection
+from api.schemas.units import CoverageReportListed, KindSummary
 from geo.codes import CodeError, level_of
 from geo.coverage import Tolerances
 from services import coverage as service
@@ -19,10 +20,8 @@ from services import units as unit_service
 router = APIRouter(tags=["coverage"])
 
 UnitQuery = Annotated[str, Query(description="Unit code: the analysis covers it and everything below it")]
-GeoJSON = dict[str, Any]
-Summary = Annotated[
-    dict[str, dict[str, float | int]], Field(description="per kind: count, new, resolved (and area_m2)")
-]
+GeoJSON = FeatureCollection
+Summary = Annotated[dict[str, KindSummary], Field(description="per kind: count, new, resolved (and area_m2)")]
 
 
 class CoverageOut(BaseModel):

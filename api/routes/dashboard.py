@@ -24,6 +24,7 @@ from api.geojson import GeoJSONResponse
 from api.page_policy import page_headers
 from api.routes.cases import RulesDep
 from api.schemas.cases import CaseStatistics
+from api.schemas.geojson import Feature, features
 from geo.codes import CODE_PATTERN
 from services import dashboard as service
 
@@ -115,11 +116,26 @@ class Dashboard(Figures):
     density: Density
 
 
+class OutlineProperties(Figures):
+    """A unit whose outline is drawn."""
+
+    code: str
+    name: str
+    level: str
+
+
+class Outline(Feature):
+    """A unit's outline, simplified for drawing (id: its code)."""
+
+    id: str
+    properties: OutlineProperties  # type: ignore[assignment]
+
+
 class Outlines(Figures):
     """A GeoJSON FeatureCollection of the unit's children (simplified for drawing)."""
 
     type: str = "FeatureCollection"
-    features: list[dict[str, Any]]
+    features: features(Outline)  # type: ignore[valid-type]
 
 
 @router.get("/stats/dashboard", response_model=Dashboard, responses={404: {"description": "No such unit"}})

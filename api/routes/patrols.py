@@ -19,6 +19,7 @@ from api.errors import InvalidParameter
 from api.geojson import GeoJSONResponse
 from api.routes.auth import client_ip
 from api.routes.cases import REPLAYED, idempotency_key_of
+from api.schemas.geojson import Geometry
 from geo import crs, patrols
 from geo.codes import GRID_PATTERN
 from services import patrols as service
@@ -68,7 +69,7 @@ class PatrolFeature(BaseModel):
 
     type: str = "Feature"
     id: int
-    geometry: dict[str, Any] | None
+    geometry: Geometry | None
     properties: PatrolOut
 
 

@@ -7,7 +7,7 @@ free text, overdue first then by due time, with counts per status group. The wor
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
@@ -16,6 +16,7 @@ from api.access import CurrentUser
 from api.deps import SessionDep, parse_at
 from api.errors import InvalidParameter
 from api.routes.cases import RulesDep
+from api.schemas.cases import CaseSummary
 from cases.lifecycle import CaseStatus, Source
 from cases.vocabulary import GROUPS_BY_KEY, OPEN_GROUPS, STATUS_GROUPS
 from geo.codes import CODE_PATTERN
@@ -111,7 +112,7 @@ class QueueAnswer(BaseModel):
     size: int
     counts: dict[str, int]
     groups: list[GroupOut]
-    items: list[dict[str, Any]]
+    items: list[CaseSummary]
 
 
 GROUPS = [
