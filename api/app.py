@@ -45,9 +45,9 @@ from api.routes import patrols as patrol_routes
 from api.routes import tasks as task_pages
 from cases.rules import Rules
 from geo.settings import Settings, get_settings, service_secret
+from services import patrols as patrol_service
 from services.escalation import escalate_overdue
 from store import notifications, standby_reads
-from store import patrols as patrol_store
 from store.engine import engine_for, resolve_database_url, session_factory
 from store.locate_cache import LocateCache
 
@@ -217,7 +217,7 @@ async def expire_patrols_periodically(app: FastAPI, interval_s: float) -> None:
 def expire_patrols_once(app: FastAPI) -> int:
     """One retention pass in a transaction of its own: how many tracks were deleted."""
     with app.state.sessions() as session:
-        deleted = patrol_store.delete_expired(session, app.state.settings.patrol_retention_days)
+        deleted = patrol_service.expire(session, app.state.settings.patrol_retention_days)
         session.commit()
         return deleted
 

@@ -29,9 +29,8 @@ from sqlalchemy.orm import Session
 from api.access import visible_duplicates
 from api.photo_links import with_photo_urls
 from cases.rules import Rules
+from services import case_reads
 from services import intake as intake_service
-from store import cases as store
-from store import receipts
 
 log = logging.getLogger("gridmap.intake")
 
@@ -115,8 +114,10 @@ def _alone(sessions: Sessions, rules: Rules, submitted: Submitted) -> Answer | E
 
 def _store(session: Session, rules: Rules, batch: list[Submitted]) -> list[Answer | Exception]:
     results = intake_service.create_cases(session, [s.case for s in batch], rules)
-    ids = [r[0] for r in results if not isinstance(r, Exception) and r[1]]
-    rows = store.detail_rows(session, ids, rules) if ids else {}
+    wanted = {
+        r[0]: s.entitled for s, r in zip(batch, results, strict=True) if not isinstance(r, Exception) and r[1]
+    }
+    details = case_reads.case_details(session, wanted, rules)  # one statement for the batch
     answers: list[Answer | Exception | None] = []
     first: dict[int, str] = {}  # the answers to new keyed cases, as JSON: what their retries get
     retries: dict[int, int] = {}  # a retry's place in the batch: its case
@@ -129,13 +130,13 @@ def _store(session: Session, rules: Rules, batch: list[Submitted]) -> list[Answe
             retries[len(answers)] = case_id
             answers.append(None)  # answered below, once this batch's first answers are known
             continue
-        detail = with_photo_urls(store.detail_of(rows[case_id], rules, entitled=submitted.entitled))
+        detail = with_photo_urls(details[case_id])
         detail = {**visible_duplicates(detail, submitted.case.reported_by), "flags": flags}
         answers.append((detail, True))
         if submitted.case.intake.idempotency_key is not None:
             first[case_id] = ANSWER_JSON.dump_json(detail).decode()
-    receipts.keep(session, first)
-    first |= receipts.first_answers(session, [i for i in retries.values() if i not in first])
+    intake_service.keep_answers(session, first)
+    first |= intake_service.first_answers(session, [i for i in retries.values() if i not in first])
     for place, case_id in retries.items():
         answers[place] = _replay(case_id, first)
     return answers  # type: ignore[return-value]  # every place is filled by now

@@ -23,15 +23,13 @@ from starlette.exceptions import HTTPException
 
 from api.errors import status_of
 from cases.categories import Category, CategoryTable
-from cases.lifecycle import CaseStatus, Tier, is_open
+from cases.lifecycle import CaseStatus, is_open
 from cases.model import mask_phone
 from cases.worktime import SHANGHAI
 from errors import Refused, message_of
-from store import cases as store
-from store.units import StoredUnit
+from services.open311 import COMMAND_CENTRE
 
 PREFIX = "/open311/"
-COMMAND_CENTRE = "county command centre (unassigned queue)"  # who takes requests no grid covers
 XML_TYPE = "text/xml"  # Starlette adds "; charset=utf-8", as the spec's examples are served
 
 # XML: a list's items are elements named after its container, as the spec shows them.
@@ -199,17 +197,6 @@ def request_document(
         "long": case["lon"],
         "media_url": str(media) if media else None,
     }
-
-
-def agency_of(case: dict[str, Any], units: dict[str, StoredUnit], rules: store.Rules) -> str:
-    """Who is responsible: the summoned department, else the unit's name and code."""
-    if case["tier"] == Tier.DEPARTMENT and case["department"]:
-        return rules.departments.get(case["department"], case["department"])
-    code = case["unit_code"]
-    if code is None:
-        return COMMAND_CENTRE
-    unit = units.get(code)
-    return f"{unit.name} ({code})" if unit else code
 
 
 def notice(case: dict[str, Any], agency: str) -> str:

@@ -74,3 +74,16 @@ def density_cell(bounds: tuple[float, float, float, float]) -> float:
     """Side of a density cell in degrees: DENSITY_CELLS across the longer side of the extent."""
     minx, miny, maxx, maxy = bounds
     return max(maxx - minx, maxy - miny, 1e-4) / DENSITY_CELLS
+
+
+def period_figures(stats: dict[str, Any]) -> dict[str, Any]:
+    """The headline figures of one /stats answer: received, closed, stage deadlines kept and missed."""
+    overall = on_time_overall(stats["on_time"])
+    return {
+        "from": stats["from"],
+        "to": stats["to"],
+        "received": stats["received"],
+        "closed": stats["closed"],
+        "late_stages": overall["late"],
+        "on_time": overall,
+    }

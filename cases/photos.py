@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from io import BytesIO
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import pillow_heif
 from PIL import Image
@@ -27,6 +27,7 @@ from errors import Invalid, TooLarge, Unsupported
 pillow_heif.register_heif_opener()
 
 ContentType = Literal["image/jpeg", "image/png", "image/heic"]
+BEFORE, AFTER = "before", "after"  # 处置前 (with the report) / 处置后 (with the handled move)
 ACCEPTED = "JPEG, PNG or HEIC"
 # Pillow's format name for each accepted type; HEIC opens through pillow-heif as "HEIF".
 PILLOW_FORMAT: dict[ContentType, str] = {"image/jpeg": "JPEG", "image/png": "PNG", "image/heic": "HEIF"}
@@ -276,3 +277,12 @@ def _size_text(size: int) -> str:
     if size >= 1024 * 1024:
         return f"{size / (1024 * 1024):g} MiB ({size:,} bytes)"
     return f"{size:,} bytes"
+
+
+def photos_by_stage(photos: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """A case's photos kept apart: 处置前 (before) and 处置后 (after).
+
+    >>> photos_by_stage([{"seq": 1}, {"seq": 2, "stage": "after"}])
+    {'before': [{'seq': 1}], 'after': [{'seq': 2, 'stage': 'after'}]}
+    """
+    return {s: [p for p in photos if p.get("stage", BEFORE) == s] for s in (BEFORE, AFTER)}

@@ -15,7 +15,7 @@ from geo.settings import get_settings
 
 if TYPE_CHECKING:  # imported by the command itself, to keep every command's start quick
     from geo.coverage import Finding, Tolerances
-    from store.coverage import CoverageRun
+    from services.coverage import CoverageRun
 
 # Added to the main app without a name: `gridmap coverage` is a top-level command.
 coverage_app = typer.Typer()
@@ -58,10 +58,9 @@ def coverage(
     and level, checks the top-level units against each other for overlaps, and writes findings
     that would not fit a screen to a file.
     """
-    from geo.coverage import Tolerances, analyse_groups, feature_collection
-    from geo.coverage_totals import analyse_roots
-    from store import coverage as store
-    from store.units import units_at
+    from geo.coverage import Tolerances, feature_collection
+    from services import coverage_regions as regions_of
+    from services.units import unit_exists
 
     if fmt not in ("table", "geojson"):
         fail(f"unknown format {fmt!r}: use table or geojson")
@@ -69,8 +68,8 @@ def coverage(
     tolerances = Tolerances.from_settings(settings)
     when = at.astimezone() if at else None
     with friendly_errors(), session_scope(settings) as session:
-        codes = [unit] if unit else store.county_codes(session)
-        if unit and unit not in units_at(session, [unit], when):
+        codes = [unit] if unit else regions_of.county_codes(session)
+        if unit and not unit_exists(session, unit, when):
             fail(f"no unit with code {unit}")
         if not codes:
             fail("no units stored yet: load some with `gridmap demo` or `gridmap import`")
@@ -84,11 +83,11 @@ def coverage(
                 else:
                     say(_coverage_line(code, run))
         if not unit:
-            regions = analyse_groups(store.region_groups(session, when), tolerances)
+            regions = regions_of.between_regions(session, tolerances, when)
             if regions:
                 say(f"  {len(regions)} finding(s) between the counties of a city or the cities of a province")
             findings += regions
-            between = analyse_roots(store.root_units(session, when), tolerances)
+            between = regions_of.between_roots(session, tolerances, when)
             if between:
                 say(f"  {len(between)} overlap(s) between top-level units (no parent compares them)")
             findings += between

@@ -48,11 +48,11 @@ def escalate() -> None:
 @app.command("expire-patrols")
 def expire_patrols() -> None:
     """Delete patrol tracks older than GRIDMAP_PATROL_RETENTION_DAYS (serve does it every hour)."""
-    from store.patrols import delete_expired
+    from services.patrols import expire
 
     settings = get_settings()
     with friendly_errors(), session_scope(settings) as session:
-        deleted = delete_expired(session, settings.patrol_retention_days)
+        deleted = expire(session, settings.patrol_retention_days)
     say(f"deleted {deleted} patrol track(s) older than {settings.patrol_retention_days} days")
 
 

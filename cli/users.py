@@ -53,7 +53,7 @@ def user_add(
 @user_app.command("list")
 def user_list() -> None:
     """List users: name, role, unit, department, state."""
-    from store import users
+    from services import users
 
     with friendly_errors(), session_scope(get_settings()) as session:
         rows = users.list_users(session)

@@ -27,6 +27,7 @@ from cases.lifecycle import CaseStatus
 from cases.model import Intake, stage_clock
 from cases.rules import Rules
 from geo.assignment import Assignment
+from store import receipts
 from store.case_intake import Admitted, cases_by_key, insert_cases, new_ids, store_photos
 from store.cases import IdempotencyConflict
 from store.locate import locate
@@ -158,3 +159,13 @@ def _replayed(existing: Any, intake: Intake, flags: list[str]) -> Stored | Excep
             "this Idempotency-Key was already used for a different report; make a new key for a new report"
         )
     return existing.id, False, flags
+
+
+def keep_answers(session: Session, answers: dict[int, str]) -> None:
+    """Keep the first answers to new keyed cases (their JSON): what a retry with the key is answered."""
+    receipts.keep(session, answers)
+
+
+def first_answers(session: Session, case_ids: list[int]) -> dict[int, str]:
+    """The first answers kept for these cases, by id (cases keyed before answers were kept left out)."""
+    return receipts.first_answers(session, case_ids)

@@ -127,3 +127,13 @@ def export_bytes(session: Session, level: str, fmt: str, at: datetime | None = N
             # An empty layer still has its CRS and columns' place: GDAL writes one from nothing.
             _write(gpd.GeoDataFrame({"code": []}, geometry=[], crs=crs.STORAGE_CRS), out, fmt, str(level))
         return out.read_bytes()
+
+
+def versions_of(session: Session, code: str) -> list[dict[str, Any]]:
+    """Every version of a unit's boundary, oldest first: name, kind, validity and area in m²."""
+    return units.versions_of(session, code)
+
+
+def unit_exists(session: Session, code: str, at: datetime | None = None) -> bool:
+    """Whether a unit with this code exists now (or at `at`)."""
+    return code in units.units_at(session, [code], at)

@@ -1,7 +1,10 @@
 """User changes as use cases: each writes through the store and records its audit entry, whoever
-asks (today the CLI's `gridmap user ...`; an admin page or API would call the same)."""
+asks (the CLI's `gridmap user ...`; an admin page or API would call the same); and the reads of
+users and of the audit log."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -35,3 +38,20 @@ def reset_password(session: Session, name: str, password: str, *, actor: str) ->
     """Set a new password (forgets the name's failed logins, revokes its tokens); audited."""
     users.reset_password(session, name, password)
     users.audit(session, actor, "user_reset_password", name)
+
+
+def list_users(session: Session) -> list[dict[str, Any]]:
+    """Every user (name, role, unit, department, state), without password hashes."""
+    return users.list_users(session)
+
+
+def audit_log(
+    session: Session,
+    *,
+    action: str | None = None,
+    actor: str | None = None,
+    limit: int = 200,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """The audit log, newest first, of one action or actor if given."""
+    return users.read_audit(session, action=action, actor=actor, limit=limit, offset=offset)

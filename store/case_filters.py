@@ -3,33 +3,12 @@ the statistics (who may see a case, and which cases lie under a unit)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from access.roles import Role, User
+from cases.filters import CaseFilter as CaseFilter  # what a list of cases asks for: a pure description
 from geo.codes import CODE_LENGTH, Level
 from geo.crs import STORAGE_SRID
-
-
-@dataclass(frozen=True)
-class CaseFilter:
-    """What GET /cases can ask for; None means no condition."""
-
-    status: list[str] | None = None
-    unit: str | None = None
-    grid: str | None = None
-    grids: list[str] | None = None  # any of these grids (a map's neighbourhood of grids)
-    category: str | None = None
-    overdue: bool | None = None
-    light: str | None = None
-    bbox: tuple[float, float, float, float] | None = None
-    reported_from: datetime | None = None
-    reported_to: datetime | None = None
-    source: str | None = None
-    scope: User | None = None  # only cases this user may see
-    limit: int = 200
-    offset: int = 0
 
 
 def in_unit_sql(unit_code: str | None, param: str = "unit_prefix") -> tuple[str, dict[str, Any]]:

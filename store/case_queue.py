@@ -12,23 +12,15 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from cases.filters import QueueFilter as QueueFilter  # the queue's filter: a pure description
 from cases.model import reporter_view
-from cases.vocabulary import OPEN_GROUPS, STATUS_GROUPS, statuses_of_groups
+from cases.vocabulary import STATUS_GROUPS, statuses_of_groups
 
 # The shared WHERE clause of GET /cases (scope, status, unit, category, light, dates, …): one copy.
-from store.case_filters import CaseFilter, filter_sql
+from store.case_filters import filter_sql
 from store.cases import CASE_COLUMNS, Rules, case_summary, db_now
 
 EXPORT_BATCH = 2000  # rows fetched at a time for an export
-
-
-@dataclass(frozen=True)
-class QueueFilter:
-    """The queue's filters: GET /cases's (`cases`), status groups and a free-text search."""
-
-    cases: CaseFilter
-    groups: tuple[str, ...] = OPEN_GROUPS  # ignored when `cases.status` names statuses
-    q: str | None = None  # part of the number, description or address
 
 
 def _where(f: QueueFilter, *, with_status: bool = True) -> tuple[str, dict[str, Any]]:

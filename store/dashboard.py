@@ -19,12 +19,10 @@ from sqlalchemy.orm import Session
 
 from cases import dashboard as rules_of
 from cases.lifecycle import OPEN_STATUSES
-from cases.worktime import SHANGHAI
 from store import case_stats, mapdata
 
 # filter_sql is GET /cases' filter itself: the per-child overdue counts use it rather than restate it.
 from store.case_filters import CaseFilter, filter_sql, in_unit_sql
-from store.case_stats import statistics
 from store.cases import Rules, list_cases
 from store.geometry import from_wkb
 from store.units import valid_at_sql
@@ -56,19 +54,6 @@ def case_count(session: Session, rules: Rules, unit: str, *, overdue: bool | Non
     """Open cases of the unit now (overdue ones with overdue=True), as GET /cases counts them."""
     f = CaseFilter(status=OPEN_STATUSES, unit=unit, overdue=overdue, limit=1)
     return list_cases(session, f, rules)[0]
-
-
-def period_figures(stats: dict[str, Any]) -> dict[str, Any]:
-    """The headline figures of one /stats answer: received, closed, stage deadlines kept and missed."""
-    overall = rules_of.on_time_overall(stats["on_time"])
-    return {
-        "from": stats["from"],
-        "to": stats["to"],
-        "received": stats["received"],
-        "closed": stats["closed"],
-        "late_stages": overall["late"],
-        "on_time": overall,
-    }
 
 
 def ranking(session: Session, rules: Rules, unit: str, month: rules_of.Period) -> list[dict[str, Any]]:
@@ -240,29 +225,3 @@ def outlines(session: Session, unit: str) -> list[Outline]:
         {"code": unit, "tol": tolerance},
     ).all()
     return [Outline(r.code, r.name, r.level, from_wkb(r.wkb)) for r in rows]
-
-
-def dashboard(
-    session: Session, rules: Rules, unit: str, now: datetime | None = None
-) -> dict[str, Any] | None:
-    """Everything the dashboard shows for a current unit (None when there is no such unit)."""
-    ref = unit_ref(session, unit)
-    if ref is None:
-        return None
-    now = (now or datetime.now(SHANGHAI)).astimezone(SHANGHAI)
-    spans = rules_of.periods(now)
-    today = statistics(session, unit, spans["today"].start, spans["today"].end)
-    month = statistics(session, unit, spans["month"].start, spans["month"].end)
-    return {
-        "unit": ref,
-        "now": now,
-        "today": period_figures(today),
-        "month": period_figures(month),
-        "open_now": case_count(session, rules, unit),
-        "overdue_now": case_count(session, rules, unit, overdue=True),
-        "month_stats": month,
-        "ranking": ranking(session, rules, unit, spans["month"]),
-        "trend": trend(session, unit, now),
-        "top_categories": top_categories(session, rules, unit, spans["month"]),
-        "density": {**density(session, unit, spans["trend"]), "from": spans["trend"].start, "to": now},
-    }

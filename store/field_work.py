@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from cases.model import PhotoUpload
+from cases.photos import AFTER as AFTER  # 处置后: the stage the store keeps photos under
+from cases.photos import BEFORE as BEFORE
 from geo.crs import STORAGE_SRID
 from store.cases import IdempotencyConflict
-
-BEFORE, AFTER = "before", "after"  # 处置前 (with the report) / 处置后 (with the handled move)
 
 
 def claim_move_key(session: Session, key: str, case_id: int, request_hash: str) -> bool:
@@ -72,8 +70,3 @@ def add_photos(session: Session, case_id: int, uploads: list[PhotoUpload], stage
         ).scalar_one()
         seqs.append(seq)
     return seqs
-
-
-def photos_by_stage(photos: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """A case's photos kept apart: 处置前 (before) and 处置后 (after)."""
-    return {s: [p for p in photos if p.get("stage", BEFORE) == s] for s in (BEFORE, AFTER)}

@@ -1,7 +1,7 @@
 """The dispatcher's workbench (调度台): `GET /desk` (queue, filters, counts, map) and
 `GET /desk/cases/{id}` (the case, its history and its moves), server-rendered with htmx fragments.
 
-Every page handler calls what the JSON API calls: the queue's store functions (as `GET /queue`),
+Every page handler calls what the JSON API calls: the queue's services.case_reads (as `GET /queue`),
 `get_case` (masking and the disclosure audit), api.case_moves.make_move (the move use case
 after its permission and jurisdiction checks) — no rule is decided here. Errors of a move are
 mapped to their status by the API's one map (api.errors.status_of) and shown in the
@@ -35,8 +35,8 @@ from cases import response_templates
 from cases.lifecycle import CaseStatus, IllegalMove, allowed_moves
 from cases.vocabulary import GROUP_OF_STATUS, OPEN_GROUPS
 from errors import Refused
-from store import case_queue, mapdata, users
-from store import cases as store
+from services import case_reads
+from services.case_reads import QueueFilter
 
 router = APIRouter(tags=["workbench"], include_in_schema=False)
 
@@ -61,10 +61,10 @@ def _query_string(request: Request) -> str:
     return request.url.query
 
 
-def _queue_context(request: Request, f: case_queue.QueueFilter, session: Any, rules: Any) -> dict[str, Any]:
-    found = case_queue.queue_page(session, f, rules)
+def _queue_context(request: Request, f: QueueFilter, session: Any, rules: Any) -> dict[str, Any]:
+    found = case_reads.queue_page(session, f, rules)
     total, items, counts = found.total, found.items, found.counts
-    names = case_queue.unit_names(session, [c["grid_code"] for c in items] + [c["unit_code"] for c in items])
+    names = case_reads.unit_names(session, [c["grid_code"] for c in items] + [c["unit_code"] for c in items])
     size = f.cases.limit
     pages = max(1, -(-total // size))
     params = [(k, v) for k, v in request.query_params.multi_items() if k != "page" and v != ""]
@@ -99,7 +99,7 @@ def desk_page(
 
 
 def _case_context(detail: dict[str, Any], user: User | None, session: Any, rules: Any) -> dict[str, Any]:
-    names = case_queue.unit_names(session, [detail["grid_code"], detail["unit_code"]])
+    names = case_reads.unit_names(session, [detail["grid_code"], detail["unit_code"]])
     moves = moves_for(user, CaseStatus(detail["status"])) if user is not None else {}
     category = rules.categories.get(detail["category"])
     top = rules.categories.get(detail["category"][:2])
@@ -158,7 +158,7 @@ def move_form(
     into: Annotated[int | None, Query()] = None,
 ) -> Response:
     """The form of one move, asking exactly what it needs (a fragment)."""
-    detail = store.case_detail(session, case_id, rules)
+    detail = case_reads.case_detail(session, case_id, rules)
     context = _form_context(case_id, detail["status"], to, {"into": into or ""}, rules, detail["category"])
     if user is None or to not in moves_for(user, CaseStatus(detail["status"])):
         context["error"] = str(IllegalMove(CaseStatus(detail["status"]), to))
@@ -240,8 +240,7 @@ def unit_options(
 ) -> Response:
     """Options for the target-unit picker: units of the user's jurisdiction by code or name, and
     the departments a street may summon."""
-    found = mapdata.search_units(session, unit) if unit.strip() else []
-    mine = [u for u in found if user is not None and user.covers(u["code"])]
+    mine = case_reads.units_matching(session, user, unit)
     return render("_unit_options.html", units=mine, departments=rules.departments)
 
 
@@ -268,21 +267,15 @@ def export_csv(
         header += ["报告人 reporter", "电话 phone"]
     writer.writerow(header)
     rows = 0
-    for case in case_queue.export_rows(session, f, rules, entitled=personal):
+    for case in case_reads.queue_export(session, f, rules, entitled=personal):
         line = [_cell(case[key]) for key, _ in EXPORT_COLUMNS]
         if personal:
             reporter = case["reporter"] or {}
             line += [reporter.get("name") or "", reporter.get("phone") or ""]
         writer.writerow(line)
         rows += 1
-    users.audit(
-        session,
-        user.username if user else "public",
-        "export",
-        "cases",
-        {"query": request.url.query, "rows": rows, "personal_data": personal},
-        client_ip(request),
-    )
+    actor, ip = user.username if user else "public", client_ip(request)
+    case_reads.record_export(session, actor, request.url.query, rows, personal=personal, ip=ip)
     session.commit()
     stamp = datetime.now().strftime("%Y%m%d-%H%M")
     return Response(

@@ -4,7 +4,6 @@ audit log and the user list for admins."""
 from __future__ import annotations
 
 import html
-from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Annotated, Any
 
@@ -20,7 +19,7 @@ from api.page_policy import page_headers
 from api.params import Offset
 from api.schemas.auth import AuditEntry, Me, TokenOut, UserOut
 from api.schemas.errors import error_responses
-from store import users
+from services import logins, users
 
 router = APIRouter(tags=["auth"])
 LOGIN_PAGE = files("api") / "static" / "login.html"
@@ -46,20 +45,17 @@ def check_credentials_length(username: str, password: str) -> None:
         raise InvalidParameter(f"a password has at most {MAX_PASSWORD_LENGTH} characters")
 
 
-def _login(request: Request, session, username: str, password: str, kinds: tuple[str, ...]) -> users.Tokens:
+def _login(request: Request, session, username: str, password: str, kinds: tuple[str, ...]) -> logins.Tokens:
     check_credentials_length(username, password)
     login_limit(request).check(request)
-    now = datetime.now(UTC)
-    address = client_address(request)
     try:
-        policy = login_policy(request.app.state.settings)
-        user = users.authenticate(session, username, password, now, address, policy)
-    except users.LoginFailed as e:
-        users.audit(session, username, "login_failed", details={"reason": e.reason}, ip=address)
-        session.commit()
+        tokens = logins.log_in(
+            session, username, password, secret=request.app.state.secret,
+            policy=login_policy(request.app.state.settings), address=client_address(request), kinds=kinds,
+        )  # fmt: skip
+    except logins.LoginFailed as e:
+        session.commit()  # the failure's audit entry
         raise HTTPException(401, str(e), {"WWW-Authenticate": "Bearer"}) from None
-    tokens = users.issue(session, user, request.app.state.secret, now, kinds=kinds)
-    users.audit(session, user.username, "login", details={"kinds": list(kinds)}, ip=address)
     session.commit()
     return tokens
 
@@ -83,8 +79,8 @@ def refresh(request: Request, refresh_token: Annotated[str, Form()], session: Se
     """A new access token for a refresh token (which is used up: a new one comes with it)."""
     login_limit(request).check(request)
     try:
-        _, tokens = users.refresh(session, refresh_token, request.app.state.secret, datetime.now(UTC))
-    except users.LoginFailed as e:
+        tokens = logins.refresh(session, refresh_token, secret=request.app.state.secret)
+    except logins.LoginFailed as e:
         raise HTTPException(401, str(e), {"WWW-Authenticate": "Bearer"}) from None
     session.commit()
     forget_tokens(request)  # the old login's access token is revoked with it
@@ -103,8 +99,11 @@ def logout(request: Request, session: SessionDep, user: CurrentUser) -> Response
     token = (
         header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get(SESSION_COOKIE)
     )
-    if token and users.revoke(session, token, request.app.state.secret, datetime.now(UTC)) and user:
-        users.audit(session, user.username, "logout", ip=client_ip(request))
+    if token:
+        logins.log_out(
+            session, token, secret=request.app.state.secret, username=user.username if user else None,
+            address=client_ip(request),
+        )  # fmt: skip
     session.commit()
     forget_tokens(request)
     response = Response(status_code=204)
@@ -177,7 +176,7 @@ def audit_log(
     offset: Offset = 0,
 ) -> list[dict[str, Any]]:
     """The audit log, newest first (admins). Nothing in the service edits or deletes it."""
-    return users.read_audit(session, action=action, actor=actor, limit=limit, offset=offset)
+    return users.audit_log(session, action=action, actor=actor, limit=limit, offset=offset)
 
 
 @router.get("/users", response_model=list[UserOut])

@@ -6,7 +6,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -48,10 +48,9 @@ from cases.worktime import SHANGHAI
 from geo import crs, geojson
 from geo.codes import CODE_PATTERN, GRID_PATTERN
 from geo.settings import Settings
+from services import case_reads
 from services import cases as case_service
 from services.intake import NewCase
-from store import cases as store
-from store.case_stats import statistics
 
 router = APIRouter(tags=["cases"])
 
@@ -376,7 +375,7 @@ def list_cases(
     offset: Offset = 0,
 ) -> Any:
     """Cases for dispatchers, newest first, as JSON or as a GeoJSON FeatureCollection of points."""
-    f = store.CaseFilter(
+    f = case_reads.CaseFilter(
         scope=user,
         status=[s.value for s in status] if status else None,
         unit=unit,
@@ -391,7 +390,7 @@ def list_cases(
         limit=limit,
         offset=offset,
     )
-    total, items = store.list_cases(session, f, rules)
+    total, items = case_reads.list_cases(session, f, rules)
     if format == "geojson":
         features = [geojson.point_feature(c, id=c["id"]) for c in items]
         return GeoJSONResponse(geojson.feature_collection(features, total=total))
@@ -413,7 +412,7 @@ def get_case(
 @router.get("/cases/{case_id}/photos/{seq}", response_class=Response, responses=photo_content())
 def get_photo(case_id: int, seq: int, session: SessionDep) -> Response:
     """A photo of the case, as uploaded (its type checked from the bytes at intake)."""
-    content_type, data = store.photo(session, case_id, seq)
+    content_type, data = case_reads.photo(session, case_id, seq)
     return Response(data, media_type=content_type, headers={"X-Content-Type-Options": "nosniff"})
 
 
@@ -444,7 +443,7 @@ async def post_transition(
     if not made:
         response.headers.update(REPLAYED)
     with request.app.state.read_sessions() as session:
-        detail = store.case_detail(session, case_id, rules, entitled=entitled(user))
+        detail = case_reads.case_detail(session, case_id, rules, entitled=entitled(user))
     return with_photo_urls(visible_duplicates(detail, user))
 
 
@@ -458,12 +457,8 @@ def case_statistics(
 ) -> dict[str, Any]:
     """Performance of a unit over a period (default: the last 30 days): received, closed, on time per
     stage, the tier cases were resolved at, handling time, satisfaction."""
-    unit = unit or (user.unit_code if user is not None and user.unit_code else None)
-    until = parse_at(end, "to") or datetime.now(SHANGHAI)
-    since = parse_at(start, "from") or until - timedelta(days=30)
-    if since >= until:
-        raise InvalidParameter(f"from ({since:%Y-%m-%d %H:%M}) must be before to ({until:%Y-%m-%d %H:%M})")
-    return statistics(session, unit, since, until)
+    since, until = parse_at(start, "from"), parse_at(end, "to")
+    return case_reads.case_statistics(session, user, unit, since, until, datetime.now(SHANGHAI))
 
 
 def _json_default(value: Any) -> str:

@@ -3,26 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from api.deps import ActorDep, AtDep, SessionDep, SettingsDep
 from api.errors import InvalidParameter, NotFound
-from api.schemas.units import CoverageReportListed
+from api.schemas.geojson import FeatureCollection
+from api.schemas.units import CoverageReportListed, KindSummary
 from geo.codes import CodeError, level_of
 from geo.coverage import Tolerances
 from services import coverage as service
-from store.units import units_at
+from services import units as unit_service
 
 router = APIRouter(tags=["coverage"])
 
 UnitQuery = Annotated[str, Query(description="Unit code: the analysis covers it and everything below it")]
-GeoJSON = dict[str, Any]
-Summary = Annotated[
-    dict[str, dict[str, float | int]], Field(description="per kind: count, new, resolved (and area_m2)")
-]
+GeoJSON = FeatureCollection
+Summary = Annotated[dict[str, KindSummary], Field(description="per kind: count, new, resolved (and area_m2)")]
 
 
 class CoverageOut(BaseModel):
@@ -56,7 +55,7 @@ def _check_unit(session: SessionDep, code: str, at: datetime | None = None) -> N
         level_of(code)
     except CodeError as exc:
         raise InvalidParameter(f"unit: {exc}") from None
-    if code not in units_at(session, [code], at):
+    if not unit_service.unit_exists(session, code, at):
         when = f" on {at:%Y-%m-%d %H:%M}" if at else ""
         raise NotFound(f"no unit with code {code}{when}")
 

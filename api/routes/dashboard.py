@@ -1,6 +1,6 @@
 """The command dashboard (指挥大屏): `GET /dashboard` (a static page) and the JSON it draws.
 
-`GET /stats/dashboard?unit=` answers every figure of the page (store.dashboard: /stats' figures
+`GET /stats/dashboard?unit=` answers every figure of the page (services.dashboard: /stats' figures
 for today and this month, GET /cases' overdue count, and per day, category, child unit and place);
 `GET /stats/dashboard/map?unit=` the outlines the density is drawn on. The page does no
 arithmetic that defines a figure: it formats and draws what these answer. Its scripts (ECharts,
@@ -16,21 +16,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.orm import Session
 
-from access.roles import User
 from api.access import CurrentUser
 from api.assets import PageAssets
 from api.deps import SessionDep
-from api.errors import NotFound
 from api.geojson import GeoJSONResponse
 from api.page_policy import page_headers
 from api.routes.cases import RulesDep
 from api.schemas.cases import CaseStatistics
-from geo import geojson
+from api.schemas.geojson import Feature, features
 from geo.codes import CODE_PATTERN
-from store import dashboard as store
-from store import mapdata
+from services import dashboard as service
 
 DASHBOARD_DIR = Path(__file__).resolve().parent.parent / "static" / "dashboard"
 
@@ -120,34 +116,33 @@ class Dashboard(Figures):
     density: Density
 
 
+class OutlineProperties(Figures):
+    """A unit whose outline is drawn."""
+
+    code: str
+    name: str
+    level: str
+
+
+class Outline(Feature):
+    """A unit's outline, simplified for drawing (id: its code)."""
+
+    id: str
+    properties: OutlineProperties  # type: ignore[assignment]
+
+
 class Outlines(Figures):
     """A GeoJSON FeatureCollection of the unit's children (simplified for drawing)."""
 
     type: str = "FeatureCollection"
-    features: list[dict[str, Any]]
-
-
-def dashboard_unit(session: Session, user: User | None, unit: str | None) -> str:
-    """The unit asked for (the permission check has refused one outside the user's jurisdiction),
-    else the user's own, else the county."""
-    unit = unit or (user.unit_code if user is not None and user.unit_code else None)
-    if unit is None:
-        tops = mapdata.top_units(session)
-        if not tops:
-            raise NotFound("no units are loaded yet: import a county first")
-        unit = tops[0]
-    return unit
+    features: features(Outline)  # type: ignore[valid-type]
 
 
 @router.get("/stats/dashboard", response_model=Dashboard, responses={404: {"description": "No such unit"}})
 def dashboard_figures(session: SessionDep, rules: RulesDep, user: CurrentUser, unit: UnitParam = None) -> Any:
     """The command dashboard's figures for a unit: today and this month (/stats), overdue now, the
     ranking of its child units, the 30-day trend, the top categories and the case density."""
-    code = dashboard_unit(session, user, unit)
-    figures = store.dashboard(session, rules, code)
-    if figures is None:
-        raise NotFound(f"no current unit with code {code}")
-    return figures
+    return service.dashboard(session, rules, user, unit)
 
 
 @router.get(
@@ -158,14 +153,7 @@ def dashboard_figures(session: SessionDep, rules: RulesDep, user: CurrentUser, u
 )
 def dashboard_map(session: SessionDep, user: CurrentUser, unit: UnitParam = None) -> Any:
     """The outlines the dashboard draws the case density on: the unit's children (or the unit)."""
-    code = dashboard_unit(session, user, unit)
-    if store.unit_ref(session, code) is None:
-        raise NotFound(f"no current unit with code {code}")
-    features = [
-        geojson.feature(o.geometry, {"code": o.code, "name": o.name, "level": o.level}, id=o.code)
-        for o in store.outlines(session, code)
-    ]
-    return geojson.feature_collection(features)
+    return service.outlines(session, user, unit)
 
 
 @router.get("/dashboard", include_in_schema=False)

@@ -13,7 +13,6 @@ from api.schemas.geojson import FeatureCollection, geojson_content
 from api.schemas.units import UnitFeature, UnitVersion
 from geo.codes import CodeError, GridKind, Level, level_of
 from services import units as unit_service
-from store import units
 
 router = APIRouter(tags=["grids"])
 
@@ -68,7 +67,7 @@ def get_grid(code: str, session: SessionDep, at: AtDep) -> Any:
 def grid_versions(code: str, session: SessionDep) -> list[dict]:
     """Every version of a unit's boundary, oldest first: name, kind, validity and area in m²."""
     _check_code(code, "code", not_found=True)
-    versions = units.versions_of(session, code)
+    versions = unit_service.versions_of(session, code)
     if not versions:
         raise NotFound(f"no unit with code {code}")
     return versions

@@ -24,7 +24,6 @@ from urllib.parse import parse_qsl, urlsplit
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from access.roles import User
@@ -33,7 +32,6 @@ from api.deps import SessionDep, read_body, request_session
 from api.errors import InvalidParameter, NotFound, UnsupportedMediaType
 from api.open311_format import (
     Open311Route,
-    agency_of,
     notice,
     public_request,
     request_document,
@@ -61,10 +59,11 @@ from api.schemas.open311 import (
     request_body,
 )
 from cases.lifecycle import FINISHED_STATUSES, OPEN_STATUSES, Source
+from cases.rules import Rules
 from cases.worktime import SHANGHAI
 from geo import crs
-from store import cases as store
-from store.units import units_at
+from services import case_reads
+from services import open311 as service
 
 ACTOR = "open311"  # the history's `who` for requests made here (api_key will name the system: issue 6)
 WINDOW = timedelta(days=90)  # the spec's default and largest date range
@@ -142,7 +141,7 @@ async def post_request(
 
     def answer_for() -> dict[str, Any]:
         with request_session(request) as session:  # not a dependency: no thread hops before intake
-            agency = _agencies(session, rules, [case])[case["id"]]
+            agency = service.agencies(session, rules, [case])[case["id"]]
         return {
             "service_request_id": str(case["id"]),
             "service_notice": notice(case, agency),
@@ -205,7 +204,7 @@ def _text(params: dict[str, Any], name: str) -> str | None:
     return str(value).strip() or None
 
 
-def _case_in(params: dict[str, Any], rules: store.Rules) -> CaseIn:
+def _case_in(params: dict[str, Any], rules: Rules) -> CaseIn:
     """The report POST /cases would receive for these Open311 parameters."""
     code = _text(params, "service_code")
     if code is None:
@@ -304,10 +303,11 @@ def get_requests(
     if user is None:
         public_reads(request).check(request)
     if service_request_id is not None:
-        cases = _cases_by_id(session, rules, _ids(service_request_id), user)
+        cases = service.requests_by_id(session, rules, _ids(service_request_id), user)
     else:
-        since, until = _window(start_date, end_date)
-        cases = _search(session, rules, _codes(service_code, rules), _statuses(status), since, until, user)
+        window = _window(start_date, end_date)
+        codes, statuses = _codes(service_code, rules), _statuses(status)
+        cases = service.search_requests(session, rules, codes, statuses, window, user, MAX_REQUESTS)
     return respond(format, "service_requests", _requests(session, rules, request, cases, user))
 
 
@@ -328,7 +328,7 @@ def get_request(
         public_reads(request).check(request)
     if not re.fullmatch(r"[0-9]{1,18}", service_request_id):
         raise NotFound(f"no service request {service_request_id!r}")
-    case = store.case_detail(session, int(service_request_id), rules)
+    case = case_reads.case_detail(session, int(service_request_id), rules)
     return respond(format, "service_requests", _requests(session, rules, request, [case], user))
 
 
@@ -352,20 +352,7 @@ def _ids(value: str) -> list[int]:
     return list(dict.fromkeys(int(i) for i in ids))
 
 
-def _cases_by_id(
-    session: Session, rules: store.Rules, ids: list[int], user: User | None
-) -> list[dict[str, Any]]:
-    """The cases that exist among `ids` and the user may see, in the order asked (others left out)."""
-    rows = store.detail_rows(session, ids, rules)  # one statement for them all
-    found = [store.detail_of(rows[case_id], rules) for case_id in ids if case_id in rows]
-    return [
-        case
-        for case in found
-        if user is None or user.may_see_case(case["unit_code"], case["grid_code"], case["department"])
-    ]
-
-
-def _codes(value: str | None, rules: store.Rules) -> list[str | None]:
+def _codes(value: str | None, rules: Rules) -> list[str | None]:
     """The service codes asked for, each known; [None] for all."""
     if not value:
         return [None]
@@ -420,55 +407,13 @@ def _date_param(name: str, value: str | None, *, end: bool) -> datetime | None:
     return at + timedelta(microseconds=1) if end else at  # the latest datetime is included
 
 
-def _search(
-    session: Session,
-    rules: store.Rules,
-    codes: list[str | None],
-    statuses: list[str] | None,
-    since: datetime,
-    until: datetime | None,
-    user: User | None,
-) -> list[dict[str, Any]]:
-    """Cases in the window the user may see, of any of `codes`, newest first, at most MAX_REQUESTS."""
-    found: dict[int, dict[str, Any]] = {}
-    for code in codes:
-        f = store.CaseFilter(
-            status=statuses, category=code, reported_from=since, reported_to=until, limit=MAX_REQUESTS,
-            scope=user,
-        )  # fmt: skip
-        found.update((c["id"], c) for c in store.list_cases(session, f, rules)[1])
-    newest = sorted(found.values(), key=lambda c: (c["reported_at"], c["id"]), reverse=True)
-    return newest[:MAX_REQUESTS]
-
-
 def _requests(
-    session: Session, rules: store.Rules, request: Request, cases: list[dict[str, Any]], user: User | None
+    session: Session, rules: Rules, request: Request, cases: list[dict[str, Any]], user: User | None
 ) -> list[dict[str, Any]]:
     """Cases (summaries or details) as Open311 service requests; the public view for anonymous readers."""
-    extras = _notes_and_photos(session, [c["id"] for c in cases])
-    agencies = _agencies(session, rules, cases)
+    extras = service.notes_and_photos(session, [c["id"] for c in cases])
+    agencies = service.agencies(session, rules, cases)
     found = [request_document(c, *extras[c["id"]], agencies[c["id"]], request) for c in cases]
     if user is None:  # only reached anonymously when the public read is on (api.access RULES)
         return [public_request(r, str(c["status"])) for r, c in zip(found, cases, strict=True)]
     return found
-
-
-def _notes_and_photos(session: Session, ids: list[int]) -> dict[int, tuple[str | None, int | None]]:
-    """Per case: the last note of its history and the number of its first photo."""
-    rows = session.execute(
-        text(
-            """SELECT c.id,
-                      (SELECT h.note FROM case_history h WHERE h.case_id = c.id AND h.note IS NOT NULL
-                       ORDER BY h.id DESC LIMIT 1) AS note,
-                      (SELECT min(p.seq) FROM case_photos p WHERE p.case_id = c.id) AS photo
-               FROM unnest(CAST(:ids AS bigint[])) AS c(id)"""
-        ),
-        {"ids": ids},
-    ).all()
-    return {r.id: (r.note, r.photo) for r in rows}
-
-
-def _agencies(session: Session, rules: store.Rules, cases: list[dict[str, Any]]) -> dict[int, str]:
-    """Who is responsible for each case: the summoned department, else the unit's name and code."""
-    units = units_at(session, {c["unit_code"] for c in cases if c["unit_code"]})
-    return {c["id"]: agency_of(c, units, rules) for c in cases}

@@ -6,7 +6,7 @@ their unit (access.roles.User.may_see_patrol), and every view of someone else's 
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Annotated, Any
 
 import numpy as np
@@ -19,13 +19,10 @@ from api.errors import InvalidParameter
 from api.geojson import GeoJSONResponse
 from api.routes.auth import client_ip
 from api.routes.cases import REPLAYED, idempotency_key_of
-from cases.worktime import SHANGHAI
-from geo import crs, geojson, patrols
+from api.schemas.geojson import Geometry
+from geo import crs, patrols
 from geo.codes import GRID_PATTERN
-from geo.settings import Settings
-from store import patrols as store
-from store import users
-from store.geometry import from_wkb
+from services import patrols as service
 
 router = APIRouter(tags=["patrols"])
 
@@ -72,7 +69,7 @@ class PatrolFeature(BaseModel):
 
     type: str = "Feature"
     id: int
-    geometry: dict[str, Any] | None
+    geometry: Geometry | None
     properties: PatrolOut
 
 
@@ -93,15 +90,6 @@ class PatrolFigure(BaseModel):
     patrols: int
     patrols_per_week: float
     coverage_share: float = Field(description="巡查覆盖率: share of the grid's area near a track, 0-1")
-
-
-def limits_of(settings: Settings) -> patrols.Limits:
-    """The plausibility and thinning limits from the settings."""
-    return patrols.Limits(
-        max_speed_mps=settings.patrol_max_speed_mps,
-        max_accuracy_m=settings.patrol_max_accuracy_m,
-        min_step_m=settings.patrol_min_step_m,
-    )
 
 
 def _out(row: Any, received: int | None = None) -> PatrolOut:
@@ -130,6 +118,7 @@ def _track_points(body: PatrolIn) -> list[patrols.TrackPoint]:
 )
 def post_patrol(
     body: PatrolIn,
+    request: Request,
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
@@ -142,17 +131,10 @@ def post_patrol(
         raise InvalidParameter(
             f"at most {settings.patrol_max_points} points per patrol, not {len(body.points)}"
         )
-    limits = limits_of(settings)
-    cleaned = patrols.clean(_track_points(body), datetime.now(SHANGHAI), limits)
-    cleaned.points = patrols.thin(cleaned.points, limits)
-    new = store.NewPatrol(
-        username=user.username,
-        unit_code=user.unit_code,
-        track=cleaned,
-        length_m=patrols.length_m(cleaned.points),
-        key=idempotency_key_of(idempotency_key),
+    key = idempotency_key_of(idempotency_key)
+    row, created = service.record_patrol(
+        session, user, _track_points(body), settings, key=key, ip=client_ip(request)
     )
-    row, created = store.save(session, new)
     session.commit()
     if not created:
         response.status_code = 200
@@ -172,21 +154,13 @@ def get_patrols(
 ) -> PatrolCollection:
     """Patrol tracks the caller may see (their own; a supervisor's workers'), by day, worker, grid."""
     assert user is not None
-    since = datetime.combine(day, datetime.min.time(), SHANGHAI) if day else None
-    until = since + timedelta(days=1) if since else None
-    rows = store.list_patrols(session, user, since=since, until=until, worker=worker, grid=grid, limit=limit)
-    others = [r for r in rows if r.username != user.username]
-    if others:  # someone else's movements left the service: audited
-        details = {"patrols": [r.id for r in others], "workers": sorted({r.username for r in others})}
-        users.audit(session, user.username, "patrol_view", "patrols", details, client_ip(request))
-        session.commit()
-    return PatrolCollection(
-        features=[PatrolFeature(id=r.id, geometry=_geometry(r.wkb), properties=_out(r)) for r in rows]
+    seen = service.patrols_seen(
+        session, user, day=day, worker=worker, grid=grid, limit=limit, ip=client_ip(request)
     )
-
-
-def _geometry(wkb: bytes) -> dict[str, Any] | None:
-    return geojson.geometry(from_wkb(wkb))
+    session.commit()  # the audit entry of someone else's tracks seen, if any
+    return PatrolCollection(
+        features=[PatrolFeature(id=p.row.id, geometry=p.geometry, properties=_out(p.row)) for p in seen]
+    )
 
 
 @router.get("/patrols/coverage/{code}", response_model=PatrolFigure)
@@ -200,8 +174,4 @@ def patrol_coverage(
     end: Annotated[str | None, Query(alias="to", description="Date or ISO datetime (default: now)")] = None,
 ) -> PatrolFigure:
     """A grid's patrol figure: patrols per week and 巡查覆盖率 over a period (no one's track shown)."""
-    until = parse_at(end) or datetime.now(SHANGHAI)
-    since = parse_at(start) or until - timedelta(days=7)
-    if since >= until:
-        raise InvalidParameter("from must be before to")
-    return PatrolFigure(**store.grid_figure(session, code, since, until, settings.patrol_coverage_distance_m))
+    return PatrolFigure(**service.grid_figure(session, code, parse_at(start), parse_at(end), settings))

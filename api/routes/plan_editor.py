@@ -10,7 +10,6 @@ code); every rule stays in Python behind the plan API: the page only draws what 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse
@@ -21,6 +20,7 @@ from api.deps import SessionDep, SettingsDep
 from api.geojson import GeoJSONResponse
 from api.page_policy import page_headers
 from api.routes.plans import EditIn
+from api.schemas.geojson import Features
 from services import plan_editor
 
 PLAN_DIR = Path(__file__).resolve().parent.parent / "static" / "plan"
@@ -37,7 +37,7 @@ class PreviewOut(BaseModel):
     type: str = "FeatureCollection"
     allocated: list[str]
     notes: list[str]
-    features: list[dict[str, Any]]
+    features: Features
 
 
 class GridBalanceOut(BaseModel):

@@ -1,12 +1,13 @@
 """The dispatcher's queue as JSON (`GET /queue`): the filters of GET /cases plus status groups and
 free text, overdue first then by due time, with counts per status group. The workbench page
-(`/desk`) parses its filter form with the same dependency and calls the same store functions.
+(`/desk`) parses its filter form with the same dependency and calls the same functions
+(services.case_reads).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
@@ -15,11 +16,12 @@ from api.access import CurrentUser
 from api.deps import SessionDep, parse_at
 from api.errors import InvalidParameter
 from api.routes.cases import RulesDep
+from api.schemas.cases import CaseSummary
 from cases.lifecycle import CaseStatus, Source
 from cases.vocabulary import GROUPS_BY_KEY, OPEN_GROUPS, STATUS_GROUPS
 from geo.codes import CODE_PATTERN
-from store import case_queue
-from store.cases import CaseFilter
+from services import case_reads
+from services.case_reads import CaseFilter, QueueFilter
 
 router = APIRouter(tags=["cases"])
 
@@ -66,7 +68,7 @@ def queue_filter(
     ] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = PAGE_SIZE,
-) -> case_queue.QueueFilter:
+) -> QueueFilter:
     """The queue's filters from query parameters (a page's form sends empty fields: no condition)."""
     statuses = [s for s in (status or []) if _blank(s)]
     for s in statuses:
@@ -87,10 +89,10 @@ def queue_filter(
         limit=size,
         offset=(page - 1) * size,
     )
-    return case_queue.QueueFilter(cases=cases, groups=tuple(groups) or OPEN_GROUPS, q=_blank(q))
+    return QueueFilter(cases=cases, groups=tuple(groups) or OPEN_GROUPS, q=_blank(q))
 
 
-QueueFilterDep = Annotated[case_queue.QueueFilter, Depends(queue_filter)]
+QueueFilterDep = Annotated[QueueFilter, Depends(queue_filter)]
 
 
 class GroupOut(BaseModel):
@@ -110,7 +112,7 @@ class QueueAnswer(BaseModel):
     size: int
     counts: dict[str, int]
     groups: list[GroupOut]
-    items: list[dict[str, Any]]
+    items: list[CaseSummary]
 
 
 GROUPS = [
@@ -118,7 +120,7 @@ GROUPS = [
 ]
 
 
-def page_of(f: case_queue.QueueFilter) -> int:
+def page_of(f: QueueFilter) -> int:
     """The 1-based page number the filter's offset stands for."""
     return f.cases.offset // f.cases.limit + 1
 
@@ -126,7 +128,7 @@ def page_of(f: case_queue.QueueFilter) -> int:
 @router.get("/queue", response_model=QueueAnswer)
 def get_queue(f: QueueFilterDep, session: SessionDep, rules: RulesDep) -> QueueAnswer:
     """The dispatcher's queue in the user's jurisdiction: overdue first, then by due time."""
-    found = case_queue.queue_page(session, f, rules)
+    found = case_reads.queue_page(session, f, rules)
     return QueueAnswer(
         total=found.total,
         page=page_of(f),

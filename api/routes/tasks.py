@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse
@@ -22,10 +21,11 @@ from api.deps import SessionDep
 from api.photo_links import with_photo_urls
 from api.routes.cases import RulesDep, entitled
 from api.routes.report import PAGE_HEADERS
+from api.schemas.cases import CaseDetail, Photo
 from cases.lifecycle import CaseStatus
+from cases.photos import photos_by_stage
 from services import cases as case_service
-from store import tasks as task_store
-from store.field_work import photos_by_stage
+from services import tasks as task_service
 
 TASKS_DIR = Path(__file__).resolve().parent.parent / "static" / "tasks"
 
@@ -71,10 +71,10 @@ class TaskList(BaseModel):
 class TaskDetail(BaseModel):
     """One task: the case as the API shows it, the moves the handler may make, photos before/after."""
 
-    case: dict[str, Any]
+    case: CaseDetail
     moves: dict[str, list[str]]
-    photos_before: list[dict[str, Any]]
-    photos_after: list[dict[str, Any]]
+    photos_before: list[Photo]
+    photos_after: list[Photo]
 
 
 @router.get("/tasks", include_in_schema=False)
@@ -87,7 +87,7 @@ async def tasks_page() -> FileResponse:
 def task_list(session: SessionDep, rules: RulesDep, user: CurrentUser) -> TaskList:
     """The signed-in handler's open tasks, overdue first, then by due time."""
     assert user is not None  # the access rule admits signed-in handlers only
-    items = task_store.open_tasks(session, user, rules)
+    items = task_service.open_tasks(session, user, rules)
     return TaskList(
         username=user.username,
         role=user.role,

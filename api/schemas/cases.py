@@ -9,6 +9,7 @@ from pydantic import Field
 
 from api.schemas.base import Answer
 from api.schemas.geojson import Feature, FeatureCollection, features
+from geo.assignment import Assignment
 
 # Fields read from JSON the database built (history, photos, duplicates) keep the text it wrote:
 # their times are strings here, as they always were in the answers.
@@ -124,7 +125,7 @@ class CaseDetail(CaseSummary):
     input: ReportedLocation
     location_source: str
     location_method: str | None
-    assignment: dict[str, Any] | None = Field(description="How the grid was chosen (geo.assignment)")
+    assignment: Assignment | None = Field(description="How the grid was chosen: /locate's answer then")
     grid_version: int | None
     distance_m: float | None
     stage_started_at: datetime | None

@@ -29,11 +29,24 @@ class Service(Answer):
     group: str
 
 
+class ServiceAttribute(Answer):
+    """An attribute a service asks for beyond the standard parameters (the spec's shape)."""
+
+    variable: bool
+    code: str
+    datatype: str = Field(description="string, number, datetime, text, singlevaluelist or multivaluelist")
+    required: bool
+    datatype_description: str | None
+    order: int
+    description: str
+    values: list[dict[str, str]] | None = Field(None, description="key and name of each allowed value")
+
+
 class ServiceDefinition(Answer):
     """A service's definition: no attributes beyond the standard parameters."""
 
     service_code: str
-    attributes: list[dict[str, Any]]
+    attributes: list[ServiceAttribute]
 
 
 class RequestCreated(Answer):

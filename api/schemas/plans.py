@@ -52,13 +52,24 @@ class PublishedChange(Answer):
     new_version: int | None
 
 
+class PlanConflict(SometimesAbsent):
+    """A unit changed since the draft started: the versions then and now, and why it conflicts."""
+
+    code: str
+    base_version: int | None = Field(None, description="Left out for a code allocated and used since")
+    current_version: int | None = None
+    reason: str
+    by_plan: int | None = Field(None, description="The plan that changed it, when one did")
+    by_plan_title: str | None = None
+
+
 class PlanDetail(PlanSummary, SometimesAbsent):
     """A plan: its edits; for a draft the units it changes (property `change`) and any conflicts."""
 
     edits: list[EditOut]  # type: ignore[assignment]
     published_changes: list[PublishedChange] | None
-    notes: list[Any] | None = Field(None, description="A draft's notes from applying its edits")
-    conflicts: list[dict[str, Any]] | None = Field(
+    notes: list[str] | None = Field(None, description="A draft's notes from applying its edits")
+    conflicts: list[PlanConflict] | None = Field(
         None, description="Units changed since the draft started (a draft only)"
     )
     changes: FeatureCollection | None = Field(None, description="A draft's changed units")
@@ -79,14 +90,86 @@ class PlanValidation(Answer):
     problems: FeatureCollection = Field(description="Properties kind, severity, units, message, area_m2")
 
 
+class GridVersion(Answer):
+    """A case's grid and its version (none: no grid)."""
+
+    grid: str | None
+    version: int | None
+
+
 class CaseMove(Answer):
     """A case whose grid changes with the plan."""
 
     id: int
     number: str
     status: str
-    from_: dict[str, Any] = Field(alias="from", description="grid and version before")
-    to: dict[str, Any] = Field(description="grid and version after")
+    lon: float
+    lat: float
+    from_: GridVersion = Field(alias="from", description="grid and version before")
+    to: GridVersion = Field(description="grid and version after")
+    assign_status: str = Field(description="The assignment's status after (geo.assignment)")
+    explanation: str
+
+
+class Holding(GridVersion):
+    """A case's grid and who holds it: the tier and the unit."""
+
+    tier: str | None
+    unit: str | None
+
+
+class RedrawnCase(Answer):
+    """A case a publish moved: its grid and holder before and after (its history entry's details)."""
+
+    id: int
+    number: str
+    status: str
+    plan_id: int
+    from_: Holding = Field(alias="from")
+    to: Holding
+
+
+class PersonMove(Answer):
+    """A party cell or a staff member whose unit changes (to none: left without one, reported)."""
+
+    id: int
+    from_: str | None = Field(alias="from")
+    to: str | None
+
+
+class PartyCellMove(PersonMove):
+    """A party cell whose unit changes."""
+
+    kind: str
+
+
+class StaffMove(PersonMove):
+    """A staff member whose unit changes."""
+
+    role: str
+
+
+class BeforeAfter(Answer):
+    """A figure before and after the plan (none: the unit has none, or does not exist then)."""
+
+    before: int | None
+    after: int | None
+
+
+class UnitImpact(Answer):
+    """A unit the plan touches: its households, population, open cases and people before and after."""
+
+    code: str
+    name: str
+    level: str
+    kind: str | None
+    change: str = Field(description="created, changed, retired or unchanged")
+    households: BeforeAfter
+    population: BeforeAfter
+    estimated: bool = Field(description="Households and population estimated by area share")
+    open_cases: BeforeAfter
+    party_cells: BeforeAfter
+    staff: BeforeAfter
 
 
 class PlanImpact(Answer):
@@ -94,11 +177,11 @@ class PlanImpact(Answer):
 
     plan: PlanSummary
     note: str
-    units: list[dict[str, Any]] = Field(description="Per unit: households, population, cases, people")
+    units: list[UnitImpact] = Field(description="Per unit: households, population, cases, people")
     transfers: FeatureCollection = Field(description="Areas changing hands: from, to, area_m2, ...")
     cases: list[CaseMove]
-    party_cells: list[dict[str, Any]]
-    staff: list[dict[str, Any]]
+    party_cells: list[PartyCellMove]
+    staff: list[StaffMove]
 
 
 class Publication(Answer):
@@ -108,9 +191,9 @@ class Publication(Answer):
     created: list[str]
     changed: list[str]
     retired: list[str]
-    cases: list[dict[str, Any]]
-    party_cells: list[dict[str, Any]]
-    staff: list[dict[str, Any]]
+    cases: list[RedrawnCase]
+    party_cells: list[PartyCellMove]
+    staff: list[StaffMove]
 
 
 class UnitChange(Feature):

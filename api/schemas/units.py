@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field
 
-from api.schemas.base import Answer
+from api.schemas.base import Answer, SometimesAbsent
 from api.schemas.geojson import Feature
 
 
@@ -40,7 +40,7 @@ class UnitProperties(Answer):
     households: int | None
     population: int | None
     attributes: dict[str, Any] | None
-    warnings: list[Any] | None
+    warnings: list[str] | None = Field(description="What the import's checks noted and let pass")
     version: int
     valid_from: str
     valid_to: str | None
@@ -102,6 +102,25 @@ class UnitSearch(Answer):
     units: list[FoundUnit]
 
 
+class ReportTolerances(Answer):
+    """The thresholds a coverage report was made with (geo.coverage.Tolerances)."""
+
+    sliver_width_m: float
+    min_area_m2: float
+    precision_m: float
+    urban_households: list[int] = Field(description="min, max households of an urban grid")
+    rural_households: list[int] = Field(description="min, max households of a rural grid")
+
+
+class KindSummary(SometimesAbsent):
+    """A kind of finding in a report: how many, how many new and resolved, and their area (area kinds)."""
+
+    count: int
+    new: int
+    resolved: int = 0
+    area_m2: float | None = None
+
+
 class CoverageReportListed(Answer):
     """A stored coverage report of a unit."""
 
@@ -109,5 +128,5 @@ class CoverageReportListed(Answer):
     unit: str
     created_at: str
     at: str | None
-    tolerances: dict[str, Any] | None
-    summary: dict[str, Any] | None
+    tolerances: ReportTolerances | None
+    summary: dict[str, KindSummary] | None = Field(description="Per kind of finding")

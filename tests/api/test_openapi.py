@@ -67,6 +67,45 @@ def test_the_openapi_document_passes_the_spec_validator(client):
     validate(client.get("/openapi.json").json())  # raises on any violation of OpenAPI 3.1
 
 
+# Nested parts of answers whose shape is known: each is a model of the document, not a loose object.
+TYPED_PARTS = [
+    ("CaseDetail", "assignment"),
+    ("PlanDetail", "conflicts"),
+    ("PlanImpact", "units"),
+    ("PlanImpact", "party_cells"),
+    ("PlanImpact", "staff"),
+    ("CaseMove", "from"),
+    ("Publication", "cases"),
+    ("ServiceDefinition", "attributes"),
+    ("CoverageReportListed", "tolerances"),
+    ("CoverageReportListed", "summary"),
+    ("CoverageOut", "summary"),
+    ("CoverageOut", "findings"),
+    ("TaskDetail", "case"),
+    ("TaskDetail", "photos_after"),
+    ("QueueAnswer", "items"),
+    ("PatrolFeature", "geometry"),
+]
+
+
+def _typed(schema: dict[str, Any]) -> bool:
+    """Whether a part is a model (or a list, a map or a choice of models), not a loose object."""
+    if "$ref" in schema:
+        return True
+    if schema.get("type") == "array":
+        return _typed(schema.get("items", {}))
+    if schema.get("type") == "object" and isinstance(schema.get("additionalProperties"), dict):
+        return _typed(schema["additionalProperties"])
+    choices = [s for s in schema.get("anyOf", []) if s.get("type") != "null"]
+    return bool(choices) and all(_typed(s) for s in choices)
+
+
+def test_the_nested_parts_of_known_shape_are_models(client):
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    loose = [(model, part) for model, part in TYPED_PARTS if not _typed(schemas[model]["properties"][part])]
+    assert loose == []
+
+
 def test_every_route_in_the_app_answers_with_a_documented_model(client):
     document = client.get("/openapi.json").json()
     checked = 0

@@ -72,6 +72,18 @@ def test_a_patrol_is_stored_once_with_its_length_and_grids_and_bad_points_counte
     assert again.headers["idempotent-replayed"] == "true"
 
 
+def test_an_upload_is_audited_once_a_retry_not_again(client, session, people):
+    key = str(uuid.uuid4())
+    points = walk(datetime.now(UTC) - timedelta(hours=1))
+    patrol = upload(client, people["worker"], points, key).json()
+    assert upload(client, people["worker"], points, key).status_code == 200
+    audit = session.execute(
+        text("SELECT actor, target, details FROM audit_log WHERE action = 'patrol_upload' ORDER BY id")
+    ).all()
+    assert [(a.actor, a.target) for a in audit] == [("walker.one", f"patrol {patrol['id']}")]
+    assert audit[0].details == {"points": patrol["points"], "grids": [f.grid_code(1)]}
+
+
 def test_tracks_are_seen_by_their_worker_and_supervisors_only_and_views_are_audited(client, session, people):
     start = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
     patrol = upload(client, people["worker"], walk(start)).json()
