@@ -49,9 +49,14 @@ def search_requests(
     return newest[:limit]
 
 
-def notes_and_photos(session: Session, ids: list[int]) -> dict[int, tuple[str | None, int | None]]:
-    """Per case: the last note of its history and the number of its first photo."""
-    return case_extras.notes_and_photos(session, ids)
+def request_extras(
+    session: Session, rules: Rules, cases: list[dict[str, Any]]
+) -> dict[int, tuple[str | None, int | None, str]]:
+    """What each case shows as a service request beyond itself, by id: the last note of its
+    history, the number of its first photo, and who is responsible for it."""
+    notes = case_extras.notes_and_photos(session, [c["id"] for c in cases])
+    responsible = agencies(session, rules, cases)
+    return {c["id"]: (*notes[c["id"]], responsible[c["id"]]) for c in cases}
 
 
 def agencies(session: Session, rules: Rules, cases: list[dict[str, Any]]) -> dict[int, str]:

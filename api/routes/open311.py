@@ -411,9 +411,8 @@ def _requests(
     session: Session, rules: Rules, request: Request, cases: list[dict[str, Any]], user: User | None
 ) -> list[dict[str, Any]]:
     """Cases (summaries or details) as Open311 service requests; the public view for anonymous readers."""
-    extras = service.notes_and_photos(session, [c["id"] for c in cases])
-    agencies = service.agencies(session, rules, cases)
-    found = [request_document(c, *extras[c["id"]], agencies[c["id"]], request) for c in cases]
+    extras = service.request_extras(session, rules, cases)
+    found = [request_document(c, *extras[c["id"]], request) for c in cases]
     if user is None:  # only reached anonymously when the public read is on (api.access RULES)
         return [public_request(r, str(c["status"])) for r, c in zip(found, cases, strict=True)]
     return found

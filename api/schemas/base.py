@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, SerializationInfo, SerializerFunctionWrapHandler, model_serializer
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    TypeAdapter,
+    WithJsonSchema,
+    model_serializer,
+)
 
 
 class Answer(BaseModel):
@@ -29,3 +39,26 @@ class SometimesAbsent(Answer):
             field = fields[name]
             data.pop((field.serialization_alias or field.alias or name) if info.by_alias else name, None)
         return data
+
+
+def standalone(schema: dict[str, Any]) -> dict[str, Any]:
+    """A JSON schema standing alone: its $defs resolved in place (a schema given by hand cannot name
+    components), without titles (generated clients name inline classes after where they are, not
+    after a title that would clash with the components')."""
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return resolve(defs[node["$ref"].rsplit("/", 1)[-1]])
+            return {k: resolve(v) for k, v in node.items() if k != "title"}
+        return [resolve(v) for v in node] if isinstance(node, list) else node
+
+    return resolve(schema)
+
+
+def passed_through(kind: Any) -> Any:
+    """A nullable part of an answer passed through as the service wrote it (not validated, its keys
+    in their order), documented as `kind`: for parts an unvalidated fast path answers too."""
+    documented = {"anyOf": [standalone(TypeAdapter(kind).json_schema()), {"type": "null"}]}
+    return Annotated[dict[str, Any] | None, WithJsonSchema(documented)]

@@ -7,9 +7,11 @@ from typing import Any
 
 from pydantic import Field
 
-from api.schemas.base import Answer
+from api.schemas.base import Answer, passed_through
 from api.schemas.geojson import Feature, FeatureCollection, features
 from geo.assignment import Assignment
+
+StoredAssignment = passed_through(Assignment)
 
 # Fields read from JSON the database built (history, photos, duplicates) keep the text it wrote:
 # their times are strings here, as they always were in the answers.
@@ -125,7 +127,9 @@ class CaseDetail(CaseSummary):
     input: ReportedLocation
     location_source: str
     location_method: str | None
-    assignment: Assignment | None = Field(description="How the grid was chosen: /locate's answer then")
+    # Passed through: the JSON intake path (api.routes.cases.JsonReports) answers the stored
+    # assignment unvalidated, and both routes must answer the same bytes.
+    assignment: StoredAssignment = Field(description="How the grid was chosen: /locate's answer then")
     grid_version: int | None
     distance_m: float | None
     stage_started_at: datetime | None

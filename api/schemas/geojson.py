@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, WithJsonSchema
 
-from api.schemas.base import Answer, SometimesAbsent
+from api.schemas.base import Answer, SometimesAbsent, standalone
 from api.schemas.refs import ref
 
 GEOJSON_MEDIA_TYPE = "application/geo+json"
@@ -36,20 +36,8 @@ def features(item: type[Feature]) -> Any:
 
 
 def _inlined(model: type[Feature]) -> dict[str, Any]:
-    """`model`'s JSON schema standing alone (a schema given by hand cannot name components), without
-    titles (generated clients name the inline classes after where they are, not after a title that
-    would clash with the components')."""
-    schema = model.model_json_schema()
-    defs = schema.pop("$defs", {})
-
-    def resolve(node: Any) -> Any:
-        if isinstance(node, dict):
-            if "$ref" in node:
-                return resolve(defs[node["$ref"].rsplit("/", 1)[-1]])
-            return {k: resolve(v) for k, v in node.items() if k != "title"}
-        return [resolve(v) for v in node] if isinstance(node, list) else node
-
-    return resolve(schema)
+    """`model`'s JSON schema standing alone (api.schemas.base.standalone)."""
+    return standalone(model.model_json_schema())
 
 
 Features = features(Feature)

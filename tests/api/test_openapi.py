@@ -89,8 +89,9 @@ TYPED_PARTS = [
 
 
 def _typed(schema: dict[str, Any]) -> bool:
-    """Whether a part is a model (or a list, a map or a choice of models), not a loose object."""
-    if "$ref" in schema:
+    """Whether a part is a model (or a list, a map or a choice of models), not a loose object; a
+    model may be inline (a part passed through unvalidated, documented by hand)."""
+    if "$ref" in schema or schema.get("properties"):
         return True
     if schema.get("type") == "array":
         return _typed(schema.get("items", {}))
