@@ -11,6 +11,8 @@ matches). Ties go to the lowest code. Reported distances equal GEOS's to ~1e-9 m
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import shapely
 
@@ -38,7 +40,6 @@ class Nearest:
         """Index projected (metric) polygons; `code_rank` orders them by code for ties."""
         self.geometries, self.code_rank, self.tolerance_m = geometries, code_rank, tolerance_m
         self.by_code = np.argsort(code_rank)
-        self.tree = shapely.STRtree(geometries)
         self.ax, self.ay, self.bx, self.by, self.polygon = segments(geometries)
         self.cells: Cells | None = None
         if not len(self.ax):
@@ -64,6 +65,11 @@ class Nearest:
         # between a projected edge and its chord (~ L^2 / 5e7 m); closer points go to GEOS.
         longest = float(np.hypot(self.bx - self.ax, self.by - self.ay).max())
         self.near_m = 1.0 + longest**2 * 1e-6
+
+    @functools.cached_property
+    def tree(self) -> shapely.STRtree:
+        """STRtree of the polygons, built on first use (only unsure points need GEOS)."""
+        return shapely.STRtree(self.geometries)
 
     def _hints(self, bucket: np.ndarray) -> np.ndarray:
         """Per bucket, one segment near it: its own nearest to its centre, else a neighbour's."""
