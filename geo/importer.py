@@ -22,6 +22,7 @@ import shapely
 from errors import Invalid
 from geo import crs
 from geo.codes import CodeError, level_of, parent_code
+from geo.import_geometry import storage_geometries
 from geo.settings import Settings
 from geo.validation import (
     UnitFeature,
@@ -171,11 +172,12 @@ def features_from_frame(
 ) -> list[UnitFeature]:
     """Convert rows to storage-coordinate UnitFeatures, recording per-feature problems in `report`."""
     geometries = np.asarray(frame.geometry.values, dtype=object)
+    converted = storage_geometries(geometries, crs_name)  # whole arrays; None: check it alone
     features = []
     ignored = {*KNOWN_PROPERTIES, *SERVICE_PROPERTIES, frame.geometry.name}
     extra_columns = [c for c in frame.columns if c not in ignored]
-    for position, (row, geometry) in enumerate(
-        zip(frame.itertuples(index=False), geometries, strict=True), 1
+    for position, (row, geometry, ready) in enumerate(
+        zip(frame.itertuples(index=False), geometries, converted, strict=True), 1
     ):
         values = row._asdict()
         code = _code_text(values.get("code"))
@@ -188,20 +190,9 @@ def features_from_frame(
         except CodeError as exc:
             report.errors.append(f"{label}: {exc}")
             continue
-        geometry = clean_geometry(geometry, label, repair=repair, report=report)
-        if geometry is None:
+        stored = ready if ready is not None else _stored_alone(geometry, label, crs_name, repair, report)
+        if stored is None:
             continue
-        try:
-            stored = crs.geometry_to_storage(geometry, crs_name)
-        except crs.CoordinateError as exc:
-            report.errors.append(f"{label}: {exc}")
-            continue
-        if not check_coordinates(stored, label, report):
-            continue
-        if not shapely.is_valid(stored):  # a projection can fold a polygon that was valid before
-            stored = clean_geometry(stored, label, repair=repair, report=report)
-            if stored is None:
-                continue
         features.append(
             UnitFeature(
                 code=code,
@@ -217,6 +208,25 @@ def features_from_frame(
             )
         )
     return features
+
+
+def _stored_alone(
+    geometry: Any, label: str, crs_name: str, repair: bool, report: ValidationReport
+) -> shapely.Geometry | None:
+    """One geometry cleaned, converted and checked, its problems (or repair) recorded; None if refused."""
+    geometry = clean_geometry(geometry, label, repair=repair, report=report)
+    if geometry is None:
+        return None
+    try:
+        stored = crs.geometry_to_storage(geometry, crs_name)
+    except crs.CoordinateError as exc:
+        report.errors.append(f"{label}: {exc}")
+        return None
+    if not check_coordinates(stored, label, report):
+        return None
+    if not shapely.is_valid(stored):  # a projection can fold a polygon that was valid before
+        return clean_geometry(stored, label, repair=repair, report=report)
+    return stored
 
 
 def _attributes(values: dict[str, Any], columns: list[str], code: str) -> dict[str, Any]:
