@@ -13,7 +13,6 @@ Why not pickle: a cache file is read back by another process; `.npy` read with
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import shutil
@@ -35,31 +34,45 @@ _MMAP_BYTES = 1 << 20  # smaller arrays are read at once (an empty array cannot 
 
 
 class LazyGeometries:
-    """Polygons kept as WKB until first indexed; then decoded (and prepared) all at once."""
+    """Polygons kept as WKB, each decoded (and prepared) the first time it is indexed."""
 
     def __init__(self, wkb: np.ndarray, offsets: np.ndarray) -> None:
         """WKB of every polygon end to end, and offsets (n + 1; a missing polygon has length 0)."""
-        self._wkb, self._offsets, self._decoded = wkb, offsets, None
+        self._wkb, self._offsets = wkb, offsets
+        self._polygons = np.full(len(offsets) - 1, None, dtype=object)
+        self._done = np.zeros(len(offsets) - 1, dtype=bool)
 
     def __len__(self) -> int:
         """Number of polygons."""
         return len(self._offsets) - 1
 
+    def _decode(self, which: np.ndarray) -> None:
+        """Decode the polygons `which` (unique indices) not decoded yet."""
+        which = which[~self._done[which]]
+        if not len(which):
+            return
+        start, end = self._offsets[which], self._offsets[which + 1]
+        parts = np.array(
+            [
+                self._wkb[a:b].tobytes() if b > a else None
+                for a, b in zip(start.tolist(), end.tolist(), strict=True)
+            ],
+            dtype=object,
+        )
+        polygons = shapely.from_wkb(parts)
+        shapely.prepare(polygons)
+        self._polygons[which], self._done[which] = polygons, True
+
     @property
     def decoded(self) -> np.ndarray:
-        """The shapely polygons (None where missing), decoded on first use."""
-        if self._decoded is None:
-            data, ends = self._wkb.tobytes(), self._offsets.tolist()
-            parts = np.array(
-                [data[a:b] if b > a else None for a, b in itertools.pairwise(ends)], dtype=object
-            )
-            self._decoded = shapely.from_wkb(parts)
-            shapely.prepare(self._decoded)
-        return self._decoded
+        """Every polygon (None where missing)."""
+        self._decode(np.arange(len(self)))
+        return self._polygons
 
     def __getitem__(self, item: Any) -> Any:
-        """Index like the array of polygons."""
-        return self.decoded[item]
+        """Index like the array of polygons (only the polygons asked for are decoded)."""
+        self._decode(np.unique(np.arange(len(self))[item]))
+        return self._polygons[item]
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         """The array of polygons (for shapely functions and STRtree)."""

@@ -45,17 +45,24 @@ def test_a_loaded_index_gives_the_built_ones_answers(tmp_path_factory, seed, n, 
 
 
 def test_polygons_are_decoded_only_when_an_answer_needs_them(tmp_path):
-    data = partition(7, 12, 1)
+    data = partition(7, 25, 1)
     built = build(data)
     grid_index_file.save(built, tmp_path / "saved")
     loaded = grid_index_file.load(tmp_path / "saved")
-    inside = np.array(
-        [g.representative_point().coords[0] for _, kind, g in data["grids"] if kind != "special"]
-    )
-    loaded.assign(inside[:1, 0], inside[:1, 1])
-    lazy = loaded._grids.geometries
-    assert len(lazy) == len(built.codes)
-    np.testing.assert_array_equal(lazy.decoded, built._grids.geometries)  # the same polygons
+    grids, nearest = loaded._grids.geometries, loaded._nearest.geometries
+    inside = np.array([g.representative_point().coords[0] for _, k, g in data["grids"] if k != "special"])
+    loaded.assign(inside[:, 0], inside[:, 1])
+    assert grids._done.sum() < len(grids) and not nearest._done.any()
+    # GEOS's nearest (near ties) asks only the polygons near the point, not a tree of them all.
+    code, (x, y) = data["grids"][0][0], inside[0]
+    mx, my = loaded._to_metric.transform(np.array([x + 0.004]), np.array([y]))
+    for a, b in zip(
+        built._nearest._geos(mx, my), loaded._nearest._geos(mx, my, np.array([300.0])), strict=True
+    ):
+        np.testing.assert_array_equal(a, b)
+    assert 0 < nearest._done.sum() < len(nearest)
+    np.testing.assert_array_equal(grids.decoded, built._grids.geometries)  # the same polygons
+    assert code in loaded.codes
 
 
 def test_another_format_is_refused_and_a_save_replaces_nothing(tmp_path):
