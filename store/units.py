@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import shapely
 from sqlalchemy import Row, text
 from sqlalchemy.orm import Session
@@ -95,9 +96,9 @@ def current_children(
     }
 
 
-def _same(feature: UnitFeature, row: Row) -> bool:
-    """True when a feature says nothing new about a stored version."""
-    same_attrs = (
+def _same_attributes(feature: UnitFeature, row: Row) -> bool:
+    """True when a feature's attributes are a stored version's."""
+    return (
         feature.name == row.name
         and feature.kind == row.kind
         and feature.special_type == row.special_type
@@ -105,10 +106,22 @@ def _same(feature: UnitFeature, row: Row) -> bool:
         and feature.population == row.population
         and dict(feature.attributes) == row.attributes
     )
-    stored = shapely.normalize(from_wkb(row.wkb))
-    return same_attrs and shapely.equals_exact(
-        shapely.normalize(feature.geometry), stored, tolerance=crs.GEOJSON_TOLERANCE
-    )
+
+
+def _unchanged(features: Sequence[UnitFeature], current: dict[str, Row]) -> set[str]:
+    """Codes of the features that say nothing new about their stored version.
+
+    Geometries are compared as whole arrays (normalized, equal within the GeoJSON tolerance):
+    one shapely call per feature made a province's re-import minutes long (issue 19).
+    """
+    pairs = [(f, current[f.code]) for f in features if f.code in current]
+    pairs = [(f, r) for f, r in pairs if _same_attributes(f, r)]
+    if not pairs:
+        return set()
+    given = shapely.normalize(np.array([f.geometry for f, _ in pairs], dtype=object))
+    stored = shapely.normalize(from_wkb_array([r.wkb for _, r in pairs]))
+    same = shapely.equals_exact(given, stored, tolerance=crs.GEOJSON_TOLERANCE)
+    return {f.code for (f, _), s in zip(pairs, same.tolist(), strict=True) if s}
 
 
 def write_units(
@@ -134,9 +147,10 @@ def write_units(
     }
     summary = WriteSummary([], [], [])
     new_units, to_close, new_versions = [], [], []
+    unchanged = _unchanged(ordered, current)
     for feature in ordered:
         row = current.get(feature.code)
-        if row is not None and _same(feature, row):
+        if feature.code in unchanged:
             summary.unchanged.append(feature.code)
             continue
         if row is None:
