@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from geo import crs
 from geo.codes import REGION_LEVELS, ancestor_codes, parent_code, required_parent
 from geo.validation import UnitFeature
-from store.geometry import from_wkb, from_wkb_array, to_wkb
+from store.geometry import from_wkb, from_wkb_array, to_wkb_array
 
 
 def valid_at_sql(alias: str, at_param: str | None) -> str:
@@ -167,6 +167,10 @@ def write_units(
             to_close.append(row.id)
             version = row.version + 1
         new_versions.append(_version_params(feature, version, valid_from, warnings.get(feature.code, [])))
+    # One WKB conversion for the whole batch: one call per feature cost a fifth of writing it.
+    wkbs = to_wkb_array([v.pop("geometry") for v in new_versions])
+    for params, wkb in zip(new_versions, wkbs, strict=True):
+        params["wkb"] = wkb
 
     _insert_units(session, new_units)
     if to_close:
@@ -266,7 +270,7 @@ def _version_params(feature: UnitFeature, version: int, valid_from: datetime, wa
         "population": feature.population,
         "attributes": json.dumps(dict(feature.attributes), ensure_ascii=False),
         "warnings": json.dumps(warnings, ensure_ascii=False),
-        "wkb": to_wkb(feature.geometry),
+        "geometry": feature.geometry,  # as WKB by write_units, all at once
         "valid_from": valid_from,
     }
 
