@@ -110,16 +110,16 @@ def assign(
 ) -> None:
     """Assign many points to grids in-process (the same rule as /locate), with progress."""
     from geo.batch import assign_csv, check_points_csv
-    from store.locate import load_grid_index
+    from services.grid_index import batch_index
 
     settings = get_settings()
     with friendly_errors():
         check_points_csv(points, crs)  # a wrong file or CRS is said before the index is built
         with session_scope(settings) as session:
-            say("building the grid index ...")
-            index = load_grid_index(session, tolerance_m=settings.snap_tolerance_m)
-        say(f"  {len(index.codes)} grids indexed in {index.build_seconds:.1f} s")
-        summary = assign_csv(points, output, crs, index, progress=sys.stderr.isatty(), say=say)
+            loaded = batch_index(session, settings, say=say)
+        how = "loaded (unchanged since it was built)" if loaded.cached else "indexed"
+        say(f"  {len(loaded.index.codes)} grids {how} in {loaded.seconds:.1f} s")
+        summary = assign_csv(points, output, crs, loaded.index, progress=sys.stderr.isatty(), say=say)
     say(summary)
 
 

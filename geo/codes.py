@@ -18,6 +18,7 @@ top unit. When they are there, a county's parent is its city and a city's its pr
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from enum import StrEnum
@@ -147,11 +148,15 @@ def is_code(code: str, level: Level | None = None) -> bool:
     return True
 
 
+# An import asks for each code's level and parent a dozen times (validation, parents, storing):
+# 150,000 regular-expression checks for 13,000 units, a tenth of the import (issue 19).
+@functools.lru_cache(maxsize=1 << 16)
 def level_of(code: str) -> Level:
     """The level a code belongs to, from its length."""
     return LEVEL_BY_LENGTH[len(check_code(code))]
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def parent_code(code: str) -> str | None:
     """The code of the parent unit, or None for a province (a county's is its city's code)."""
     level = level_of(code)

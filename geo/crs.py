@@ -220,7 +220,10 @@ def to_storage(x: Array, y: Array, crs: str) -> tuple[Array, Array]:
         crs = WGS84
     if epsg_of(crs) == STORAGE_CRS:
         return x, y
-    return transformer(epsg_of(crs), STORAGE_CRS).transform(x, y)
+    convert = transformer(epsg_of(crs), STORAGE_CRS)
+    if convert.definition.startswith("proj=noop"):  # WGS84 -> CGCS2000: PROJ leaves every value as is
+        return x, y
+    return convert.transform(x, y)
 
 
 def point_to_storage(lon: float, lat: float, crs: str) -> tuple[float, float]:

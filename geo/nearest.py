@@ -11,6 +11,8 @@ matches). Ties go to the lowest code. Reported distances equal GEOS's to ~1e-9 m
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import shapely
 
@@ -38,7 +40,6 @@ class Nearest:
         """Index projected (metric) polygons; `code_rank` orders them by code for ties."""
         self.geometries, self.code_rank, self.tolerance_m = geometries, code_rank, tolerance_m
         self.by_code = np.argsort(code_rank)
-        self.tree = shapely.STRtree(geometries)
         self.ax, self.ay, self.bx, self.by, self.polygon = segments(geometries)
         self.cells: Cells | None = None
         if not len(self.ax):
@@ -64,6 +65,11 @@ class Nearest:
         # between a projected edge and its chord (~ L^2 / 5e7 m); closer points go to GEOS.
         longest = float(np.hypot(self.bx - self.ax, self.by - self.ay).max())
         self.near_m = 1.0 + longest**2 * 1e-6
+
+    @functools.cached_property
+    def tree(self) -> shapely.STRtree:
+        """STRtree of the polygons, built on first use (only unsure points need GEOS)."""
+        return shapely.STRtree(self.geometries)
 
     def _hints(self, bucket: np.ndarray) -> np.ndarray:
         """Per bucket, one segment near it: its own nearest to its centre, else a neighbour's."""
@@ -129,7 +135,7 @@ class Nearest:
         nearest = np.where(lowest >= 0, self.by_code[lowest.clip(0)], NONE).astype(np.int32)
         redo = np.flatnonzero(unsure)
         if len(redo):
-            nearest[redo], best[redo] = self._geos(x[redo], y[redo])
+            nearest[redo], best[redo] = self._geos(x[redo], y[redo], best[redo] + 2 * _TIE_M)
         return nearest, best
 
     def _segments_in(self, p: np.ndarray, bucket: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -157,12 +163,34 @@ class Nearest:
         q, row = expand_runs(r0, (r1 - r0 + 1).clip(0) * (gap <= radius[p]))
         return p[q], row * cells.ncols + column[q]
 
-    def _geos(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The same answer from GEOS: query_nearest with all equidistant matches."""
-        (point, g), d = self.tree.query_nearest(shapely.points(x, y), return_distance=True, all_matches=True)
+    def _geos(
+        self, x: np.ndarray, y: np.ndarray, within: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The same answer from GEOS: query_nearest with all equidistant matches.
+
+        `within`: per point, a distance some polygon is at (or less); then only the polygons that
+        may be that near are asked (a tree of all of them costs seconds to build at 100,000 grids,
+        and a loaded index has its polygons still undecoded).
+        """
+        which = self._near_polygons(x, y, within)
+        tree = self.tree if which is None else shapely.STRtree(self.geometries[which])
+        (point, g), d = tree.query_nearest(shapely.points(x, y), return_distance=True, all_matches=True)
+        if which is not None:
+            g = which[g]
         dist = np.full(len(x), np.nan)
         dist[point] = d  # all matches of a point are at the same distance
         rank = min_per(point, self.code_rank[g], len(x))
         return np.where(rank >= 0, self.by_code[rank.clip(0)], NONE).astype(np.int32), dist
 
+    def _near_polygons(self, x: np.ndarray, y: np.ndarray, within: np.ndarray | None) -> np.ndarray | None:
+        """Every polygon that may be nearest to a point (None: ask them all).
 
+        The nearest polygon of a point is at `within` or less: outside it, its boundary is that
+        near; if the point lies inside it (projected, see `near_m`), its boundary is within
+        near_m. So the polygons with a segment in the buckets within the larger radius are enough.
+        """
+        if within is None or not np.isfinite(within).all():
+            return None
+        radius = np.maximum(within, self.near_m)
+        _, seg = self._segments_in(*self._disk(x, y, radius), np.arange(len(x)))
+        return np.unique(self.polygon[seg])

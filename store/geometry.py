@@ -13,6 +13,11 @@ def to_wkb(geometry: shapely.Geometry) -> bytes:
     return shapely.to_wkb(geometry, output_dimension=2)
 
 
+def to_wkb_array(geometries: list[shapely.Geometry]) -> list[bytes]:
+    """Many geometries as plain 2D WKB at once (vectorised)."""
+    return shapely.to_wkb(np.array(geometries, dtype=object), output_dimension=2).tolist()
+
+
 def from_wkb(data: bytes | memoryview | None) -> shapely.Geometry | None:
     """A shapely geometry from (E)WKB returned by ST_AsBinary / ST_AsEWKB."""
     return None if data is None else shapely.from_wkb(bytes(data))
