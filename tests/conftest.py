@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
@@ -48,6 +49,8 @@ hypothesis.settings.register_profile(
     "suite", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow]
 )
 hypothesis.settings.load_profile("suite")
+
+COUNTY_FROM = datetime(2024, 1, 1, tzinfo=UTC)  # when the test county's units begin
 
 # The user test clients act as unless a test signs in for real: an admin over every unit.
 TEST_ADMIN = User(id=0, username="test-admin", role=Role.ADMIN, unit_code="")
@@ -120,6 +123,18 @@ def fresh_database(settings: Settings, name: str) -> str:
     return url
 
 
+def county_database(settings: Settings, name: str, features: list[dict] | None = None) -> str:
+    """A new, migrated database `name` holding the test county (or `features`), committed: for servers
+    and writers in other connections, which cannot share a test's rolled-back transaction."""
+    url = fresh_database(settings, name)
+    engine = create_engine(url)
+    with tempfile.TemporaryDirectory() as folder, Session(engine) as session, session.begin():
+        path = factories.write_geojson(Path(folder) / "county.geojson", features or factories.hierarchy())
+        import_units(session, path, valid_from=COUNTY_FROM, settings=settings)
+    engine.dispose()
+    return url
+
+
 @pytest.fixture(scope="session")
 def database_url(settings: Settings) -> str:
     """An empty, migrated test database: each test brings the units it needs."""
@@ -176,7 +191,7 @@ def use_session(app: FastAPI, session: Session) -> None:
 def county(session: Session, settings: Settings, tmp_path) -> None:
     """The small test county of tests/factories.py (2×2 urban grids), in the test's session."""
     path = factories.write_geojson(tmp_path / "county.geojson", factories.hierarchy())
-    import_units(session, path, valid_from=datetime(2024, 1, 1, tzinfo=UTC), settings=settings)
+    import_units(session, path, valid_from=COUNTY_FROM, settings=settings)
 
 
 def _client(session: Session, settings: Settings, engine: Engine) -> Iterator[TestClient]:
