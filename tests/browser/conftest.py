@@ -47,11 +47,10 @@ from access.roles import Role
 from api.app import create_app
 from geo.assignment import Assignment, Status
 from geo.settings import Settings
-from services.imports import load_demo
 from store import users
 from store.engine import SERVICE_CONNECT_ARGS
 from store.locate import locate
-from tests.conftest import DB_PREFIX, fresh_database
+from tests.databases import DB_PREFIX, demo_database
 from tests.live import app_server
 
 BROWSER_DATABASE = f"{DB_PREFIX}_browser"
@@ -117,12 +116,7 @@ def _error_line(error: WebError) -> str:
 @pytest.fixture(scope="session")
 def browser_database_url(settings: Settings) -> str:
     """A migrated database holding the demo county, committed once per run, for the live server."""
-    url = fresh_database(settings, BROWSER_DATABASE)
-    engine = create_engine(url)
-    with Session(engine) as session, session.begin():
-        load_demo(session, settings, progress=lambda m: None)
-    engine.dispose()
-    return url
+    return demo_database(settings, BROWSER_DATABASE)
 
 
 @pytest.fixture(scope="session")
