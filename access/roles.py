@@ -27,6 +27,17 @@ class Role(StrEnum):
     VIEWER = "viewer"
 
 
+# What the workbench pages (/desk, its case pages, /desk/keys) are called for each role: Chinese, English.
+DESK_NAMES: dict[Role, tuple[str, str]] = {
+    Role.ADMIN: ("管理工作台", "Administrator's workbench"),
+    Role.PLANNER: ("规划工作台", "Planner's workbench"),
+    Role.DISPATCHER: ("调度台", "Dispatcher workbench"),
+    Role.FIELD_WORKER: ("网格员工作台", "Field worker's workbench"),
+    Role.DEPARTMENT: ("部门工作台", "Department workbench"),
+    Role.VIEWER: ("查看台", "Viewer's workbench"),
+}
+
+
 class Permission(StrEnum):
     """Things a route may require."""
 

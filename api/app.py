@@ -47,7 +47,7 @@ from cases.rules import Rules
 from geo.settings import Settings, get_settings, service_secret
 from services import patrols as patrol_service
 from services.escalation import escalate_overdue
-from store import notifications, standby_reads
+from store import notifications, receipts, standby_reads
 from store.engine import engine_for, resolve_database_url, session_factory
 from store.locate_cache import LocateCache
 
@@ -56,7 +56,7 @@ log = logging.getLogger("gridmap.api")
 # How long a served app honours a checked token without a lookup: the bound on how late a
 # revocation made in another process (or a disabled user) takes effect.
 TOKEN_CACHE_S = 5.0
-PATROL_EXPIRY_INTERVAL_S = 3600.0  # tracks past retention go within the hour
+EXPIRY_INTERVAL_S = 3600.0  # patrol tracks and idempotency receipts past retention go within the hour
 
 
 def spare_the_collector() -> None:
@@ -117,7 +117,7 @@ def create_app(
         ]
         if settings.background_jobs:
             tasks.append(asyncio.create_task(escalate_periodically(app, settings.escalation_interval_s)))
-            tasks.append(asyncio.create_task(expire_patrols_periodically(app, PATROL_EXPIRY_INTERVAL_S)))
+            tasks.append(asyncio.create_task(expire_periodically(app, EXPIRY_INTERVAL_S)))
         if app.state.locate_cache is not None:
             tasks.append(asyncio.create_task(app.state.locate_cache.run()))
         yield
@@ -202,15 +202,17 @@ async def escalate_periodically(app: FastAPI, interval_s: float) -> None:
             log.exception("escalation failed; trying again in %s s", interval_s)
 
 
-async def expire_patrols_periodically(app: FastAPI, interval_s: float) -> None:
-    """Delete patrol tracks past retention (GRIDMAP_PATROL_RETENTION_DAYS), now and every `interval_s`."""
+async def expire_periodically(app: FastAPI, interval_s: float) -> None:
+    """Delete patrol tracks (GRIDMAP_PATROL_RETENTION_DAYS) and idempotency receipts
+    (GRIDMAP_RECEIPT_RETENTION_DAYS) past retention, now and every `interval_s`."""
     while True:
-        try:
-            deleted = await asyncio.to_thread(expire_patrols_once, app)
-            if deleted:
-                log.info("deleted %d patrol track(s) past retention", deleted)
-        except Exception:  # keep the job alive through a database restart
-            log.exception("patrol retention failed; trying again in %s s", interval_s)
+        for once, what in ((expire_patrols_once, "patrol track"), (expire_receipts_once, "receipt")):
+            try:
+                deleted = await asyncio.to_thread(once, app)
+                if deleted:
+                    log.info("deleted %d %s(s) past retention", deleted, what)
+            except Exception:  # keep the job alive through a database restart
+                log.exception("%s retention failed; trying again in %s s", what, interval_s)
         await asyncio.sleep(interval_s)
 
 
@@ -218,6 +220,14 @@ def expire_patrols_once(app: FastAPI) -> int:
     """One retention pass in a transaction of its own: how many tracks were deleted."""
     with app.state.sessions() as session:
         deleted = patrol_service.expire(session, app.state.settings.patrol_retention_days)
+        session.commit()
+        return deleted
+
+
+def expire_receipts_once(app: FastAPI) -> int:
+    """One retention pass over the idempotency receipts, in a transaction of its own: how many went."""
+    with app.state.sessions() as session:
+        deleted = receipts.delete_expired(session, app.state.settings.receipt_retention_days)
         session.commit()
         return deleted
 

@@ -16,107 +16,27 @@ created events the stream delivered against the cases acknowledged. Nothing here
 from __future__ import annotations
 
 import argparse
-import itertools
-import json
 import os
 import subprocess
 import sys
 import threading
 import time
-import uuid
-from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-from sqlalchemy import create_engine, text
 
 from benchmarks.bench_postgis import free_port, say, wait_until_up
-from cases.model import scoped_key
+from benchmarks.failover_load import Reporters, Stream, stored_once
 from geo.settings import Settings
 from store.engine import normalize_url
 from store.ha_cluster import LocalHaCluster
 from store.migrate import upgrade
 
 POINT = {"lon": 114.90, "lat": 33.43}  # inside the demo county
-RETRY_S = 0.5
-GIVE_UP_S = 60  # a report still unacknowledged this long after it was made counts as lost
 
 
-class Reporters:
-    """Reports at a steady rate, each retried with its key until acknowledged."""
-
-    def __init__(self, base: str, rate: float, seconds: float) -> None:
-        self.base, self.rate, self.seconds = base, rate, seconds
-        self.lock = threading.Lock()
-        self.acked: dict[str, int] = {}  # key -> case id
-        self.seen: Counter[str] = Counter()  # every answer: status code or error kind
-        self.ack_times: list[float] = []
-
-    def run(self) -> None:
-        """Send for `seconds`, then wait for the retries to settle."""
-        start = time.monotonic()
-        with ThreadPoolExecutor(max_workers=64) as pool:
-            n = 0
-            while (elapsed := time.monotonic() - start) < self.seconds:
-                pool.submit(self._one, str(uuid.uuid4()), n)
-                n += 1
-                time.sleep(max(0.0, n / self.rate - (time.monotonic() - start)))
-        self.sent = n
-        del elapsed
-
-    def _one(self, key: str, n: int) -> None:
-        body = {**POINT, "category": "0101", "description": f"故障切换测试 {n}"}
-        made = time.monotonic()
-        with httpx.Client(timeout=10) as client:
-            while time.monotonic() - made < GIVE_UP_S:
-                try:
-                    answer = client.post(f"{self.base}/cases", json=body, headers={"Idempotency-Key": key})
-                    kind = str(answer.status_code)
-                except httpx.HTTPError as exc:
-                    answer, kind = None, type(exc).__name__
-                with self.lock:
-                    self.seen[kind] += 1
-                if answer is not None and answer.status_code in (200, 201):
-                    with self.lock:
-                        self.acked[key] = answer.json()["id"]
-                        self.ack_times.append(time.monotonic())
-                    return
-                if answer is not None and answer.status_code < 500 and answer.status_code != 429:
-                    return  # refused for a reason: not the failover's doing
-                time.sleep(RETRY_S)
-
-
-class Stream:
-    """The case stream as a dispatcher's page follows it, resuming with Last-Event-ID."""
-
-    def __init__(self, base: str, token: str) -> None:
-        self.base, self.token = base, token
-        self.created: set[int] = set()
-        self.reconnects = 0
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        """Read until stopped, reconnecting after any loss."""
-        last = None
-        while not self.stop.is_set():
-            headers = {"Authorization": f"Bearer {self.token}", **({"Last-Event-ID": last} if last else {})}
-            try:
-                with httpx.stream("GET", f"{self.base}/cases/stream", headers=headers, timeout=30) as answer:
-                    event = None
-                    for line in answer.iter_lines():
-                        if self.stop.is_set():
-                            return
-                        if line.startswith("id:"):
-                            last = line[3:].strip()
-                        elif line.startswith("event:"):
-                            event = line[6:].strip()
-                        elif line.startswith("data:") and event == "created":
-                            data = json.loads(line[5:])
-                            self.created.add(int(data.get("id") or data.get("case", {}).get("id")))
-            except (httpx.HTTPError, ValueError):
-                pass
-            self.reconnects += 1
-            time.sleep(1)
+def report(n: int) -> dict:
+    """The `n`th report of the load."""
+    return {**POINT, "category": "0101", "description": f"故障切换测试 {n}"}
 
 
 def main() -> None:
@@ -158,9 +78,8 @@ def main() -> None:
             f"{base}/auth/token", data={"username": "dispatcher", "password": "gridmap-demo"}
         ).json()["access_token"]
         cluster.wait_healthy()
-        stream = Stream(base, token)
-        threading.Thread(target=stream.run, daemon=True).start()
-        reporters = Reporters(base, args.rate, args.seconds)
+        stream = Stream(base, {"Authorization": f"Bearer {token}"}, timeout_s=30, pause_s=1).start()
+        reporters = Reporters(base, args.rate, args.seconds, report)
         load = threading.Thread(target=reporters.run)
         load.start()
         time.sleep(args.at)
@@ -178,24 +97,8 @@ def main() -> None:
             cluster.restart_node(killed)
         # Writes stopped: the longest stretch without an acknowledgement from a second before the
         # leader went (reports in flight may still be acknowledged just after it).
-        times = sorted(t for t in reporters.ack_times if t > gone_at - 1)
-        gaps = [b - a for a, b in itertools.pairwise(times)]
-        back = max(gaps, default=None)
-        check = create_engine(normalize_url(url))
-        with check.connect() as conn:
-            ids = list(reporters.acked.values())
-            counts = (
-                conn.execute(text("SELECT id FROM cases WHERE id = ANY(:ids)"), {"ids": ids}).scalars().all()
-            )
-            keys = [scoped_key(k, None) for k in reporters.acked]
-            twice = conn.execute(
-                text(
-                    "SELECT count(*) FROM (SELECT idempotency_key FROM cases WHERE idempotency_key = ANY("
-                    "CAST(:keys AS uuid[])) GROUP BY 1 HAVING count(*) > 1) t"
-                ),
-                {"keys": keys},
-            ).scalar_one()
-        check.dispose()
+        back = reporters.longest_gap_after(gone_at - 1)
+        once, twice = stored_once(url, reporters.acked)
         acked = set(reporters.acked.values())
         print(
             f"mode {args.mode}, {args.rate:g} reports/s for {args.seconds:g} s, "
@@ -208,10 +111,10 @@ def main() -> None:
         )
         print("|---|---|---|---|---|---|---|---|")
         print(
-            f"| {reporters.sent} | {len(acked)} | {len(set(counts))} | {twice} "
+            f"| {reporters.sent} | {len(acked)} | {once} | {twice} "
             f"| {reporters.sent - len(acked)} "
             f"| {'never' if back is None else f'{back:.1f} s'} "
-            f"| {', '.join(f'{k}: {v}' for k, v in sorted(reporters.seen.items()))} "
+            f"| {', '.join(f'{k}: {v}' for k, v in sorted(reporters.answers.items()))} "
             f"| {len(stream.created & acked)} / {len(acked)} ({stream.reconnects} reconnects) |"
         )
     finally:

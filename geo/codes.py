@@ -47,6 +47,16 @@ CODE_LENGTH = {
     Level.GRID: 15,
     Level.MICRO_GRID: 18,
 }
+# How pages, documents and messages name a level: Chinese first, English beside it.
+LEVEL_NAMES = {
+    Level.PROVINCE: "省 Province",
+    Level.CITY: "市 City",
+    Level.COUNTY: "县 County",
+    Level.STREET: "街道 Street",
+    Level.COMMUNITY: "社区 Community",
+    Level.GRID: "网格 Grid",
+    Level.MICRO_GRID: "微网格 Micro-grid",
+}
 LEVEL_BY_LENGTH = {length: level for level, length in CODE_LENGTH.items()}
 LEVELS = tuple(Level)
 # A code's length -> its parent's (4 -> 2, 6 -> 4, 9 -> 6 ...): for hot loops that need no re-check.

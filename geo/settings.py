@@ -194,6 +194,10 @@ class Settings(BaseSettings):
     patrol_retention_days: int = Field(
         default=180, ge=1, description="Patrol tracks older than this are deleted (serve's periodic job, CLI)"
     )
+    receipt_retention_days: int = Field(
+        default=30, ge=1,
+        description="A keyed report's first answer is kept this long for its retries (serve's periodic job)",
+    )  # fmt: skip
     patrol_max_speed_mps: float = Field(
         default=40.0, gt=0, description="A point implying a faster move from the last one is dropped"
     )

@@ -20,19 +20,10 @@ from folium.template import Template
 from folium.utilities import JsCode
 
 from cases.vocabulary import STATUS_LABELS
-from geo.codes import LEVELS, Level
+from geo.codes import LEVEL_NAMES, LEVELS
 from maps import assets
 
 CASE_POLL_MS = 3000  # the open-case layer asks for changes this often (a change shows within 5 s)
-LEVEL_NAMES = {
-    Level.PROVINCE: "省 Province",
-    Level.CITY: "市 City",
-    Level.COUNTY: "县 County",
-    Level.STREET: "街道/镇 Streets & towns",
-    Level.COMMUNITY: "社区/村 Communities & villages",
-    Level.GRID: "网格 Grids",
-    Level.MICRO_GRID: "微网格 Micro-grids",
-}
 
 
 class ViewKind(StrEnum):

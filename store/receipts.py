@@ -2,12 +2,15 @@
 
 A retry of the report gets this answer again, not the case as it is now: later history, notes and
 names of whoever handled it since are not the reporter's to see (and the key alone is no proof
-of being allowed to). Written in the intake's own transaction (see api.intake).
+of being allowed to). Written in the intake's own transaction (see api.intake). Kept for
+GRIDMAP_RECEIPT_RETENTION_DAYS, then deleted by serve's periodic job: a retry that late is answered
+with the case's id alone.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -38,3 +41,11 @@ def first_answers(session: Session, case_ids: list[int]) -> dict[int, str]:
         {"ids": sorted(set(case_ids))},
     )
     return {row.case_id: row.answer for row in rows}
+
+
+def delete_expired(session: Session, retention_days: int, now: datetime | None = None) -> int:
+    """Delete the receipts stored more than `retention_days` ago; how many."""
+    now = now or session.execute(text("SELECT now()")).scalar_one()
+    limit = now - timedelta(days=retention_days)
+    deleted = session.execute(text("DELETE FROM case_receipts WHERE stored_at < :limit"), {"limit": limit})
+    return deleted.rowcount

@@ -1,17 +1,17 @@
 """Test fixtures: a real PostGIS database for the run, and a rolled-back transaction per test.
 
 The server is GRIDMAP_TEST_DATABASE_URL's when set (its user must be able to create databases),
-else the project's embedded cluster (started if needed). Two fresh databases per run: an empty
-one, and one holding the demo county. If PostGIS cannot be had, the run fails loudly:
-these tests never skip.
+else the project's embedded cluster (started if needed). Two databases per worker: an empty one, and
+one holding the demo county; both, and every other test database, are copies of templates the run
+builds once (tests/databases.py). If PostGIS cannot be had, the run fails loudly: these tests
+never skip.
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
+import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,25 +19,18 @@ import hypothesis
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session
 
 from access.roles import Role, User
 from api.access import TokenCache
 from api.app import create_app
 from geo.settings import Settings
-from services.imports import import_units, load_demo
-from store.cluster import EmbeddedCluster
-from store.engine import normalize_url
-from store.migrate import upgrade
+from services.imports import import_units
 from tests import factories
+from tests.databases import DB_PREFIX, demo_database, fresh_database
 from tests.live import TEST_SECRET  # one value for in-process and served apps
 
-# GRIDMAP_TEST_DB_PREFIX keeps two runs on one server (two checkouts, say) out of each other's way;
-# pytest-xdist's workers (scripts/test runs two) each get databases of their own the same way.
-DB_PREFIX = os.environ.get("GRIDMAP_TEST_DB_PREFIX", "gridmap_test") + (
-    f"_{os.environ['PYTEST_XDIST_WORKER']}" if os.environ.get("PYTEST_XDIST_WORKER") else ""
-)
 TEST_DATABASE = DB_PREFIX
 DEMO_DATABASE = f"{DB_PREFIX}_demo"
 
@@ -48,6 +41,8 @@ hypothesis.settings.register_profile(
     "suite", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow]
 )
 hypothesis.settings.load_profile("suite")
+
+COUNTY_FROM = datetime(2024, 1, 1, tzinfo=UTC)  # when the test county's units begin
 
 # The user test clients act as unless a test signs in for real: an admin over every unit.
 TEST_ADMIN = User(id=0, username="test-admin", role=Role.ADMIN, unit_code="")
@@ -86,37 +81,15 @@ def settings() -> Settings:
     )  # fmt: skip
 
 
-@contextmanager
-def _one_at_a_time(settings: Settings) -> Iterator[None]:
-    """Hold the test runs' lock on the embedded cluster (a file lock beside its data)."""
-    home = Path(settings.home)
-    home.mkdir(parents=True, exist_ok=True)
-    with open(home / "test-start.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def fresh_database(settings: Settings, name: str) -> str:
-    """A new, migrated database `name` on the test server."""
-    given = os.environ.get("GRIDMAP_TEST_DATABASE_URL")
-    if given:
-        admin = create_engine(normalize_url(given), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = admin.url.set(database=name).render_as_string(hide_password=False)
-        admin.dispose()
-    else:
-        cluster = EmbeddedCluster(settings)
-        with _one_at_a_time(settings):  # xdist workers: one initdb/start, not two at once
-            cluster.start(progress=lambda m: None)
-        cluster.drop_database(name)
-        cluster.create_database(name)
-        url = cluster.url().rsplit("/", 1)[0] + "/" + name
-    upgrade(url)
+def county_database(settings: Settings, name: str, features: list[dict] | None = None) -> str:
+    """A new, migrated database `name` holding the test county (or `features`), committed: for servers
+    and writers in other connections, which cannot share a test's rolled-back transaction."""
+    url = fresh_database(settings, name)
+    engine = create_engine(url)
+    with tempfile.TemporaryDirectory() as folder, Session(engine) as session, session.begin():
+        path = factories.write_geojson(Path(folder) / "county.geojson", features or factories.hierarchy())
+        import_units(session, path, valid_from=COUNTY_FROM, settings=settings)
+    engine.dispose()
     return url
 
 
@@ -137,9 +110,7 @@ def engine(database_url: str) -> Iterator[Engine]:
 @pytest.fixture(scope="session")
 def demo_engine(settings: Settings) -> Iterator[Engine]:
     """A database of its own holding the demo county, loaded and committed once per run."""
-    engine = create_engine(fresh_database(settings, DEMO_DATABASE), pool_size=5)
-    with Session(engine) as session, session.begin():
-        load_demo(session, settings, progress=lambda m: None)
+    engine = create_engine(demo_database(settings, DEMO_DATABASE), pool_size=5)
     yield engine
     engine.dispose()
 
@@ -176,7 +147,7 @@ def use_session(app: FastAPI, session: Session) -> None:
 def county(session: Session, settings: Settings, tmp_path) -> None:
     """The small test county of tests/factories.py (2×2 urban grids), in the test's session."""
     path = factories.write_geojson(tmp_path / "county.geojson", factories.hierarchy())
-    import_units(session, path, valid_from=datetime(2024, 1, 1, tzinfo=UTC), settings=settings)
+    import_units(session, path, valid_from=COUNTY_FROM, settings=settings)
 
 
 def _client(session: Session, settings: Settings, engine: Engine) -> Iterator[TestClient]:

@@ -1,4 +1,6 @@
-"""Real server processes for tests that need them (several processes on one database, streams)."""
+"""Real servers for tests that need them: `server` runs `gridmap serve` in a process of its own
+(several processes on one database, streams, failover); `app_server` serves an app made in the test
+process from a thread (browser tests: the test reads the same engine the pages wrote through)."""
 
 from __future__ import annotations
 
@@ -7,11 +9,14 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
+import uvicorn
+from fastapi import FastAPI
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
@@ -59,6 +64,29 @@ def server(database_url: str, **settings: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+@contextmanager
+def app_server(app: FastAPI, start_within_s: float = 20) -> Iterator[str]:
+    """uvicorn serving `app` on a free port of 127.0.0.1 from a background thread; yields its base URL."""
+    config = uvicorn.Config(app, log_config=None, log_level="warning", access_log=False, lifespan="on")
+    served = uvicorn.Server(config)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    thread = threading.Thread(target=served.run, kwargs={"sockets": [sock]}, name="app-server", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + start_within_s
+        while not served.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the app server did not start (see the captured log)")
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        served.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
 
 
 TEST_SECRET = "test-secret-" + "x" * 40  # the same as tests.conftest's

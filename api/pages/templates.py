@@ -10,9 +10,11 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.responses import HTMLResponse
 
+from access.roles import DESK_NAMES
 from api.page_policy import page_headers
 from cases import vocabulary as vocab
 from cases.worktime import SHANGHAI
+from geo.codes import LEVEL_NAMES
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -48,6 +50,8 @@ def _environment() -> Environment:
         TIER_LABELS=vocab.TIER_LABELS,
         LIGHT_LABELS=vocab.LIGHT_LABELS,
         RATING_LABELS=vocab.RATING_LABELS,
+        LEVEL_NAMES=LEVEL_NAMES,
+        DESK_NAMES=DESK_NAMES,
     )
     return env
 

@@ -27,7 +27,8 @@ DOCS_DIR = Path(__file__).resolve().parent.parent / "static" / "docs"
 # - style-src 'unsafe-inline': it styles itself with styled-components, which writes <style>
 #   elements at run time. Styles only: every script still comes from 'self'.
 # - worker-src blob:: it runs its search index in a Web Worker made from a blob of its own bundle.
-# Its sidebar's Redocly logo (from their CDN, no option turns it off) stays refused by img-src.
+# Its sidebar's Redocly logo (from their CDN, no option turns it off) is never asked for: redoc-init.js
+# gives that image an empty data: address before the browser loads it.
 SWAGGER_HEADERS = page_headers({"img-src": "'self' data:"})
 REDOC_HEADERS = page_headers(
     {"img-src": "'self' data:", "style-src": "'self' 'unsafe-inline'", "worker-src": "'self' blob:"}

@@ -29,7 +29,7 @@ from api.routes.maps import (
     tile_crs,
 )
 from geo import crs as geo_crs
-from geo.codes import Level
+from geo.codes import LEVEL_NAMES, Level
 from store import boundary_generation, mapdata, tiles
 
 router = APIRouter(tags=["map"])
@@ -42,15 +42,17 @@ FIELD_DESCRIPTIONS = {
     "kind": "String: urban, rural or special (grids); the micro-grid's kind",
     "special_type": "String: what a special grid is (school, hospital, park, ...), else empty",
 }
-LAYER_DESCRIPTIONS = {
-    Level.PROVINCE: "省 Province outline (where a province is stored)",
-    Level.CITY: "市 City (prefecture) outlines (where cities are stored)",
-    Level.COUNTY: "县 County outline",
-    Level.STREET: "街道/乡镇 Streets and towns",
-    Level.COMMUNITY: "社区/村 Communities and villages",
-    Level.GRID: f"网格 Grids (left out of a tile holding over {tiles.FEATURE_BUDGET}: zoom in)",
-    Level.MICRO_GRID: "微网格 Micro-grids (buildings)",
+# What each level's layer holds, after the level's name (geo.codes.LEVEL_NAMES).
+LAYER_NOTES = {
+    Level.PROVINCE: "outline (where a province is stored)",
+    Level.CITY: "(prefecture) outlines (where cities are stored)",
+    Level.COUNTY: "outline",
+    Level.STREET: "units: streets and towns",
+    Level.COMMUNITY: "units: communities and villages",
+    Level.GRID: f"units (left out of a tile holding over {tiles.FEATURE_BUDGET}: zoom in)",
+    Level.MICRO_GRID: "units (buildings)",
 }
+LAYER_DESCRIPTIONS = {level: f"{LEVEL_NAMES[level]} {note}" for level, note in LAYER_NOTES.items()}
 
 
 class VectorLayer(BaseModel):

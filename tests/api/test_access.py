@@ -28,11 +28,10 @@ from cases.model import Intake, Reporter
 from geo.settings import ConfigError, Settings
 from services import cases as case_service
 from services import intake as intake_service
-from services.imports import import_units
 from store import cases as store
 from store import users
 from tests import factories as f
-from tests.conftest import DB_PREFIX, fresh_database
+from tests.conftest import DB_PREFIX, county_database
 
 PASSWORD = "password-123"
 UNITS = [f.COUNTY, f.STREET, f.COMMUNITY, *(f.grid_code(i) for i in range(1, 5))]
@@ -42,15 +41,13 @@ CENTRES = {
 
 
 @pytest.fixture(scope="module")
-def world(settings, tmp_path_factory) -> dict:
+def world(settings) -> dict:
     """A committed database: the test county, a user per role and unit, cases in grids 1 and 4."""
-    url = fresh_database(settings, f"{DB_PREFIX}_access")
+    url = county_database(settings, f"{DB_PREFIX}_access")
     engine = create_engine(url)
-    path = f.write_geojson(tmp_path_factory.mktemp("access") / "county.geojson", f.hierarchy())
     rules = store.Rules.load(settings)
     cases: dict[str, int] = {}
     with Session(engine) as session, session.begin():
-        import_units(session, path, valid_from=datetime(2024, 1, 1, tzinfo=UTC), settings=settings)
         for role in Role:
             for unit in UNITS:
                 department = "cgj" if role == Role.DEPARTMENT else None

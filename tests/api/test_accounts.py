@@ -16,23 +16,20 @@ from sqlalchemy.orm import Session
 from access.lockout import MAX_AUDIT_TEXT, LoginPolicy
 from access.roles import Role
 from api.app import create_app
-from services.imports import import_units
 from store import users
 from tests import factories as f
-from tests.conftest import DB_PREFIX, fresh_database
+from tests.conftest import DB_PREFIX, county_database
 
 PASSWORD = "owner-password-1"
 ATTACKER, OWNER = ("198.51.100.66", 40000), ("203.0.113.10", 40000)
 
 
 @pytest.fixture(scope="module")
-def world(settings, tmp_path_factory) -> Iterator[dict]:
+def world(settings) -> Iterator[dict]:
     """A committed database with the test county, a dispatcher, a disabled user and an admin."""
-    url = fresh_database(settings, f"{DB_PREFIX}_accounts")
+    url = county_database(settings, f"{DB_PREFIX}_accounts")
     engine = create_engine(url)
-    path = f.write_geojson(tmp_path_factory.mktemp("accounts") / "county.geojson", f.hierarchy())
     with Session(engine) as session, session.begin():
-        import_units(session, path, valid_from=datetime(2024, 1, 1, tzinfo=UTC), settings=settings)
         for name, role in (("owner", Role.DISPATCHER), ("gone", Role.DISPATCHER), ("boss", Role.ADMIN),
                            ("timed", Role.DISPATCHER)):  # fmt: skip
             users.add_user(session, name, PASSWORD, role, f.COUNTY)

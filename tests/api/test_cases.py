@@ -8,6 +8,7 @@ import uuid
 import pytest
 from sqlalchemy import text
 
+from api.app import expire_receipts_once
 from cases.lifecycle import TRANSITIONS, CaseStatus
 from geo import crs
 from tests import factories as f
@@ -204,6 +205,23 @@ def test_a_retry_with_the_same_key_returns_the_same_case(client, session, county
     assert reused.status_code == 422 and "different report" in reused.json()["detail"]
     assert post(client, report(), "not-a-uuid").status_code == 422
     assert count_cases(session) == 1
+
+
+def test_receipts_past_retention_are_deleted_and_a_retry_then_gets_the_case_id_alone(client, session, county):
+    old_key, new_key = str(uuid.uuid4()), str(uuid.uuid4())
+    old = post(client, report(description="一个月前"), old_key).json()
+    new = post(client, report(description="今天"), new_key).json()
+    days = client.app.state.settings.receipt_retention_days
+    session.execute(
+        text("UPDATE case_receipts SET stored_at = now() - make_interval(days => :d) WHERE case_id = :id"),
+        {"d": days + 1, "id": old["id"]},
+    )
+    assert expire_receipts_once(client.app) == 1
+    kept = session.execute(text("SELECT case_id FROM case_receipts")).scalars().all()
+    assert old["id"] not in kept and new["id"] in kept
+    late = post(client, report(description="一个月前"), old_key)
+    assert late.status_code == 200 and late.json() == {"id": old["id"]}  # the case, not its first answer
+    assert post(client, report(description="今天"), new_key).json() == new  # still the first answer
 
 
 def test_a_photo_with_gps_locates_a_report_without_coordinates(client, county):

@@ -185,6 +185,7 @@ def test_the_unit_picker_offers_units_of_the_jurisdiction_by_code_or_name(client
     street = signed_in(client, session, Role.DISPATCHER, f.STREET)
     by_code = street.get("/desk/units", params={"unit": f.COMMUNITY}).text
     assert f'value="{f.COMMUNITY}"' in by_code and 'value="cgj"' in by_code
+    assert re.search(rf'value="{f.COMMUNITY}">[^<]* · 社区 Community</option>', by_code)  # its level, named
     assert f'value="{f.COUNTY}"' not in street.get("/desk/units", params={"unit": "测试"}).text
     assert f'value="{f.STREET}"' in street.get("/desk/units", params={"unit": "测试街道"}).text
 

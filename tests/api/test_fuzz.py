@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
 import schemathesis
@@ -25,11 +24,10 @@ from access.roles import Role
 from api.app import create_app
 from cases.model import Intake
 from services import intake as intake_service
-from services.imports import import_units
 from store import cases as store
 from store import users
 from tests import factories as f
-from tests.conftest import DB_PREFIX, act_as_admin, fresh_database
+from tests.conftest import DB_PREFIX, act_as_admin, county_database
 
 PASSWORD = "fuzz-password-123"
 WORKER = f"fuzz.worker.{f.grid_code(1)}"
@@ -52,14 +50,12 @@ BOUNDED = hsettings(
 
 
 @pytest.fixture(scope="module")
-def fuzz_app(settings, tmp_path_factory) -> Iterator[TestClient]:
+def fuzz_app(settings) -> Iterator[TestClient]:
     """The app on a committed database of its own: the test county, a field worker, two cases."""
-    url = fresh_database(settings, f"{DB_PREFIX}_fuzz")
+    url = county_database(settings, f"{DB_PREFIX}_fuzz")
     engine = create_engine(url)
-    path = f.write_geojson(tmp_path_factory.mktemp("fuzz") / "county.geojson", f.hierarchy())
     rules = store.Rules.load(settings)
     with Session(engine) as session, session.begin():
-        import_units(session, path, valid_from=datetime(2024, 1, 1, tzinfo=UTC), settings=settings)
         users.add_user(session, WORKER, PASSWORD, Role.FIELD_WORKER, f.grid_code(1), None)
         for lon, lat in ((f.X0 + 0.01, f.Y0 + 0.03), (f.X0 + 0.03, f.Y0 + 0.01)):
             intake = Intake(lon, lat, "wgs84", lon, lat, 5.0, "report", "0101", "垃圾")

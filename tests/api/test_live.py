@@ -28,26 +28,19 @@ from cases.model import Intake, scoped_key
 from services import cases as case_service
 from services import escalation
 from services import intake as intake_service
-from services.imports import import_units
 from store import cases as store
 from store import notifications
 from tests import factories as f
-from tests.conftest import DB_PREFIX, fresh_database
+from tests.conftest import DB_PREFIX, county_database
 from tests.live import server, sign_in
 
 INSIDE = (f.X0 + 0.01, f.Y0 + 0.03)
 
 
 @pytest.fixture(scope="module")
-def live_url(settings, tmp_path_factory) -> str:
+def live_url(settings) -> str:
     """A committed database holding the test county (servers cannot share a test's transaction)."""
-    url = fresh_database(settings, f"{DB_PREFIX}_live")
-    path = f.write_geojson(tmp_path_factory.mktemp("live") / "county.geojson", f.hierarchy())
-    engine = create_engine(url)
-    with Session(engine) as session, session.begin():
-        import_units(session, path, valid_from=datetime(2024, 1, 1, tzinfo=UTC), settings=settings)
-    engine.dispose()
-    return url
+    return county_database(settings, f"{DB_PREFIX}_live")
 
 
 @pytest.fixture(scope="module")

@@ -22,10 +22,9 @@ from api.app import create_app
 from geo.codes import Level
 from geo.settings import Settings
 from geo.validation import UnitFeature
-from services.imports import import_units
 from store.units import write_units
 from tests import factories as f
-from tests.conftest import DB_PREFIX, TEST_SECRET, fresh_database
+from tests.conftest import DB_PREFIX, TEST_SECRET, county_database
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 HALF = f.SIZE / 2
@@ -33,20 +32,13 @@ IN_GAP = (f.X0 + 0.03, f.Y0 + 0.01)  # where grid 004 is missing
 
 
 @pytest.fixture
-def committed_url(settings, tmp_path):
+def committed_url(settings):
     """A database holding the test county (004 left out, a school over 001/003, a micro-grid), committed."""
-    url = fresh_database(settings, f"{DB_PREFIX}_locate_cache")
     features = [x for x in f.hierarchy() if x["properties"]["code"] != f.grid_code(4)]
     school = box(f.X0 + 0.005, f.Y0 + HALF - 0.003, f.X0 + 0.008, f.Y0 + HALF + 0.003)
     features.append(f.feature(f.grid_code(5), school, kind="special", special_type="school"))
     features.append(f.feature(f.grid_code(3) + "001", box(f.X0, f.Y0, f.X0 + 0.005, f.Y0 + 0.005)))
-    engine = create_engine(url)
-    with Session(engine) as session, session.begin():
-        import_units(
-            session, f.write_geojson(tmp_path / "c.geojson", features), valid_from=T0, settings=settings
-        )
-    engine.dispose()
-    return url
+    return county_database(settings, f"{DB_PREFIX}_locate_cache", features)
 
 
 def until(condition, what: str, timeout_s: float = 60.0) -> None:

@@ -15,15 +15,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 from georeport import GeoReport
-from sqlalchemy import create_engine, text
-from sqlalchemy.orm import Session
+from sqlalchemy import text
 
 from cases.categories import CategoryTable
 from cases.worktime import SHANGHAI
 from geo import crs
-from services.imports import import_units
 from tests import factories as f
-from tests.conftest import DB_PREFIX, fresh_database
+from tests.conftest import DB_PREFIX, county_database
 from tests.live import server
 from tests.photos import png_bytes
 
@@ -353,15 +351,9 @@ def test_no_reporter_data_appears_in_any_answer_and_confidential_is_honoured(cli
 
 
 @pytest.fixture(scope="module")
-def live_base(settings, tmp_path_factory) -> Iterator[str]:
+def live_base(settings) -> Iterator[str]:
     """A server process on a committed database of its own holding the test county."""
-    url = fresh_database(settings, f"{DB_PREFIX}_open311")
-    path = f.write_geojson(tmp_path_factory.mktemp("open311") / "county.geojson", f.hierarchy())
-    engine = create_engine(url)
-    with Session(engine) as session, session.begin():
-        import_units(session, path, valid_from=datetime(2024, 1, 1, tzinfo=UTC), settings=settings)
-    engine.dispose()
-    with server(url) as base:
+    with server(county_database(settings, f"{DB_PREFIX}_open311")) as base:
         yield base
 
 

@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +22,12 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
-from sqlalchemy import create_engine
-from sqlalchemy.orm import Session
 
 from access.roles import Role
 from api.access import RULES
-from services.imports import import_units
 from store import users
 from tests import factories as f
-from tests.conftest import DB_PREFIX, fresh_database
+from tests.conftest import DB_PREFIX, county_database
 from tests.live import server, sign_in
 from tests.photos import jpeg_with_gps
 
@@ -200,15 +196,9 @@ def test_security_is_declared_as_the_service_authenticates(client):
 
 
 @pytest.fixture(scope="module")
-def openapi_url(settings, tmp_path_factory) -> str:
+def openapi_url(settings) -> str:
     """A committed database holding the test county, for a served process."""
-    url = fresh_database(settings, f"{DB_PREFIX}_openapi")
-    path = f.write_geojson(tmp_path_factory.mktemp("openapi") / "county.geojson", f.hierarchy())
-    engine = create_engine(url)
-    with Session(engine) as session, session.begin():
-        import_units(session, path, valid_from=datetime(2024, 1, 1, tzinfo=UTC), settings=settings)
-    engine.dispose()
-    return url
+    return county_database(settings, f"{DB_PREFIX}_openapi")
 
 
 @pytest.fixture(scope="module")

@@ -14,21 +14,21 @@ Reusable by any page of the service (the field worker page, the map):
   `new_context` option overrides these (e.g. a desktop `viewport` for the map). Closed after the test.
 - `context`, `page`: the default phone context and a page in it.
 - `page_log`: every request URL, console message and uncaught page error of the test's contexts.
+- `desktop_as(role, unit="411681")`: a desktop context (DESKTOP viewport) of a new user, signed in;
+  `desktop`: a county dispatcher's. `user_of` and `sign_in` make and sign in users for other contexts.
 """
 
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
-import uvicorn
 from playwright.sync_api import (
     Browser,
     BrowserContext,
@@ -43,19 +43,23 @@ from playwright.sync_api import Error as PlaywrightError
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
+from access.roles import Role
 from api.app import create_app
 from geo.assignment import Assignment, Status
 from geo.settings import Settings
-from services.imports import load_demo
+from store import users
 from store.engine import SERVICE_CONNECT_ARGS
 from store.locate import locate
-from tests.conftest import DB_PREFIX, fresh_database
+from tests.databases import DB_PREFIX, demo_database
+from tests.live import app_server
 
 BROWSER_DATABASE = f"{DB_PREFIX}_browser"
 CHROMIUM = Path(os.environ.get("GRIDMAP_CHROMIUM", "/usr/bin/chromium"))
 PHONE = {"width": 390, "height": 844}  # a common phone, in CSS pixels
 TIMEOUT_MS = 10_000  # how long any single browser wait may take before the test fails
 expect.set_options(timeout=TIMEOUT_MS)  # assertions wait as long (a busy CI machine is slow, not wrong)
+DESKTOP = {"width": 1280, "height": 800}
+PASSWORD = "browser-test-password"  # every user the browser tests make
 
 
 @dataclass(frozen=True)
@@ -112,12 +116,7 @@ def _error_line(error: WebError) -> str:
 @pytest.fixture(scope="session")
 def browser_database_url(settings: Settings) -> str:
     """A migrated database holding the demo county, committed once per run, for the live server."""
-    url = fresh_database(settings, BROWSER_DATABASE)
-    engine = create_engine(url)
-    with Session(engine) as session, session.begin():
-        load_demo(session, settings, progress=lambda m: None)
-    engine.dispose()
-    return url
+    return demo_database(settings, BROWSER_DATABASE)
 
 
 @pytest.fixture(scope="session")
@@ -130,24 +129,13 @@ def live_server(settings: Settings, browser_database_url: str) -> Iterator[LiveS
         browser_database_url, pool_size=10, max_overflow=10, connect_args=SERVICE_CONNECT_ARGS
     )
     app = create_app(server_settings, engine=engine)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_config=None, log_level="warning", access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="live-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the live server did not start (see the captured log)", pytrace=False)
-        time.sleep(0.02)
-    yield LiveServer(url=f"http://127.0.0.1:{port}", engine=engine, settings=server_settings)
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
-    engine.dispose()
+    try:
+        with app_server(app) as url:
+            yield LiveServer(url=url, engine=engine, settings=server_settings)
+    except RuntimeError as exc:  # it did not start: the tests cannot run, they fail
+        pytest.fail(str(exc), pytrace=False)
+    finally:
+        engine.dispose()
 
 
 # Per module, not per run: Playwright's sync API keeps an asyncio loop running in the thread while
@@ -250,3 +238,50 @@ def context(new_context: Callable[..., BrowserContext]) -> BrowserContext:
 def page(context: BrowserContext) -> Page:
     """A page in the default phone context."""
     return context.new_page()
+
+
+def user_of(engine: Engine, role: Role, unit: str, department: str | None = None) -> str:
+    """A new user of `role` in `unit`, made in `engine`'s database (the live server's); their name."""
+    name = f"{role}-{uuid.uuid4().hex[:8]}"
+    with Session(engine) as session, session.begin():
+        users.add_user(session, name, PASSWORD, role, unit, department)
+    return name
+
+
+def log_in(context: BrowserContext, name: str, next_path: str = "/") -> BrowserContext:
+    """Sign `context` in as `name` through the login form's endpoint (the cookie stays in it)."""
+    form = {"username": name, "password": PASSWORD, "next": next_path}
+    answer = context.request.post("/auth/login", form=form, max_redirects=0)
+    assert answer.status == 303 and "failed" not in answer.headers["location"], answer.headers
+    return context
+
+
+def sign_in(context: BrowserContext, live_server: LiveServer, role: Role, unit: str) -> BrowserContext:
+    """Sign `context` in as a new user of `role` in `unit`."""
+    return log_in(context, user_of(live_server.engine, role, unit))
+
+
+def bearer(base_url: str, name: str) -> dict[str, str]:
+    """The Authorization header of user `name`, for API calls a test makes itself."""
+    answer = httpx.post(f"{base_url}/auth/token", data={"username": name, "password": PASSWORD})
+    answer.raise_for_status()
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+@pytest.fixture
+def desktop_as(
+    new_context: Callable[..., BrowserContext], live_server: LiveServer
+) -> Callable[..., BrowserContext]:
+    """A factory of signed-in desktop contexts: `desktop_as(role, unit="411681")`."""
+
+    def make(role: Role, unit: str = "411681") -> BrowserContext:
+        context = new_context(viewport=DESKTOP, device_scale_factor=1, is_mobile=False, has_touch=False)
+        return sign_in(context, live_server, role, unit)
+
+    return make
+
+
+@pytest.fixture
+def desktop(desktop_as: Callable[..., BrowserContext]) -> BrowserContext:
+    """A county dispatcher's desktop browser, signed in (the other contexts' defaults are a phone)."""
+    return desktop_as(Role.DISPATCHER, "411681")

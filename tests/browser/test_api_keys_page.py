@@ -39,6 +39,7 @@ def test_a_planner_makes_a_key_uses_it_in_a_gis_and_revokes_it(
     page.get_by_role("link", name="API 密钥 API keys").click()
     expect(page).to_have_url(f"{live_server.url}/desk/keys")
     expect(page.get_by_text("还没有密钥")).to_be_visible()
+    expect(page.locator("header .brand")).to_have_text("规划工作台 Planner's workbench")  # not a dispatcher's
     page_log.console.clear()  # the login page's own are not this page's
     page.get_by_label("用途").fill(f"QGIS {XSS}")
     page.get_by_label("有效天数").fill("7")

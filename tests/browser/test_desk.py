@@ -6,33 +6,21 @@ user text that stays text."""
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 from playwright.sync_api import BrowserContext, Page, expect
-from sqlalchemy.orm import Session
 
 from access.roles import Role
 from cases.lifecycle import TRANSITIONS, CaseStatus
 from cases.model import mask_phone
-from store import users
-from tests.browser.conftest import DemoPosition, LiveServer, PageLog
+from tests.browser.conftest import PASSWORD, DemoPosition, LiveServer, PageLog, bearer, user_of
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 DESKTOP = {"width": 1440, "height": 900}
-PASSWORD = "desk-test-password"
 LIVE_MS = 5_000  # a change shows on an open page within this
 XSS = "<img src=x onerror=alert(1)>"
-
-
-def new_user(live_server: LiveServer, role: Role, unit: str, department: str | None = None) -> str:
-    """A user of `role` in `unit`, made in the live server's database; their name."""
-    name = f"desk-{role}-{uuid.uuid4().hex[:8]}"
-    with Session(live_server.engine) as session, session.begin():
-        users.add_user(session, name, PASSWORD, role, unit, department)
-    return name
 
 
 def sign_in(page: Page, name: str) -> None:
@@ -50,7 +38,7 @@ def desk_page(
     page = context.new_page()
     page.goto("/desk")
     expect(page).to_have_url(f"{live_server.url}/login?next=/desk")
-    sign_in(page, new_user(live_server, role, unit, **kw))
+    sign_in(page, user_of(live_server.engine, role, unit, **kw))
     expect(page).to_have_url(f"{live_server.url}/desk")
     expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)  # the map drew
     return page
@@ -58,10 +46,7 @@ def desk_page(
 
 def api(live_server: LiveServer) -> httpx.Client:
     """An API client of a county dispatcher (for what other people and systems do meanwhile)."""
-    name = new_user(live_server, Role.DISPATCHER, "411681")
-    answer = httpx.post(f"{live_server.url}/auth/token", data={"username": name, "password": PASSWORD})
-    answer.raise_for_status()
-    headers = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+    headers = bearer(live_server.url, user_of(live_server.engine, Role.DISPATCHER, "411681"))
     return httpx.Client(base_url=live_server.url, headers=headers)
 
 
@@ -240,6 +225,6 @@ def test_viewers_read_masked_data_and_field_workers_have_their_own_page(
 
     worker = new_context(viewport=DESKTOP, is_mobile=False, has_touch=False).new_page()
     worker.goto("/desk")
-    sign_in(worker, new_user(live_server, Role.FIELD_WORKER, demo_position.assignment.grid.code))
+    sign_in(worker, user_of(live_server.engine, Role.FIELD_WORKER, demo_position.assignment.grid.code))
     expect(worker).to_have_url(f"{live_server.url}/tasks")
 

@@ -16,50 +16,18 @@ from sqlalchemy.orm import Session
 from access.roles import Role
 from geo.coverage import Tolerances
 from geo.crs import wgs84_to_gcj02
-from store import coverage, users
-from tests.browser.conftest import DemoPosition, LiveServer, PageLog
+from store import coverage
+from tests.browser.conftest import DESKTOP, DemoPosition, LiveServer, PageLog, bearer, sign_in, user_of
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-DESKTOP = {"width": 1280, "height": 800}
 FIRST_VIEW_S = 3.0  # the issue's budget: interactive with every default layer drawn
 LIVE_S = 5.0  # a change shows on the open map within this
 XSS = "<img src=x onerror=alert(1)>"
 
 
-PASSWORD = "map-test-password"
-
-
-def user_of(live_server: LiveServer, role: Role, unit: str) -> str:
-    """A new user of `role` in `unit`, made in the live server's database; their name."""
-    name = f"map-{role}-{uuid.uuid4().hex[:8]}"
-    with Session(live_server.engine) as session, session.begin():
-        users.add_user(session, name, PASSWORD, role, unit)
-    return name
-
-
-def sign_in(context: BrowserContext, live_server: LiveServer, role: Role, unit: str) -> BrowserContext:
-    """Sign `context` in through the login form's endpoint (the session cookie stays in the context)."""
-    answer = context.request.post(
-        "/auth/login", form={"username": user_of(live_server, role, unit), "password": PASSWORD, "next": "/"},
-        max_redirects=0,
-    )  # fmt: skip
-    assert answer.status == 303 and "failed" not in answer.headers["location"], answer.headers
-    return context
-
-
-@pytest.fixture
-def desktop(new_context: Callable[..., BrowserContext], live_server: LiveServer) -> BrowserContext:
-    """A county dispatcher's desktop browser, signed in (the fixture's defaults are a phone)."""
-    context = new_context(viewport=DESKTOP, device_scale_factor=1, is_mobile=False, has_touch=False)
-    return sign_in(context, live_server, Role.DISPATCHER, "411681")
-
-
 def api_headers(live_server: LiveServer) -> dict[str, str]:
     """Authorization of a county dispatcher for API calls the test makes itself."""
-    name = user_of(live_server, Role.DISPATCHER, "411681")
-    answer = httpx.post(f"{live_server.url}/auth/token", data={"username": name, "password": PASSWORD})
-    answer.raise_for_status()
-    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+    return bearer(live_server.url, user_of(live_server.engine, Role.DISPATCHER, "411681"))
 
 
 def open_map(page: Page, path: str) -> float:

@@ -8,30 +8,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from access.roles import Role
-from tests.browser import test_map
-from tests.browser.conftest import DemoPosition, LiveServer, PageLog
-from tests.browser.test_map import (
-    DESKTOP,
-    LIVE_S,
-    PASSWORD,
-    a_lone_grid_point,
-    open_map,
-    post_case,
-    screenshot,
-    sign_in,
-    user_of,
-)
-
-
-@pytest.fixture
-def desktop(new_context: Callable[..., BrowserContext], live_server: LiveServer) -> BrowserContext:
-    """A county dispatcher's desktop browser, signed in (test_map.py's own, for this module)."""
-    return test_map.desktop.__wrapped__(new_context, live_server)
-
+from tests.browser.conftest import DESKTOP, DemoPosition, LiveServer, PageLog, bearer, sign_in, user_of
+from tests.browser.test_map import LIVE_S, a_lone_grid_point, open_map, post_case, screenshot
 
 PHONE = {"width": 390, "height": 844}
 
@@ -114,10 +95,7 @@ def test_on_a_phone_panels_keep_clear_the_popup_fits_names_show_at_z13_and_my_lo
 
 def token_of(live_server: LiveServer, role: Role, unit: str) -> dict[str, str]:
     """Authorization of a new user of `role` in `unit`."""
-    name = user_of(live_server, role, unit)
-    answer = httpx.post(f"{live_server.url}/auth/token", data={"username": name, "password": PASSWORD})
-    answer.raise_for_status()
-    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+    return bearer(live_server.url, user_of(live_server.engine, role, unit))
 
 
 def post_patrol(live_server: LiveServer, grid: str, lon: float, lat: float) -> dict:

@@ -7,7 +7,6 @@ live server's database is shared by the whole run and never rolled back).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from access.roles import Role
 from tests.browser.conftest import LiveServer, PageLog
-from tests.browser.test_map import DESKTOP, open_map, sign_in
+from tests.browser.test_map import open_map
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PUBLISHED_SHOWS_S = 10.0  # the issue: every open map shows a published boundary within this
@@ -29,17 +28,6 @@ def shot(page: Page, name: str) -> None:
     """A picture for people to look at (test-artifacts/ is not committed)."""
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"plan-editor-{name}.png"))
-
-
-@pytest.fixture
-def desktop_as(new_context: Callable[..., BrowserContext], live_server: LiveServer):
-    """A signed-in desktop browser context of `role` in `unit`."""
-
-    def make(role: Role, unit: str = "411681") -> BrowserContext:
-        context = new_context(viewport=DESKTOP, device_scale_factor=1, is_mobile=False, has_touch=False)
-        return sign_in(context, live_server, role, unit)
-
-    return make
 
 
 _taken: set[str] = set()

@@ -3,8 +3,6 @@ and the coverage findings on the planner's map (helpers shared with test_plan_ed
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 import shapely
 from playwright.sync_api import BrowserContext, expect
@@ -14,7 +12,6 @@ from sqlalchemy.orm import Session
 from access.roles import Role
 from geo.coverage import Kind, Tolerances
 from store import coverage as coverage_store
-from tests.browser import test_plan_editor
 from tests.browser.conftest import LiveServer
 from tests.browser.test_map import open_map
 from tests.browser.test_plan_editor import (
@@ -30,12 +27,6 @@ from tests.browser.test_plan_editor import (
     shot,
     stamp,
 )
-
-
-@pytest.fixture
-def desktop_as(new_context: Callable[..., BrowserContext], live_server: LiveServer):
-    """test_plan_editor.py's signed-in desktop browsers, for this module."""
-    return test_plan_editor.desktop_as.__wrapped__(new_context, live_server)
 
 
 def area_findings(context: BrowserContext, community: str) -> int:

@@ -2,44 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import httpx
 from playwright.sync_api import BrowserContext, Page, expect
-from sqlalchemy.orm import Session
 
 from access.roles import Role
-from store import users
-from tests.browser.conftest import DemoPosition, LiveServer, PageLog
+from tests.browser.conftest import DemoPosition, LiveServer, PageLog, bearer, log_in, user_of
 from tests.photos import jpeg_bytes
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-PASSWORD = "tasks-test-password"
 XSS = "<img src=x onerror=alert(1)>"
-
-
-def add_user(live_server: LiveServer, role: Role, unit: str) -> str:
-    """A new user of `role` in `unit`; their name."""
-    name = f"tasks-{role}-{uuid.uuid4().hex[:8]}"
-    with Session(live_server.engine) as session, session.begin():
-        users.add_user(session, name, PASSWORD, role, unit)
-    return name
-
-
-def sign_in(context: BrowserContext, name: str) -> None:
-    """Sign the context in through the login form's endpoint (the session cookie stays in it)."""
-    answer = context.request.post(
-        "/auth/login", form={"username": name, "password": PASSWORD, "next": "/tasks"}, max_redirects=0
-    )
-    assert answer.status == 303 and "failed" not in answer.headers["location"], answer.headers
-
-
-def bearer(live_server: LiveServer, name: str) -> dict[str, str]:
-    """Authorization header of a user, for the API calls the test makes itself."""
-    answer = httpx.post(f"{live_server.url}/auth/token", data={"username": name, "password": PASSWORD})
-    answer.raise_for_status()
-    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
 
 def dispatched_case(live_server: LiveServer, api: dict[str, str], where: DemoPosition, text: str) -> int:
@@ -73,11 +46,11 @@ def test_a_worker_handles_a_case_offline_and_each_move_arrives_once_in_order(
 ):
     grid = demo_position.assignment.grid
     assert grid is not None
-    worker = add_user(live_server, Role.FIELD_WORKER, grid.code)
-    api = bearer(live_server, add_user(live_server, Role.DISPATCHER, "411681"))
+    worker = user_of(live_server.engine, Role.FIELD_WORKER, grid.code)
+    api = bearer(live_server.url, user_of(live_server.engine, Role.DISPATCHER, "411681"))
     case_id = dispatched_case(live_server, api, demo_position, f"路边垃圾 {XSS}")
     taken = dispatched_case(live_server, api, demo_position, "井盖缺失")
-    sign_in(context, worker)
+    log_in(context, worker, "/tasks")
 
     page.goto("/tasks")
     row = page.locator(f'#tasks [data-case-id="{case_id}"]')
@@ -144,8 +117,8 @@ def test_a_new_task_appears_with_a_badge_while_the_page_is_open(
 ):
     grid = demo_position.assignment.grid
     assert grid is not None
-    sign_in(context, add_user(live_server, Role.FIELD_WORKER, grid.code))
-    api = bearer(live_server, add_user(live_server, Role.DISPATCHER, "411681"))
+    log_in(context, user_of(live_server.engine, Role.FIELD_WORKER, grid.code), "/tasks")
+    api = bearer(live_server.url, user_of(live_server.engine, Role.DISPATCHER, "411681"))
     page.goto("/tasks")
     expect(page.locator("#list-count")).not_to_have_text("")
     expect(page.locator("#badge")).to_be_hidden()
@@ -162,9 +135,9 @@ def test_a_patrol_is_recorded_uploaded_with_its_figure_and_hidden_from_other_wor
 ):
     grid = demo_position.assignment.grid
     assert grid is not None
-    worker = add_user(live_server, Role.FIELD_WORKER, grid.code)
+    worker = user_of(live_server.engine, Role.FIELD_WORKER, grid.code)
     context = new_context()
-    sign_in(context, worker)
+    log_in(context, worker, "/tasks")
     page = context.new_page()
     page.goto("/tasks")
     page.click("#patrol-toggle")
@@ -183,13 +156,13 @@ def test_a_patrol_is_recorded_uploaded_with_its_figure_and_hidden_from_other_wor
     page.screenshot(path=str(ARTIFACTS / "tasks-patrol.png"))
     patrol_id = int(page.get_attribute("#patrol-result", "data-patrol-id") or 0)
 
-    boss = bearer(live_server, add_user(live_server, Role.DISPATCHER, grid.code[:12]))
+    boss = bearer(live_server.url, user_of(live_server.engine, Role.DISPATCHER, grid.code[:12]))
     seen = httpx.get(f"{live_server.url}/patrols", params={"worker": worker}, headers=boss).json()["features"]
     assert [p["id"] for p in seen] == [patrol_id]
     assert seen[0]["properties"]["grids"] == [grid.code] and seen[0]["properties"]["length_m"] > 60
     figure = httpx.get(f"{live_server.url}/patrols/coverage/{grid.code}", headers=boss).json()
     assert figure["patrols"] >= 1 and 0 < figure["coverage_share"] <= 1
-    other = bearer(live_server, add_user(live_server, Role.FIELD_WORKER, grid.code))
+    other = bearer(live_server.url, user_of(live_server.engine, Role.FIELD_WORKER, grid.code))
     assert (
         httpx.get(f"{live_server.url}/patrols", params={"worker": worker}, headers=other).json()["features"]
         == []

@@ -10,26 +10,17 @@ import pytest
 from shapely.geometry import box
 
 from tests import factories as f
-from tests.cli.test_cli import gridmap
-from tests.conftest import DB_PREFIX, TEST_SECRET, fresh_database
+from tests.cli.command import env_on, gridmap
+from tests.conftest import DB_PREFIX, TEST_SECRET, county_database, fresh_database
 from tests.store.test_coverage_db import _with_hole
 
 HOLE = box(f.X0 + 0.005, f.Y0 + 0.025, f.X0 + 0.006, f.Y0 + 0.026)
 
 
 @pytest.fixture(scope="module")
-def cov_env(settings, tmp_path_factory) -> dict[str, str]:
+def cov_env(settings) -> dict[str, str]:
     """An own database holding the factory county with a hole in grid 001."""
-    env = {
-        **os.environ,
-        "GRIDMAP_DATABASE_URL": fresh_database(settings, f"{DB_PREFIX}_cov_cli"),
-        "GRIDMAP_SECRET_KEY": TEST_SECRET,
-    }
-    path = f.write_geojson(
-        tmp_path_factory.mktemp("cov") / "county.geojson", _with_hole(f.hierarchy(), 1, HOLE)
-    )
-    gridmap(env, "import", str(path))
-    return env
+    return env_on(county_database(settings, f"{DB_PREFIX}_cov_cli", _with_hole(f.hierarchy(), 1, HOLE)))
 
 
 def test_coverage_as_geojson_and_saved_then_as_a_table(cov_env):

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from sqlalchemy import create_engine, text
 
 from store.users import token_digest
 from tests import factories as f
-from tests.cli.test_cli import gridmap
-from tests.conftest import DB_PREFIX, TEST_SECRET, fresh_database
+from tests.cli.command import env_on, gridmap
+from tests.conftest import DB_PREFIX, TEST_SECRET, county_database
 
 
 @pytest.fixture(scope="module")
-def key_env(settings, tmp_path_factory) -> dict[str, str]:
+def key_env(settings) -> dict[str, str]:
     """`gridmap` on a database with the test county and one user, `kong`."""
-    env = {
-        **os.environ,
-        "GRIDMAP_DATABASE_URL": fresh_database(settings, f"{DB_PREFIX}_cli_keys"),
-        "GRIDMAP_SECRET_KEY": TEST_SECRET,
-    }
-    county = f.write_geojson(tmp_path_factory.mktemp("keys") / "county.geojson", f.hierarchy())
-    gridmap(env, "import", str(county), "--crs", "EPSG:4490")
+    env = env_on(county_database(settings, f"{DB_PREFIX}_cli_keys"))
     gridmap(env, "user", "add", "kong", "--role", "planner", "--unit", f.STREET, "--password", "kong-pass-1")
     return env
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from geo.patrols import CleanTrack, TrackPoint
 from store import patrols as store
 from tests import factories as f
-from tests.cli.test_cli import gridmap
+from tests.cli.command import gridmap
 from tests.conftest import DB_PREFIX, TEST_SECRET, fresh_database
 
 

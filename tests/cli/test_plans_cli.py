@@ -10,19 +10,16 @@ from shapely.geometry import LineString, box
 from sqlalchemy import create_engine, text
 
 from tests import factories as f
-from tests.cli.test_cli import gridmap
-from tests.conftest import DB_PREFIX, fresh_database
+from tests.cli.command import gridmap
+from tests.conftest import DB_PREFIX, county_database
 
 HALF = f.SIZE / 2
 
 
 @pytest.fixture(scope="module")
-def plan_env(settings, tmp_path_factory) -> dict[str, str]:
+def plan_env(settings) -> dict[str, str]:
     """An empty database of its own holding the test county."""
-    env = {**os.environ, "GRIDMAP_DATABASE_URL": fresh_database(settings, f"{DB_PREFIX}_plans_cli")}
-    src = f.write_geojson(tmp_path_factory.mktemp("plan_cli") / "county.geojson", f.hierarchy())
-    gridmap(env, "import", str(src), "--valid-from", "2024-01-01")
-    return env
+    return {**os.environ, "GRIDMAP_DATABASE_URL": county_database(settings, f"{DB_PREFIX}_plans_cli")}
 
 
 def test_plan_new_edit_validate_publish_and_list(plan_env, tmp_path):

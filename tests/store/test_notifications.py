@@ -8,7 +8,6 @@ import asyncio
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -16,12 +15,11 @@ from sqlalchemy.orm import Session
 
 from cases.model import Intake
 from services import intake as intake_service
-from services.imports import import_units
 from store import case_events as events
 from store import cases as store
 from store import notifications
 from tests import factories as f
-from tests.conftest import DB_PREFIX, fresh_database
+from tests.conftest import DB_PREFIX, county_database
 
 CHANNEL = "test_notifications"
 INSIDE = (f.X0 + 0.01, f.Y0 + 0.03)
@@ -80,15 +78,9 @@ def test_every_notification_is_heard_and_a_lost_connection_is_listened_on_again(
 
 
 @pytest.fixture(scope="module")
-def events_url(settings, tmp_path_factory) -> str:
+def events_url(settings) -> str:
     """A committed database holding the test county: writers in several connections need one."""
-    url = fresh_database(settings, f"{DB_PREFIX}_events")
-    path = f.write_geojson(tmp_path_factory.mktemp("events") / "county.geojson", f.hierarchy())
-    engine = create_engine(url)
-    with Session(engine) as session, session.begin():
-        import_units(session, path, valid_from=datetime(2024, 1, 1, tzinfo=UTC), settings=settings)
-    engine.dispose()
-    return url
+    return county_database(settings, f"{DB_PREFIX}_events")
 
 
 def _write(engine: Engine, rules: store.Rules, writer: int, transactions: int, seed: int) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
 
 import pytest
 from shapely.geometry import LineString, box
@@ -12,20 +11,16 @@ from sqlalchemy.orm import Session
 
 from geo.plans import Edit, Operation, PlanConflict
 from services import plan_publish, plans
-from services.imports import import_units
 from tests import factories as f
-from tests.conftest import DB_PREFIX, fresh_database
+from tests.conftest import DB_PREFIX, county_database
 
 HALF = f.SIZE / 2
 
 
 @pytest.fixture(scope="module")
-def committed(settings, tmp_path_factory):
+def committed(settings):
     """An engine on a fresh database holding the test county, committed."""
-    engine = create_engine(fresh_database(settings, f"{DB_PREFIX}_plans"), pool_size=4)
-    path = f.write_geojson(tmp_path_factory.mktemp("plans") / "county.geojson", f.hierarchy())
-    with Session(engine) as session, session.begin():
-        import_units(session, path, valid_from=datetime(2024, 1, 1, tzinfo=UTC), settings=settings)
+    engine = create_engine(county_database(settings, f"{DB_PREFIX}_plans"), pool_size=4)
     yield engine
     engine.dispose()
 

@@ -40,10 +40,7 @@
   }
 
   var KIND_NAMES = { urban: '城镇 urban', rural: '农村 rural', special: '专属 special' };
-  var LEVEL_NAMES = {
-    province: '省 province', city: '市 city', county: '县 county', street: '街道/镇 street', community: '社区/村 community',
-    grid: '网格 grid', micro_grid: '微网格 micro-grid'
-  };
+  var LEVEL_NAMES = {};  // level -> "网格 Grid": from the page's config (geo.codes.LEVEL_NAMES), see start()
   var ROLE_NAMES = {
     grid_chief: '网格长', full_time: '专职网格员', part_time: '兼职网格员',
     volunteer: '志愿者', building_head: '楼栋长'
@@ -433,6 +430,7 @@
   /** Wire folium's map and layers to the page's behaviour. */
   GridMap.start = function (o) {
     var map = o.map, config = GridMap.config = o.config;
+    config.levels.forEach(function (pair) { LEVEL_NAMES[pair[0]] = pair[1]; });
     GridMap.map = map;
     GridMap.realtime = o.cases;
     GridMap.caseCluster = o.cluster;
