@@ -109,10 +109,8 @@ def store_photos(session: Session, case_id: int, uploads: list[PhotoUpload]) -> 
 NEW_IDS = """SELECT ARRAY(SELECT nextval('cases_id_seq') FROM generate_series(1, %(n)s)) AS ids, now,
     to_regclass('cases_' || to_char(now AT TIME ZONE 'Asia/Shanghai', 'YYYY_MM')) IS NOT NULL AS month_ready
     FROM (SELECT clock_timestamp() AS now) t"""
-# Keys are unique across every month in case_ids (cases itself is partitioned by month); the join
-# on (id, reported_at) reads one partition per key.
-CASES_BY_KEY = """SELECT c.id, c.request_hash, k.idempotency_key FROM case_ids k
-    JOIN cases c ON c.id = k.id AND c.reported_at = k.reported_at
+# Keys are unique across every month in case_ids (cases itself is partitioned by month).
+CASES_BY_KEY = """SELECT c.id, c.request_hash, k.idempotency_key FROM case_ids k JOIN cases c ON c.id = k.id
     WHERE k.idempotency_key = ANY(CAST(%(keys)s AS uuid[]))"""
 # Many cases and their first history entries in one statement, from one JSON array of rows (see
 # _case_row); a row whose key exists makes nothing (ON CONFLICT on case_ids' unique key, which holds
@@ -128,8 +126,8 @@ INSERT_CASES = f"""WITH r AS (
                       status text, stage text, started timestamptz, yellow timestamptz, due timestamptz,
                       actor text, note text, details jsonb)),
                 k AS (
-                  INSERT INTO case_ids (id, reported_at, idempotency_key)
-                  SELECT id, %(now)s, key FROM r ORDER BY key NULLS LAST
+                  INSERT INTO case_ids (id, idempotency_key)
+                  SELECT id, key FROM r ORDER BY key NULLS LAST
                   ON CONFLICT (idempotency_key) DO NOTHING
                   RETURNING id),
                 new AS (

@@ -3,7 +3,7 @@
 `cases` becomes a table partitioned by range of `reported_at`, one partition a month in Beijing
 time (`cases_2026_12` holds December 2026), made ahead by the service (services.case_partitions).
 A partitioned table's primary and unique keys must hold the partition key, so `cases` is keyed
-(id, reported_at), and the new table `case_ids` (id, reported_at, idempotency_key) keeps what must
+(id, reported_at), and the new table `case_ids` (id, idempotency_key) keeps what must
 be unique across every month: a case's id (the API's ids are unchanged) and its Idempotency-Key.
 Everything that referenced `cases (id)` (history, photos, events, receipts, move keys, a merged
 case) references `case_ids (id)` now. Case numbers are made from the unique id, so they stay
@@ -39,6 +39,18 @@ INDEXES = """
     CREATE INDEX cases_category_time_idx ON cases (category, reported_at);
     CREATE INDEX cases_due_idx ON cases (stage_due_at) WHERE stage_due_at IS NOT NULL;
 """
+# A case inserted by a statement that did not register its id (intake does, with ON CONFLICT on
+# the key) registers it here; a key used before is refused by case_ids' unique index.
+REGISTER = """
+    CREATE FUNCTION cases_register_id() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO case_ids (id, idempotency_key) VALUES (NEW.id, NEW.idempotency_key)
+            ON CONFLICT (id) DO NOTHING;
+        RETURN NEW;
+    END $$;
+    CREATE TRIGGER cases_register_id BEFORE INSERT ON cases
+        FOR EACH ROW EXECUTE FUNCTION cases_register_id();
+"""
 PUBLISH = """CREATE TRIGGER cases_publish AFTER INSERT OR UPDATE ON cases
     FOR EACH ROW EXECUTE FUNCTION cases_publish()"""
 
@@ -53,11 +65,9 @@ def upgrade() -> None:
         ALTER SEQUENCE cases_id_seq OWNED BY NONE;
         CREATE TABLE case_ids (
             id              bigint PRIMARY KEY,
-            reported_at     timestamptz NOT NULL,
             idempotency_key uuid UNIQUE
         );
-        INSERT INTO case_ids (id, reported_at, idempotency_key)
-            SELECT id, reported_at, idempotency_key FROM cases_unpartitioned;
+        INSERT INTO case_ids (id, idempotency_key) SELECT id, idempotency_key FROM cases_unpartitioned;
         ALTER SEQUENCE cases_id_seq OWNED BY case_ids.id;
         CREATE TABLE cases (LIKE cases_unpartitioned INCLUDING DEFAULTS INCLUDING CONSTRAINTS)
             PARTITION BY RANGE (reported_at);
@@ -95,6 +105,7 @@ def upgrade() -> None:
     op.execute("DROP TABLE cases_unpartitioned")
     op.execute(INDEXES)
     op.execute(PUBLISH)
+    op.execute(REGISTER)
     for table, name in REFERENCING.items():
         op.execute(
             f"ALTER TABLE {table} ADD CONSTRAINT {name} FOREIGN KEY (case_id) REFERENCES case_ids (id)"
@@ -113,6 +124,7 @@ def downgrade() -> None:
         INSERT INTO cases SELECT * FROM cases_partitioned;
         DROP TABLE cases_partitioned;
         DROP TABLE case_ids;
+        DROP FUNCTION cases_register_id();
         ALTER SEQUENCE cases_id_seq OWNED BY cases.id;
         ALTER TABLE cases ADD PRIMARY KEY (id),
             ADD CONSTRAINT cases_number_key UNIQUE (number),
