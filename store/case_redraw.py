@@ -53,9 +53,9 @@ def write_redraws(session: Session, changes: list[tuple[int, datetime, Change]],
     if not changes:
         return
     updates = [_update_row(case_id, reported_at, change) for case_id, reported_at, change in changes]
-    entries = [_entry_row(case_id, change, now) for case_id, _, change in changes]
-    rows_of(session, UPDATE + " RETURNING c.id", {"rows": _json(updates), "now": now})
-    rows_of(session, HISTORY + " RETURNING case_id", {"rows": _json(entries)})
+    entries = [entry_row(case_id, change, now) for case_id, _, change in changes]
+    rows_of(session, UPDATE + " RETURNING c.id", {"rows": as_json(updates), "now": now})
+    rows_of(session, HISTORY + " RETURNING case_id", {"rows": as_json(entries)})
 
 
 def _update_row(case_id: int, reported_at: datetime, change: Change) -> dict[str, Any]:
@@ -72,11 +72,13 @@ def _update_row(case_id: int, reported_at: datetime, change: Change) -> dict[str
     }  # fmt: skip
 
 
-def _entry_row(case_id: int, change: Change, now: datetime) -> dict[str, Any]:
-    """One row of HISTORY: the entry's parameters, its details as JSON (not a JSON string)."""
+def entry_row(case_id: int, change: Change, now: datetime) -> dict[str, Any]:
+    """One row of HISTORY (store.case_escalation writes them too): the entry's parameters, its
+    details as JSON (not a JSON string)."""
     params = _entry_params(change, now)
     return {"case_id": case_id, **params, "h_details": json.loads(params["h_details"])}
 
 
-def _json(rows: list[dict[str, Any]]) -> str:
+def as_json(rows: list[dict[str, Any]]) -> str:
+    """Rows as one JSON array, for jsonb_to_recordset."""
     return json.dumps(rows, ensure_ascii=False, default=str)
