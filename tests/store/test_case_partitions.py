@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
+from api.app import create_app, partitions_once
 from cases.model import Intake
 from cases.partitions import MONTHS_AHEAD, month_bounds, month_of, months_from, partition_name
 from cases.rules import Rules
@@ -20,6 +21,7 @@ from store.case_partitions import partition_months, partition_of_case
 from store.case_stats import RECEIVED
 from store.cases import db_now
 from tests import factories as f
+from tests.conftest import use_session
 
 INSIDE_001 = (f.X0 + 0.01, f.Y0 + 0.03)
 FEBRUARY = date(2027, 2, 1)
@@ -135,3 +137,14 @@ def test_a_months_query_reads_one_partition(session, boundary_cases):
     assert set(tables) == {"cases_2027_02"}
     everything = scanned_partitions(session, "SELECT c.id FROM cases c", {})
     assert len(set(everything)) > 1  # without the filter, every month is read
+
+
+def test_the_services_daily_step_makes_a_missing_month_ahead(session, settings, engine):
+    """The step `gridmap serve` runs at start and every day (api.app.partitions_once) makes the
+    months ahead that are missing: here the furthest one, dropped first (it holds no case)."""
+    furthest = months_from(month_of(db_now(session)), MONTHS_AHEAD + 1)[-1]
+    session.execute(text(f"DROP TABLE {partition_name(furthest)}"))
+    app = create_app(settings, engine=engine)
+    use_session(app, session)
+    assert partitions_once(app) == [furthest]
+    assert furthest in partition_months(session)
