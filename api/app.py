@@ -7,6 +7,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import date
 
 from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
@@ -46,6 +47,7 @@ from api.routes import tasks as task_pages
 from cases.rules import Rules
 from geo.settings import Settings, get_settings, service_secret
 from services import patrols as patrol_service
+from services.case_partitions import ensure_partitions
 from services.escalation import escalate_overdue
 from store import notifications, receipts, standby_reads
 from store.engine import engine_for, resolve_database_url, session_factory
@@ -73,6 +75,7 @@ def spare_the_collector() -> None:
     gc.freeze()
 
 
+PARTITIONS_INTERVAL_S = 24 * 3600  # the cases table's partitions are made months ahead, checked daily
 SHUTDOWN_WAIT_S = 5  # how long the background tasks get to end when the service stops
 
 
@@ -118,6 +121,7 @@ def create_app(
         if settings.background_jobs:
             tasks.append(asyncio.create_task(escalate_periodically(app, settings.escalation_interval_s)))
             tasks.append(asyncio.create_task(expire_periodically(app, EXPIRY_INTERVAL_S)))
+            tasks.append(asyncio.create_task(partitions_periodically(app, PARTITIONS_INTERVAL_S)))
         if app.state.locate_cache is not None:
             tasks.append(asyncio.create_task(app.state.locate_cache.run()))
         yield
@@ -230,6 +234,26 @@ def expire_receipts_once(app: FastAPI) -> int:
         deleted = receipts.delete_expired(session, app.state.settings.receipt_retention_days)
         session.commit()
         return deleted
+
+
+async def partitions_periodically(app: FastAPI, interval_s: float) -> None:
+    """Make the missing monthly partitions of cases ahead (cases.partitions), now and every `interval_s`."""
+    while True:
+        try:
+            made = await asyncio.to_thread(partitions_once, app)
+            if made:
+                log.info("made case partitions for %s", ", ".join(str(m) for m in made))
+        except Exception:  # keep the job alive through a database restart
+            log.exception("making case partitions failed; trying again in %s s", interval_s)
+        await asyncio.sleep(interval_s)
+
+
+def partitions_once(app: FastAPI) -> list[date]:
+    """One pass of ensure_partitions in a transaction of its own: the months made."""
+    with app.state.sessions() as session:
+        made = ensure_partitions(session)
+        session.commit()
+        return made
 
 
 def escalate_once(app: FastAPI) -> int:

@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.bench_intake [--seconds 30] [--concurrency 32] [--workers 2] [--rate R]
                                                 [--streams 0,50,500] [--stream-encoding deflate]
+                                                [--cases 1000000]
 
 A database of its own (`gridmap_bench_intake`, demo county loaded) served by `gridmap serve` in
 a separate process (--workers uvicorn processes); the load comes from this process (asyncio and
@@ -31,6 +32,7 @@ import os
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import httpx
@@ -39,6 +41,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from benchmarks.bench_postgis import database, free_port, say, wait_until_up
+from benchmarks.case_volume import load_cases
 from benchmarks.live_streams import Watcher
 from cases.model import scoped_key
 from geo.demo import DEMO_PASSWORD
@@ -272,12 +275,21 @@ def main() -> None:
         choices=["deflate", "identity"],
         help="what the streams accept: deflate (as browsers) or identity (uncompressed)",
     )
+    parser.add_argument(
+        "--cases",
+        type=int,
+        default=0,
+        help="cases stored before the run (benchmarks.case_volume: a year of them)",
+    )
     args = parser.parse_args()
     streams = [int(n) for n in args.streams.split(",")]
     settings = Settings(database_url=None)
     url = database("gridmap_bench_intake", settings)
     with Session(create_engine(url)) as session, session.begin():
         load_demo(session, settings, progress=say)
+    if args.cases:
+        say(f"loading {args.cases:,} cases")
+        load_cases(url, args.cases, end=datetime.now(UTC))
     points = demo_points(url, 100_000)
     port = free_port()
     env = {

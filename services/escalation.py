@@ -11,7 +11,7 @@ from cases.rules import Rules
 from cases.workflow import SYSTEM, escalate
 from store import cases as store
 from store import users
-from store.case_history import write_change
+from store.case_escalation import write_escalations
 
 ESCALATION_AUDIT = "case_escalation"  # the audit log's action for a pass that moved cases
 AUDITED_IDS = 1000  # case ids listed in one audit entry (each case's history has them all)
@@ -25,8 +25,7 @@ def escalate_overdue(
     by `actor` (the service itself, or who ran the command)."""
     now = now or store.db_now(session)
     overdue = store.overdue_for_update(session, now, batch)
-    for case in overdue:
-        write_change(session, case.id, escalate(case, rules, now), now)
+    write_escalations(session, [(case.id, escalate(case, rules, now)) for case in overdue], now)
     if overdue:
         ids = [case.id for case in overdue]
         details = {"count": len(ids), "cases": ids[:AUDITED_IDS]}

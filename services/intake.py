@@ -27,6 +27,7 @@ from cases.lifecycle import CaseStatus
 from cases.model import Intake, stage_clock
 from cases.rules import Rules
 from geo.assignment import Assignment
+from services.case_partitions import ensure_month
 from store import receipts
 from store.case_intake import Admitted, cases_by_key, insert_cases, new_ids, store_photos
 from store.cases import IdempotencyConflict
@@ -107,7 +108,9 @@ def _store(
 ) -> None:
     """Insert the checked intakes (the first of each key only), then settle retries by key."""
     # One round trip for the ids (numbers need them) and the database's clock.
-    ids, db_now = new_ids(session, len(ready))
+    ids, db_now, month_ready = new_ids(session, len(ready))
+    if now is not None or not month_ready:  # the daily step keeps months ahead; this is the backstop
+        ensure_month(session, now or db_now)
     now = now or db_now
     admitted, leaders, flags = [], set(), {}
     for (i, case, category, found), case_id in zip(ready, ids, strict=True):

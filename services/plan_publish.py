@@ -18,8 +18,8 @@ from geo.plan_impact import transfers
 from geo.plan_validation import ERROR
 from geo.plans import PlanConflict, PlanInvalid
 from geo.settings import Settings
+from services.case_redraw import reassign_after_redraw
 from services.plans import Draft, conflicts, draft_row, load_draft, problems
-from store import cases as case_store
 from store import plan_publish as store
 from store import users
 from store.locate import locate
@@ -56,10 +56,8 @@ def publish(
 
     at = now(session)
     created, changed, retired = _write(session, draft, at)
-    cases = [
-        case_store.reassign_after_redraw(session, row.id, answer, actor=actor, plan_id=plan_id, now=at)
-        for row, answer in _moved_cases(session, draft, settings)
-    ]
+    moves = [(row.id, answer) for row, answer in _moved_cases(session, draft, settings)]
+    cases = reassign_after_redraw(session, moves, actor=actor, plan_id=plan_id, now=at)
     cells, staff = _people_moves(session, draft)
     store.relink_people(session, cells, staff)
     store.mark_published(session, plan_id, at, actor)

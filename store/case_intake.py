@@ -38,10 +38,11 @@ class Admitted:
     clock: StageClock
 
 
-def new_ids(session: Session, n: int) -> tuple[list[int], datetime]:
-    """`n` new case ids and the database's clock, in one round trip."""
-    ((ids, now),) = rows_of(session, NEW_IDS, {"n": n})
-    return ids, now
+def new_ids(session: Session, n: int) -> tuple[list[int], datetime, bool]:
+    """`n` new case ids, the database's clock, and whether the clock's month has its partition of
+    `cases` (see cases.partitions), in one round trip."""
+    ((ids, now, month_ready),) = rows_of(session, NEW_IDS, {"n": n})
+    return ids, now, month_ready
 
 
 def insert_cases(session: Session, admitted: list[Admitted], now: datetime) -> set[int]:
@@ -105,12 +106,15 @@ def store_photos(session: Session, case_id: int, uploads: list[PhotoUpload]) -> 
 
 
 # Intake's statements (run by rows_of, with psycopg's parameters).
-NEW_IDS = """SELECT ARRAY(SELECT nextval('cases_id_seq') FROM generate_series(1, %(n)s)) AS ids,
-    clock_timestamp() AS now"""
-CASES_BY_KEY = """SELECT id, request_hash, idempotency_key FROM cases
-    WHERE idempotency_key = ANY(CAST(%(keys)s AS uuid[]))"""
+NEW_IDS = """SELECT ARRAY(SELECT nextval('cases_id_seq') FROM generate_series(1, %(n)s)) AS ids, now,
+    to_regclass('cases_' || to_char(now AT TIME ZONE 'Asia/Shanghai', 'YYYY_MM')) IS NOT NULL AS month_ready
+    FROM (SELECT clock_timestamp() AS now) t"""
+# Keys are unique across every month in case_ids (cases itself is partitioned by month).
+CASES_BY_KEY = """SELECT c.id, c.request_hash, k.idempotency_key FROM case_ids k JOIN cases c ON c.id = k.id
+    WHERE k.idempotency_key = ANY(CAST(%(keys)s AS uuid[]))"""
 # Many cases and their first history entries in one statement, from one JSON array of rows (see
-# _case_row); a row whose key exists makes nothing. Answers the ids inserted.
+# _case_row); a row whose key exists makes nothing (ON CONFLICT on case_ids' unique key, which holds
+# every month's keys). Answers the ids inserted.
 INSERT_CASES = f"""WITH r AS (
                   SELECT * FROM jsonb_to_recordset(CAST(%(rows)s AS jsonb)) AS r(
                       id bigint, number text, key uuid, hash text, source text, category text,
@@ -121,6 +125,11 @@ INSERT_CASES = f"""WITH r AS (
                       grid_version integer, distance_m float8, assignment jsonb, tier text, unit text,
                       status text, stage text, started timestamptz, yellow timestamptz, due timestamptz,
                       actor text, note text, details jsonb)),
+                k AS (
+                  INSERT INTO case_ids (id, idempotency_key)
+                  SELECT id, key FROM r ORDER BY key NULLS LAST
+                  ON CONFLICT (idempotency_key) DO NOTHING
+                  RETURNING id),
                 new AS (
                   INSERT INTO cases (id, number, idempotency_key, request_hash, source, category, description,
                       address, urgent, reporter, geom, input_crs, input_lon, input_lat, accuracy_m,
@@ -132,8 +141,7 @@ INSERT_CASES = f"""WITH r AS (
                       accuracy_m, location_source, location_method, assign_status, assign_rule, grid_code,
                       grid_version, distance_m, assignment, tier, unit, status, stage, started, yellow, due,
                       %(now)s, %(now)s
-                  FROM r ORDER BY key NULLS LAST
-                  ON CONFLICT (idempotency_key) DO NOTHING
+                  FROM r JOIN k USING (id)
                   RETURNING id)
                 INSERT INTO case_history ({HISTORY_COLUMNS})
                 SELECT r.id, %(now)s, r.actor, 'report', NULL, r.status, r.note, r.details, NULL, NULL,

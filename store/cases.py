@@ -21,16 +21,15 @@ from cases.intake_checks import InvalidReport as InvalidReport
 from cases.lifecycle import FINISHED_STATUSES, OPEN_HANDLING, CaseStatus, allowed_moves
 from cases.model import reporter_view
 from cases.rules import Rules as Rules
-from cases.workflow import CaseState, redraw
+from cases.workflow import CaseState
 from cases.workflow import InvalidTarget as InvalidTarget
 from errors import Invalid, NotFound
 from geo import geojson
-from geo.assignment import Assignment
 from geo.crs import METRES_PER_DEGREE_MIN
 from store.case_filters import CaseFilter as CaseFilter
 from store.case_filters import filter_sql
 from store.case_filters import in_unit_sql as in_unit_sql
-from store.case_history import clock_of, state_of, write_change
+from store.case_history import clock_of, state_of
 from store.units import units_at
 
 
@@ -255,24 +254,6 @@ def overdue_for_update(session: Session, now: datetime, batch: int) -> list[Case
         {"now": now, "handling": [s.value for s in OPEN_HANDLING], "batch": batch},
     ).all()
     return [state_of(row) for row in rows]
-
-
-def reassign_after_redraw(
-    session: Session,
-    case_id: int,
-    assignment: Assignment,
-    *,
-    actor: str,
-    plan_id: int,
-    now: datetime,
-) -> dict[str, Any]:
-    """A published redraw changed the case's grid: store what cases.workflow.redraw decides (the
-    new assignment, and who holds the case) and say so in the history. Returns the move as
-    recorded in the history's details."""
-    case = case_for_update(session, case_id)
-    change = redraw(case, assignment, actor=actor, plan_id=plan_id)
-    write_change(session, case_id, change, now)
-    return {"id": case_id, "number": case.number, "status": case.status.value, **change.entry.details}
 
 
 def db_now(session: Session) -> datetime:

@@ -1,0 +1,175 @@
+"""Cases at volume (issue 19 §2): the dispatcher's list, statistics, the dashboard, an escalation
+pass and a county's redraw reassignment at 100,000 / 1 M / 10 M cases over a year.
+
+    .venv/bin/python -m benchmarks.bench_cases [--sizes 100000,1000000,10000000] [--runs 20] [--reuse]
+
+A database of its own (`gridmap_bench_cases`, the demo county loaded), grown size by size with
+benchmarks.case_volume (COPY; load time printed); --reuse grows the one an earlier run left (drop
+it when done: it takes ~1.3 GB a million cases). Each figure is the server's own work: the
+function the route calls, run in this process on one session (no HTTP, no JSON encoding):
+  list      GET /cases?unit=<street>&status=<in handling>&light=red, each street in turn (p50/p95)
+  stats     GET /stats for the county over the year, and for the province (41) over the last month
+  dashboard GET /stats/dashboard?unit=411681 (every figure of the first view)
+  escalate  one pass of `gridmap escalate` (500 overdue cases at most), rolled back
+  redraw    every open case of the county moved to another grid (services.case_redraw), rolled back;
+            before it, the publish finds the candidates (store.plan_publish.open_cases_near over the
+            county's grids) and assigns each again (store.locate: timed on 1,000 and extrapolated).
+Intake at volume: benchmarks.bench_intake --cases N. The demo county is one county: "the province
+and a month" reads every case of the month (a year of 10 M cases: 830,000 a month), the same rows a
+province of 160 counties would hold. Machine load is printed: on a busy machine the figures are not
+quiet-machine figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics as stats
+import time
+from datetime import datetime, timedelta
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+from benchmarks.bench_postgis import database, reused, say
+from benchmarks.case_volume import load_cases
+from cases.lifecycle import OPEN_HANDLING
+from cases.partitions import month_bounds, month_of
+from cases.worktime import SHANGHAI
+from geo.assignment import Assignment, GridRef, Rule, Status, UnitRef
+from geo.settings import Settings
+from services.case_redraw import reassign_after_redraw
+from services.escalation import escalate_overdue
+from services.imports import load_demo
+from store import cases as case_store
+from store.case_stats import statistics
+from store.dashboard import dashboard
+from store.locate import locate
+from store.plan_publish import open_cases_near
+
+NAME = "gridmap_bench_cases"
+COUNTY = "411681"
+END = datetime(2026, 12, 1, tzinfo=SHANGHAI)  # the generated year ends here
+
+
+def timed(work) -> tuple[float, object]:
+    """(milliseconds, result) of one call."""
+    start = time.perf_counter()
+    result = work()
+    return (time.perf_counter() - start) * 1000, result
+
+
+def p95(ms: list[float]) -> float:
+    """The 95th percentile."""
+    return sorted(ms)[max(0, round(0.95 * len(ms)) - 1)]
+
+
+def rolled_back(engine, work) -> tuple[float, object]:
+    """Time `work(session)` in a transaction that is then rolled back."""
+    with Session(engine) as session:
+        ms, result = timed(lambda: work(session))
+        session.rollback()
+    return ms, result
+
+
+def codes(session: Session, level: str) -> list[str]:
+    """The codes of the demo county's units of one level."""
+    sql = "SELECT code FROM units WHERE level = :level AND code LIKE :c ORDER BY code"
+    return list(session.execute(text(sql), {"level": level, "c": COUNTY + "%"}).scalars())
+
+
+def measure(engine, rules, runs: int) -> dict[str, str]:
+    """Every figure at the database's current size."""
+    out: dict[str, str] = {}
+    with Session(engine) as session:
+        streets = codes(session, "street")
+        handling = [s.value for s in OPEN_HANDLING]
+        ms = []
+        for i in range(runs):
+            f = case_store.CaseFilter(unit=streets[i % len(streets)], status=handling, light="red")
+            ms.append(timed(lambda f=f: case_store.list_cases(session, f, rules))[0])
+        out["list p50/p95 ms"] = f"{stats.median(ms):.0f} / {p95(ms):.0f}"
+        year = [
+            timed(lambda: statistics(session, COUNTY, END - timedelta(days=365), END))[0] for _ in range(3)
+        ]
+        out["stats county·year ms"] = f"{stats.median(year):.0f}"
+        start, stop = month_bounds(month_of(END - timedelta(days=1)))
+        month = [timed(lambda: statistics(session, "41", start, stop))[0] for _ in range(3)]
+        out["stats province·month ms"] = f"{stats.median(month):.0f}"
+        board = [timed(lambda: dashboard(session, rules, COUNTY, now=END))[0] for _ in range(3)]
+        out["dashboard ms"] = f"{stats.median(board):.0f}"
+    ms, moved = rolled_back(engine, lambda s: escalate_overdue(s, rules, now=END))
+    out["escalation pass ms (moved)"] = f"{ms:.0f} ({moved})"
+    out.update(redraw(engine, rules))
+    return out
+
+
+def redraw(engine, rules) -> dict[str, str]:
+    """A redraw of the whole county: find the candidates, assign them again, reassign the moved."""
+    with Session(engine) as session:
+        grids = codes(session, "grid")
+        find_ms, rows = timed(lambda: open_cases_near(session, grids, None))
+        sample = rows[:1000]
+        locate_ms, _ = timed(
+            lambda: [locate(session, r.lon, r.lat, tolerance_m=rules.snap_tolerance_m) for r in sample]
+        )
+    per = locate_ms / max(1, len(sample))
+    following = {g: grids[(i + 1) % len(grids)] for i, g in enumerate(grids)}
+    moves = [(r.id, _assignment(following.get(r.grid_code, grids[0]))) for r in rows]
+    ms, _ = rolled_back(engine, lambda s: reassign_after_redraw(s, moves, actor="bench", plan_id=0, now=END))
+    return {
+        "redraw: open cases": f"{len(rows):,}",
+        "find ms": f"{find_ms:.0f}",
+        "assign again s (extrapolated)": f"{per * len(rows) / 1000:.1f}",
+        "reassign s": f"{ms / 1000:.1f}",
+    }
+
+
+def _assignment(code: str) -> Assignment:
+    """The answer of the rule for a point of grid `code` (its chain of units from the county down)."""
+    chain = [
+        UnitRef(code[:n], code[:n], level) for n, level in ((6, "county"), (9, "street"), (12, "community"))
+    ]
+    return Assignment(Status.ASSIGNED, Rule.COVERS, GridRef(code, code, "urban", 1), 0.0, chain, None)
+
+
+def machine() -> str:
+    """The machine's load, as `uptime` says."""
+    load = os.getloadavg()
+    return f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--reuse", action="store_true", help="grow the database an earlier run left")
+    args = parser.parse_args()
+    settings = Settings(database_url=None)
+    url = reused(NAME, settings) if args.reuse else None
+    if url is None:
+        url = database(NAME, settings)
+        with Session(create_engine(url)) as session, session.begin():
+            load_demo(session, settings, progress=say)
+    engine = create_engine(url)
+    rules = case_store.Rules.load(settings)
+    table = []
+    for n in (int(s) for s in args.sizes.split(",")):
+        say(f"loading {n:,} cases ({machine()})")
+        load_ms, added = timed(lambda n=n: load_cases(url, n, end=END))
+        with engine.connect() as conn:
+            size = conn.execute(text("SELECT pg_size_pretty(pg_database_size(current_database()))")).scalar()
+        row = {"cases": f"{n:,}", "load s": f"{load_ms / 1000:.0f} (+{added:,})", "database": size}
+        row.update(measure(engine, rules, args.runs))
+        row["machine"] = machine()
+        table.append(row)
+        for k, v in row.items():
+            print(f"{k:>32}  {v}", flush=True)
+        print(flush=True)
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
