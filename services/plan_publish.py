@@ -18,6 +18,7 @@ from geo.plan_impact import transfers
 from geo.plan_validation import ERROR
 from geo.plans import PlanConflict, PlanInvalid
 from geo.settings import Settings
+from services import tile_precompute
 from services.plans import Draft, conflicts, draft_row, load_draft, problems
 from store import cases as case_store
 from store import plan_publish as store
@@ -56,6 +57,7 @@ def publish(
 
     at = now(session)
     created, changed, retired = _write(session, draft, at)
+    tile_precompute.refresh(session)  # the map's simplified outlines follow the new boundaries
     cases = [
         case_store.reassign_after_redraw(session, row.id, answer, actor=actor, plan_id=plan_id, now=at)
         for row, answer in _moved_cases(session, draft, settings)
