@@ -53,11 +53,12 @@ WHEN = datetime(2024, 1, 1, tzinfo=UTC)
 @contextmanager
 def rules_of_before():
     """The level rules before issue 19: every level at every zoom but micro-grids (z14), and only
-    grids and micro-grids left out of a tile over budget."""
+    grids and micro-grids left out of a tile over 6,000 of them."""
     before = {level: (14 if level == Level.MICRO_GRID else 0) for level in Level}
     with (
         mock.patch.dict(zoom_bands.MIN_ZOOM, before),
         mock.patch.object(zoom_bands, "BUDGETED", (Level.GRID, Level.MICRO_GRID)),
+        mock.patch.object(tiles, "FEATURE_BUDGET", 6000),
     ):
         yield
 
