@@ -93,8 +93,10 @@ def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
 def _where(level: Level, f: TileFilter, band: int | None = None) -> tuple[list[str], dict[str, Any]]:
     params: dict[str, Any] = {"level": str(level), "code_length": CODE_LENGTH[level]}
     if band is not None:
-        # unit_simplified: band, level and box in one index (migration 0017).
-        where = ["v.band = :band", "v.level = :level"]
+        # unit_simplified: band, level and box in one index (migration 0017). The cast matters:
+        # btree_gist compares smallint with smallint only, and a bound integer left the band out of
+        # the index scan (every band's rows read, then dropped).
+        where = ["v.band = CAST(:band AS smallint)", "v.level = :level"]
         params["band"] = band
     elif level in NUMEROUS:
         # Numerous: the spatial index picks them, the code's length (= the level) sorts them out;
