@@ -24,6 +24,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import uvicorn
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 from pydantic import SecretStr
 from sqlalchemy import create_engine, text
@@ -96,6 +97,11 @@ def kind_of(path: str) -> str:
     return "other"
 
 
+def _took(url: str, started: dict[str, float]) -> None:
+    """Print how long a request took (slow requests are what a first view waits for)."""
+    say(f"    {time.monotonic() - started.get(url, time.monotonic()):6.2f} s {urlsplit(url).path}")
+
+
 def first_view(base: str, runs: int) -> list[dict]:
     """Open /map `runs` times in new browser contexts; seconds and bytes of each."""
     out = []
@@ -116,9 +122,16 @@ def first_view(base: str, runs: int) -> list[dict]:
                 count[0] += 1
 
             page.on("requestfinished", done)
+            started: dict[str, float] = {}
+            page.on("request", lambda r, started=started: started.setdefault(r.url, time.monotonic()))
+            page.on("requestfinished", lambda r, started=started: _took(r.url, started))
             before = cpu_times()
             page.goto("/map")
-            page.wait_for_selector("body[data-ready='true']", timeout=60_000)
+            try:
+                page.wait_for_selector("body[data-ready='true']", timeout=120_000)
+            except PlaywrightTimeout:
+                page.screenshot(path=str(Path("test-artifacts") / "bench-first-view-timeout.png"))
+                raise
             seconds = page.evaluate("GridMap.readyAt") / 1000
             page.wait_for_load_state("networkidle")
             zoom = page.evaluate("GridMap.map.getZoom()")

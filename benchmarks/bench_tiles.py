@@ -181,13 +181,14 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="reuse databases loaded by an earlier run")
     parser.add_argument("--sample", type=int, default=30, help="tiles per zoom at most")
     parser.add_argument("--zooms", default="5-18")
+    parser.add_argument("--no-precompute", action="store_true", help="time the tiles only")
     args = parser.parse_args()
     settings = Settings(database_url=None, max_import_features=2_000_000)
     first, last = (int(v) for v in args.zooms.split("-"))
     for size in args.sizes.split(","):
         say(f"{size} ...")
         url = load(size, settings, args.reuse)
-        pre = precompute(url)
+        pre = {} if args.no_precompute else precompute(url)
         rows = bench(url, range(first, last + 1), args.sample)
         report(size, pre, rows)
 

@@ -1,9 +1,11 @@
 """Which unit levels a vector tile draws at each zoom, and the zoom bands of simplified outlines.
 
 A level is drawn from the zoom at which its units are readable (a few pixels wide): the province,
-its cities and counties at every zoom, streets from z7, communities from z8, grids from z9,
+its cities and counties at every zoom, streets from z8, communities and grids from z9,
 micro-grids from z14 (zooms of 256 px tiles: the map page asks for 512 px tiles, the 256 px tile
-of the zoom above, so the page shows grids from its z10). Besides, a tile leaves out a level below
+of the zoom above, so the page shows only regions and counties up to its z8, streets from its z9,
+communities and grids from its z10). A province's first view (page z8) is regions only: 4,000
+streets there were a 115 KB tile of purple mesh. Besides, a tile leaves out a level below
 the county when it holds more of its units than `FEATURE_BUDGET` (a dense province at z9): only
 what is readable is sent, and a tile stays small.
 
@@ -23,8 +25,8 @@ MIN_ZOOM = {
     Level.PROVINCE: 0,
     Level.CITY: 0,
     Level.COUNTY: 0,
-    Level.STREET: 7,
-    Level.COMMUNITY: 8,
+    Level.STREET: 8,
+    Level.COMMUNITY: 9,
     Level.GRID: 9,
     Level.MICRO_GRID: 14,
 }

@@ -37,6 +37,8 @@ FEATURE_BUDGET = zoom_bands.FEATURE_BUDGET
 MIN_ZOOM = zoom_bands.MIN_ZOOM  # the TileJSON states each layer's
 SIMPLIFIED_UP_TO = zoom_bands.SIMPLIFIED_UP_TO
 WEB_MERCATOR_HALF = 20037508.342789244
+STORED = "unit_versions"  # the tables tiles are cut from: stored outlines (lon/lat)
+SIMPLIFIED = "unit_simplified"  # or simplified per zoom band (Web Mercator), migration 0017
 
 # What each layer's features carry; popups ask /map/units/{code} for everything else.
 PROPERTIES = {
@@ -175,10 +177,6 @@ def unit_tile(
     # returns rows in any order), so a tile's ETag changes only when the tile does.
     row = session.execute(text(sql), params).one()
     return Tile(data=bytes(row.data or b""), features={str(level): row.n})
-
-
-STORED = "unit_versions"
-SIMPLIFIED = "unit_simplified"
 
 
 def _in_box(source: str) -> str:

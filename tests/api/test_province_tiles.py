@@ -108,7 +108,7 @@ def test_every_band_holds_each_current_unit_of_its_levels_once(province):
             assert dict(stored) == expected
 
 
-@pytest.mark.parametrize("z", [7, 9, 11, 12])
+@pytest.mark.parametrize("z", [7, 8, 9, 11, 12])
 def test_a_simplified_tile_keeps_shared_edges_shared_at_every_band(province, z):
     client = province["client"]
     compared = 0
