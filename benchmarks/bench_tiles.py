@@ -86,13 +86,15 @@ def load(size: str, settings: Settings, reuse: bool) -> str:
     return url
 
 
-def precompute(url: str) -> dict:
+def precompute(url: str, county_only: bool = False) -> dict:
     """Seconds to make every simplified outline again, and one county's only (then rolled back)."""
     engine = create_engine(url)
     out = {}
     with Session(engine) as session:
-        for name, where in (("all", "TRUE"), ("one county", "left(code, 6) = (SELECT min(left(code, 6)) "
-                                                            "FROM unit_simplified WHERE length(code) = 15)")):
+        # "One county": its streets, communities and grids, as after a publish of a redraw in it.
+        first = "(SELECT min(left(code, 6)) FROM unit_simplified WHERE length(code) > 6)"
+        one = f"length(code) > 6 AND left(code, 6) = {first}"
+        for name, where in ((("all", "TRUE"),) if not county_only else ()) + (("one county", one),):
             with session.begin():
                 session.execute(text(f"DELETE FROM unit_simplified WHERE {where}"))
                 session.execute(text("UPDATE unit_simplified_state SET generation = -1"))
@@ -182,13 +184,14 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=30, help="tiles per zoom at most")
     parser.add_argument("--zooms", default="5-18")
     parser.add_argument("--no-precompute", action="store_true", help="time the tiles only")
+    parser.add_argument("--county-only", action="store_true", help="time one county's precompute only")
     args = parser.parse_args()
     settings = Settings(database_url=None, max_import_features=2_000_000)
     first, last = (int(v) for v in args.zooms.split("-"))
     for size in args.sizes.split(","):
         say(f"{size} ...")
         url = load(size, settings, args.reuse)
-        pre = {} if args.no_precompute else precompute(url)
+        pre = {} if args.no_precompute else precompute(url, args.county_only)
         rows = bench(url, range(first, last + 1), args.sample)
         report(size, pre, rows)
 

@@ -3,7 +3,8 @@
 Called in the transaction that changed them (an import, a plan publish), once, after the writes:
 it finds the units whose simplified rows are stale (store.simplified_units.stale_codes: new,
 changed or retired units, whoever wrote them), simplifies again the levels above the county (a
-few hundred outlines) and, below, every county that holds a stale unit, in every zoom band, and
+few hundred outlines) when one of them is stale and, below, every county that holds a stale
+unit, in every zoom band, and
 records the boundary generation it brought the table up to. Tiles read the table only when that
 generation is the current one (a unit written by some other path falls back to the stored
 outlines until the next refresh), so a tile never shows an outline older than the units.
@@ -42,7 +43,9 @@ def refresh(session: Session) -> Refresh:
     stale = store.stale_codes(session)
     counties = sorted({c[: CODE_LENGTH[Level.COUNTY]] for c in stale if len(c) > CODE_LENGTH[Level.CITY]})
     rows = top = 0
-    if stale:
+    # Units below the county are simplified with their county's outline kept, so a change below
+    # a county leaves the outlines above it as they are: they are made again only when one changed.
+    if any(len(c) <= CODE_LENGTH[Level.COUNTY] for c in stale):
         store.delete(session, top=True)
         units = store.current_outlines(session, top=True)
         top = len(units.codes)
