@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from geo import demo
 from geo.importer import ImportRejected, check_features, parent_codes, read_features
 from geo.settings import Settings
+from services import tile_precompute
 from store import people, units, users
 
 
@@ -54,6 +55,7 @@ def import_units(
     except ValueError as exc:
         report.errors.append(str(exc))
         raise ImportRejected(report) from None
+    tile_precompute.refresh(session)  # the map's simplified outlines follow the new boundaries
     result = ImportResult(len(features), summary, report.repairs, report.warnings, name)
     if actor is not None:
         users.audit(session, actor, "units_import", path.name, _import_details(result, valid_from), ip)

@@ -18,6 +18,7 @@ from geo.plan_impact import transfers
 from geo.plan_validation import ERROR
 from geo.plans import PlanConflict, PlanInvalid
 from geo.settings import Settings
+from services import tile_precompute
 from services.case_redraw import reassign_after_redraw
 from services.plans import Draft, conflicts, draft_row, load_draft, problems
 from store import plan_publish as store
@@ -56,6 +57,7 @@ def publish(
 
     at = now(session)
     created, changed, retired = _write(session, draft, at)
+    tile_precompute.refresh(session)  # the map's simplified outlines follow the new boundaries
     moves = [(row.id, answer) for row, answer in _moved_cases(session, draft, settings)]
     cases = reassign_after_redraw(session, moves, actor=actor, plan_id=plan_id, now=at)
     cells, staff = _people_moves(session, draft)

@@ -36,7 +36,7 @@ from geo.codes import CODE_PATTERN, GRID_PATTERN, CodeError, Level, level_of
 from geo.settings import Settings
 from maps.page import render_page
 from maps.views import MapView, TileCrs, TileSource, ViewKind, build_map
-from services import map_layers
+from services import map_layers, map_tiles
 from store import boundary_generation, map_labels, mapdata, tiles
 from store import cases as case_store
 
@@ -252,7 +252,10 @@ def view_tile(
     if unit is not None:
         _check_unit(session, unit)  # an unknown unit is a mistake to report, not an empty tile
     gcj02 = tile_crs(settings, crs) == "gcj02"
-    tile = tiles.view_tile(session, z, x, y, tile_filters(session, unit, near), gcj02=gcj02)
+    served = map_tiles.view_tile(
+        session, request.app.state.tile_cache, z, x, y, tile_filters(session, unit, near), gcj02=gcj02
+    )
+    tile = served.tile
     features = ", ".join(f"{k}={v}" for k, v in tile.features.items())
     # Boundaries need a sign-in: only the client may keep a tile, per credentials (a shared cache
     # must not hand one user's tile to another). A URL with the boundary generation `g` is replaced
@@ -263,6 +266,7 @@ def view_tile(
     if client_has(request, headers["ETag"]):
         return Response(status_code=304, headers=headers)
     headers["X-Tile-Features"] = features
+    headers["X-Tile-Source"] = served.source  # cache, simplified or stored outlines (docs/map.md)
     if tile.omitted:
         over = f"over {tiles.FEATURE_BUDGET} features, zoom in"
         headers["X-Tile-Omitted"] = f"{', '.join(tile.omitted)}: {over}"
@@ -392,5 +396,6 @@ def party_cells(
 
 def mount(app: FastAPI) -> None:
     """Serve the map page, its data and its assets on `app`."""
+    app.state.tile_cache = map_tiles.TileCache()
     app.include_router(router)
     app.mount("/static/map", PageAssets(MAP_DIR), name="map-static")
