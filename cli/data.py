@@ -139,7 +139,7 @@ def crosswalk(
     """Relate a legacy grid layer to the unified grids (stores nothing): overlaps, shares, community lines."""
     from geo import crosswalk as cw
     from geo.importer import ImportRejected
-    from store.coverage import grids_near
+    from services import crosswalk
 
     settings = get_settings()
     base = output or path.with_name(f"{path.stem}_crosswalk")
@@ -152,8 +152,7 @@ def crosswalk(
     except (CoordinateError, FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     with friendly_errors(), session_scope(settings) as session:
-        grids = grids_near(session, [p.geometry for p in legacy])
-    entries = cw.crosswalk(legacy, grids, min_share=settings.crosswalk_min_share)
+        entries, grids = crosswalk.relate(session, legacy, min_share=settings.crosswalk_min_share)
     base.parent.mkdir(parents=True, exist_ok=True)
     csv_path, geojson_path = base.with_suffix(".csv"), base.with_suffix(".geojson")
     rows = cw.write_csv(entries, csv_path)
@@ -161,6 +160,6 @@ def crosswalk(
     crossing = sum(e.crosses_community for e in entries)
     unmatched = sum(not e.overlaps for e in entries)
     say(
-        f"{len(entries)} legacy polygons against {len(grids)} unified grids: {rows} rows in {csv_path}, "
+        f"{len(entries)} legacy polygons against {grids} unified grids: {rows} rows in {csv_path}, "
         f"features in {geojson_path}; {crossing} cross a community line, {unmatched} overlap no grid"
     )

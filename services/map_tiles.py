@@ -17,6 +17,10 @@ from sqlalchemy.orm import Session
 
 from geo.codes import Level
 from store import simplified_units, tiles
+from store.tiles import FEATURE_BUDGET, MIN_ZOOM, PROPERTIES
+
+# What a tile holds, for the routes that describe tiles (TileJSON, the omission header).
+__all__ = ["FEATURE_BUDGET", "MIN_ZOOM", "PROPERTIES", "ServedTile", "TileCache", "view_tile"]
 
 CACHE_BYTES = 64 * 1024 * 1024  # ~1,000 dense tiles, ~10,000 typical ones, per worker process
 

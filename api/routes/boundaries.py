@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from api.deps import SessionDep
-from store import boundary_generation
+from services import map_views
 
 router = APIRouter(tags=["map"])
 POLL_S = 4  # how often open maps ask: a published boundary shows within this plus a tile load
@@ -23,4 +23,4 @@ class BoundariesOut(BaseModel):
 def boundaries(session: SessionDep, response: Response) -> BoundariesOut:
     """The boundary generation (grows with every change of units: publish, import)."""
     response.headers["Cache-Control"] = "no-store"
-    return BoundariesOut(generation=boundary_generation.generation(session))
+    return BoundariesOut(generation=map_views.generation(session))

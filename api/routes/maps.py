@@ -9,18 +9,17 @@ is configured.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
-from access.roles import Permission, User
-from api.access import CurrentUser, user_of
+from access.roles import Permission
+from api.access import CurrentUser
 from api.assets import PageAssets
 from api.conditional import client_has, etag_of
 from api.deps import SessionDep, SettingsDep
@@ -30,15 +29,11 @@ from api.routes.cases import RulesDep
 from api.schemas.cases import CasePoints
 from api.schemas.geojson import FeatureCollection
 from api.schemas.units import UnitPopup, UnitSearch
-from cases.lifecycle import OPEN_STATUSES
-from geo import geojson
-from geo.codes import CODE_PATTERN, GRID_PATTERN, CodeError, Level, level_of
+from geo.codes import CODE_PATTERN, GRID_PATTERN, Level, level_of
 from geo.settings import Settings
 from maps.page import render_page
-from maps.views import MapView, TileCrs, TileSource, ViewKind, build_map
-from services import map_layers, map_tiles
-from store import boundary_generation, map_labels, mapdata, tiles
-from store import cases as case_store
+from maps.views import TileCrs, TileSource, build_map
+from services import map_layers, map_tiles, map_views
 
 router = APIRouter(tags=["map"])
 
@@ -54,7 +49,6 @@ def key_cors(request: Request) -> dict[str, str]:
     signed-in browser's session is no use to another site. Without a key CORS stays off."""
     return {"Access-Control-Allow-Origin": "*"} if "key" in request.query_params else {}
 MAX_ZOOM = 22
-MAX_CASES = 5000  # open cases drawn at once; a county has hundreds
 CodeQuery = Annotated[str | None, Query(pattern=CODE_PATTERN)]
 GridQuery = Annotated[str | None, Query(pattern=GRID_PATTERN, description="A grid: it and its neighbours")]
 CrsQuery = Annotated[
@@ -83,87 +77,6 @@ def tile_crs(settings: Settings, asked: str | None) -> str:
     return "gcj02" if settings.map_tile_crs == "gcj02" and settings.map_tile_url else "wgs84"
 
 
-def _check_code(code: str) -> None:
-    """404 for a string that cannot be a unit code."""
-    try:
-        level_of(code)
-    except CodeError as exc:
-        raise NotFound(f"no unit with code {code!r}: {exc}") from None
-
-
-def _check_unit(session: SessionDep, code: str) -> tuple[float, float, float, float]:
-    _check_code(code)
-    bounds = mapdata.unit_bounds(session, code)
-    if bounds is None:
-        raise NotFound(f"no current unit with code {code}")
-    return bounds
-
-
-def _planner_overlays(user: User | None, unit: str, plan: str | None) -> dict[str, str]:
-    overlays = {"coverage": f"/coverage?unit={quote(unit)}"}
-    if user is None or user.can(Permission.PLAN):
-        if plan is not None:
-            overlays["plan"] = f"/plans/{quote(plan, safe='')}"
-        else:
-            overlays["plans"] = "/plans?status=draft" + (f"&unit={quote(unit)}" if unit else "")
-    return overlays
-
-
-def map_view(
-    request: Request, session: SessionDep, *, view: str, unit: str | None, grid: str | None, plan: str | None
-) -> MapView:
-    """What the page for these query parameters shows."""
-    spec = _map_view(request, session, view=view, unit=unit, grid=grid, plan=plan)
-    generation = boundary_generation.generation(session)
-    return replace(spec, extent=mapdata.all_bounds(session), generation=generation)
-
-
-def _map_view(
-    request: Request, session: SessionDep, *, view: str, unit: str | None, grid: str | None, plan: str | None
-) -> MapView:
-    if grid is not None:
-        if mapdata.unit_bounds(session, grid) is None or level_of(grid) != Level.GRID:
-            raise NotFound(f"no current grid with code {grid}")
-        neighbourhood = mapdata.grid_neighbourhood(session, grid)
-        return MapView(
-            kind=ViewKind.FIELD,
-            title=f"网格 {grid} 及相邻网格 · grid and neighbours",
-            bounds=mapdata.codes_bounds(session, neighbourhood),
-            tile_query=f"?near={grid}",
-            cases_url=f"/map/cases?near={grid}",
-            grid=grid,
-            report_url="/report",
-        )
-    tops = mapdata.top_units(session)
-    if unit is None:
-        if not tops:
-            raise NotFound("no units are loaded yet: import a county first")
-        unit = tops[0] if len(tops) == 1 else None
-    bounds = _check_unit(session, unit) if unit else mapdata.all_bounds(session)
-    # The only top unit (a county deployment's county, a province's province) is everything:
-    # its tiles need no filter. Any other unit, a city or a county of a province, filters.
-    query = f"?unit={unit}" if unit and tops != [unit] else ""
-    if view == ViewKind.PLANNER:
-        return MapView(
-            kind=ViewKind.PLANNER,
-            title=f"规划 Planner · {unit or 'all'}" + (f" · plan {plan}" if plan else ""),
-            bounds=bounds,
-            tile_query=query,
-            cases_url=f"/map/cases{query}",
-            unit=unit,
-            plan=plan,
-            overlays=_planner_overlays(user_of(request), unit or "", plan),
-        )
-    return MapView(
-        kind=ViewKind.DISPATCHER,
-        title=f"调度 Dispatcher · {unit or 'all'}",
-        bounds=bounds,
-        tile_query=query,
-        cases_url=f"/map/cases{query}",
-        unit=unit,
-    )
-
-
 @router.get("/map", response_class=HTMLResponse, include_in_schema=True)
 def map_page(
     request: Request,
@@ -185,7 +98,7 @@ def map_page(
             unit = user.unit_code
     if view == "field" and grid is None:
         raise InvalidParameter("view=field needs grid=CODE (the field worker's grid)")
-    spec = map_view(request, session, view=view, unit=unit, grid=grid, plan=plan)
+    spec = map_views.map_view(session, user, view=view, unit=unit, grid=grid, plan=plan)
     source = tile_source(settings)
     page = render_page(build_map(spec, source), spec.title, _origin(source))
     headers = {
@@ -204,26 +117,6 @@ def _origin(source: TileSource | None) -> str | None:
     # {s} subdomains: allow the parent domain's hosts (a.tile.example.org -> *.tile.example.org)
     host = parts.netloc.replace("{s}.", "*.").replace("{s}", "*")
     return f"{parts.scheme}://{host}" if parts.scheme else "'self'"
-
-
-def tile_filters(session: SessionDep, unit: str | None, near: str | None) -> dict[Level, tiles.TileFilter]:
-    """Per level, which units the view's tiles hold: the county, streets and communities for context,
-    grids (and micro-grids) of the view."""
-    everything = tiles.TileFilter()
-    if near is not None:
-        grids = tuple(mapdata.grid_neighbourhood(session, near))
-        if not grids:
-            raise NotFound(f"no current grid with code {near}")
-        mine = tiles.TileFilter(grids=grids)
-        return {Level.PROVINCE: everything, Level.CITY: everything, Level.COUNTY: everything,
-                Level.STREET: everything, Level.COMMUNITY: everything,
-                Level.GRID: mine, Level.MICRO_GRID: mine}  # fmt: skip
-    below = tiles.TileFilter(unit=unit) if unit is not None else everything
-    # Regions and counties draw in full for context (a city's neighbours); what lies below the
-    # view's unit is its own.
-    return {Level.PROVINCE: everything, Level.CITY: everything, Level.COUNTY: everything,
-            Level.STREET: below, Level.COMMUNITY: below,
-            Level.GRID: below, Level.MICRO_GRID: below}  # fmt: skip
 
 
 @router.get("/map/tiles/{z}/{x}/{y}.pbf", response_class=Response, responses={200: {"content": {MVT: {}}}})
@@ -249,12 +142,9 @@ def view_tile(
         z -= 1  # the same area as a 256 px tile one zoom up: a quarter of the requests
     if x >= 2**z or y >= 2**z:
         raise NotFound(f"no tile {z}/{x}/{y}: x and y go up to {2**z - 1} at zoom {z}")
-    if unit is not None:
-        _check_unit(session, unit)  # an unknown unit is a mistake to report, not an empty tile
     gcj02 = tile_crs(settings, crs) == "gcj02"
-    served = map_tiles.view_tile(
-        session, request.app.state.tile_cache, z, x, y, tile_filters(session, unit, near), gcj02=gcj02
-    )
+    filters = map_views.tile_filters(session, unit, near)  # 404 for an unknown unit or grid
+    served = map_tiles.view_tile(session, request.app.state.tile_cache, z, x, y, filters, gcj02=gcj02)
     tile = served.tile
     features = ", ".join(f"{k}={v}" for k, v in tile.features.items())
     # Boundaries need a sign-in: only the client may keep a tile, per credentials (a shared cache
@@ -268,7 +158,7 @@ def view_tile(
     headers["X-Tile-Features"] = features
     headers["X-Tile-Source"] = served.source  # cache, simplified or stored outlines (docs/map.md)
     if tile.omitted:
-        over = f"over {tiles.FEATURE_BUDGET} features, zoom in"
+        over = f"over {map_tiles.FEATURE_BUDGET} features, zoom in"
         headers["X-Tile-Omitted"] = f"{', '.join(tile.omitted)}: {over}"
     return Response(tile.data, media_type=MVT, headers=headers)
 
@@ -276,17 +166,13 @@ def view_tile(
 @router.get("/map/units/{code}", response_model=UnitPopup, responses={404: {"description": "No such unit"}})
 def unit_popup(code: str, session: SessionDep) -> dict[str, Any]:
     """A unit's popup: names, parent chain, staff and party-cell counts, open and overdue cases."""
-    _check_code(code)
-    summary = mapdata.unit_summary(session, code)
-    if summary is None:
-        raise NotFound(f"no current unit with code {code}")
-    return summary
+    return map_views.unit_popup(session, code)
 
 
 @router.get("/map/search", response_model=UnitSearch)
 def search(session: SessionDep, q: Annotated[str, Query(min_length=1, max_length=50)]) -> dict[str, Any]:
     """Current units by code prefix or part of the name, with their extents (for fitting the map)."""
-    return {"units": mapdata.search_units(session, q)}
+    return {"units": map_views.search_units(session, q)}
 
 
 class UnitLabel(BaseModel):
@@ -323,12 +209,7 @@ def unit_labels(
     level: Annotated[list[str], Query(description="street, community, grid")] = ["community", "grid"],  # noqa: B006
 ) -> UnitLabels:
     """Label points of the current units in `bbox` (the page writes a name where it fits its unit)."""
-    unknown = sorted(set(level) - set(map_labels.LABEL_LEVELS))
-    if unknown:
-        raise InvalidParameter(
-            f"unknown level {', '.join(unknown)}; one of {', '.join(map_labels.LABEL_LEVELS)}"
-        )
-    rows = map_labels.unit_labels(session, _bbox(bbox), level)
+    rows = map_views.labels(session, _bbox(bbox), level)
     return UnitLabels(labels=[UnitLabel(**r) for r in rows])
 
 
@@ -342,41 +223,7 @@ def open_cases(
     session: SessionDep, rules: RulesDep, user: CurrentUser, unit: CodeQuery = None, near: GridQuery = None
 ) -> dict:
     """The view's open cases in the user's jurisdiction as GeoJSON points, overdue first (the map polls)."""
-    grids: list[str] | None = None
-    if near is not None:
-        grids = mapdata.grid_neighbourhood(session, near)
-        if not grids:
-            raise NotFound(f"no current grid with code {near}")
-    f = case_store.CaseFilter(scope=user, status=OPEN_STATUSES, unit=unit, grids=grids, limit=MAX_CASES)
-    total, items = case_store.list_cases(session, f, rules)
-    items.sort(key=_urgency)
-    return geojson.feature_collection([_case_feature(c, rules) for c in items], total=total)
-
-
-LIGHT_ORDER = {"red": 0, "yellow": 1, "green": 2}
-
-
-def _urgency(case: dict[str, Any]) -> tuple:
-    due = case["stage_due_at"]
-    return (
-        not case["overdue"],
-        LIGHT_ORDER.get(case["light"], 3),
-        due is None,
-        due.isoformat() if due else "",
-    )
-
-
-CASE_PROPERTIES = (
-    "number", "status", "category", "category_name", "description", "address", "urgent", "grid_code",
-    "light", "overdue", "stage", "stage_due_at", "reported_at",
-)  # fmt: skip
-
-
-def _case_feature(case: dict[str, Any], rules: case_store.Rules) -> dict[str, Any]:
-    top = rules.categories.get(case["category"][:2])
-    properties = {k: case[k] for k in CASE_PROPERTIES}
-    properties["top_name"] = top.name
-    return geojson.feature(geojson.point(case["lon"], case["lat"]), properties, id=case["id"])
+    return map_layers.open_cases(session, rules, user, unit=unit, near=near)
 
 
 @router.get("/map/party", response_class=GeoJSONResponse, response_model=FeatureCollection)
@@ -388,7 +235,7 @@ def party_cells(
     assert user is not None  # the route's access rule requires a signed-in user
     exact = user.can(Permission.READ_PARTY_POINTS)
     if near is not None:
-        codes = [c for c in mapdata.grid_neighbourhood(session, near) if user.covers(c)]
+        codes = [c for c in map_views.neighbourhood(session, near) if user.covers(c)]
         return map_layers.party_cells(session, codes=codes, exact=exact)
     return map_layers.party_cells(session, unit=unit or user.unit_code, exact=exact)
 

@@ -17,20 +17,18 @@ from pydantic import BaseModel, Field
 
 from api.conditional import client_has, etag_of
 from api.deps import SessionDep, SettingsDep
-from api.errors import NotFound
 from api.routes.maps import (
     MAX_ZOOM,
     TILE_VARY,
     CodeQuery,
     CrsQuery,
     GridQuery,
-    _check_unit,
     key_cors,
     tile_crs,
 )
 from geo import crs as geo_crs
 from geo.codes import LEVEL_NAMES, Level
-from store import boundary_generation, mapdata, tiles
+from services import map_tiles, map_views
 
 router = APIRouter(tags=["map"])
 TILEJSON = "3.0.0"
@@ -49,7 +47,7 @@ LAYER_NOTES = {
     Level.COUNTY: "outline",
     Level.STREET: "units: streets and towns",
     Level.COMMUNITY: "units: communities and villages",
-    Level.GRID: f"units (left out of a tile holding over {tiles.FEATURE_BUDGET}: zoom in)",
+    Level.GRID: f"units (left out of a tile holding over {map_tiles.FEATURE_BUDGET}: zoom in)",
     Level.MICRO_GRID: "units (buildings)",
 }
 LAYER_DESCRIPTIONS = {level: f"{LEVEL_NAMES[level]} {note}" for level, note in LAYER_NOTES.items()}
@@ -88,10 +86,10 @@ def vector_layers() -> list[VectorLayer]:
             id=str(level),
             description=LAYER_DESCRIPTIONS[level],
             fields={f: FIELD_DESCRIPTIONS[f] for f in fields},
-            minzoom=tiles.MIN_ZOOM.get(level, 0),
+            minzoom=map_tiles.MIN_ZOOM.get(level, 0),
             maxzoom=MAX_ZOOM,
         )
-        for level, fields in tiles.PROPERTIES.items()
+        for level, fields in map_tiles.PROPERTIES.items()
     ]
 
 
@@ -103,18 +101,6 @@ def fitting_zoom(bounds: tuple[float, float, float, float], pixels: int = 1024) 
     span_y = max(mercator[1] - mercator[0], 1e-9) / (2 * math.pi)
     zoom = math.floor(math.log2(pixels / 256 / max(span_x, span_y)))
     return min(max(zoom, 0), MAX_ZOOM)
-
-
-def _view_bounds(session: SessionDep, unit: str | None, near: str | None) -> tuple[float, ...]:
-    if near is not None:
-        found = mapdata.codes_bounds(session, mapdata.grid_neighbourhood(session, near))
-        if found is None:
-            raise NotFound(f"no current grid with code {near}")
-        return found
-    found = _check_unit(session, unit) if unit else mapdata.all_bounds(session)
-    if found is None:
-        raise NotFound("no units are loaded yet: import a county first")
-    return found
 
 
 def _shifted(bounds: tuple[float, ...], crs: str) -> list[float]:
@@ -135,8 +121,8 @@ def tilejson(
     key: Annotated[str | None, Query(max_length=100, description="An API key, carried into `tiles`")] = None,
 ) -> Response:
     """TileJSON 3.0.0 of the view's vector tiles: point MapLibre GL (`url`) or QGIS at it."""
-    bounds = _shifted(_view_bounds(session, unit, near), tile_crs(settings, crs))
-    generation = boundary_generation.generation(session)
+    bounds = _shifted(map_views.view_bounds(session, unit, near), tile_crs(settings, crs))
+    generation = map_views.generation(session)
     query = urlencode({k: v for k, v in (("unit", unit), ("near", near), ("crs", crs), ("g", generation),
                                          ("key", key)) if v is not None})  # fmt: skip
     center = [round((bounds[0] + bounds[2]) / 2, 6), round((bounds[1] + bounds[3]) / 2, 6)]

@@ -20,15 +20,11 @@ ALLOWED = {
     "api/live_feed.py": "the live feed's plumbing (lead, issue 13)",
     "api/routes/health.py": "the migration revision the database is at",
     "api/routes/locate.py": "/locate (h19l's, being changed)",
-    "api/routes/maps.py": "map tiles and the map's data (h19t's, being changed)",
-    "api/routes/tilejson.py": "TileJSON (h19t's, being changed)",
-    "api/routes/boundaries.py": "boundary generation (h19t's, being changed)",
     "cli/common.py": "the command's engine, sessions and migrations",
     "cli/main.py": "the engine `serve` checks before it starts",
     "cli/db.py": "`gridmap db`: the embedded cluster itself",
     "cli/ha.py": "`gridmap ha`: the local HA cluster itself",
     "cli/errors.py": "the cluster's and the engine's errors, mapped to the command's messages",
-    "cli/data.py": "`gridmap assign`'s grid index and snapping (h19a's, being changed)",
 }
 
 
