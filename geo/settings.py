@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     read_your_writes_s: float = Field(
         default=10.0, ge=0, description="After a write, the same client's reads go to the primary this long"
     )
+    # A switchover leaves no primary for a few seconds: requests wait for the new one (store.connect_wait).
+    database_wait_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=60,
+        description="How long a request waits for a database server (a switchover) before 503",
+    )
 
     snap_tolerance_m: float = Field(
         default=30.0, ge=0, description="A point this close to a grid but outside every grid snaps to it"

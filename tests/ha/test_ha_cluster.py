@@ -27,10 +27,12 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from access.roles import Role
+from api.read_your_writes import HEADER
 from cases.model import scoped_key
 from geo.settings import Settings
 from store import standby_reads, users
 from store.engine import normalize_url
+from store.wal_positions import primary_lsn
 from tests import factories as f
 from tests.ha.conftest import report
 from tests.live import server, sign_in
@@ -157,6 +159,51 @@ def test_a_client_reads_its_own_write_at_once_others_when_the_standbys_have_it(h
     assert httpx.get(f"{base}/cases/{case}", headers=other_auth).status_code == 200
 
 
+def test_a_read_after_a_write_position_uses_a_standby_only_once_it_has_replayed_it(healthy):
+    ha = healthy
+    sessions, primary = _sessions(ha, max_lag_s=60)
+    ha.wait_replayed()
+    for port in ha.standby_ports():  # within the bound, but behind what is written next
+        ha.set_replay(port, paused=True)
+    _write_on_primary(ha)
+    wrote = primary_lsn(primary)
+    assert _served_by(sessions)[1]  # without a position: a standby
+    with sessions(read_after=wrote) as session:  # with it: only a server that has the write
+        assert session.execute(text("SELECT pg_is_in_recovery()")).scalar_one() is False
+    ha.resume_all()
+    ha.wait_replayed()
+    with sessions(read_after=wrote) as session:
+        port, standby = session.execute(text("SELECT inet_server_port(), pg_is_in_recovery()")).one()
+    assert standby and port in ha.standby_ports()
+    primary.dispose()
+
+
+def test_a_token_client_reads_its_write_on_another_server_process(healthy, served):
+    # Two `gridmap serve` processes share nothing but the database, as the workers of
+    # `serve --workers 2` do: the write goes to one, the read to the other.
+    ha, (first, writer_auth, other_auth) = healthy, served
+    ha.wait_replayed()
+    for port in ha.standby_ports():
+        ha.set_replay(port, paused=True)
+    with server(ha.url, read_from_standby="true", read_max_lag_s="60") as second:
+        made = httpx.post(f"{first}/cases", json=report("另一进程读己之写"), headers=writer_auth)
+        assert made.status_code == 201, made.text
+        wrote, case = made.headers[HEADER], made.json()["id"]
+        # The second process never saw the write: a client without its position reads a standby.
+        assert httpx.get(f"{second}/cases/{case}", headers=other_auth).status_code == 404
+        echoed = {**writer_auth, HEADER: wrote}
+        assert httpx.get(f"{second}/cases/{case}", headers=echoed).status_code == 200
+        listed = httpx.get(f"{second}/cases", params={"limit": 500}, headers=echoed)
+        assert listed.status_code == 200 and case in {c["id"] for c in listed.json()["items"]}
+        # A browser brings it back in the cookie.
+        cookie = {"Cookie": f"gridmap_wrote={wrote}", **other_auth}
+        assert httpx.get(f"{second}/cases/{case}", headers=cookie).status_code == 200
+        bad = httpx.get(f"{second}/cases/{case}", headers={**writer_auth, HEADER: "0/16B3"})
+        assert bad.status_code == 422 and HEADER in bad.text
+    ha.resume_all()
+    ha.wait_replayed()
+
+
 def test_without_etcd_the_primary_demotes_itself_writes_get_503_and_reads_go_on(healthy, served):
     ha, (base, auth, reader) = healthy, served
     made = httpx.post(f"{base}/cases", json=report("etcd 之前"), headers=auth)
@@ -209,8 +256,8 @@ class Reporters:
     """Keyed reports at a steady rate, each retried with its key until acknowledged (as the phone
     pages' queues do)."""
 
-    def __init__(self, base: str) -> None:
-        self.base = base
+    def __init__(self, base: str, rate: int = RATE, seconds: float = SECONDS) -> None:
+        self.base, self.rate, self.seconds = base, rate, seconds
         self.lock = threading.Lock()
         self.acked: dict[str, int] = {}
         self.answers: Counter[str] = Counter()
@@ -220,10 +267,10 @@ class Reporters:
     def run(self) -> None:
         start = time.monotonic()
         with ThreadPoolExecutor(max_workers=32) as pool:
-            while (n := self.sent) < RATE * SECONDS:
+            while (n := self.sent) < self.rate * self.seconds:
                 pool.submit(self._one, str(uuid.uuid4()), n)
                 self.sent += 1
-                time.sleep(max(0.0, (n + 1) / RATE - (time.monotonic() - start)))
+                time.sleep(max(0.0, (n + 1) / self.rate - (time.monotonic() - start)))
 
     def _one(self, key: str, n: int) -> None:
         made = time.monotonic()
@@ -278,6 +325,48 @@ class Stream:
             except (httpx.HTTPError, ValueError):
                 pass
             time.sleep(0.5)
+
+
+SWITCH_RATE, SWITCH_SECONDS, SWITCH_AT = 20, 10, 3
+
+
+def _read_until(stop: threading.Event, base: str, auth: dict, seen: Counter) -> None:
+    """A dispatcher's list, read again and again: every answer counted."""
+    while not stop.is_set():
+        try:
+            kind = str(httpx.get(f"{base}/cases", params={"limit": 20}, headers=auth, timeout=30).status_code)
+        except httpx.HTTPError as exc:
+            kind = type(exc).__name__
+        seen[kind] += 1
+        time.sleep(0.1)
+
+
+def test_a_planned_switchover_under_keyed_intake_and_reads_shows_no_client_an_error(healthy):
+    ha = healthy
+    with server(ha.url, public_intake_per_minute="100000") as base:
+        auth = sign_in(base, normalize_url(ha.url), Role.DISPATCHER, f.COUNTY)
+        reporters, reads, stop = Reporters(base, SWITCH_RATE, SWITCH_SECONDS), Counter(), threading.Event()
+        load = threading.Thread(target=reporters.run)
+        reader = threading.Thread(target=_read_until, args=(stop, base, auth, reads))
+        load.start()
+        reader.start()
+        time.sleep(SWITCH_AT)
+        old, new = ha.cluster.switchover(progress=lambda m: None)  # returns once the old one follows
+        load.join()
+        stop.set()
+        reader.join()
+    assert old != new
+    # Not a 503 even: the requests waited for the new primary (GRIDMAP_DATABASE_WAIT_S).
+    assert reporters.answers == Counter({"201": reporters.sent}), reporters.answers
+    assert set(reads) == {"200"}, reads
+    engine = create_engine(normalize_url(ha.url))
+    with engine.connect() as conn:
+        stored = conn.execute(
+            text("SELECT count(*) FROM cases WHERE idempotency_key = ANY(CAST(:k AS uuid[]))"),
+            {"k": [scoped_key(k, None) for k in reporters.acked]},
+        ).scalar_one()
+    engine.dispose()
+    assert stored == reporters.sent
 
 
 def test_kill_9_of_the_primary_under_keyed_intake_loses_nothing_and_the_service_comes_back(healthy):
