@@ -21,6 +21,7 @@ from api.methods import AllowedMethods
 from api.middleware import BodyLimit, RefuseNul, ResponseHeaders, security_headers, server_timing
 from api.pages import desk, keys
 from api.read_your_writes import PrimaryPosition, ReadYourWrites, RecentWriters
+from api.replay_when_lost import ReplayWhenLost
 from api.routes import (
     api_keys,
     auth,
@@ -150,6 +151,8 @@ def create_app(
     if engine is not None:
         use(app, engine)
     errors.register(app)
+    # Innermost: a safe request that lost its database connection runs again (a switchover).
+    app.add_middleware(ReplayWhenLost, wait_s=settings.database_wait_s)
     if standby_reads.reads_on_standbys(settings):
         app.state.recent_writers = RecentWriters(settings.read_your_writes_s)
         position = PrimaryPosition(lambda: primary_lsn(app.state.counters))

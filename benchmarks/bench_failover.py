@@ -7,10 +7,12 @@
 multi-host URL. Reporters send `--rate` reports a second, each with its own Idempotency-Key, and
 retry with the same key on any 5xx or lost connection (as the phone pages' queues do). A dispatcher
 follows the case stream (SSE), reconnecting with Last-Event-ID. At `--at` s the leader is killed
-(`kill -9` of its Patroni and postmaster: a machine failing) or switched over (planned). Printed:
+(`kill -9` of its Patroni and postmaster: a machine failing) or switched over (planned); a
+dispatcher reads the `/cases` list ten times a second all along (never retried). Printed:
 the time from the kill to the next acknowledged report, the answers seen during the gap (any 500
 is a failure), every acknowledged case counted in the database (present exactly once), and the
-created events the stream delivered against the cases acknowledged. Nothing here is a test.
+created events the stream delivered against the cases acknowledged, the list reads' answers, the
+load average and the hypervisor's steal. Nothing here is a test.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from sqlalchemy import create_engine, text
 
+from benchmarks.bench_intake import cpu_times, machine_share
 from benchmarks.bench_postgis import free_port, say, wait_until_up
 from cases.model import scoped_key
 from geo.settings import Settings
@@ -40,6 +43,7 @@ from store.migrate import upgrade
 POINT = {"lon": 114.90, "lat": 33.43}  # inside the demo county
 RETRY_S = 0.5
 GIVE_UP_S = 60  # a report still unacknowledged this long after it was made counts as lost
+READ_EVERY_S = 0.1
 
 
 class Reporters:
@@ -84,6 +88,27 @@ class Reporters:
                 if answer is not None and answer.status_code < 500 and answer.status_code != 429:
                     return  # refused for a reason: not the failover's doing
                 time.sleep(RETRY_S)
+
+
+class Readers:
+    """A dispatcher's `/cases` list, read again and again while the leader goes: every answer counted
+    (a read is never retried: any answer but 200 is an error the dispatcher saw)."""
+
+    def __init__(self, base: str, token: str) -> None:
+        self.base, self.token = base, token
+        self.seen: Counter[str] = Counter()
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        """Read every READ_EVERY_S until stopped."""
+        with httpx.Client(timeout=30, headers={"Authorization": f"Bearer {self.token}"}) as client:
+            while not self.stop.is_set():
+                try:
+                    kind = str(client.get(f"{self.base}/cases", params={"limit": 20}).status_code)
+                except httpx.HTTPError as exc:
+                    kind = type(exc).__name__
+                self.seen[kind] += 1
+                time.sleep(READ_EVERY_S)
 
 
 class Stream:
@@ -160,6 +185,9 @@ def main() -> None:
         cluster.wait_healthy()
         stream = Stream(base, token)
         threading.Thread(target=stream.run, daemon=True).start()
+        readers = Readers(base, token)
+        threading.Thread(target=readers.run, daemon=True).start()
+        cpu_before = cpu_times()
         reporters = Reporters(base, args.rate, args.seconds)
         load = threading.Thread(target=reporters.run)
         load.start()
@@ -174,6 +202,8 @@ def main() -> None:
         load.join()
         time.sleep(5)  # let the stream deliver the last events
         stream.stop.set()
+        readers.stop.set()
+        machine = machine_share(cpu_before, cpu_times())
         if killed:
             cluster.restart_node(killed)
         # Writes stopped: the longest stretch without an acknowledgement from a second before the
@@ -200,19 +230,21 @@ def main() -> None:
         print(
             f"mode {args.mode}, {args.rate:g} reports/s for {args.seconds:g} s, "
             f"leader gone at {args.at:g} s; "
-            f"load average {os.getloadavg()[0]:.1f} on 2 cores"
+            f"load average {os.getloadavg()[0]:.1f} on 2 cores, {machine}"
         )
         print(
             "| reports made | acknowledged | in the database once | stored twice | lost | "
-            "writes stopped for (longest gap) | answers seen | stream: created events / acknowledged |"
+            "writes stopped for (longest gap) | answers seen | stream: created events / acknowledged "
+            "| list reads (not retried) |"
         )
-        print("|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|")
         print(
             f"| {reporters.sent} | {len(acked)} | {len(set(counts))} | {twice} "
             f"| {reporters.sent - len(acked)} "
             f"| {'never' if back is None else f'{back:.1f} s'} "
             f"| {', '.join(f'{k}: {v}' for k, v in sorted(reporters.seen.items()))} "
-            f"| {len(stream.created & acked)} / {len(acked)} ({stream.reconnects} reconnects) |"
+            f"| {len(stream.created & acked)} / {len(acked)} ({stream.reconnects} reconnects) "
+            f"| {', '.join(f'{k}: {v}' for k, v in sorted(readers.seen.items()))} |"
         )
     finally:
         server.terminate()

@@ -38,6 +38,9 @@ def parse_lsn_token(token: str) -> int:
 
 
 def primary_lsn(engine: Engine) -> int:
-    """The primary's WAL write position now: every transaction committed before this call is below it."""
+    """The primary's WAL insert position now: every transaction committed before this call is below it."""
+    # The insert position, not the write position (pg_current_wal_lsn): a commit that was not
+    # flushed at once (a transaction that only took an xid, synchronous_commit off) may still be
+    # in the WAL buffers, past the write position.
     with engine.connect() as connection:
-        return lsn_number(connection.exec_driver_sql("SELECT pg_current_wal_lsn()::text").scalar_one())
+        return lsn_number(connection.exec_driver_sql("SELECT pg_current_wal_insert_lsn()::text").scalar_one())
