@@ -44,6 +44,9 @@ POINT = {"lon": 114.90, "lat": 33.43}  # inside the demo county
 RETRY_S = 0.5
 GIVE_UP_S = 60  # a report still unacknowledged this long after it was made counts as lost
 READ_EVERY_S = 0.1
+# Longer than the server's GRIDMAP_DATABASE_WAIT_S (10 s): during a switchover a request waits that
+# long for the new primary, and a client that gives up first sees its own timeout as an error.
+CLIENT_TIMEOUT_S = 30
 
 
 class Reporters:
@@ -71,7 +74,7 @@ class Reporters:
     def _one(self, key: str, n: int) -> None:
         body = {**POINT, "category": "0101", "description": f"故障切换测试 {n}"}
         made = time.monotonic()
-        with httpx.Client(timeout=10) as client:
+        with httpx.Client(timeout=CLIENT_TIMEOUT_S) as client:
             while time.monotonic() - made < GIVE_UP_S:
                 try:
                     answer = client.post(f"{self.base}/cases", json=body, headers={"Idempotency-Key": key})

@@ -250,6 +250,7 @@ def _wait_until_no_primary(ha, timeout_s: float) -> None:
 
 RATE, SECONDS, KILL_AT = 20, 14, 4  # reports a second, for how long, when the primary goes
 BACK_WITHIN_S = 30
+CLIENT_TIMEOUT_S = 30  # longer than the server's GRIDMAP_DATABASE_WAIT_S (10 s), which a request may wait
 
 
 class Reporters:
@@ -274,7 +275,7 @@ class Reporters:
 
     def _one(self, key: str, n: int) -> None:
         made = time.monotonic()
-        with httpx.Client(timeout=10) as client:
+        with httpx.Client(timeout=CLIENT_TIMEOUT_S) as client:
             while time.monotonic() - made < BACK_WITHIN_S + 15:
                 try:
                     answer = client.post(
