@@ -31,6 +31,7 @@ HEADER = "Gridmap-Wrote-LSN"
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_REMEMBERED = 10_000  # user names; the oldest are forgotten first
 PRIMARY = 1 << 64  # beyond any WAL position: no standby has it, the primary has everything
+OLD_COOKIE = "1"  # the value before positions: this client's reads go to the primary
 
 
 class RecentWriters:
@@ -57,6 +58,17 @@ class RecentWriters:
         return lsn if until > time.monotonic() else None
 
 
+def _cookie_position(cookie: str) -> int:
+    """The position a cookie names; PRIMARY for an older release's cookie (`1`: "read the
+    primary") or one whose write's position was unknown (`primary`)."""
+    if cookie == OLD_COOKIE:
+        return PRIMARY
+    try:
+        return parse_lsn_token(cookie)
+    except ValueError:
+        return PRIMARY
+
+
 def read_after(request: Request) -> int | None:
     """The WAL position this request's reads must see (its client's last write): None when any
     fresh standby will do, PRIMARY when only the primary will."""
@@ -67,10 +79,7 @@ def read_after(request: Request) -> int | None:
         except ValueError as exc:
             raise InvalidParameter(f"{HEADER}: {exc}") from None
     if (cookie := request.cookies.get(COOKIE)) is not None:
-        try:
-            wanted.append(parse_lsn_token(cookie))
-        except ValueError:  # a cookie of an older release ("1"): the primary, as it then meant
-            wanted.append(PRIMARY)
+        wanted.append(_cookie_position(cookie))
     writers: RecentWriters | None = getattr(request.app.state, "recent_writers", None)
     user = getattr(request.state, "user", None)
     if writers is not None and user is not None and (lsn := writers.written_up_to(user.username)) is not None:
