@@ -183,7 +183,9 @@ def main() -> None:
     try:
         wait_until_up(base, server)
         token = httpx.post(
-            f"{base}/auth/token", data={"username": "dispatcher", "password": "gridmap-demo"}
+            f"{base}/auth/token",
+            data={"username": "dispatcher", "password": "gridmap-demo"},
+            timeout=CLIENT_TIMEOUT_S,
         ).json()["access_token"]
         cluster.wait_healthy()
         stream = Stream(base, token)
