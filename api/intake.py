@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -57,6 +57,9 @@ class Submitted:
 
     case: intake_service.NewCase
     entitled: bool
+    # When it was submitted: a batch is held for the database until its oldest report has waited
+    # GRIDMAP_DATABASE_WAIT_S, so that reports queued behind a held batch do not wait twice.
+    arrived: float = field(default_factory=time.monotonic)
 
 
 def write_batch(
@@ -172,11 +175,12 @@ def _replay(case_id: int, first: dict[int, str]) -> Answer:
     return json.loads(first[case_id]), False
 
 
-def _hold_until(state: Any) -> float | None:
-    """Until when a batch is held while the database is away (GRIDMAP_DATABASE_WAIT_S from now)."""
+def _hold_until(state: Any, batch: list[Submitted]) -> float | None:
+    """Until when a batch is held while the database is away: GRIDMAP_DATABASE_WAIT_S after its
+    oldest report arrived."""
     settings = getattr(state, "settings", None)
     wait_s = getattr(settings, "database_wait_s", 0.0)
-    return time.monotonic() + wait_s if wait_s > 0 else None
+    return min(s.arrived for s in batch) + wait_s if wait_s > 0 and batch else None
 
 
 class IntakeWriter:
@@ -218,7 +222,7 @@ class IntakeWriter:
         try:
             submitted = [s for s, _ in batch]
             answers = await asyncio.to_thread(
-                write_batch, state.sessions, state.rules, submitted, hold_until=_hold_until(state)
+                write_batch, state.sessions, state.rules, submitted, hold_until=_hold_until(state, submitted)
             )
         except Exception as e:  # e.g. the database is down: every report of the batch hears it
             answers = [e] * len(batch)
@@ -232,8 +236,9 @@ async def submit(app_state: Any, submitted: Submitted) -> Answer:
     writer: IntakeWriter | None = getattr(app_state, "intake_writer", None)
     if writer is not None:
         return await writer.submit(submitted)
+    hold_until = _hold_until(app_state, [submitted])
     (answer,) = await asyncio.to_thread(
-        write_batch, app_state.sessions, app_state.rules, [submitted], hold_until=_hold_until(app_state)
+        write_batch, app_state.sessions, app_state.rules, [submitted], hold_until=hold_until
     )
     if isinstance(answer, Exception):
         raise answer

@@ -4,6 +4,7 @@ answered on its own, retries inside a batch are settled by key, and one bad repo
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from contextlib import nullcontext
 from types import SimpleNamespace
@@ -223,3 +224,25 @@ def test_without_a_wait_a_batch_that_lost_its_connection_is_answered_with_the_er
     (answer,) = submit_all(state, [intake(0, idempotency_key=None)])
     assert isinstance(answer, OperationalError)
     assert count(session, "SELECT count(*) FROM cases") == 0
+
+
+def test_a_report_is_held_no_longer_than_the_wait_from_its_arrival(state, session, batches):
+    # Reports queued behind a held batch do not wait a second bound of their own.
+    FirstStatementLost.lost = True
+    state.sessions = lambda: nullcontext(FirstStatementLost(session))
+    state.settings = SimpleNamespace(database_wait_s=5.0)
+
+    async def run():
+        writer = IntakeWriter(state)
+        task = asyncio.create_task(writer.run())
+        long_ago = time.monotonic() - 6  # arrived more than the wait ago
+        try:
+            case = intake_service.NewCase(intake(0, idempotency_key=None), "test")
+            held = writer.submit(Submitted(case, True, arrived=long_ago))
+            return await asyncio.gather(held, return_exceptions=True)
+        finally:
+            task.cancel()
+
+    (answer,) = asyncio.run(run())
+    assert isinstance(answer, OperationalError)
+    assert batches == [1]
