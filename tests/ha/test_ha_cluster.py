@@ -171,11 +171,24 @@ def test_a_read_after_a_write_position_uses_a_standby_only_once_it_has_replayed_
     with sessions(read_after=wrote) as session:  # with it: only a server that has the write
         assert session.execute(text("SELECT pg_is_in_recovery()")).scalar_one() is False
     ha.resume_all()
-    ha.wait_replayed()
-    with sessions(read_after=wrote) as session:
-        port, standby = session.execute(text("SELECT inet_server_port(), pg_is_in_recovery()")).one()
-    assert standby and port in ha.standby_ports()
+    # Once replayed (the test's commits were not flushed at once: wait for the WAL, not the write
+    # position wait_replayed compares with), the same position reads a standby again.
+    deadline = time.monotonic() + 20
+    while True:
+        with sessions(read_after=wrote) as session:
+            port, standby = session.execute(text("SELECT inet_server_port(), pg_is_in_recovery()")).one()
+        if standby:
+            break
+        assert time.monotonic() < deadline, "no standby was read from once it had replayed the write"
+        time.sleep(0.2)
+    assert port in ha.standby_ports()
+    with ha.connect(port) as conn:
+        assert conn.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (_pg_lsn(wrote),)).fetchone()[0]
     primary.dispose()
+
+
+def _pg_lsn(lsn: int) -> str:
+    return f"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:X}"
 
 
 def test_a_token_client_reads_its_write_on_another_server_process(healthy, served):
