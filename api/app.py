@@ -21,7 +21,8 @@ from api.live_feed import StreamSlots
 from api.methods import AllowedMethods
 from api.middleware import BodyLimit, RefuseNul, ResponseHeaders, security_headers, server_timing
 from api.pages import desk, keys
-from api.read_your_writes import ReadYourWrites, RecentWriters
+from api.read_your_writes import PrimaryPosition, ReadYourWrites, RecentWriters
+from api.replay_when_lost import ReplayWhenLost
 from api.routes import (
     api_keys,
     auth,
@@ -52,6 +53,7 @@ from services.escalation import escalate_overdue
 from store import notifications, receipts, standby_reads
 from store.engine import engine_for, resolve_database_url, session_factory
 from store.locate_cache import LocateCache
+from store.wal_positions import primary_lsn
 
 log = logging.getLogger("gridmap.api")
 
@@ -103,7 +105,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if getattr(app.state, "sessions", None) is None:
-            use(app, engine_for(resolve_database_url(settings), service=True))
+            url = resolve_database_url(settings)
+            use(app, engine_for(url, service=True, wait_s=settings.database_wait_s))
         if locate_from_memory:
             app.state.locate_cache = LocateCache(
                 app.state.engine, tolerance_m=settings.snap_tolerance_m, on_snapshot=spare_the_collector
@@ -152,9 +155,12 @@ def create_app(
     if engine is not None:
         use(app, engine)
     errors.register(app)
+    # Innermost: a safe request that lost its database connection runs again (a switchover).
+    app.add_middleware(ReplayWhenLost, wait_s=settings.database_wait_s)
     if standby_reads.reads_on_standbys(settings):
         app.state.recent_writers = RecentWriters(settings.read_your_writes_s)
-        app.add_middleware(ReadYourWrites, writers=app.state.recent_writers)
+        position = PrimaryPosition(lambda: primary_lsn(app.state.counters))
+        app.add_middleware(ReadYourWrites, writers=app.state.recent_writers, position=position)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)  # tiles, GeoJSON, map assets
     app.add_middleware(ResponseHeaders, extra=security_headers)
     app.add_middleware(AllowedMethods)

@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, time
+from functools import partial
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 from api.access import user_of
 from api.errors import InvalidParameter, PayloadTooLarge
 from api.params import in_calendar
-from api.read_your_writes import must_read_primary
+from api.read_your_writes import PRIMARY, read_after
 from cases.worktime import SHANGHAI
 from geo import crs
 from geo.settings import Settings
@@ -37,10 +38,11 @@ def request_session(request: Request) -> Iterator[Session]:
     factory = request.app.state.sessions
     if request.method in ("GET", "HEAD"):
         factory = request.app.state.read_sessions
-        # A fresh standby when the settings allow, unless the client must see its own writes.
+        # A fresh standby when the settings allow; one that has the client's own writes if it
+        # brought their WAL position (api.read_your_writes).
         standby = getattr(request.app.state, "standby_sessions", None)
-        if standby is not None and not must_read_primary(request):
-            factory = standby
+        if standby is not None and (after := read_after(request)) != PRIMARY:
+            factory = partial(standby, read_after=after)
     with factory() as session:
         yield session
 

@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException
 
 import errors
 from api.access import LoginRequired
+from api.replay_when_lost import LOST
 from cases.lifecycle import IllegalMove
 from errors import Conflict, Denied, Invalid, NotFound, Refused, TooLarge, TooMany, Unsupported, kind_of
 from geo.importer import ImportRejected
@@ -119,6 +120,7 @@ def register(app: FastAPI) -> None:
         # pool has dropped the connection and the next request finds the primary again. Some
         # statements (the shared rate limits) go to psycopg directly: its error means the same.
         log.error("database unavailable: %s", getattr(exc, "orig", exc))
+        setattr(request.state, LOST, True)  # api.replay_when_lost may run a safe request again
         detail = "the database is unavailable; try again shortly"
         retry = {"Retry-After": str(DATABASE_RETRY_AFTER_S)}
         response = _open311(request, 503, detail, retry) or _error(503, detail)

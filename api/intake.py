@@ -17,13 +17,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from api.access import visible_duplicates
@@ -40,6 +41,7 @@ MAX_BATCH = 200  # reports per transaction; a larger backlog is written in sever
 # is written gather for the next. With two, a report arriving then went at once, but batches
 # halved (1.9 -> 1.2 reports at 300/s): +10 % service and +25 % PostgreSQL CPU a report.
 WRITERS = 1
+HOLD_PAUSE_S = 0.2  # between writes of a held batch (each connect also waits: store.connect_wait)
 
 Answer = tuple[dict[str, Any], bool]  # the case's detail (with its flags), created
 # An answer as the API serializes it (FastAPI's adapter for the route's return type): receipts
@@ -54,14 +56,24 @@ class Submitted:
 
     case: intake_service.NewCase
     entitled: bool
+    # When it was submitted: a batch is held for the database until its oldest report has waited
+    # GRIDMAP_DATABASE_WAIT_S, so that reports queued behind a held batch do not wait twice.
+    arrived: float = field(default_factory=time.monotonic)
 
 
 def write_batch(
-    sessions: Sessions, rules: Rules, batch: list[Submitted], *, recheck: bool = True
+    sessions: Sessions,
+    rules: Rules,
+    batch: list[Submitted],
+    *,
+    recheck: bool = True,
+    hold_until: float | None = None,
 ) -> list[Answer | Exception]:
     """Store a batch in one transaction; the answers are read before and released after the commit.
 
     `recheck`: after a commit of unknown outcome, write the keyed reports once more (see below).
+    `hold_until` (time.monotonic()): while the connection is lost (a switchover), the batch is
+    held and written again until then, rather than answered with the error.
     """
     with sessions() as session:
         try:
@@ -75,16 +87,30 @@ def write_batch(
             except DBAPIError as e:
                 if not recheck:
                     return [e] * len(batch)
-                return _after_unknown_commit(sessions, rules, batch, e)
+                return _after_unknown_commit(sessions, rules, batch, e, hold_until)
             return answers
+    if _lost(failure) and _time_left(hold_until):
+        # Rolled back with the lost connection: nothing was stored, so the whole batch may be
+        # written again, keyed or not. The next connect waits for the new primary.
+        time.sleep(HOLD_PAUSE_S)
+        return write_batch(sessions, rules, batch, recheck=recheck, hold_until=hold_until)
     if len(batch) == 1:
         return [failure]
     log.warning("a batch of %d reports failed (%s); writing each on its own", len(batch), failure.orig)
     return [_alone(sessions, rules, one) for one in batch]
 
 
+def _lost(failure: DBAPIError) -> bool:
+    """Whether the statement failed because the server went (not because of what it said)."""
+    return isinstance(failure, OperationalError) or bool(failure.connection_invalidated)
+
+
+def _time_left(hold_until: float | None) -> bool:
+    return hold_until is not None and time.monotonic() < hold_until
+
+
 def _after_unknown_commit(
-    sessions: Sessions, rules: Rules, batch: list[Submitted], failure: DBAPIError
+    sessions: Sessions, rules: Rules, batch: list[Submitted], failure: DBAPIError, hold_until: float | None
 ) -> list[Answer | Exception]:
     """Answers to a batch whose commit failed and so may or may not have happened (a connection
     lost as the primary failed over, say). A report with an idempotency key is written again: its
@@ -96,7 +122,8 @@ def _after_unknown_commit(
     again: list[Answer | Exception] = []
     if keyed:
         try:
-            again = write_batch(sessions, rules, keyed, recheck=False)
+            # All keyed: a commit of unknown outcome again can be checked again, while held.
+            again = write_batch(sessions, rules, keyed, recheck=_time_left(hold_until), hold_until=hold_until)
         except DBAPIError as e:  # still no primary: the client retries with its key
             again = [e] * len(keyed)
     found = iter(again)
@@ -149,10 +176,19 @@ def _replay(case_id: int, first: dict[int, str]) -> Answer:
     return json.loads(first[case_id]), False
 
 
+def _hold_until(state: Any, batch: list[Submitted]) -> float | None:
+    """Until when a batch is held while the database is away: GRIDMAP_DATABASE_WAIT_S after its
+    oldest report arrived."""
+    settings = getattr(state, "settings", None)
+    wait_s = getattr(settings, "database_wait_s", 0.0)
+    return min(s.arrived for s in batch) + wait_s if wait_s > 0 and batch else None
+
+
 class IntakeWriter:
     """The writer of one server process: `submit` queues a report, `run` writes the queue in batches."""
 
     def __init__(self, state: Any, max_batch: int = MAX_BATCH, writers: int = WRITERS) -> None:
+        """`state`: the app's state (sessions, rules, settings.database_wait_s: how long a batch is held)."""
         self._state = state  # the app's state: its session factory and rules, as they are when writing
         self._max_batch, self._writers = max_batch, writers
         self._waiting: list[tuple[Submitted, asyncio.Future[Answer | Exception]]] = []
@@ -185,7 +221,10 @@ class IntakeWriter:
     async def _write(self, batch: list[tuple[Submitted, asyncio.Future[Answer | Exception]]]) -> None:
         state = self._state
         try:
-            answers = await asyncio.to_thread(write_batch, state.sessions, state.rules, [s for s, _ in batch])
+            submitted = [s for s, _ in batch]
+            answers = await asyncio.to_thread(
+                write_batch, state.sessions, state.rules, submitted, hold_until=_hold_until(state, submitted)
+            )
         except Exception as e:  # e.g. the database is down: every report of the batch hears it
             answers = [e] * len(batch)
         for (_, future), answer in zip(batch, answers, strict=True):
@@ -198,7 +237,10 @@ async def submit(app_state: Any, submitted: Submitted) -> Answer:
     writer: IntakeWriter | None = getattr(app_state, "intake_writer", None)
     if writer is not None:
         return await writer.submit(submitted)
-    (answer,) = await asyncio.to_thread(write_batch, app_state.sessions, app_state.rules, [submitted])
+    hold_until = _hold_until(app_state, [submitted])
+    (answer,) = await asyncio.to_thread(
+        write_batch, app_state.sessions, app_state.rules, [submitted], hold_until=hold_until
+    )
     if isinstance(answer, Exception):
         raise answer
     return answer

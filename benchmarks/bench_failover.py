@@ -7,10 +7,12 @@
 multi-host URL. Reporters send `--rate` reports a second, each with its own Idempotency-Key, and
 retry with the same key on any 5xx or lost connection (as the phone pages' queues do). A dispatcher
 follows the case stream (SSE), reconnecting with Last-Event-ID. At `--at` s the leader is killed
-(`kill -9` of its Patroni and postmaster: a machine failing) or switched over (planned). Printed:
+(`kill -9` of its Patroni and postmaster: a machine failing) or switched over (planned); a
+dispatcher reads the `/cases` list ten times a second all along (never retried). Printed:
 the time from the kill to the next acknowledged report, the answers seen during the gap (any 500
 is a failure), every acknowledged case counted in the database (present exactly once), and the
-created events the stream delivered against the cases acknowledged. Nothing here is a test.
+created events the stream delivered against the cases acknowledged, the list reads' answers, the
+load average and the hypervisor's steal. Nothing here is a test.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ import time
 
 import httpx
 
+from benchmarks.bench_intake import cpu_times, machine_share
 from benchmarks.bench_postgis import free_port, say, wait_until_up
-from benchmarks.failover_load import Reporters, Stream, stored_once
+from benchmarks.failover_load import CLIENT_TIMEOUT_S, Readers, Reporters, Stream, stored_once
 from geo.settings import Settings
 from store.engine import normalize_url
 from store.ha_cluster import LocalHaCluster
@@ -75,10 +78,15 @@ def main() -> None:
     try:
         wait_until_up(base, server)
         token = httpx.post(
-            f"{base}/auth/token", data={"username": "dispatcher", "password": "gridmap-demo"}
+            f"{base}/auth/token",
+            data={"username": "dispatcher", "password": "gridmap-demo"},
+            timeout=CLIENT_TIMEOUT_S,
         ).json()["access_token"]
         cluster.wait_healthy()
         stream = Stream(base, {"Authorization": f"Bearer {token}"}, timeout_s=30, pause_s=1).start()
+        readers = Readers(base, token)
+        threading.Thread(target=readers.run, daemon=True).start()
+        cpu_before = cpu_times()
         reporters = Reporters(base, args.rate, args.seconds, report)
         load = threading.Thread(target=reporters.run)
         load.start()
@@ -93,6 +101,8 @@ def main() -> None:
         load.join()
         time.sleep(5)  # let the stream deliver the last events
         stream.stop.set()
+        readers.stop.set()
+        machine = machine_share(cpu_before, cpu_times())
         if killed:
             cluster.restart_node(killed)
         # Writes stopped: the longest stretch without an acknowledgement from a second before the
@@ -103,19 +113,21 @@ def main() -> None:
         print(
             f"mode {args.mode}, {args.rate:g} reports/s for {args.seconds:g} s, "
             f"leader gone at {args.at:g} s; "
-            f"load average {os.getloadavg()[0]:.1f} on 2 cores"
+            f"load average {os.getloadavg()[0]:.1f} on 2 cores, {machine}"
         )
         print(
             "| reports made | acknowledged | in the database once | stored twice | lost | "
-            "writes stopped for (longest gap) | answers seen | stream: created events / acknowledged |"
+            "writes stopped for (longest gap) | answers seen | stream: created events / acknowledged "
+            "| list reads (not retried) |"
         )
-        print("|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|")
         print(
             f"| {reporters.sent} | {len(acked)} | {once} | {twice} "
             f"| {reporters.sent - len(acked)} "
             f"| {'never' if back is None else f'{back:.1f} s'} "
             f"| {', '.join(f'{k}: {v}' for k, v in sorted(reporters.answers.items()))} "
-            f"| {len(stream.created & acked)} / {len(acked)} ({stream.reconnects} reconnects) |"
+            f"| {len(stream.created & acked)} / {len(acked)} ({stream.reconnects} reconnects) "
+            f"| {', '.join(f'{k}: {v}' for k, v in sorted(readers.seen.items()))} |"
         )
     finally:
         server.terminate()

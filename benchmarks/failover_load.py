@@ -25,6 +25,10 @@ from cases.model import scoped_key
 from store.engine import normalize_url
 
 RETRY_S = 0.5  # the pause before a report is sent again
+READ_EVERY_S = 0.1  # a dispatcher's list, read this often by Readers
+# Longer than the server's GRIDMAP_DATABASE_WAIT_S (10 s): during a switchover a request waits that
+# long for the new primary, and a client that gives up first sees its own timeout as an error.
+CLIENT_TIMEOUT_S = 30
 
 
 class Reporters:
@@ -57,7 +61,7 @@ class Reporters:
 
     def _one(self, key: str, n: int) -> None:
         made = time.monotonic()
-        with httpx.Client(timeout=10) as client:
+        with httpx.Client(timeout=CLIENT_TIMEOUT_S) as client:
             while time.monotonic() - made < self.give_up_s:
                 try:
                     answer = client.post(
@@ -81,6 +85,28 @@ class Reporters:
         """The longest stretch without an acknowledgement from `moment` on (None: none came after)."""
         after = sorted(t for t in self.ack_times if t > moment)
         return max((b - a for a, b in itertools.pairwise([moment, *after])), default=None)
+
+
+class Readers:
+    """A dispatcher's `/cases` list, read again and again while the leader goes: every answer counted
+    (a read is never retried: any answer but 200 is an error the dispatcher saw)."""
+
+    def __init__(self, base: str, token: str) -> None:
+        self.base, self.token = base, token
+        self.seen: Counter[str] = Counter()
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        """Read every READ_EVERY_S until stopped."""
+        headers = {"Authorization": f"Bearer {self.token}"}
+        with httpx.Client(timeout=CLIENT_TIMEOUT_S, headers=headers) as client:
+            while not self.stop.is_set():
+                try:
+                    kind = str(client.get(f"{self.base}/cases", params={"limit": 20}).status_code)
+                except httpx.HTTPError as exc:
+                    kind = type(exc).__name__
+                self.seen[kind] += 1
+                time.sleep(READ_EVERY_S)
 
 
 class Stream:

@@ -82,9 +82,8 @@ def serve(
             **proxies,
         )  # fmt: skip
         return
-    app_ = create_app(
-        settings, engine=engine_for(url, service=True), locate_from_memory=True, token_cache_s=TOKEN_CACHE_S
-    )
+    engine = engine_for(url, service=True, wait_s=settings.database_wait_s)
+    app_ = create_app(settings, engine=engine, locate_from_memory=True, token_cache_s=TOKEN_CACHE_S)
     uvicorn.run(app_, host=host, port=port, log_level=log_level, **proxies)
 
 

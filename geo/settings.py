@@ -46,7 +46,16 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="A standby whose data may be older than this is not read from"
     )
     read_your_writes_s: float = Field(
-        default=10.0, ge=0, description="After a write, the same client's reads go to the primary this long"
+        default=10.0,
+        ge=0,
+        description="How long a write's WAL position is kept for its client (cookie; user name in a process)",
+    )
+    # A switchover leaves no primary for a few seconds: requests wait for the new one (store.connect_wait).
+    database_wait_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=60,
+        description="How long a request waits for a database server (a switchover) before 503",
     )
 
     snap_tolerance_m: float = Field(

@@ -64,11 +64,15 @@ SERVICE_CONNECT_ARGS = {"prepare_threshold": 1, "options": "-c plan_cache_mode=f
 
 
 @lru_cache(maxsize=8)
-def engine_for(url: str, *, service: bool = False) -> Engine:
-    """One pooled engine per URL (and use) for the life of the process."""
+def engine_for(url: str, *, service: bool = False, wait_s: float = 0.0) -> Engine:
+    """One pooled engine per URL (and use) for the life of the process; its new connections wait
+    up to `wait_s` for a server that accepts them (store.connect_wait)."""
+    from store.connect_wait import wait_for_a_server  # it imports nothing of this module's
+
     connect_args = SERVICE_CONNECT_ARGS if service else {}
     engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, connect_args=connect_args)
     event.listen(engine, "handle_error", _standby_is_a_lost_connection)
+    wait_for_a_server(engine, wait_s)
     return engine
 
 

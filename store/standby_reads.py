@@ -31,14 +31,17 @@ from sqlalchemy.sql import Select, TextClause
 
 from geo.settings import Settings
 from store.engine import SERVICE_CONNECT_ARGS, normalize_url
+from store.wal_positions import lsn_number
 
 # One round trip, which is also the pool's ping.
 REPLAY_SQL = """
 SELECT pg_is_in_recovery(),
        coalesce(pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn(), true),
        EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming'),
-       extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp())::float8
+       extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp())::float8,
+       pg_last_wal_replay_lsn()::text
 """
+REPLAY = "gridmap_replay"  # a pooled connection's info: its server's Replay as of its checkout
 CONNECT_TIMEOUT_S = 3
 NO_PRIMARY_TRUST_S = 5.0  # how long "no primary answers" is believed before it is asked again
 
@@ -51,6 +54,11 @@ class Replay:
     caught_up: bool  # it has replayed every WAL record it received
     streaming: bool  # its WAL receiver streams from a primary
     last_replay_age_s: float | None  # age of the last replayed transaction
+    replay_lsn: int | None = None  # how far it replayed the primary's WAL (None on a primary)
+
+    def has_replayed(self, lsn: int) -> bool:
+        """Whether a read here sees every commit below `lsn` (a primary has them all)."""
+        return not self.standby or (self.replay_lsn is not None and self.replay_lsn >= lsn)
 
 
 def staleness_s(replay: Replay) -> float | None:
@@ -66,10 +74,10 @@ def read_replay(connection: psycopg.Connection) -> Replay:
     """Ask a server for its Replay (leaves no transaction open)."""
     with connection.cursor() as cursor:
         cursor.execute(REPLAY_SQL, prepare=False)
-        standby, caught_up, streaming, age = cursor.fetchone()
+        standby, caught_up, streaming, age, lsn = cursor.fetchone()
     if connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         connection.rollback()
-    return Replay(bool(standby), bool(caught_up), bool(streaming), age)
+    return Replay(bool(standby), bool(caught_up), bool(streaming), age, lsn_number(lsn) if lsn else None)
 
 
 class StandbyConnector:
@@ -85,12 +93,14 @@ class StandbyConnector:
         self._params.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
         self._no_primary_at = -math.inf
 
-    def fresh_enough(self, connection: psycopg.Connection) -> bool:
-        """Whether reads may use this connection now (the check on every checkout)."""
-        age = staleness_s(read_replay(connection))
+    def fresh_enough(self, connection: psycopg.Connection) -> Replay | None:
+        """The server's Replay if reads may use this connection now, else None (the check on
+        every checkout)."""
+        replay = read_replay(connection)
+        age = staleness_s(replay)
         if age is None:
-            return time.monotonic() - self._no_primary_at < NO_PRIMARY_TRUST_S
-        return age <= self.max_lag_s
+            return replay if time.monotonic() - self._no_primary_at < NO_PRIMARY_TRUST_S else None
+        return replay if age <= self.max_lag_s else None
 
     def connect(self) -> psycopg.Connection:
         """A connection to a fresh standby, else to the primary, else to a cut-off standby."""
@@ -179,7 +189,8 @@ def read_engine(url: str, max_lag_s: float) -> Engine:
             fresh = connector.fresh_enough(dbapi_connection)
         except psycopg.Error as exc:
             raise DisconnectionError("lost: " + str(exc)) from exc
-        if not fresh:
+        record.info[REPLAY] = fresh  # how far this server had replayed when handed out
+        if fresh is None:
             # SQLAlchemy drops the connection and makes another (connector.connect).
             raise DisconnectionError("a standby lagging beyond GRIDMAP_READ_MAX_LAG_S")
 
@@ -189,18 +200,36 @@ def read_engine(url: str, max_lag_s: float) -> Engine:
 class StandbyReadSession(Session):
     """A read session: SELECTs run on the read engine, anything else (an audit entry) on the primary."""
 
-    def __init__(self, *, primary: Engine, standby: Engine, **kwargs: object) -> None:
-        """Both engines in autocommit: every statement stands alone."""
+    def __init__(
+        self, *, primary: Engine, standby: Engine, read_after: int | None = None, **kwargs: object
+    ) -> None:
+        """Both engines in autocommit: every statement stands alone. `read_after`: a WAL position
+        (the client's last write) the standby must have replayed, else the reads go to the primary."""
         kwargs["bind"] = primary
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self._standby = standby
+        self._standby: Engine | None = standby
+        self._read_after = read_after
 
     def get_bind(self, mapper=None, clause=None, **kwargs):
         """The read engine for a SELECT, the primary for the rest (and for a connection asked for
         without a statement: what it will run is unknown)."""
-        if clause is not None and _is_read(clause):
+        if clause is not None and _is_read(clause) and self._standby_has_replayed():
             return self._standby
         return super().get_bind(mapper, clause=clause, **kwargs)
+
+    def _standby_has_replayed(self) -> bool:
+        """Whether the read connection's server has the client's last write (checked once: the
+        session keeps that connection)."""
+        if self._standby is None:
+            return False
+        if self._read_after is not None:
+            connection = self.connection(bind_arguments={"bind": self._standby})
+            replay: Replay | None = connection.info.get(REPLAY)
+            if replay is None or not replay.has_replayed(self._read_after):
+                self._standby = None  # behind the client's write: this session reads the primary
+                return False
+            self._read_after = None
+        return True
 
 
 # A statement that may write, or take a lock or a sequence value, goes to the primary.
@@ -227,7 +256,8 @@ def reads_on_standbys(settings: Settings) -> bool:
 
 
 def standby_sessions(settings: Settings, primary: Engine) -> sessionmaker[Session] | None:
-    """Sessions for reads that a fresh standby may serve; None when the settings keep reads home."""
+    """Sessions for reads that a fresh standby may serve (`sessions(read_after=lsn)`: one that has
+    replayed that far); None when the settings keep reads home."""
     url = standby_read_url(settings.database_url, settings.read_database_url, settings.read_from_standby)
     if url is None:
         return None

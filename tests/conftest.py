@@ -78,6 +78,7 @@ def settings() -> Settings:
     return Settings(
         database_url=None, secret_key=TEST_SECRET, background_jobs=False, login_per_minute=10_000,
         public_intake_per_minute=10_000, open311_public_reads_per_minute=10_000,
+        database_wait_s=1,  # a test of a lost database waits one second, not ten, before its 503
     )  # fmt: skip
 
 

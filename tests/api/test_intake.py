@@ -4,6 +4,7 @@ answered on its own, retries inside a batch are settled by key, and one bad repo
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from contextlib import nullcontext
 from types import SimpleNamespace
@@ -182,3 +183,66 @@ def test_after_a_lost_commit_the_keyed_reports_are_settled_by_their_keys(state, 
         detail, created = answer
         assert not created and detail["description"] == item.description  # found by its key
     assert count(session, "SELECT count(*) FROM cases") == 3  # each stored once
+
+
+class FirstStatementLost(CommitLost):
+    """The test's session, except that its first statement finds the connection lost (a
+    switchover: the old primary shut down): nothing ran, the transaction is gone."""
+
+    lost = True
+
+    def connection(self, *args, **kwargs):
+        if FirstStatementLost.lost:
+            FirstStatementLost.lost = False
+            raise OperationalError("INSERT", {}, Exception("terminating connection: administrator command"))
+        return self.session.connection(*args, **kwargs)
+
+    def commit(self) -> None:
+        self.session.commit()
+
+
+def test_a_batch_that_lost_its_connection_before_commit_is_held_and_written_once_it_is_back(
+    state, session, batches
+):
+    # Nothing was stored: the report is written again (even without a key) instead of answered
+    # with the error, as long as GRIDMAP_DATABASE_WAIT_S allows.
+    FirstStatementLost.lost = True
+    state.sessions = lambda: nullcontext(FirstStatementLost(session))
+    state.settings = SimpleNamespace(database_wait_s=5.0)
+    (answer,) = submit_all(state, [intake(0, idempotency_key=None)])
+    assert not isinstance(answer, Exception), answer
+    detail, created = answer
+    assert created and detail["description"] == "路边垃圾 0"
+    assert batches == [1, 1]
+    assert count(session, "SELECT count(*) FROM cases") == 1
+
+
+def test_without_a_wait_a_batch_that_lost_its_connection_is_answered_with_the_error(state, session, batches):
+    FirstStatementLost.lost = True
+    state.sessions = lambda: nullcontext(FirstStatementLost(session))
+    state.settings = SimpleNamespace(database_wait_s=0.0)
+    (answer,) = submit_all(state, [intake(0, idempotency_key=None)])
+    assert isinstance(answer, OperationalError)
+    assert count(session, "SELECT count(*) FROM cases") == 0
+
+
+def test_a_report_is_held_no_longer_than_the_wait_from_its_arrival(state, session, batches):
+    # Reports queued behind a held batch do not wait a second bound of their own.
+    FirstStatementLost.lost = True
+    state.sessions = lambda: nullcontext(FirstStatementLost(session))
+    state.settings = SimpleNamespace(database_wait_s=5.0)
+
+    async def run():
+        writer = IntakeWriter(state)
+        task = asyncio.create_task(writer.run())
+        long_ago = time.monotonic() - 6  # arrived more than the wait ago
+        try:
+            case = intake_service.NewCase(intake(0, idempotency_key=None), "test")
+            held = writer.submit(Submitted(case, True, arrived=long_ago))
+            return await asyncio.gather(held, return_exceptions=True)
+        finally:
+            task.cancel()
+
+    (answer,) = asyncio.run(run())
+    assert isinstance(answer, OperationalError)
+    assert batches == [1]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 
 import httpx
 import psycopg
@@ -23,10 +24,12 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from access.roles import Role
-from benchmarks.failover_load import Reporters, Stream, stored_once
+from api.read_your_writes import HEADER
+from benchmarks.failover_load import Readers, Reporters, Stream, stored_once
 from geo.settings import Settings
 from store import standby_reads, users
 from store.engine import normalize_url
+from store.wal_positions import primary_lsn
 from tests import factories as f
 from tests.ha.conftest import report
 from tests.live import server, sign_in
@@ -153,6 +156,64 @@ def test_a_client_reads_its_own_write_at_once_others_when_the_standbys_have_it(h
     assert httpx.get(f"{base}/cases/{case}", headers=other_auth).status_code == 200
 
 
+def test_a_read_after_a_write_position_uses_a_standby_only_once_it_has_replayed_it(healthy):
+    ha = healthy
+    sessions, primary = _sessions(ha, max_lag_s=60)
+    ha.wait_replayed()
+    for port in ha.standby_ports():  # within the bound, but behind what is written next
+        ha.set_replay(port, paused=True)
+    _write_on_primary(ha)
+    wrote = primary_lsn(primary)
+    assert _served_by(sessions)[1]  # without a position: a standby
+    with sessions(read_after=wrote) as session:  # with it: only a server that has the write
+        assert session.execute(text("SELECT pg_is_in_recovery()")).scalar_one() is False
+    ha.resume_all()
+    # Once replayed (the test's commits were not flushed at once: wait for the WAL, not the write
+    # position wait_replayed compares with), the same position reads a standby again.
+    deadline = time.monotonic() + 20
+    while True:
+        with sessions(read_after=wrote) as session:
+            port, standby = session.execute(text("SELECT inet_server_port(), pg_is_in_recovery()")).one()
+        if standby:
+            break
+        assert time.monotonic() < deadline, "no standby was read from once it had replayed the write"
+        time.sleep(0.2)
+    assert port in ha.standby_ports()
+    with ha.connect(port) as conn:
+        assert conn.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (_pg_lsn(wrote),)).fetchone()[0]
+    primary.dispose()
+
+
+def _pg_lsn(lsn: int) -> str:
+    return f"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:X}"
+
+
+def test_a_token_client_reads_its_write_on_another_server_process(healthy, served):
+    # Two `gridmap serve` processes share nothing but the database, as the workers of
+    # `serve --workers 2` do: the write goes to one, the read to the other.
+    ha, (first, writer_auth, other_auth) = healthy, served
+    ha.wait_replayed()
+    for port in ha.standby_ports():
+        ha.set_replay(port, paused=True)
+    with server(ha.url, read_from_standby="true", read_max_lag_s="60") as second:
+        made = httpx.post(f"{first}/cases", json=report("另一进程读己之写"), headers=writer_auth)
+        assert made.status_code == 201, made.text
+        wrote, case = made.headers[HEADER], made.json()["id"]
+        # The second process never saw the write: a client without its position reads a standby.
+        assert httpx.get(f"{second}/cases/{case}", headers=other_auth).status_code == 404
+        echoed = {**writer_auth, HEADER: wrote}
+        assert httpx.get(f"{second}/cases/{case}", headers=echoed).status_code == 200
+        listed = httpx.get(f"{second}/cases", params={"limit": 500}, headers=echoed)
+        assert listed.status_code == 200 and case in {c["id"] for c in listed.json()["items"]}
+        # A browser brings it back in the cookie.
+        cookie = {"Cookie": f"gridmap_wrote={wrote}", **other_auth}
+        assert httpx.get(f"{second}/cases/{case}", headers=cookie).status_code == 200
+        bad = httpx.get(f"{second}/cases/{case}", headers={**writer_auth, HEADER: "0/16B3"})
+        assert bad.status_code == 422 and HEADER in bad.text
+    ha.resume_all()
+    ha.wait_replayed()
+
+
 def test_without_etcd_the_primary_demotes_itself_writes_get_503_and_reads_go_on(healthy, served):
     ha, (base, auth, reader) = healthy, served
     made = httpx.post(f"{base}/cases", json=report("etcd 之前"), headers=auth)
@@ -199,6 +260,31 @@ def _wait_until_no_primary(ha, timeout_s: float) -> None:
 
 RATE, SECONDS, KILL_AT = 20, 14, 4  # reports a second, for how long, when the primary goes
 BACK_WITHIN_S = 30
+
+
+SWITCH_RATE, SWITCH_SECONDS, SWITCH_AT = 20, 10, 3
+
+
+def test_a_planned_switchover_under_keyed_intake_and_reads_shows_no_client_an_error(healthy):
+    ha = healthy
+    with server(ha.url, public_intake_per_minute="100000") as base:
+        auth = sign_in(base, normalize_url(ha.url), Role.DISPATCHER, f.COUNTY)
+        reporters = Reporters(base, SWITCH_RATE, SWITCH_SECONDS, lambda n: report(f"切换 {n}"), workers=32)
+        readers = Readers(base, auth["Authorization"].removeprefix("Bearer "))
+        load = threading.Thread(target=reporters.run)
+        reader = threading.Thread(target=readers.run)
+        load.start()
+        reader.start()
+        time.sleep(SWITCH_AT)
+        old, new = ha.cluster.switchover(progress=lambda m: None)  # returns once the old one follows
+        load.join()
+        readers.stop.set()
+        reader.join()
+    assert old != new
+    # Not a 503 even: the requests waited for the new primary (GRIDMAP_DATABASE_WAIT_S).
+    assert reporters.answers == Counter({"201": reporters.sent}), reporters.answers
+    assert set(readers.seen) == {"200"}, readers.seen
+    assert stored_once(ha.url, reporters.acked) == (reporters.sent, 0)
 
 
 def test_kill_9_of_the_primary_under_keyed_intake_loses_nothing_and_the_service_comes_back(healthy):
