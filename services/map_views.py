@@ -5,6 +5,7 @@ The map page, its TileJSON and its data routes ask here; the store answers the q
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -69,8 +70,7 @@ def map_view(
 ) -> MapView:
     """What the map page for these parameters shows, with the extent of everything and its generation."""
     spec = _view(session, user, view=view, unit=unit, grid=grid, plan=plan)
-    spec.extent, spec.generation = mapdata.all_bounds(session), generation(session)
-    return spec
+    return replace(spec, extent=mapdata.all_bounds(session), generation=generation(session))
 
 
 def _view(

@@ -18,6 +18,7 @@ ALLOWED = {
     "api/access.py": "THE permission check: tokens, throttles and scopes read on every request",
     "api/live.py": "the live feed's plumbing (lead, issue 13)",
     "api/live_feed.py": "the live feed's plumbing (lead, issue 13)",
+    "api/read_your_writes.py": "which server a read goes to: the WAL position the client wrote at (HA wiring)",
     "api/routes/health.py": "the migration revision the database is at",
     "api/routes/locate.py": "/locate (h19l's, being changed)",
     "cli/common.py": "the command's engine, sessions and migrations",
