@@ -103,7 +103,10 @@ def create_app(
             use(app, engine_for(resolve_database_url(settings), service=True))
         if locate_from_memory:
             app.state.locate_cache = LocateCache(
-                app.state.engine, tolerance_m=settings.snap_tolerance_m, on_snapshot=spare_the_collector
+                app.state.engine,
+                tolerance_m=settings.snap_tolerance_m,
+                folder=settings.home / "locate",
+                on_snapshot=spare_the_collector,
             )
         app.state.feed = live.make_feed(app.state.engine)
         app.state.feed.open_streams = lambda: app.state.stream_slots.open
