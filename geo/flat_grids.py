@@ -46,10 +46,12 @@ def arrays(geometries: np.ndarray) -> dict[str, np.ndarray]:
     geometries = np.asarray(geometries, dtype=object)
     empty = shapely.is_missing(geometries) | shapely.is_empty(geometries)
     # One layout for all: a Polygon becomes a MultiPolygon of one, a missing item an empty one.
-    every = np.array([shapely.MultiPolygon()] * len(geometries), dtype=object)
-    for i in np.flatnonzero(~empty):
-        g = geometries[i]
-        every[i] = g if isinstance(g, shapely.MultiPolygon) else shapely.MultiPolygon([g])
+    kind = shapely.get_type_id(geometries)
+    every = np.full(len(geometries), shapely.MultiPolygon(), dtype=object)
+    single = np.flatnonzero(~empty & (kind == shapely.GeometryType.POLYGON))
+    every[single] = shapely.multipolygons(geometries[single], indices=np.arange(len(single)))
+    multi = np.flatnonzero(~empty & (kind == shapely.GeometryType.MULTIPOLYGON))
+    every[multi] = geometries[multi]
     if len(every):
         _, coords, (rings, parts, geoms) = shapely.to_ragged_array(every)
     else:
