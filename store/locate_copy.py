@@ -18,7 +18,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from sqlalchemy import create_engine, text
@@ -32,6 +32,15 @@ from store.units import valid_at_sql
 
 URL_VARIABLE = "GRIDMAP_LOCATE_COPY_URL"  # not a command-line argument: the URL may hold a password
 LAYERS = ("grid", "micro")
+
+
+class _Unit(NamedTuple):
+    code: str
+    level: str
+    name: str
+    kind: str | None
+    version: int
+
 
 _IDENTITY_SQL = """
     SELECT (SELECT n FROM unit_change_count) AS changes, current_database() AS database,
@@ -56,6 +65,12 @@ def load_arrays(session: Session) -> dict[str, np.ndarray]:
                WHERE {valid_at_sql("v", None)} ORDER BY v.code"""
         )
     ).all()
+    # The polygons first, then the rows without them: the WKB is not kept while the arrays are made.
+    geometries = {
+        level: from_wkb_array([r.wkb for r in rows if r.level == level])
+        for level in (Level.GRID, Level.MICRO_GRID)
+    }
+    rows = [_Unit(r.code, r.level, r.name, r.kind, r.version) for r in rows]
     codes = np.array([r.code for r in rows], dtype="S18")  # sorted (ORDER BY): searchsorted finds a code
     names = [r.name.encode() for r in rows]
     levels = sorted({r.level for r in rows})
@@ -70,8 +85,7 @@ def load_arrays(session: Session) -> dict[str, np.ndarray]:
     out["kinds"] = np.array([x.encode() for x in kinds], dtype="S")
     for layer, level in zip(LAYERS, (Level.GRID, Level.MICRO_GRID), strict=True):
         which = [i for i, r in enumerate(rows) if r.level == level]
-        geometries = from_wkb_array([rows[i].wkb for i in which]) if which else np.empty(0, dtype=object)
-        out |= {f"{layer}.{k}": a for k, a in flat_grids.arrays(geometries).items()}
+        out |= {f"{layer}.{k}": a for k, a in flat_grids.arrays(geometries.pop(level)).items()}
         out[f"{layer}.unit"] = np.array(which, dtype=np.int32)
         out[f"{layer}.kind"] = np.array([kinds.index(rows[i].kind or "") for i in which], dtype=np.uint8)
         out[f"{layer}.version"] = np.array([rows[i].version for i in which], dtype=np.int32)

@@ -34,29 +34,24 @@ class BadFile(Exception):
 
 def write(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
     """Write the arrays and `meta` (JSON values) to `path` atomically."""
-    layout, offset = {}, 0
+    layout, pieces, offset = {}, [], 0
     for name, a in arrays.items():
-        offset = -(-offset // _ALIGN) * _ALIGN
-        layout[name] = {"dtype": a.dtype.str, "shape": list(a.shape), "offset": offset}
-        offset += a.nbytes
+        start = -(-offset // _ALIGN) * _ALIGN
+        layout[name] = {"dtype": a.dtype.str, "shape": list(a.shape), "offset": start}
+        # The arrays' own bytes (no copy of a copy: at 400,000 grids they are ~100 MB).
+        pieces += [b"\0" * (start - offset), memoryview(np.ascontiguousarray(a)).cast("B")]
+        offset = start + a.nbytes
     digest = hashlib.blake2b()
-    body = []
-    position = 0
-    for name, a in arrays.items():
-        pad = b"\0" * (layout[name]["offset"] - position)
-        data = np.ascontiguousarray(a).tobytes()
-        body += [pad, data]
-        position = layout[name]["offset"] + len(data)
-    for piece in body:
+    for piece in pieces:
         digest.update(piece)
     header = json.dumps(
-        {"format": FORMAT, "meta": meta, "arrays": layout, "size": position, "digest": digest.hexdigest()}
+        {"format": FORMAT, "meta": meta, "arrays": layout, "size": offset, "digest": digest.hexdigest()}
     ).encode()
     temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
         with open(temporary, "wb") as out:
             out.write(MAGIC + len(header).to_bytes(8, "little") + header)
-            for piece in body:
+            for piece in pieces:
                 out.write(piece)
             out.flush()
             os.fsync(out.fileno())
