@@ -39,7 +39,7 @@ def write(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> No
         start = -(-offset // _ALIGN) * _ALIGN
         layout[name] = {"dtype": a.dtype.str, "shape": list(a.shape), "offset": start}
         # The arrays' own bytes (no copy of a copy: at 400,000 grids they are ~100 MB).
-        pieces += [b"\0" * (start - offset), memoryview(np.ascontiguousarray(a)).cast("B")]
+        pieces += [b"\0" * (start - offset), np.ascontiguousarray(a).reshape(-1).view(np.uint8)]
         offset = start + a.nbytes
     digest = hashlib.blake2b()
     for piece in pieces:

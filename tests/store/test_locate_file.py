@@ -121,3 +121,19 @@ async def until(condition, timeout_s: float = 60.0) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("the cache did not get there")
+
+
+def test_arrays_round_trip_empty_ones_too(tmp_path):
+    # A county without micro-grids has an empty layer: its arrays are of size 0.
+    arrays = {
+        "numbers": np.arange(5),
+        "coords": np.empty((0, 2)),
+        "codes": np.array([b"411681", b"41"], dtype="S"),
+        "last": np.empty(0, dtype=np.int32),
+    }
+    locate_file.write(tmp_path / "x.locate", arrays, {"changes": 3})
+    meta, mapped = locate_file.open_mapped(tmp_path / "x.locate")
+    assert meta == {"changes": 3}
+    for name, a in arrays.items():
+        assert mapped[name].dtype == a.dtype and mapped[name].shape == a.shape
+        assert np.array_equal(mapped[name], a)
