@@ -32,6 +32,7 @@ from store.units import valid_at_sql
 
 URL_VARIABLE = "GRIDMAP_LOCATE_COPY_URL"  # not a command-line argument: the URL may hold a password
 LAYERS = ("grid", "micro")
+BUILD_NICENESS = 10  # the child's scheduling priority, below the server's workers
 
 
 class _Unit(NamedTuple):
@@ -109,6 +110,8 @@ def build(url: str, path: Path) -> dict[str, Any]:
 
 def main() -> None:
     """The child's entry point: build the copy at argv[1] from the database in URL_VARIABLE."""
+    # Below the serving processes: on a machine of few cores the build yields the CPU to answers.
+    os.nice(BUILD_NICENESS)
     started = time.perf_counter()
     meta = build(os.environ[URL_VARIABLE], Path(sys.argv[1]))
     print(
