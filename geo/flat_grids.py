@@ -43,6 +43,14 @@ _MIN_CELLS = 1024
 
 def arrays(geometries: np.ndarray) -> dict[str, np.ndarray]:
     """The flat arrays of (multi)polygons in storage lon/lat; None or empty: an item covering nothing."""
+    return combined([ragged(geometries)])
+
+
+def ragged(geometries: np.ndarray) -> dict[str, np.ndarray]:
+    """The polygons' part of the arrays (no index yet): coords, rings, parts, geoms and bounds.
+
+    Made chunk by chunk and `combined`, a large layer never has all its shapely objects at once.
+    """
     geometries = np.asarray(geometries, dtype=object)
     empty = shapely.is_missing(geometries) | shapely.is_empty(geometries)
     # One layout for all: a Polygon becomes a MultiPolygon of one, a missing item an empty one.
@@ -56,18 +64,28 @@ def arrays(geometries: np.ndarray) -> dict[str, np.ndarray]:
         _, coords, (rings, parts, geoms) = shapely.to_ragged_array(every)
     else:
         coords, rings, parts, geoms = np.empty((0, 2)), *(np.zeros(1, dtype=np.int64),) * 3
-    bounds = shapely.bounds(every).reshape(-1, 4)
-    cells, start, items = _buckets(bounds, ~empty)
     return {
         "coords": np.ascontiguousarray(coords, dtype=np.float64),
         "rings": rings.astype(np.int64),
         "parts": parts.astype(np.int64),
         "geoms": geoms.astype(np.int64),
-        "bounds": np.ascontiguousarray(bounds, dtype=np.float64),
-        "cells": np.array([cells.x0, cells.y0, cells.dx, cells.dy, cells.ncols, cells.nrows]),
-        "bucket_start": start,
-        "bucket_items": items,
+        "bounds": np.ascontiguousarray(shapely.bounds(every).reshape(-1, 4), dtype=np.float64),
     }
+
+
+def combined(chunks: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The arrays of consecutive chunks' `ragged` arrays, with the bucket index over all of them."""
+    out: dict[str, np.ndarray] = {"coords": np.concatenate([c["coords"] for c in chunks])}
+    # Each offset array indexes the next level down: shift a chunk's by what came before it.
+    for name, below in (("rings", "coords"), ("parts", "rings"), ("geoms", "parts")):
+        shift = np.cumsum([0] + [len(c[below]) - (below != "coords") for c in chunks])
+        offsets = [c[name][:-1] + shift[i] for i, c in enumerate(chunks)]
+        out[name] = np.concatenate([*offsets, [shift[-1]]]).astype(np.int64)
+    out["bounds"] = np.concatenate([c["bounds"] for c in chunks]).reshape(-1, 4)
+    cells, start, items = _buckets(out["bounds"], ~np.isnan(out["bounds"][:, 0]))
+    out["cells"] = np.array([cells.x0, cells.y0, cells.dx, cells.dy, cells.ncols, cells.nrows])
+    out["bucket_start"], out["bucket_items"] = start, items
+    return out
 
 
 def _buckets(bounds: np.ndarray, present: np.ndarray) -> tuple[Cells, np.ndarray, np.ndarray]:

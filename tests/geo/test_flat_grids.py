@@ -7,7 +7,7 @@ import shapely
 from shapely.geometry import MultiPolygon, box
 
 from benchmarks.partition import make_partition
-from geo.flat_grids import FlatPolygons, arrays
+from geo.flat_grids import FlatPolygons, arrays, combined, ragged
 
 
 def strtree_covering(geometries: np.ndarray, x: float, y: float) -> list[int]:
@@ -48,3 +48,15 @@ def test_polygons_with_holes_multipolygons_and_missing_items_round_trip():
     assert strtree_covering(geometries, 10, 10) == flat.covering(10, 10) == [0]  # a corner counts
     empty = FlatPolygons(arrays(np.empty(0, dtype=object)))
     assert len(empty) == 0 and empty.covering(1.0, 1.0) == []
+
+
+def test_arrays_made_in_chunks_are_the_arrays_made_at_once():
+    grids = make_partition(300, seed=6, removed_share=0.05, special_share=0.05)
+    geometries = np.asarray(grids.geometry.values, dtype=object)
+    geometries[[3, 40]] = None  # missing items keep their place
+    whole = arrays(geometries)
+    for size in (1, 7, 100, 299):
+        chunks = [ragged(geometries[i : i + size]) for i in range(0, len(geometries), size)]
+        made = combined(chunks)
+        assert made.keys() == whole.keys()
+        assert all(np.array_equal(made[k], whole[k], equal_nan=True) for k in whole), size

@@ -18,8 +18,9 @@ from tests.store.test_locate_cache import TOLERANCE_M, check_against_sql
 
 
 @pytest.fixture
-def built(demo_engine, tmp_path) -> tuple[Path, dict]:
+def built(demo_engine, tmp_path, monkeypatch) -> tuple[Path, dict]:
     """The demo county's copy written by the child's code, and the state it was built from."""
+    monkeypatch.setattr(locate_copy, "CHUNK_ROWS", 700)  # several chunks, cut inside both layers
     path = tmp_path / "grids.locate"
     meta = locate_copy.build(demo_engine.url.render_as_string(hide_password=False), path)
     return path, meta
