@@ -65,13 +65,13 @@ def load_arrays(session: Session) -> dict[str, np.ndarray]:
                       CASE WHEN u.level IN ('grid', 'micro_grid') THEN ST_AsBinary(v.geom) END AS wkb
                FROM unit_versions v JOIN units u USING (code)
                WHERE {valid_at_sql("v", None)} ORDER BY v.code"""
-        ).execution_options(yield_per=CHUNK_ROWS)
+        ).execution_options(stream_results=True)  # a server-side cursor: the rows come as read
     )
     # Read and converted a chunk at a time: the WKB and the shapely objects of one chunk only are
     # held at once (all of them at once took the builder to 1.3 GB at 400,000 grids).
     rows: list[_Unit] = []
     chunks: dict[str, list[dict[str, np.ndarray]]] = {Level.GRID: [], Level.MICRO_GRID: []}
-    for part in result.partitions():
+    for part in result.partitions(CHUNK_ROWS):
         for level, done in chunks.items():
             done.append(flat_grids.ragged(from_wkb_array([r.wkb for r in part if r.level == level])))
         rows += [_Unit(r.code, r.level, r.name, r.kind, r.version) for r in part]
