@@ -27,6 +27,7 @@ from tests import factories as f
 from tests.api.test_locate_cache import HALF, IN_GAP, commit_county, until
 from tests.conftest import DB_PREFIX, TEST_SECRET
 
+BUILD_WAIT_S = 180  # a bound on waiting for a build (a busy machine starves a niced child), not a timing
 IN_003 = (f.X0 + 0.002, f.Y0 + 0.008)  # grid 003 before and after its redraw
 
 
@@ -72,7 +73,7 @@ def test_both_workers_map_one_copy_and_swap_to_the_rebuilt_one_after_a_redraw(se
             current = {str(os.stat(files[0]).st_ino)} if files else set()
             return bool(current) and all(mapped(pid, folder) == current for pid in pids)
 
-        until(every_worker_maps_the_current_file, "both workers mapping the copy")
+        until(every_worker_maps_the_current_file, "both workers mapping the copy", BUILD_WAIT_S)
         [path] = folder.glob("*.locate")
         before = os.stat(path).st_ino
         changes = locate_file.read_meta(path)["changes"]
@@ -86,7 +87,7 @@ def test_both_workers_map_one_copy_and_swap_to_the_rebuilt_one_after_a_redraw(se
         with Session(plain) as session, session.begin():
             write_units(session, [feature], valid_from=datetime(2025, 1, 1, tzinfo=UTC))
         until(lambda: os.stat(path).st_ino != before and every_worker_maps_the_current_file(),
-              "both workers mapping the rebuilt copy")  # fmt: skip
+              "both workers mapping the rebuilt copy", BUILD_WAIT_S)  # fmt: skip
         assert locate_file.read_meta(path)["changes"] > changes
         assert all(str(before) not in " ".join(mapped(pid, folder)) for pid in pids)  # the old one let go
         check_answers(base, sql, version=2)
