@@ -33,9 +33,8 @@ from store.units import valid_at_sql
 URL_VARIABLE = "GRIDMAP_LOCATE_COPY_URL"  # not a command-line argument: the URL may hold a password
 LAYERS = ("grid", "micro")
 CHUNK_ROWS = 50_000  # rows read and converted at a time
-BUILD_NICENESS = (
-    5  # the child's scheduling priority, below the server's workers (10 starved it 10x on a busy machine)
-)
+# The child's scheduling priority, below the server's workers (10 starved it tenfold on a busy machine).
+BUILD_NICENESS = 5
 
 
 class _Unit(NamedTuple):
