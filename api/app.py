@@ -109,7 +109,10 @@ def create_app(
             use(app, engine_for(url, service=True, wait_s=settings.database_wait_s))
         if locate_from_memory:
             app.state.locate_cache = LocateCache(
-                app.state.engine, tolerance_m=settings.snap_tolerance_m, on_snapshot=spare_the_collector
+                app.state.engine,
+                tolerance_m=settings.snap_tolerance_m,
+                folder=settings.home / "locate",
+                on_snapshot=spare_the_collector,
             )
         app.state.feed = live.make_feed(app.state.engine)
         app.state.feed.open_streams = lambda: app.state.stream_slots.open

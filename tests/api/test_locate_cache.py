@@ -34,11 +34,16 @@ IN_GAP = (f.X0 + 0.03, f.Y0 + 0.01)  # where grid 004 is missing
 @pytest.fixture
 def committed_url(settings):
     """A database holding the test county (004 left out, a school over 001/003, a micro-grid), committed."""
+    return commit_county(settings, f"{DB_PREFIX}_locate_cache")
+
+
+def commit_county(settings: Settings, name: str) -> str:
+    """A new database `name` holding the test county of `committed_url`, committed; its URL."""
     features = [x for x in f.hierarchy() if x["properties"]["code"] != f.grid_code(4)]
     school = box(f.X0 + 0.005, f.Y0 + HALF - 0.003, f.X0 + 0.008, f.Y0 + HALF + 0.003)
     features.append(f.feature(f.grid_code(5), school, kind="special", special_type="school"))
     features.append(f.feature(f.grid_code(3) + "001", box(f.X0, f.Y0, f.X0 + 0.005, f.Y0 + 0.005)))
-    return county_database(settings, f"{DB_PREFIX}_locate_cache", features)
+    return county_database(settings, name, features)
 
 
 def until(condition, what: str, timeout_s: float = 60.0) -> None:
@@ -49,8 +54,8 @@ def until(condition, what: str, timeout_s: float = 60.0) -> None:
         time.sleep(0.05)
 
 
-def test_cached_answers_are_the_json_of_the_sql_path_and_follow_a_redraw(committed_url):
-    settings = Settings(database_url=committed_url, secret_key=TEST_SECRET)
+def test_cached_answers_are_the_json_of_the_sql_path_and_follow_a_redraw(committed_url, tmp_path):
+    settings = Settings(database_url=committed_url, secret_key=TEST_SECRET, home=tmp_path / "home")
     rng = np.random.default_rng(1)
     n = 600
     xs = rng.uniform(f.X0 - 0.002, f.X0 + f.SIZE + 0.002, n)
