@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from starlette.middleware.gzip import GZipMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from api import errors, live
+from api import errors, live, reports
 from api.access import TokenCache, authorize
 from api.intake import IntakeWriter
 from api.live_feed import StreamSlots
@@ -177,8 +177,8 @@ def create_app(
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     # live before cases: /cases/stream must not be taken for /cases/{case_id}. Routes are tried
     # in order, so the busiest (case intake, /locate) come early: JSON reports first of all, on a
-    # route that skips FastAPI's per-request work (cases.JsonReports).
-    app.router.routes.append(cases.JsonReports())
+    # route that skips FastAPI's per-request work (reports.JsonReports).
+    app.router.routes.append(reports.JsonReports())
     routers = (live, cases, locate, health, auth, grids, open311, open311_discovery, plans, coverage)
     routers = (*routers, boundaries, queue, api_keys, tilejson)
     for module in (*routers, patrol_routes):

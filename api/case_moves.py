@@ -18,7 +18,7 @@ from services import cases as case_service
 
 
 def move_of(body: Any) -> Move:
-    """The lifecycle move a request's body (api.routes.cases.TransitionIn) asks for."""
+    """The lifecycle move a request's body (api.moves.TransitionIn) asks for."""
     return Move(
         to=body.to,
         reason=body.reason or None,

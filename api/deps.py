@@ -12,10 +12,12 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
+from access.roles import Permission, User
 from api.access import user_of
 from api.errors import InvalidParameter, PayloadTooLarge
 from api.params import in_calendar
 from api.read_your_writes import PRIMARY, read_after
+from cases.rules import Rules
 from cases.worktime import SHANGHAI
 from geo import crs
 from geo.settings import Settings
@@ -137,3 +139,16 @@ async def actor(request: Request) -> str:
 
 
 ActorDep = Annotated[str, Depends(actor)]
+
+
+async def get_rules(request: Request) -> Rules:
+    """Categories, calendar and departments loaded when the app was built."""
+    return request.app.state.rules
+
+
+RulesDep = Annotated[Rules, Depends(get_rules)]
+
+
+def entitled(user: User | None) -> bool:
+    """Whether the caller may see reporters' names and phones (never a confidential reporter's)."""
+    return user is not None and user.can(Permission.READ_PERSONAL)

@@ -13,9 +13,11 @@ Last-Event-ID after RETRY_MS. See docs/live-feed.md.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
@@ -29,7 +31,7 @@ from api.access import user_of
 from api.errors import InvalidParameter
 from api.live_deflate import DeflatedStream, Segment, accepts_deflate, segment
 from api.live_feed import KEEP, Feed, StreamSlots, feed_event, sse_for
-from api.routes.cases import event_json
+from geo import geojson
 from store import case_events as store
 from store.engine import session_factory
 
@@ -170,3 +172,15 @@ def _cursor(text: str) -> store.EventCursor:
         return store.EventCursor.parse(text)
     except ValueError:
         raise InvalidParameter(f"Last-Event-ID {text[:40]!r} is not an event id of this feed") from None
+
+
+def _json_default(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def event_json(event: dict[str, Any]) -> str:
+    """An event's data line: the case as it is now."""
+    return json.dumps(
+        {"kind": event["kind"], "at": event["at"], **geojson.with_position(event["body"])},  # as in /cases
+        default=_json_default, ensure_ascii=False,
+    )  # fmt: skip

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 
 from api.errors import InvalidParameter, PayloadTooLarge, UnsupportedMediaType
-from cases.lifecycle import CaseStatus
+from cases.lifecycle import CaseStatus, Rating
 from cases.model import PhotoUpload
 
 MOVE_JSON_LIMIT = 16 * 1024
@@ -104,3 +104,16 @@ def _parse(model: type[BaseModel], raw: bytes) -> BaseModel:
         return model.model_validate_json(raw)
     except ValidationError as e:
         raise RequestValidationError(e.errors(include_url=False, include_context=False)) from None
+
+
+class TransitionIn(BaseModel):
+    """One lifecycle move and what it carries (see `allowed_moves` of the case)."""
+
+    model_config = ConfigDict(extra="forbid")
+    to: CaseStatus
+    note: str | None = Field(None, max_length=2000)
+    reason: str | None = Field(None, max_length=2000, description="Required for side paths")
+    unit: str | None = Field(None, max_length=18, description="Target unit code or department code")
+    extend_by: str | None = Field(None, max_length=12, description='e.g. "2d" (working days) or "4h"')
+    into: int | None = Field(None, description="The case this one duplicates (merge)")
+    rating: Rating | None = None

@@ -44,3 +44,7 @@ def page_headers(overrides: Mapping[str, str] | None = None, cache: str = "no-ca
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
     }
+
+
+# The phone pages (report and tasks) and their shared assets: photos previewed from blob: URLs.
+FIELD_PAGE_HEADERS = page_headers({"img-src": "'self' blob:"})

@@ -39,11 +39,11 @@ from cases.worktime import SHANGHAI
 from geo.assignment import Assignment, GridRef, Rule, Status, UnitRef
 from geo.settings import Settings
 from services.case_redraw import reassign_after_redraw
+from services.dashboard import dashboard
 from services.escalation import escalate_overdue
 from services.imports import load_demo
 from store import cases as case_store
 from store.case_stats import statistics
-from store.dashboard import dashboard
 from store.locate import locate
 from store.plan_publish import open_cases_near
 
@@ -96,7 +96,7 @@ def measure(engine, rules, runs: int) -> dict[str, str]:
         start, stop = month_bounds(month_of(END - timedelta(days=1)))
         month = [timed(lambda: statistics(session, "41", start, stop))[0] for _ in range(3)]
         out["stats province·month ms"] = f"{stats.median(month):.0f}"
-        board = [timed(lambda: dashboard(session, rules, COUNTY, now=END))[0] for _ in range(3)]
+        board = [timed(lambda: dashboard(session, rules, None, COUNTY, now=END))[0] for _ in range(3)]
         out["dashboard ms"] = f"{stats.median(board):.0f}"
     ms, moved = rolled_back(engine, lambda s: escalate_overdue(s, rules, now=END))
     out["escalation pass ms (moved)"] = f"{ms:.0f} ({moved})"

@@ -22,15 +22,15 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from access.roles import Role, User, moves_for
-from api.access import CurrentUser
+from api.access import CurrentUser, client_address
 from api.assets import PageAssets
+from api.case_answers import case_answer
 from api.case_moves import make_move as move_case
-from api.deps import SessionDep
+from api.deps import RulesDep, SessionDep, entitled
 from api.errors import NotFound, status_of
+from api.moves import TransitionIn
 from api.pages.templates import render
-from api.routes.auth import client_ip
-from api.routes.cases import RulesDep, TransitionIn, entitled, get_case
-from api.routes.queue import QueueFilterDep, page_of
+from api.queue_params import QueueFilterDep, page_of
 from cases import response_templates
 from cases.lifecycle import CaseStatus, IllegalMove, allowed_moves
 from cases.vocabulary import GROUP_OF_STATUS, OPEN_GROUPS
@@ -122,7 +122,7 @@ def case_page(
     """One case: what, where, who reported it, its assignment, clock, history, duplicates, moves."""
     if (other := _own_view(user)) is not None:
         return other
-    detail = get_case(case_id, request, session, rules, user)  # masking and audit as the API does
+    detail = case_answer(request, session, case_id, rules, user)  # masking and audit as the API does
     context = _case_context(detail, user, session, rules)
     if _is_fragment(request):
         return render("_case.html", **context)
@@ -208,7 +208,7 @@ def make_move(
             raise
         session.rollback()
         return _refused(case_id, current, to, typed, exc, session, rules, category)
-    detail = get_case(case_id, request, session, rules, user)
+    detail = case_answer(request, session, case_id, rules, user)
     return render(
         "_case.html", headers={"HX-Trigger": "case-moved"}, **_case_context(detail, user, session, rules)
     )
@@ -274,7 +274,7 @@ def export_csv(
             line += [reporter.get("name") or "", reporter.get("phone") or ""]
         writer.writerow(line)
         rows += 1
-    actor, ip = user.username if user else "public", client_ip(request)
+    actor, ip = user.username if user else "public", client_address(request)
     case_reads.record_export(session, actor, request.url.query, rows, personal=personal, ip=ip)
     session.commit()
     stamp = datetime.now().strftime("%Y%m%d-%H%M")

@@ -19,10 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.access import CurrentUser
 from api.assets import PageAssets
-from api.deps import SessionDep
+from api.deps import RulesDep, SessionDep
 from api.geojson import GeoJSONResponse
 from api.page_policy import page_headers
-from api.routes.cases import RulesDep
 from api.schemas.cases import CaseStatistics
 from api.schemas.geojson import Feature, features
 from geo.codes import CODE_PATTERN

@@ -10,7 +10,7 @@ is configured.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, FastAPI, Query, Request, Response
@@ -22,59 +22,31 @@ from access.roles import Permission
 from api.access import CurrentUser
 from api.assets import PageAssets
 from api.conditional import client_has, etag_of
-from api.deps import SessionDep, SettingsDep
+from api.deps import RulesDep, SessionDep, SettingsDep
 from api.errors import InvalidParameter, NotFound
 from api.geojson import GeoJSONResponse
-from api.routes.cases import RulesDep
+from api.map_params import (
+    MAX_ZOOM,
+    MVT,
+    TILE_VARY,
+    CodeQuery,
+    CrsQuery,
+    GridQuery,
+    key_cors,
+    tile_crs,
+    tile_source,
+)
 from api.schemas.cases import CasePoints
 from api.schemas.geojson import FeatureCollection
 from api.schemas.units import UnitPopup, UnitSearch
-from geo.codes import CODE_PATTERN, GRID_PATTERN, Level, level_of
-from geo.settings import Settings
+from geo.codes import Level, level_of
 from maps.page import render_page
-from maps.views import TileCrs, TileSource, build_map
+from maps.views import TileSource, build_map
 from services import map_layers, map_tiles, map_views
 
 router = APIRouter(tags=["map"])
 
 MAP_DIR = Path(__file__).resolve().parent.parent / "static" / "map"
-MVT = "application/vnd.mapbox-vector-tile"
-# Every credential a tile may be asked with (a `?key=` is in the URL itself): caches keep one per.
-TILE_VARY = "Authorization, Cookie, X-API-Key"
-
-
-def key_cors(request: Request) -> dict[str, str]:
-    """CORS for an answer read with `?key=` (a MapLibre page on another site): any origin may read it,
-    as the key in the URL is the whole credential; never with cookies (no Allow-Credentials), so a
-    signed-in browser's session is no use to another site. Without a key CORS stays off."""
-    return {"Access-Control-Allow-Origin": "*"} if "key" in request.query_params else {}
-MAX_ZOOM = 22
-CodeQuery = Annotated[str | None, Query(pattern=CODE_PATTERN)]
-GridQuery = Annotated[str | None, Query(pattern=GRID_PATTERN, description="A grid: it and its neighbours")]
-CrsQuery = Annotated[
-    Literal["wgs84", "gcj02"] | None,
-    Query(description="wgs84 (OSM, Tianditu, QGIS) or gcj02 (Amap, Tencent); default: the map page's"),
-]
-
-
-def tile_source(settings: Settings) -> TileSource | None:
-    """The configured background tiles, if any."""
-    if not settings.map_tile_url:
-        return None
-    return TileSource(
-        url=settings.map_tile_url,
-        attribution=settings.map_tile_attribution,
-        max_zoom=settings.map_tile_max_zoom,
-        crs=TileCrs(settings.map_tile_crs),
-        subdomains=settings.map_tile_subdomains,
-    )
-
-
-def tile_crs(settings: Settings, asked: str | None) -> str:
-    """The CRS tiles are addressed in: as asked, else the page's (GCJ-02 under a GCJ-02 background)."""
-    if asked is not None:
-        return asked
-    return "gcj02" if settings.map_tile_crs == "gcj02" and settings.map_tile_url else "wgs84"
 
 
 @router.get("/map", response_class=HTMLResponse, include_in_schema=True)
@@ -238,7 +210,6 @@ def party_cells(
         codes = [c for c in map_views.neighbourhood(session, near) if user.covers(c)]
         return map_layers.party_cells(session, codes=codes, exact=exact)
     return map_layers.party_cells(session, unit=unit or user.unit_code, exact=exact)
-
 
 
 def mount(app: FastAPI) -> None:

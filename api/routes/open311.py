@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from access.roles import User
 from api.access import CurrentUser, RateLimit
-from api.deps import SessionDep, read_body, request_session
+from api.deps import RulesDep, SessionDep, read_body, request_session
 from api.errors import InvalidParameter, NotFound, UnsupportedMediaType
 from api.open311_format import (
     Open311Route,
@@ -40,15 +40,7 @@ from api.open311_format import (
     w3c,
 )
 from api.params import in_calendar
-from api.routes.cases import (
-    JSON_LIMIT,
-    CaseIn,
-    RulesDep,
-    idempotency_key_of,
-    intake_case,
-    intake_from,
-    public_intake,
-)
+from api.reports import JSON_LIMIT, CaseIn, idempotency_key_of, intake_case, intake_from, public_intake
 from api.schemas.errors import error_responses
 from api.schemas.open311 import (
     RequestCreated,

@@ -13,12 +13,11 @@ import numpy as np
 from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from api.access import CurrentUser
+from api.access import CurrentUser, client_address
 from api.deps import SessionDep, SettingsDep, parse_at
 from api.errors import InvalidParameter
 from api.geojson import GeoJSONResponse
-from api.routes.auth import client_ip
-from api.routes.cases import REPLAYED, idempotency_key_of
+from api.reports import REPLAYED, idempotency_key_of
 from api.schemas.geojson import Geometry
 from geo import crs, patrols
 from geo.codes import GRID_PATTERN
@@ -133,7 +132,7 @@ def post_patrol(
         )
     key = idempotency_key_of(idempotency_key)
     row, created = service.record_patrol(
-        session, user, _track_points(body), settings, key=key, ip=client_ip(request)
+        session, user, _track_points(body), settings, key=key, ip=client_address(request)
     )
     session.commit()
     if not created:
@@ -155,7 +154,7 @@ def get_patrols(
     """Patrol tracks the caller may see (their own; a supervisor's workers'), by day, worker, grid."""
     assert user is not None
     seen = service.patrols_seen(
-        session, user, day=day, worker=worker, grid=grid, limit=limit, ip=client_ip(request)
+        session, user, day=day, worker=worker, grid=grid, limit=limit, ip=client_address(request)
     )
     session.commit()  # the audit entry of someone else's tracks seen, if any
     return PatrolCollection(

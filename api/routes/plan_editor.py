@@ -19,7 +19,7 @@ from api.assets import PageAssets
 from api.deps import SessionDep, SettingsDep
 from api.geojson import GeoJSONResponse
 from api.page_policy import page_headers
-from api.routes.plans import EditIn
+from api.plan_edits import EditIn
 from api.schemas.geojson import Features
 from services import plan_editor
 
@@ -98,7 +98,6 @@ def preview_edit(plan_id: int, body: EditIn, session: SessionDep) -> PreviewOut:
 def balance(plan_id: int, session: SessionDep, settings: SettingsDep) -> BalanceOut:
     """Households of every grid of the draft against its kind's size norm; the spread per kind."""
     return BalanceOut(**plan_editor.plan_balance(session, plan_id, settings))
-
 
 
 def mount(app: FastAPI) -> None:

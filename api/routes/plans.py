@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import shapely
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
-from shapely.geometry import shape
 
-from api.access import CurrentUser
+from api.access import CurrentUser, client_address
 from api.deps import ActorDep, SessionDep, SettingsDep, parse_at
 from api.errors import InvalidParameter
 from api.geojson import GeoJSONResponse
-from api.routes.auth import client_ip
+from api.plan_edits import EditIn
 from api.schemas.errors import error_responses
 from api.schemas.plans import (
     CaseAssignmentSpan,
@@ -25,11 +23,8 @@ from api.schemas.plans import (
     Publication,
     UnitDiff,
 )
-from geo import crs
 from geo.codes import CODE_PATTERN
-from geo.plan_fields import EditFields
 from geo.plan_validation import problems_geojson
-from geo.plans import Edit, Operation
 from services import plan_publish
 from services import plans as service
 
@@ -42,37 +37,6 @@ class PlanIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     unit: str = Field(pattern=CODE_PATTERN)
     title: str = Field(min_length=1, max_length=200)
-
-
-class EditIn(EditFields):
-    """One edit: the operation, the units and attributes it needs (geo.plan_fields), a GeoJSON geometry."""
-
-    operation: Operation
-    geometry: dict[str, Any] | None = Field(
-        None, description="GeoJSON geometry: a polygon (replace, create) or the line to split along"
-    )
-    crs: str = Field(
-        crs.CGCS2000, description="Coordinates of `geometry`: cgcs2000 (storage), wgs84, gcj02, ..."
-    )
-
-    def to_edit(self) -> Edit:
-        """The domain edit, with the geometry in storage lon/lat."""
-        return Edit(self.operation, self.params(), _storage_geometry(self.geometry, self.crs))
-
-
-def _storage_geometry(geojson: dict[str, Any] | None, crs_name: str) -> shapely.Geometry | None:
-    if geojson is None:
-        return None
-    try:
-        geometry = shape(geojson)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise InvalidParameter(f"geometry is not a GeoJSON geometry: {exc}") from None
-    if geometry.is_empty:
-        raise InvalidParameter("geometry is empty")
-    stored = crs.geometry_to_storage(geometry, crs_name)
-    xy = shapely.get_coordinates(stored)
-    crs.check_plausible(xy[:, 0], xy[:, 1])
-    return stored
 
 
 @router.post("/plans", status_code=201, response_model=PlanDetail)
@@ -142,7 +106,7 @@ def publish(
     plan_id: int, request: Request, session: SessionDep, settings: SettingsDep, who: ActorDep
 ) -> dict[str, Any]:
     """Publish a draft atomically; 409 naming the conflict when a unit it touches changed meanwhile."""
-    result = plan_publish.publish(session, plan_id, settings, actor=who, ip=client_ip(request))
+    result = plan_publish.publish(session, plan_id, settings, actor=who, ip=client_address(request))
     session.commit()
     return result
 

@@ -15,13 +15,12 @@ from pydantic import BaseModel
 
 from api.access import CurrentUser
 from api.assets import PageAssets
-from api.page_policy import page_headers
+from api.page_policy import FIELD_PAGE_HEADERS
 
 REPORT_DIR = Path(__file__).resolve().parent.parent / "static" / "report"
 FIELD_DIR = REPORT_DIR.parent / "field"  # what the field pages share (helpers, the offline shell)
 
 # blob: images are the thumbnails of photos not yet sent, which never leave the phone.
-PAGE_HEADERS = page_headers({"img-src": "'self' blob:"})
 
 router = APIRouter(tags=["field worker page"])
 
@@ -30,7 +29,7 @@ router = APIRouter(tags=["field worker page"])
 async def report_page() -> FileResponse:
     """The phone page for grid workers to report a case on patrol."""
     page = REPORT_DIR / "index.html"
-    return FileResponse(page, media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
+    return FileResponse(page, media_type="text/html; charset=utf-8", headers=FIELD_PAGE_HEADERS)
 
 
 class Reporter(BaseModel):
@@ -50,9 +49,8 @@ async def report_me(user: CurrentUser) -> Reporter:
     return Reporter(signed_in=True, username=user.username, role=user.role, unit_code=user.unit_code)
 
 
-
 def mount(app: FastAPI) -> None:
     """Serve the page and its assets on `app`."""
     app.include_router(router)
-    app.mount("/static/report", PageAssets(REPORT_DIR, PAGE_HEADERS, "/report"), name="report-static")
-    app.mount("/static/field", PageAssets(FIELD_DIR, PAGE_HEADERS), name="field-static")
+    app.mount("/static/report", PageAssets(REPORT_DIR, FIELD_PAGE_HEADERS, "/report"), name="report-static")
+    app.mount("/static/field", PageAssets(FIELD_DIR, FIELD_PAGE_HEADERS), name="field-static")

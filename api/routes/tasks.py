@@ -17,10 +17,9 @@ from pydantic import BaseModel
 from access.roles import moves_for
 from api.access import CurrentUser, client_address
 from api.assets import PageAssets
-from api.deps import SessionDep
+from api.deps import RulesDep, SessionDep, entitled
+from api.page_policy import FIELD_PAGE_HEADERS
 from api.photo_links import with_photo_urls
-from api.routes.cases import RulesDep, entitled
-from api.routes.report import PAGE_HEADERS
 from api.schemas.cases import CaseDetail, Photo
 from cases.lifecycle import CaseStatus
 from cases.photos import photos_by_stage
@@ -80,7 +79,9 @@ class TaskDetail(BaseModel):
 @router.get("/tasks", include_in_schema=False)
 async def tasks_page() -> FileResponse:
     """The phone page of a handler's tasks."""
-    return FileResponse(TASKS_DIR / "index.html", media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
+    return FileResponse(
+        TASKS_DIR / "index.html", media_type="text/html; charset=utf-8", headers=FIELD_PAGE_HEADERS
+    )
 
 
 @router.get("/tasks/list", response_model=TaskList)
@@ -120,8 +121,7 @@ def task_detail(
     )
 
 
-
 def mount(app: FastAPI) -> None:
     """Serve the page, its data and its assets on `app`."""
     app.include_router(router)
-    app.mount("/static/tasks", PageAssets(TASKS_DIR, PAGE_HEADERS, "/tasks"), name="tasks-static")
+    app.mount("/static/tasks", PageAssets(TASKS_DIR, FIELD_PAGE_HEADERS, "/tasks"), name="tasks-static")

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from api.conditional import client_has, etag_of
 from api.deps import SessionDep, SettingsDep
-from api.routes.maps import (
+from api.map_params import (
     MAX_ZOOM,
     TILE_VARY,
     CodeQuery,

@@ -7,7 +7,7 @@ import asyncio
 import json
 
 from api.app import create_app
-from api.routes.cases import JSON_LIMIT
+from api.reports import JSON_LIMIT
 from tests.conftest import act_as_admin, use_session
 
 CHUNK = 16 * 1024

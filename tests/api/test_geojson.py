@@ -13,7 +13,7 @@ from shapely.geometry import LineString, mapping, shape
 from sqlalchemy import text
 
 from access.roles import Role
-from api.routes.cases import event_json
+from api.live import event_json
 from geo import crs
 from services.units import export_units
 from store import users

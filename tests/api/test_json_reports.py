@@ -9,7 +9,7 @@ import uuid
 from sqlalchemy import text
 from starlette.routing import Match
 
-from api.routes.cases import JSON_LIMIT, JsonReports
+from api.reports import JSON_LIMIT, JsonReports
 from tests import factories as f
 
 INSIDE_001 = (f.X0 + 0.01, f.Y0 + 0.03)

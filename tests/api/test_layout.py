@@ -29,18 +29,21 @@ ALLOWED = {
 }
 
 
-def imports_store(path: Path) -> bool:
-    """Whether a module imports `store` (or one of its modules), at the top or inside a function."""
+def imported(path: Path) -> list[str]:
+    """The modules a module imports, at the top or inside a function."""
+    names: list[str] = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
+            names += [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0:
-            names = [node.module or ""]
-        else:
-            continue
-        if any(name.split(".")[0] == "store" for name in names):
-            return True
-    return False
+            module = node.module or ""
+            names += [module] + [f"{module}.{a.name}" for a in node.names]
+    return names
+
+
+def imports_store(path: Path) -> bool:
+    """Whether a module imports `store` (or one of its modules)."""
+    return any(name.split(".")[0] == "store" for name in imported(path))
 
 
 def modules() -> list[str]:
@@ -54,6 +57,22 @@ def test_routes_pages_and_the_command_reach_the_store_only_through_services():
     assert "api/routes/cases.py" in found and "api/pages/desk.py" in found and "cli/coverage.py" in found
     reaching = [m for m in found if m not in ALLOWED and imports_store(ROOT / m)]
     assert reaching == []
+
+
+def test_route_and_page_modules_share_no_code_with_each_other():
+    """What two routes need (a body, a parameter, a dependency, a header) lives beside them in api/,
+    not in one route module that the other imports (issue 18: Open311 took seven names from cases).
+    The pages' template renderer (api/pages/templates.py) is theirs to share."""
+    routes = [m for m in modules() if m.startswith(("api/routes/", "api/pages/"))]
+    reaching = {
+        m: sorted(
+            n
+            for n in imported(ROOT / m)
+            if n.startswith(("api.routes.", "api.pages.")) and not n.startswith("api.pages.templates")
+        )
+        for m in routes
+    }
+    assert {m: names for m, names in reaching.items() if names} == {}
 
 
 def test_the_check_sees_an_import_of_the_store_wherever_it_is(tmp_path):
