@@ -24,6 +24,7 @@ import shapely
 from pyproj import Geod
 
 from errors import Invalid
+from geo import crs
 from geo.crs import CHINA_BOUNDS
 
 GEOD = Geod(ellps="GRS80")  # CGCS2000's ellipsoid: geodesic metres on storage lon/lat
@@ -171,3 +172,22 @@ def not_patrolled(last: dict[str, datetime | None], now: datetime, days: int) ->
     """The grids (codes) with no patrol in the last `days` days, in code order."""
     limit = now - timedelta(days=days)
     return sorted(code for code, at in last.items() if at is None or at < limit)
+
+
+def grid_figure(
+    area: shapely.Geometry,
+    tracks: Sequence[shapely.Geometry],
+    passed: int,
+    since: datetime,
+    until: datetime,
+    distance_m: float,
+) -> dict[str, float | int]:
+    """A grid's patrol figure from its outline and the tracks near it (lon/lat): patrols that passed
+    it, per week, and 巡查覆盖率 within `distance_m`, measured in the grid's own metric CRS."""  # fmt: skip
+    metric = crs.metric_crs_of(area)
+    reach = [crs.to_metric(t, metric) for t in tracks]
+    return {
+        "patrols": passed,
+        "patrols_per_week": round(per_week(passed, since, until), 2),
+        "coverage_share": round(coverage_share(crs.to_metric(area, metric), reach, distance_m), 4),
+    }

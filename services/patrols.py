@@ -93,13 +93,20 @@ def patrols_seen(
 
 
 def grid_figure(
-    session: Session, grid: str, start: datetime | None, end: datetime | None, settings: Settings,
+    session: Session,
+    grid: str,
+    start: datetime | None,
+    end: datetime | None,
+    settings: Settings,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """A grid's patrol figure over [start, end) (default: the last 7 days): patrols per week and
     巡查覆盖率 (no one's track shown)."""  # fmt: skip
     since, until = period_of(start, end, now or datetime.now(SHANGHAI), FIGURE_PERIOD)
-    return store.grid_figure(session, grid, since, until, settings.patrol_coverage_distance_m)
+    reach = settings.patrol_coverage_distance_m
+    near = store.grid_patrols(session, grid, since, until, reach)
+    figure = patrols.grid_figure(near.area, near.tracks, near.passed, since, until, reach)
+    return {"grid": grid, "since": since, "until": until, "distance_m": reach, **figure}
 
 
 def expire(session: Session, retention_days: int) -> int:

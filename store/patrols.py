@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from access.roles import User
 from errors import NotFound
-from geo import coverage, crs, patrols
+from geo import coverage, patrols
 from geo.crs import METRES_PER_DEGREE_MIN, STORAGE_SRID
 from store.cases import IdempotencyConflict
 
@@ -120,10 +120,19 @@ def list_patrols(
     ).all()
 
 
-def grid_figure(
+@dataclass(frozen=True)
+class GridPatrols:
+    """A current grid's outline and the tracks that came within reach of it in a period."""
+
+    area: shapely.Geometry
+    tracks: list[shapely.Geometry]
+    passed: int  # of those, the patrols that recorded passing through the grid
+
+
+def grid_patrols(
     session: Session, grid: str, since: datetime, until: datetime, distance_m: float
-) -> dict[str, Any]:
-    """A grid's patrol figure over a period: patrols that passed it, per week, and 巡查覆盖率."""
+) -> GridPatrols:
+    """The grid's outline and the tracks of the period within `distance_m` of it (storage lon/lat)."""
     area = session.execute(
         text("SELECT ST_AsBinary(geom) FROM unit_versions WHERE code = :grid AND valid_to IS NULL"),
         {"grid": grid},
@@ -139,21 +148,8 @@ def grid_figure(
         ),
         {"grid": grid, "since": since, "until": until, "reach_deg": distance_m / METRES_PER_DEGREE_MIN},
     ).all()
-    polygon = shapely.from_wkb(bytes(area))
-    metric = crs.metric_crs_of(polygon)
-    tracks = [crs.to_metric(shapely.from_wkb(bytes(r.track)), metric) for r in rows]
-    passed = sum(1 for r in rows if r.passed)
-    return {
-        "grid": grid,
-        "since": since,
-        "until": until,
-        "distance_m": distance_m,
-        "patrols": passed,
-        "patrols_per_week": round(patrols.per_week(passed, since, until), 2),
-        "coverage_share": round(
-            patrols.coverage_share(crs.to_metric(polygon, metric), tracks, distance_m), 4
-        ),
-    }
+    tracks = [shapely.from_wkb(bytes(r.track)) for r in rows]
+    return GridPatrols(shapely.from_wkb(bytes(area)), tracks, sum(1 for r in rows if r.passed))
 
 
 def last_patrolled(session: Session, unit: str) -> dict[str, datetime | None]:
