@@ -31,30 +31,6 @@ from tests import factories
 from tests.databases import DB_PREFIX, demo_database, fresh_database
 from tests.live import TEST_SECRET  # one value for in-process and served apps
 
-# The modules that take longest run first. xdist hands out whole files (--dist loadfile) in the
-# order they were collected, so a long module collected last (tests/ha comes after tests/geo)
-# keeps one worker busy long after the other has finished: longest first, the two end together.
-# Measured on a quiet 2-core machine (docs/testing.md); a module not listed keeps its place.
-SLOWEST_FIRST = (
-    "tests/ha/",
-    "tests/browser/test_map_layers.py",
-    "tests/api/test_fuzz.py",
-    "tests/cli/test_cli.py",
-    "tests/cli/test_cli_service.py",
-    "tests/api/test_live.py",
-    "tests/browser/",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Order the collected tests longest module first (stable: a module's tests stay together)."""
-
-    def rank(item: pytest.Item) -> int:
-        return next((i for i, p in enumerate(SLOWEST_FIRST) if item.nodeid.startswith(p)), len(SLOWEST_FIRST))
-
-    items.sort(key=rank)
-
-
 TEST_DATABASE = DB_PREFIX
 DEMO_DATABASE = f"{DB_PREFIX}_demo"
 
