@@ -36,7 +36,6 @@ import shapely
 from geo.grid_raster import Cells, expand_runs
 
 ARRAYS = ("coords", "rings", "parts", "geoms", "bounds", "cells", "bucket_start", "bucket_items")
-_EPS = 1e-6  # widening of a box (in cells) when listing the cells it meets
 _CELLS_PER_ITEM = 4  # the bucket grid has at most this many cells per polygon (plus _MIN_CELLS)
 _MIN_CELLS = 1024
 
@@ -103,12 +102,7 @@ def _buckets(bounds: np.ndarray, present: np.ndarray) -> tuple[Cells, np.ndarray
     if count > most:  # a sparse area (counties far apart): coarser cells, same aspect
         dx, dy = dx * math.sqrt(count / most), dy * math.sqrt(count / most)
     cells = Cells.around(extent, dx, dy)
-    u0, v1 = cells.uv(b[:, 0], b[:, 1])
-    u1, v0 = cells.uv(b[:, 2], b[:, 3])
-    c0 = np.floor(u0 - _EPS).astype(np.int64).clip(0, cells.ncols - 1)
-    c1 = np.floor(u1 + _EPS).astype(np.int64).clip(0, cells.ncols - 1)
-    r0 = np.floor(v0 - _EPS).astype(np.int64).clip(0, cells.nrows - 1)
-    r1 = np.floor(v1 + _EPS).astype(np.int64).clip(0, cells.nrows - 1)
+    c0, c1, r0, r1 = cells.box_spans(b)
     box, row = expand_runs(r0, r1 - r0 + 1)  # each row of a box is a run of cells
     run, cell = expand_runs(row * cells.ncols + c0[box], (c1 - c0 + 1)[box])
     order = np.argsort(cell, kind="stable")

@@ -109,6 +109,17 @@ class Cells:
         """Cell coordinates (column, row, as floats): the one formula everything uses."""
         return (x - self.x0) / self.dx, (self.y0 - y) / self.dy
 
+    def box_spans(self, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """First and last column, first and last row of the cells each box (minx, miny, maxx, maxy
+        per row of `bounds`) meets, widened by _EPS so a box on a cell edge takes both cells."""
+        u0, v1 = self.uv(bounds[:, 0], bounds[:, 1])
+        u1, v0 = self.uv(bounds[:, 2], bounds[:, 3])
+        c0 = np.floor(u0 - _EPS).astype(np.int64).clip(0, self.ncols - 1)
+        c1 = np.floor(u1 + _EPS).astype(np.int64).clip(0, self.ncols - 1)
+        r0 = np.floor(v0 - _EPS).astype(np.int64).clip(0, self.nrows - 1)
+        r1 = np.floor(v1 + _EPS).astype(np.int64).clip(0, self.nrows - 1)
+        return c0, c1, r0, r1
+
     def touched(
         self, ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np.ndarray
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -239,12 +250,7 @@ class Layer:
         cells = self.cells
         assert cells is not None
         b = shapely.bounds(self.geometries[ranked]) + np.array([-widen[0], -widen[1], widen[0], widen[1]])
-        u0, v1 = cells.uv(b[:, 0], b[:, 1])
-        u1, v0 = cells.uv(b[:, 2], b[:, 3])
-        c0 = np.floor(u0 - _EPS).astype(np.int64).clip(0, cells.ncols - 1)
-        c1 = np.floor(u1 + _EPS).astype(np.int64).clip(0, cells.ncols - 1)
-        r0 = np.floor(v0 - _EPS).astype(np.int64).clip(0, cells.nrows - 1)
-        r1 = np.floor(v1 + _EPS).astype(np.int64).clip(0, cells.nrows - 1)
+        c0, c1, r0, r1 = cells.box_spans(b)
         # Each row of a polygon's box is a run of cells; keep the runs' cells that are wanted.
         which, row = expand_runs(r0, r1 - r0 + 1)
         begin, length, polygon = (
