@@ -48,6 +48,8 @@ FIGURES = (*CASE_FIGURES, *HISTORY_FIGURES)
 # History entries that count for something (the others add nothing: skipped).
 COUNTS = "(h.action IN ('reopen', 'revisited') OR h.on_time IS NOT NULL OR h.to_status = 'closed')"
 DAY = "(({0}) AT TIME ZONE 'Asia/Shanghai')::date"
+# New entries find their case by id (an index probe a partition), not by a hash of every case.
+PROBE = "CROSS JOIN LATERAL (SELECT c.unit_code, c.grid_code FROM cases c WHERE c.id = h.case_id LIMIT 1) c"
 
 
 def case_events(rel: str, sign: int) -> str:
@@ -63,24 +65,29 @@ def case_events(rel: str, sign: int) -> str:
                WHERE e.day IS NOT NULL"""
 
 
-def history_events(history: str, cases: str, sign: int) -> str:
-    """Rows a history entry of `history` adds, at the unit and grid of its case in `cases`."""
+def history_events(history: str, cases: str, sign: int, probe: bool = False) -> str:
+    """Rows a history entry of `history` adds, at the unit and grid of its case in `cases` (found
+    by id, `probe`, for a few entries)."""
     figures = ", ".join(
         f"{sign} * coalesce({cond}, false)::int AS {f}" for f, cond in HISTORY_FIGURES.items()
     )
     return f"""SELECT c.unit_code, c.grid_code, {DAY.format("h.at")} AS day,
                       0 AS received, 0 AS closed, 0::bigint AS closed_us, {figures}
-               FROM {history} h JOIN {cases} c ON c.id = h.case_id WHERE {COUNTS}"""
+               FROM {history} h {PROBE if probe else f"JOIN {cases} c ON c.id = h.case_id"} WHERE {COUNTS}"""
 
 
 def apply(events: str, shard: str) -> str:
-    """Add `events` to the roll-up: summed per unit and grid first (a batch, a county), then per key."""
+    """Add `events` to the roll-up: summed per unit, grid and day first (a batch, a county), then
+    per key (each pair's keys made once: a rebuild has millions of rows and thousands of pairs)."""
     sums = ", ".join(f"sum({f}) AS {f}" for f in FIGURES)
     adds = ", ".join(f"{f} = r.{f} + EXCLUDED.{f}" for f in FIGURES)
-    return f"""INSERT INTO case_rollup AS r (unit, day, shard, {", ".join(FIGURES)})
+    return f"""WITH e AS (SELECT coalesce(unit_code, '') AS u, coalesce(grid_code, '') AS g, day, {sums}
+                   FROM ({events}) ev GROUP BY 1, 2, 3),
+             k AS (SELECT p.u, p.g, unnest(case_rollup_keys(nullif(p.u, ''), nullif(p.g, ''))) AS unit
+                   FROM (SELECT DISTINCT u, g FROM e) p)
+        INSERT INTO case_rollup AS r (unit, day, shard, {", ".join(FIGURES)})
         SELECT k.unit, e.day, {shard}, {sums}
-        FROM (SELECT unit_code, grid_code, day, {sums} FROM ({events}) ev GROUP BY 1, 2, 3) e
-        CROSS JOIN LATERAL unnest(case_rollup_keys(e.unit_code, e.grid_code)) k(unit)
+        FROM e JOIN k ON k.u = e.u AND k.g = e.g
         GROUP BY k.unit, e.day ORDER BY k.unit, e.day
         ON CONFLICT (unit, day, shard) DO UPDATE SET {adds}"""
 
@@ -129,13 +136,11 @@ REBUILD = f"""CREATE FUNCTION case_rollup_rebuild() RETURNS void LANGUAGE plpgsq
         {apply(case_events("cases", 1) + " UNION ALL " + history_events("case_history", "cases", 1), "0")};
     END $$"""
 
-KEYS = f"""CREATE FUNCTION case_rollup_keys(unit_code text, grid_code text) RETURNS text[]
+PREFIXES = ", ".join(f"{c}, " + ", ".join(f"left({c}, {n})" for n in CODE_LENGTHS) for c in ("u", "g"))
+KEYS = f"""CREATE FUNCTION case_rollup_keys(u text, g text) RETURNS text[]
     LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE WHEN unit_code IS NULL AND grid_code IS NULL THEN ARRAY['', '~']
-        ELSE ARRAY(SELECT '' UNION SELECT c FROM unnest(ARRAY[unit_code, grid_code]) c WHERE c IS NOT NULL
-                   UNION SELECT left(c, n) FROM unnest(ARRAY[unit_code, grid_code]) c,
-                         unnest(ARRAY{list(CODE_LENGTHS)}) n WHERE length(c) > n)
-        END $$"""
+    SELECT CASE WHEN u IS NULL AND g IS NULL THEN ARRAY['', '~']
+        ELSE ARRAY(SELECT DISTINCT x FROM unnest(ARRAY['', {PREFIXES}]) x WHERE x IS NOT NULL) END $$"""
 
 
 def table() -> str:
@@ -160,7 +165,7 @@ TRIGGERS = {
                                  apply(case_events("old_cases", -1) + " UNION ALL "
                                        + history_events("case_history", "old_cases", -1), SHARD)),
     "case_rollup_history_insert": ("case_history", "INSERT", "NEW TABLE AS new_history",
-                                   apply(history_events("new_history", "cases", 1), SHARD)),
+                                   apply(history_events("new_history", "cases", 1, probe=True), SHARD)),
 }  # fmt: skip
 
 
