@@ -57,14 +57,31 @@ def locate_table(
         ),
         params,
     )
+    # Points with the same rows (inside the same grid, micro-grid and parents) get the same
+    # answer: the points are grouped by their rows here, and one of each group is answered
+    # (70,000 cases of a county lie in a few thousand such places; 300,000 rows read and grouped
+    # in Python took 15 s on a busy machine).
+    groups = session.execute(
+        text(
+            f"""SELECT min(id) AS first, array_agg(id) AS ids
+                FROM (SELECT pt.id, coalesce(string_agg(
+                             CAST(ROW(h.code, h.level, h.name, h.kind, h.version, h.distance_m) AS text),
+                             ';' ORDER BY h.level, h.code), '') AS same
+                      FROM {points_table} pt LEFT JOIN {_HITS} h ON h.point_id = pt.id
+                      GROUP BY pt.id) keyed
+                GROUP BY same"""
+        )
+    ).all()
     rows = session.execute(
         text(
             f"""SELECT pt.id AS point_id, h.code, h.level, h.name, h.kind, h.version, h.distance_m
-                FROM {points_table} pt LEFT JOIN {_HITS} h ON h.point_id = pt.id
+                FROM unnest(CAST(:first AS bigint[])) AS pt(id) LEFT JOIN {_HITS} h ON h.point_id = pt.id
                 ORDER BY pt.id, h.level, h.code"""
-        )
+        ),
+        {"first": [g.first for g in groups]},
     )
-    return _answers(session, rows, tolerance_m, at)
+    answers = _answers(session, rows, tolerance_m, at)
+    return {point_id: answers[g.first] for g in groups for point_id in g.ids}
 
 
 _HITS = "point_hits"  # (point_id, code, level, name, kind, version, distance_m): _locate_sql's rows
@@ -90,23 +107,15 @@ def _covering_sql(points_table: str, at: datetime | None) -> str:
 def _answers(
     session: Session, rows: Iterable, tolerance_m: float, at: datetime | None
 ) -> dict[int, Assignment]:
-    """Each point's answer from its rows (ordered by point), by store.locate.answer_of.
-
-    Points with the same units and no distance (inside the same grid and micro-grid) get the
-    same answer: made once (70,000 cases of a county lie in a few thousand such places).
-    """
+    """Each point's answer from its rows (ordered by point), by store.locate.answer_of."""
     by_point = [
         (point_id, [r for r in group if r.code is not None]) for point_id, group in groupby(rows, key=_point)
     ]
     parents = _parents(session, {r.code for _, hits in by_point for r in hits if r.level in _GRID_ROWS}, at)
-    made: dict[tuple, Assignment] = {}
-    out = {}
-    for point_id, hits in by_point:
-        key = tuple((r.code, r.level, r.name, r.kind, r.version, r.distance_m) for r in hits)
-        if key not in made:
-            made[key] = answer_of(session, hits, tolerance_m=tolerance_m, at=at, parents=parents)
-        out[point_id] = made[key]
-    return out
+    return {
+        point_id: answer_of(session, hits, tolerance_m=tolerance_m, at=at, parents=parents)
+        for point_id, hits in by_point
+    }
 
 
 _GRID_ROWS = (Level.GRID, _NEAREST)  # rows naming a grid: the answer names its parents
