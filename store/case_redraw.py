@@ -20,13 +20,21 @@ from sqlalchemy.orm import Session
 
 from cases.workflow import CaseState, Change
 from store.case_history import HISTORY_COLUMNS, _entry_params, state_of
-from store.cases import CASE_COLUMNS, rows_of
+from store.cases import rows_of
 from store.plan_publish import OPEN_NEAR, open_near_params
 
+# What store.case_history.state_of reads of a case, and its partition: of the stored assignment
+# (a kilobyte of JSON a case) only the last unit of its chain (70 MB less to read for a county).
+STATE_COLUMNS = """c.id, c.number, c.status, c.category, c.urgent, c.tier, c.unit_code, c.grid_code,
+    c.grid_version, c.department, c.stage, c.stage_started_at, c.stage_yellow_at, c.stage_due_at,
+    c.escalations, c.reported_at,
+    CASE WHEN c.assignment -> 'units' -> -1 IS NOT NULL
+         THEN jsonb_build_object('units', jsonb_build_array(c.assignment -> 'units' -> -1))
+    END AS assignment"""
 # Locked in id order, as every writer of many cases locks them (no deadlock between two publishes).
 # Each (id, reported_at) names its partition: one index probe a case (by id alone, every month's
 # index was probed for every case).
-LOCKED = f"""SELECT {CASE_COLUMNS}
+LOCKED = f"""SELECT {STATE_COLUMNS}
     FROM unnest(CAST(%(ids)s AS bigint[]), CAST(%(reported)s AS timestamptz[])) AS k(id, reported_at)
     JOIN cases c ON c.id = k.id AND c.reported_at = k.reported_at
     ORDER BY c.id FOR UPDATE OF c"""

@@ -48,3 +48,25 @@ def test_moved_cases_store_the_single_answer_and_one_event_each(client, session,
     assert [(e.case_id, e.kind) for e in events] == [(i, "updated") for i in moved_ids]
     assert {e.body["grid_code"] for e in events} == {new_grid}
     assert all(e.body["id"] == e.case_id and e.body["unit_code"] == new_grid for e in events)
+
+
+def test_a_case_no_grid_covered_moves_with_its_holder_when_a_grid_now_does(client, session, county):
+    # A case held in the unassigned queue by its lowest unit (as reported before the grid was
+    # drawn): no grid, the community holds it, its stored chain ends at the community.
+    case = report(client, WEST_OF_001)
+    session.execute(
+        text(
+            """UPDATE cases SET grid_code = NULL, grid_version = NULL, assign_status = 'unassigned',
+                   tier = 'community', unit_code = :community,
+                   assignment = jsonb_set(assignment, '{units}', (assignment -> 'units') - -1)
+               WHERE id = :id"""
+        ),
+        {"id": case["id"], "community": f.COMMUNITY},
+    )
+    plan = open_plan(client)
+    add(client, plan, operation="split", code=f.grid_code(1), geometry=mapping(CUT_001))
+    published = client.post(f"/plans/{plan}/publish", headers=PLANNER)
+    assert [c["id"] for c in published.json()["cases"]] == [case["id"]]
+    moved = client.get(f"/cases/{case['id']}").json()
+    # The holder was where the rule put the case (its lowest unit), so it follows the new grid.
+    assert (moved["grid_code"], moved["tier"], moved["unit_code"]) == (f.grid_code(5), "grid", f.grid_code(5))
