@@ -45,7 +45,8 @@ def locate_table(
     session.execute(text(f"ANALYZE {points_table}"))
     session.execute(text(f"DROP TABLE IF EXISTS {_HITS}"))
     params = {"at": at}
-    session.execute(text(f"CREATE TEMP TABLE {_HITS} AS {_covering_sql(points_table, at)}"), params)
+    covering = _covering_sql(points_table, at)
+    session.execute(text(f"CREATE TEMP TABLE {_HITS} ON COMMIT DROP AS {covering}"), params)
     # The nearest grid of each point no grid covers: store.locate's own search, point by point
     # (a few in a hundred of a county's cases).
     session.execute(
