@@ -2,24 +2,28 @@
 pass and a county's redraw reassignment at 100,000 / 1 M / 10 M cases over a year.
 
     .venv/bin/python -m benchmarks.bench_cases [--sizes 100000,1000000,10000000] [--runs 20] [--reuse]
-        [--name gridmap_bench_cases] [--url postgresql+psycopg://…/db --no-load] [--quick]
+        [--name gridmap_bench_cases] [--url DATABASE_URL] [--only list,stats,dashboard,escalate,redraw]
 
 A database of its own (`gridmap_bench_cases`, the demo county loaded), grown size by size with
 benchmarks.case_volume (COPY; load time printed); --reuse grows the one an earlier run left (drop
-it when done: it takes ~1.3 GB a million cases). --url measures a database loaded otherwise
-(migrated to the current head first, which backfills the roll-up; --no-load: as it is, nothing
-added). Each figure is the server's own work: the function the route calls, run in this process
-on one session (no HTTP, no JSON encoding):
+it when done: it takes ~1.3 GB a million cases); --url measures a database loaded before (by
+benchmarks.case_volume or another loader, the demo county's units in it) as it is, loading
+nothing but migrating it to the current head first (which backfills the roll-up; timed); --only
+picks figures. Each figure is the server's own work: the
+function the route calls, run in this process on one session (no HTTP, no JSON encoding):
   list      GET /cases?unit=<street>&status=<in handling>&light=red, each street in turn (p50/p95)
   stats     GET /stats for the county over the year, and for the province (41) over the last month
             (read from the daily roll-up of 0019_case_rollup; a load that bypassed its triggers,
             as case_volume's COPY does, is followed by its rebuild, timed)
   dashboard GET /stats/dashboard?unit=411681 (every figure of the first view) at 15:00 on the
             year's last day, then its parts
-  escalate  one pass of `gridmap escalate` (500 overdue cases at most), rolled back
-  redraw    every open case of the county moved to another grid (services.case_redraw), rolled back;
-            before it, the publish finds the candidates (store.plan_publish.open_cases_near over the
-            county's grids) and assigns each again (store.locate: timed on 1,000 and extrapolated).
+  escalate  three passes of `gridmap escalate` (500 overdue cases at most), each rolled back (with
+            --only escalate the first is the process's first: cold)
+  redraw    a redraw of the whole county (each grid takes the next one's outline: nearly every open
+            case moves), rolled back: the publish's two steps on the county's open cases, finding
+            and assigning them again set-based (services.case_redraw.moved_cases) and reassigning
+            the moved (reassign_after_redraw); against one store.locate per case as before (timed
+            on 1,000 and extrapolated).
 Intake at volume: benchmarks.bench_intake --cases N. The demo county is one county: "the province
 and a month" reads every case of the month (a year of 10 M cases: 830,000 a month), the same rows a
 province of 160 counties would hold. Machine load is printed: on a busy machine the figures are not
@@ -43,19 +47,22 @@ from cases.dashboard import periods
 from cases.lifecycle import OPEN_HANDLING
 from cases.partitions import month_bounds, month_of
 from cases.worktime import SHANGHAI
-from geo.assignment import Assignment, GridRef, Rule, Status, UnitRef
+from geo.codes import Level
 from geo.settings import Settings
-from services.case_redraw import reassign_after_redraw
+from geo.validation import UnitFeature
+from services.case_redraw import moved_cases, reassign_after_redraw
 from services.dashboard import dashboard
 from services.escalation import escalate_overdue
 from services.imports import load_demo
+from store import case_redraw as store_case_redraw
 from store import case_rollup
 from store import cases as case_store
 from store import dashboard as board
 from store.case_stats import statistics
+from store.geometry import from_wkb
 from store.locate import locate
 from store.migrate import upgrade
-from store.plan_publish import open_cases_near
+from store.units import write_units
 
 NAME = "gridmap_bench_cases"
 COUNTY = "411681"
@@ -91,35 +98,42 @@ def codes(session: Session, level: str) -> list[str]:
     return list(session.execute(text(sql), {"level": level, "c": COUNTY + "%"}).scalars())
 
 
-def measure(engine, rules, runs: int, quick: bool = False) -> dict[str, str]:
-    """Every figure at the database's current size."""
+PARTS = ("list", "stats", "dashboard", "escalate", "redraw")
+
+
+def measure(engine, rules, runs: int, tolerance_m: float, parts: tuple[str, ...] = PARTS) -> dict[str, str]:
+    """The figures of `parts` at the database's current size."""
     out: dict[str, str] = {}
     with Session(engine) as session:
-        streets = codes(session, "street")
-        handling = [s.value for s in OPEN_HANDLING]
-        ms = []
-        for i in range(runs):
-            f = case_store.CaseFilter(unit=streets[i % len(streets)], status=handling, light="red")
-            ms.append(timed(lambda f=f: case_store.list_cases(session, f, rules))[0])
-        out["list p50/p95 ms"] = f"{stats.median(ms):.0f} / {p95(ms):.0f}"
-        year = [
-            timed(lambda: statistics(session, COUNTY, END - timedelta(days=365), END))[0] for _ in range(3)
-        ]
-        out["stats county·year ms"] = f"{stats.median(year):.0f}"
-        start, stop = month_bounds(month_of(END - timedelta(days=1)))
-        month = [timed(lambda: statistics(session, "41", start, stop))[0] for _ in range(3)]
-        out["stats province·month ms"] = f"{stats.median(month):.0f}"
-        since = BOARD_NOW - timedelta(days=30)  # /stats' default period: both ends inside a day
-        default = [timed(lambda: statistics(session, COUNTY, since, BOARD_NOW))[0] for _ in range(3)]
-        out["stats county·30 days to 15:00 ms"] = f"{stats.median(default):.0f}"
-        board = [timed(lambda: dashboard(session, rules, None, COUNTY, now=BOARD_NOW))[0] for _ in range(3)]
-        out["dashboard ms"] = f"{stats.median(board):.0f}"
-        out["dashboard parts ms"] = dashboard_parts(session, rules)
-    if quick:
-        return out
-    ms, moved = rolled_back(engine, lambda s: escalate_overdue(s, rules, now=END))
-    out["escalation pass ms (moved)"] = f"{ms:.0f} ({moved})"
-    out.update(redraw(engine, rules))
+        if "list" in parts:
+            streets = codes(session, "street")
+            handling = [s.value for s in OPEN_HANDLING]
+            ms = []
+            for i in range(runs):
+                f = case_store.CaseFilter(unit=streets[i % len(streets)], status=handling, light="red")
+                ms.append(timed(lambda f=f: case_store.list_cases(session, f, rules))[0])
+            out["list p50/p95 ms"] = f"{stats.median(ms):.0f} / {p95(ms):.0f}"
+        if "stats" in parts:
+            year = [
+                timed(lambda: statistics(session, COUNTY, END - timedelta(days=365), END))[0]
+                for _ in range(3)
+            ]
+            out["stats county·year ms"] = f"{stats.median(year):.0f}"
+            start, stop = month_bounds(month_of(END - timedelta(days=1)))
+            month = [timed(lambda: statistics(session, "41", start, stop))[0] for _ in range(3)]
+            out["stats province·month ms"] = f"{stats.median(month):.0f}"
+            since = BOARD_NOW - timedelta(days=30)  # /stats' default period: both ends inside a day
+            default = [timed(lambda: statistics(session, COUNTY, since, BOARD_NOW))[0] for _ in range(3)]
+            out["stats county·30 days to 15:00 ms"] = f"{stats.median(default):.0f}"
+        if "dashboard" in parts:
+            view = lambda: dashboard(session, rules, None, COUNTY, now=BOARD_NOW)  # noqa: E731
+            first = [timed(view)[0] for _ in range(3)]
+            out["dashboard ms"] = f"{stats.median(first):.0f}"
+            out["dashboard parts ms"] = dashboard_parts(session, rules)
+    if "escalate" in parts:
+        out.update(escalation(engine, rules))
+    if "redraw" in parts:
+        out.update(redraw(engine, rules, tolerance_m))
     return out
 
 
@@ -155,47 +169,62 @@ def rollup_ready(url: str) -> str:
     return f"{rows:,} rows, {size}, {rebuilt}"
 
 
-def redraw(engine, rules) -> dict[str, str]:
-    """A redraw of the whole county: find the candidates, assign them again, reassign the moved."""
+def escalation(engine, rules) -> dict[str, str]:
+    """Three passes of `gridmap escalate`, each rolled back (the process's first pass is cold)."""
+    passes = []
+    for _ in range(3):
+        ms, moved = rolled_back(engine, lambda s: escalate_overdue(s, rules, now=END))
+        passes.append(f"{ms:.0f}")
+    return {"escalation passes ms (moved)": f"{' / '.join(passes)} ({moved})"}
+
+
+def redraw(engine, rules, tolerance_m: float) -> dict[str, str]:
+    """A redraw of the whole county, rolled back: every grid gets the outline of the next one (by
+    code), so that nearly every open case moves; then the publish's two steps, timed apart."""
     with Session(engine) as session:
+        _permute_grids(session, END)
         grids = codes(session, "grid")
-        find_ms, rows = timed(lambda: open_cases_near(session, grids, None))
-        sample = rows[:1000]
-        locate_ms, _ = timed(
-            lambda: [locate(session, r.lon, r.lat, tolerance_m=rules.snap_tolerance_m) for r in sample]
-        )
-    per = locate_ms / max(1, len(sample))
-    following = {g: grids[(i + 1) % len(grids)] for i, g in enumerate(grids)}
-    moves = [(r.id, _assignment(following.get(r.grid_code, grids[0]))) for r in rows]
-    ms, _ = rolled_back(engine, lambda s: reassign_after_redraw(s, moves, actor="bench", plan_id=0, now=END))
+        # What the publish did before: one store.locate per candidate (timed on 1,000).
+        store_case_redraw.collect_candidates(session, grids, None)
+        sample = store_case_redraw.candidates(session)[:1000]
+        one_ms, _ = timed(lambda: [locate(session, r.lon, r.lat, tolerance_m=tolerance_m) for r in sample])
+        find_ms, moved = timed(lambda: moved_cases(session, grids, None, tolerance_m=tolerance_m))
+        open_cases = session.execute(text(f"SELECT count(*) FROM {store_case_redraw.CANDIDATES}")).scalar()
+        moves = [(row.id, row.reported_at, answer) for row, answer in moved]
+        ms, _ = timed(lambda: reassign_after_redraw(session, moves, actor="bench", plan_id=0, now=END))
+        session.rollback()
+    per = one_ms / max(1, len(sample))
     return {
-        "redraw: open cases": f"{len(rows):,}",
-        "find ms": f"{find_ms:.0f}",
-        "assign again s (extrapolated)": f"{per * len(rows) / 1000:.1f}",
+        "redraw: open cases (moved)": f"{open_cases:,} ({len(moves):,})",
+        "find + assign again s": f"{find_ms / 1000:.1f}",
+        "one store.locate each s (extrap.)": f"{per * open_cases / 1000:.1f}",
         "reassign s": f"{ms / 1000:.1f}",
+        "redraw total s (≤ 30)": f"{(find_ms + ms) / 1000:.1f}",
     }
 
 
-def _assignment(code: str) -> Assignment:
-    """The answer of the rule for a point of grid `code` (its chain of units from the county down)."""
-    chain = [
-        UnitRef(code[:n], code[:n], level) for n, level in ((6, "county"), (9, "street"), (12, "community"))
+def _permute_grids(session: Session, at: datetime) -> None:
+    """New versions of the county's grids from `at`: each takes the outline of the next (by code)."""
+    rows = session.execute(
+        text(
+            """SELECT v.code, v.name, v.kind, v.special_type, ST_AsBinary(v.geom) AS wkb
+               FROM unit_versions v JOIN units u USING (code)
+               WHERE u.level = 'grid' AND v.valid_to IS NULL AND v.code LIKE :c ORDER BY v.code"""
+        ),
+        {"c": COUNTY + "%"},
+    ).all()
+    outlines = [from_wkb(r.wkb) for r in rows]
+    features = [
+        UnitFeature(r.code, r.name, Level.GRID, outlines[(i + 1) % len(rows)], r.kind, r.special_type)
+        for i, r in enumerate(rows)
     ]
-    return Assignment(Status.ASSIGNED, Rule.COVERS, GridRef(code, code, "urban", 1), 0.0, chain, None)
+    write_units(session, features, valid_from=at)
 
 
 def machine() -> str:
     """The machine's load, as `uptime` says."""
     load = os.getloadavg()
     return f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores"
-
-
-def existing(args, settings: Settings) -> str | None:
-    """The database to grow or measure, migrated to head (None: make a new one)."""
-    if args.url:
-        upgrade(args.url)
-        return args.url
-    return reused(args.name, settings) if args.reuse else None
 
 
 def main() -> None:
@@ -206,37 +235,50 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--reuse", action="store_true", help="grow the database an earlier run left")
     parser.add_argument("--name", default=NAME, help="the database's name in the embedded cluster")
-    parser.add_argument("--url", help="a database of the demo county loaded otherwise (migrated to head)")
-    parser.add_argument("--no-load", action="store_true", help="measure the database as it is")
-    parser.add_argument("--quick", action="store_true", help="list, statistics and dashboard only")
+    parser.add_argument("--url", help="measure this database, migrated to head: nothing loaded")
+    parser.add_argument("--only", default=",".join(PARTS), help="the figures to measure: " + ",".join(PARTS))
     args = parser.parse_args()
     settings = Settings(database_url=None)
-    say(f"migrating ({machine()})")
-    migrate_ms, url = timed(lambda: existing(args, settings))
-    say(f"migrated in {migrate_ms / 1000:.1f} s")
+    parts = tuple(p for p in args.only.split(",") if p)
+    if unknown := set(parts) - set(PARTS):
+        parser.error(f"--only: no such figure {', '.join(sorted(unknown))}; choose from {', '.join(PARTS)}")
+    if args.url:
+        say(f"migrating ({machine()})")
+        migrate_ms, _ = timed(lambda: upgrade(args.url))
+        migrated = {"migrate (0019 backfill) s": f"{migrate_ms / 1000:.1f}"}
+        migrated["roll-up"] = rollup_ready(args.url)
+        _print(_measured(create_engine(args.url), settings, args.runs, parts, migrated))
+        return
+    url = reused(args.name, settings) if args.reuse else None
     if url is None:
         url = database(args.name, settings)
         with Session(create_engine(url)) as session, session.begin():
             load_demo(session, settings, progress=say)
     engine = create_engine(url)
-    rules = case_store.Rules.load(settings)
-    table = []
-    for n in [0] if args.no_load else [int(s) for s in args.sizes.split(",")]:
+    for n in (int(s) for s in args.sizes.split(",")):
         say(f"loading {n:,} cases ({machine()})")
-        load_ms, added = timed(lambda n=n: 0 if args.no_load else load_cases(url, n, end=END))
-        with engine.connect() as conn:
-            size = conn.execute(text("SELECT pg_size_pretty(pg_database_size(current_database()))")).scalar()
-            n = conn.execute(text("SELECT count(*) FROM cases")).scalar()
-        row = {"cases": f"{n:,}", "load s": f"{load_ms / 1000:.0f} (+{added:,})", "database": size}
-        row["migrate (0019 backfill) s"] = f"{migrate_ms / 1000:.1f}"
-        row["roll-up"] = rollup_ready(url)
-        row.update(measure(engine, rules, args.runs, args.quick))
-        row["machine"] = machine()
-        table.append(row)
-        for k, v in row.items():
-            print(f"{k:>32}  {v}", flush=True)
-        print(flush=True)
+        load_ms, added = timed(lambda n=n: load_cases(url, n, end=END))
+        loaded = {"load s": f"{load_ms / 1000:.0f} (+{added:,})", "roll-up": rollup_ready(url)}
+        _print(_measured(engine, settings, args.runs, parts, loaded))
     engine.dispose()
+
+
+def _measured(engine, settings: Settings, runs: int, parts: tuple[str, ...], load: dict[str, str]) -> dict:
+    """One row of figures: the database's size, then every figure of `parts`, then the load."""
+    rules = case_store.Rules.load(settings)
+    with engine.connect() as conn:
+        n = conn.execute(text("SELECT count(*) FROM cases")).scalar()
+        size = conn.execute(text("SELECT pg_size_pretty(pg_database_size(current_database()))")).scalar()
+    row = {"cases": f"{n:,}", **load, "database": size, "machine before": machine()}
+    row.update(measure(engine, rules, runs, settings.snap_tolerance_m, parts))
+    row["machine after"] = machine()
+    return row
+
+
+def _print(row: dict[str, str]) -> None:
+    for k, v in row.items():
+        print(f"{k:>36}  {v}", flush=True)
+    print(flush=True)
 
 
 if __name__ == "__main__":
