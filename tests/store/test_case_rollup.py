@@ -102,7 +102,9 @@ def _step(session, rules: Rules, ids: list[int], step: tuple[str, int, int, int]
         move_case(session, case_id, Move(CaseStatus.REASSIGNED, "改派", TARGETS[choice % len(TARGETS)]),
                   rules, actor="test", now=now)  # fmt: skip
     elif kind == "redraw":
-        moved = [(case_id, _assignment(GRIDS[choice % len(GRIDS)]))]
+        reported_at = session.execute(text("SELECT reported_at FROM cases WHERE id = :i"), {"i": case_id})
+        reported_at = reported_at.scalar()
+        moved = [(case_id, reported_at, _assignment(GRIDS[choice % len(GRIDS)]))]
         reassign_after_redraw(session, moved, actor="test", plan_id=1, now=now)
     else:
         escalate_overdue(session, rules, now=now + timedelta(days=choice))
