@@ -131,12 +131,27 @@ def run_coverage(
     cases = unheld_cases(session, code, at)
     t1 = time.perf_counter()
     findings = coverage.analyse_tree(units, tolerances, cases=cases, progress=progress)
+    return compared_run(session, code, tolerances, at, findings, {"load_s": t1 - t0, "analyse_s": 0.0}, t1)
+
+
+def compared_run(
+    session: Session,
+    code: str,
+    tolerances: coverage.Tolerances,
+    at: datetime | None,
+    findings: list[coverage.Finding],
+    timings: dict[str, float],
+    started: float,
+) -> CoverageRun:
+    """A run of `code` from its findings (plus the patrol findings of now), compared with its last
+    report; `started` (perf_counter) is when the analysis began, for the timings."""
     if at is None and tolerances.patrol_stale_days:  # patrols are kept for a while only: now, not "as of"
         findings += stale_grid_findings(session, code, tolerances.patrol_stale_days)
     t2 = time.perf_counter()
     previous_id, previous = last_report(session, code)
     compared = coverage_compare.compare(findings, previous)
-    timings = {"load_s": t1 - t0, "analyse_s": t2 - t1, "compare_s": time.perf_counter() - t2}
+    timings = {**timings, "analyse_s": timings["analyse_s"] + t2 - started}
+    timings["compare_s"] = time.perf_counter() - t2
     return CoverageRun(
         code, at, tolerances, compared.findings, previous_id, compared.resolved, timings=timings
     )
@@ -311,6 +326,20 @@ def county_codes(session: Session) -> list[str]:
                 """SELECT u.code FROM units u JOIN unit_versions v USING (code)
                    WHERE u.level = 'county' AND v.valid_to IS NULL ORDER BY u.code"""
             )
+        ).scalars()
+    )
+
+
+def county_codes_under(session: Session, code: str, at: datetime | None = None) -> list[str]:
+    """Codes of the counties whose code starts with `code` (current, or as of `at`), in order."""
+    return list(
+        session.execute(
+            text(
+                f"""SELECT v.code FROM units u JOIN unit_versions v USING (code)
+                    WHERE u.level = 'county' AND v.code LIKE :prefix
+                      AND {valid_at_sql("v", "at" if at else None)} ORDER BY v.code"""
+            ),
+            {"prefix": code + "%", "at": at},
         ).scalars()
     )
 
