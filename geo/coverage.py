@@ -46,7 +46,7 @@ from shapely.errors import GEOSException
 
 from geo import crs, geojson
 from geo.codes import CODE_LENGTH, LEVEL_BY_LENGTH, PARENT_LENGTH, GridKind, Level
-from geo.coverage_exact import exact_groups
+from geo.coverage_exact import groups_to_analyse
 from geo.people import ORGANISING_CELLS, StaffRole
 
 # Either of these makes a grid staffed (a grid chief or a full-time grid worker).
@@ -198,18 +198,17 @@ def analyse_groups(
     *,
     cases: Sequence[CasePoint] = (),
     progress: ProgressFn | None = None,
+    metric: str | None = None,
 ) -> list[Finding]:
-    """Analyse several (parent, children) groups: the groups tiled exactly are told apart first, for
-    all at once (geo.coverage_exact); the others' geometries are projected in one call and analysed."""
+    """Analyse several (parent, children) groups (in `metric`, else the zone of the parents' centre): the
+    groups tiled exactly are told apart for all at once first (geo.coverage_exact); the others'
+    geometries are projected in one call and analysed."""
     if not groups:
         return []
-    metric = _metric_crs(groups)
+    metric = metric or _metric_crs(groups)
     parents = [p for p, _ in groups]
-    flat = [c for _, cs in groups for c in cs]
-    group = np.repeat(np.arange(len(groups)), [len(cs) for _, cs in groups])
     overlay = np.array([_is_overlay(p, c) for p, cs in groups for c in cs], dtype=bool)
-    geometries = _array([u.geometry for u in parents]), _array([u.geometry for u in flat])
-    todo = [int(g) for g in np.flatnonzero(~exact_groups(*geometries, group, overlay))]
+    todo = groups_to_analyse(groups, overlay)
     todo_parents = [parents[g] for g in todo]
     todo_kids = [k for g in todo for k in groups[g][1]]
     # A straight lon/lat edge is a curve in metres: densify first, or a parent's long edge and its

@@ -14,12 +14,26 @@ geo.coverage, which is unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 import shapely
 from shapely.errors import GEOSException
 
 # Children's areas (degrees²) may add up to their union's with this relative rounding at most.
 AREA_RTOL = 1e-9
+
+
+def groups_to_analyse(groups: Sequence[tuple[Any, Sequence[Any]]], overlay: np.ndarray) -> list[int]:
+    """The indices of the (parent, children) groups (units with a storage `geometry`) that are not
+    known to be exact, in order; `overlay` flags the children (all groups' in a row) that overlay."""
+    parents = np.empty(len(groups), dtype=object)
+    parents[:] = [p.geometry for p, _ in groups]
+    children = np.empty(len(overlay), dtype=object)
+    children[:] = [c.geometry for _, cs in groups for c in cs]
+    group = np.repeat(np.arange(len(groups)), [len(cs) for _, cs in groups])
+    return [int(g) for g in np.flatnonzero(~exact_groups(parents, children, group, overlay))]
 
 
 def exact_groups(
