@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from errors import NotFound
 from geo import coverage_compare, crs
 from geo.codes import CODE_LENGTH, LEVEL_BY_LENGTH, Level
 from geo.coverage import ALWAYS_ANALYSED, Finding, Tolerances, Unit, analyse_groups
@@ -31,6 +32,10 @@ from store import users
 
 REFRESH_AUDIT = "coverage_refresh"  # the audit log's action for a report refreshed after a publish
 COUNTY_LENGTH = CODE_LENGTH[Level.COUNTY]
+
+
+class PlanNotPublished(NotFound):
+    """No published plan with that id changed a unit."""
 
 
 @dataclass
@@ -85,7 +90,10 @@ def refresh_after_changes(
 
 def refresh_after_publish(session: Session, plan_id: int, tolerances: Tolerances) -> list[Refreshed]:
     """The refresh for the units a published plan created, changed or retired."""
-    return refresh_after_changes(session, pending_store.plan_codes(session, [plan_id]), tolerances)
+    codes = pending_store.plan_codes(session, [plan_id])
+    if not codes:
+        raise PlanNotPublished(f"plan {plan_id} is not published, or changed no unit")
+    return refresh_after_changes(session, codes, tolerances)
 
 
 def refresh_pending(

@@ -116,6 +116,12 @@ def test_the_refresh_after_a_publish_is_what_a_full_run_finds(session, settings,
     assert refreshed["410101"].previous_report == county.report_id
     county_stored = store.report_findings(session, refreshed["410101"].report_id)
     assert sorted(map(_key, county_stored)) == sorted(map(_key, county_full.findings))
+    # The background job's step finds the plan by its publication time, and finds nothing new
+    # again; after its mark, nothing is pending.
+    again, mark = coverage_refresh.refresh_pending(session, tol, WHEN)
+    assert {r.unit for r in again} == {"41", "410101"} and mark > WHEN
+    assert not any(f.new for r in again for f in r.findings) and not any(r.resolved for r in again)
+    assert coverage_refresh.refresh_pending(session, tol, mark) == ([], mark)
 
 
 def store_codes(published: dict) -> list[str]:
