@@ -111,6 +111,8 @@ def refresh_pending(
     plans = pending_store.plans_published_since(session, since)
     if not plans:
         return [], since
+    if not pending_store.take_turn(session):  # another server refreshes these plans
+        return [], plans[-1][1]
     codes = pending_store.plan_codes(session, [p for p, _ in plans])
     return refresh_after_changes(session, codes, tolerances), plans[-1][1]
 

@@ -35,3 +35,11 @@ def plans_published_since(session: Session, since: datetime) -> list[tuple[int, 
 def database_now(session: Session) -> datetime:
     """The database's clock (what published_at is written with)."""
     return session.execute(text("SELECT now()")).scalar_one()
+
+
+def take_turn(session: Session) -> bool:
+    """True for the one process that refreshes now (a transaction-scoped advisory lock): servers
+    running the background job side by side do not save each report twice."""
+    return session.execute(
+        text("SELECT pg_try_advisory_xact_lock(hashtext('gridmap.coverage_refresh'))")
+    ).scalar_one()
