@@ -16,6 +16,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api import errors, live, reports
 from api.access import TokenCache, authorize
+from api.coverage_job import refresh_coverage_periodically
 from api.intake import IntakeWriter
 from api.live_feed import StreamSlots
 from api.methods import AllowedMethods
@@ -128,6 +129,7 @@ def create_app(
             tasks.append(asyncio.create_task(escalate_periodically(app, settings.escalation_interval_s)))
             tasks.append(asyncio.create_task(expire_periodically(app, EXPIRY_INTERVAL_S)))
             tasks.append(asyncio.create_task(partitions_periodically(app, PARTITIONS_INTERVAL_S)))
+            tasks.append(asyncio.create_task(refresh_coverage_periodically(app)))
         if app.state.locate_cache is not None:
             tasks.append(asyncio.create_task(app.state.locate_cache.run()))
         yield

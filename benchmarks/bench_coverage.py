@@ -1,6 +1,12 @@
-"""Coverage analysis: the demo county through the store, and a synthetic 100,000-grid partition.
+"""Coverage analysis: the demo county through the store, a synthetic 100,000-grid partition, and a
+stored province with the refresh after a publish.
 
     .venv/bin/python -m benchmarks.bench_coverage [--grids 100000] [--seed 7] [--no-demo]
+    .venv/bin/python -m benchmarks.bench_coverage --database URL [--province 41] [--whole]
+
+With `--database` (a database holding a province, e.g. one imported from benchmarks/province.py)
+only the province is measured (benchmarks/bench_coverage_province.py): the whole province as
+`gridmap coverage --unit 41` runs it, and the refresh after a publish of one community's redraw.
 
 Demo county: its own database in the embedded cluster (or GRIDMAP_BENCH_DATABASE_URL prefix),
 loaded once (not timed); then `store.coverage.run_coverage` on 411681 is timed: loading the
@@ -138,7 +144,15 @@ def main() -> None:
     parser.add_argument("--grids", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--no-demo", action="store_true", help="skip the demo county (no database)")
+    parser.add_argument("--database", help="URL of a database holding a province: measure it instead")
+    parser.add_argument("--province", default="41", help="the province's code (with --database)")
+    parser.add_argument("--whole", action="store_true", help="also the whole subtree in one analysis")
     args = parser.parse_args()
+    if args.database:
+        from benchmarks.bench_coverage_province import bench_province
+
+        bench_province(args.database, args.province, whole=args.whole)
+        return
     settings = Settings(database_url=None)
     tol = Tolerances.from_settings(settings)
     if not args.no_demo:

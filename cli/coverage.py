@@ -15,6 +15,7 @@ from geo.settings import get_settings
 
 if TYPE_CHECKING:  # imported by the command itself, to keep every command's start quick
     from geo.coverage import Finding, Tolerances
+    from geo.settings import Settings
     from services.coverage import CoverageRun
 
 # Added to the main app without a name: `gridmap coverage` is a top-level command.
@@ -51,6 +52,10 @@ def coverage(
     ] = None,
     save: Annotated[bool, typer.Option(help="Store the result as a dated report of the unit")] = False,
     at: Annotated[datetime | None, typer.Option(help="Analyse the boundaries valid at this date")] = None,
+    after_plan: Annotated[
+        int | None,
+        typer.Option(help="Refresh the stored reports above what this published plan changed, and no more"),
+    ] = None,
 ) -> None:
     """Coverage analysis: gaps, overlaps, slivers, overhangs, staff, party cells, size norm, cases.
 
@@ -66,6 +71,9 @@ def coverage(
         fail(f"unknown format {fmt!r}: use table or geojson")
     settings = get_settings()
     tolerances = Tolerances.from_settings(settings)
+    if after_plan is not None:
+        _refresh_after(after_plan, tolerances, settings)
+        return
     when = at.astimezone() if at else None
     with friendly_errors(), session_scope(settings) as session:
         codes = [unit] if unit else regions_of.county_codes(session)
@@ -94,6 +102,23 @@ def coverage(
     if fmt == "table" and len(codes) > 1:
         _coverage_totals(findings)
     _write_findings(feature_collection(findings), output, to_stdout=fmt == "geojson")
+
+
+def _refresh_after(plan_id: int, tolerances: Tolerances, settings: Settings) -> None:
+    """`--after-plan`: the changed groups of a published plan merged into the reports above them."""
+    from services import coverage_refresh
+
+    with friendly_errors(), session_scope(settings) as session:
+        done = coverage_refresh.refresh_after_publish(session, plan_id, tolerances)
+    if not done:
+        say(f"plan {plan_id}: no stored report of the current boundaries above what it changed")
+    for r in done:
+        seconds = sum(r.timings.values())
+        say(
+            f"  {r.unit}: report {r.report_id} (from {r.previous_report}), {len(r.groups)} group(s) again, "
+            f"{len(r.findings)} finding(s) there ({sum(bool(f.new) for f in r.findings)} new, "
+            f"{len(r.resolved)} resolved), {seconds:.2f} s"
+        )
 
 
 def _coverage_of(

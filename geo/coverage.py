@@ -46,6 +46,7 @@ from shapely.errors import GEOSException
 
 from geo import crs, geojson
 from geo.codes import CODE_LENGTH, LEVEL_BY_LENGTH, PARENT_LENGTH, GridKind, Level
+from geo.coverage_exact import groups_to_analyse
 from geo.people import ORGANISING_CELLS, StaffRole
 
 # Either of these makes a grid staffed (a grid chief or a full-time grid worker).
@@ -54,6 +55,7 @@ ORGANISING_KINDS = frozenset(k.value for k in ORGANISING_CELLS)
 # Parents above this level are always analysed: a street or community without children is a gap.
 ALWAYS_ANALYSED = (Level.PROVINCE, Level.CITY, Level.COUNTY, Level.STREET, Level.COMMUNITY)
 GRID_CODE_LENGTH = CODE_LENGTH[Level.GRID]
+PARENT_OF_GRID_LENGTH = CODE_LENGTH[Level.COMMUNITY]
 # Longest lon/lat segment projected as a straight line: its sag in Gauss-Krüger stays under 0.3 mm.
 DENSIFY_DEG = 0.001
 
@@ -196,28 +198,35 @@ def analyse_groups(
     *,
     cases: Sequence[CasePoint] = (),
     progress: ProgressFn | None = None,
+    metric: str | None = None,
 ) -> list[Finding]:
-    """Analyse several (parent, children) groups; every geometry is projected once, in one call."""
+    """Analyse several (parent, children) groups (in `metric`, else the zone of the parents' centre): the
+    groups tiled exactly are told apart for all at once first (geo.coverage_exact); the others'
+    geometries are projected in one call and analysed."""
     if not groups:
         return []
-    metric = _metric_crs(groups)
+    metric = metric or _metric_crs(groups)
     parents = [p for p, _ in groups]
-    flat = [c for _, cs in groups for c in cs]
+    overlay = np.array([_is_overlay(p, c) for p, cs in groups for c in cs], dtype=bool)
+    todo = groups_to_analyse(groups, overlay)
+    todo_parents = [parents[g] for g in todo]
+    todo_kids = [k for g in todo for k in groups[g][1]]
     # A straight lon/lat edge is a curve in metres: densify first, or a parent's long edge and its
     # children's shorter edges along it would differ by the sag of the curve (20 cm over 4 km).
-    storage = shapely.segmentize(_array([u.geometry for u in [*parents, *flat]]), DENSIFY_DEG)
-    projected = crs.to_metric(storage, metric)
-    projected = _valid(projected)
-    parent_m, child_m = projected[: len(parents)], projected[len(parents) :]
+    storage = shapely.segmentize(_array([u.geometry for u in [*todo_parents, *todo_kids]]), DENSIFY_DEG)
+    projected = _valid(crs.to_metric(storage, metric)) if len(storage) else storage
+    parent_m, child_m = projected[: len(todo)], projected[len(todo) :]
     case_index = _CaseIndex(cases, metric)
 
     found: list[_Piece] = []
     facts: list[Finding] = []
     start = 0
-    for number, (parent, kids) in enumerate(groups, 1):
+    for number, g in enumerate(todo, 1):
+        kids = groups[g][1]
         geoms = child_m[start : start + len(kids)]
         start += len(kids)
-        found.extend(_geometric(parent, parent_m[number - 1], kids, geoms, tolerances, case_index))
+        found.extend(_geometric(parents[g], parent_m[number - 1], kids, geoms, tolerances, case_index))
+    for number, (parent, kids) in enumerate(groups, 1):
         facts.extend(_people_and_size(parent, kids, tolerances))
         if progress is not None and (number % 500 == 0 or number == len(groups)):
             progress(number, len(groups))
@@ -418,6 +427,8 @@ def _cases_in_gaps(parent: Unit, gaps: Sequence[_Piece], cases: _CaseIndex) -> l
 
 def _people_and_size(parent: Unit, kids: Sequence[Unit], tol: Tolerances) -> list[Finding]:
     """Staff, organisation and size-norm findings of the grids among `kids`."""
+    if len(parent.code) != PARENT_OF_GRID_LENGTH:  # grids are a community's children only
+        return []
     norms = {GridKind.URBAN.value: tol.urban_households, GridKind.RURAL.value: tol.rural_households}
     found = []
     for kid in kids:

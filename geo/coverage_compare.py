@@ -74,9 +74,12 @@ def compare(findings: Iterable[Finding], previous: Sequence[Finding]) -> Compari
     matched: set[int] = set()  # ids of earlier findings seen again
     marked = []
     for f in findings:
-        same = [e for e in earlier.get(_key(f), ()) if same_finding(f, e)]
-        matched.update(id(e) for e in same)
-        marked.append(replace(f, new=not same))
+        candidates = earlier.get((f.kind, tuple(f.units)))
+        same = [e for e in candidates if same_finding(f, e)] if candidates else ()
+        if same:
+            matched.update(id(e) for e in same)
+        # Made directly: dataclasses.replace costs several times more, a million times over.
+        marked.append(Finding(f.kind, f.units, f.geometry, f.area_m2, f.detail, new=not same))
     # A resolved finding is reported as it was; `new` (of its own report) means nothing now.
     resolved = [replace(e, new=None) for e in previous if id(e) not in matched]
     return Comparison(marked, resolved)

@@ -10,7 +10,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from errors import NotFound
+from geo.codes import CODE_LENGTH, Level
 from geo.coverage import Tolerances
+from services import coverage_regions
 from store import coverage as store
 from store import users
 from store.coverage import CoverageRun
@@ -33,7 +35,10 @@ def coverage_of(
     progress: Callable[[int, int], None] | None = None,
 ) -> CoverageRun:
     """A unit's coverage findings (as of `at`); with `save`, stored as a dated report and audited."""
-    run = store.run_coverage(session, unit, tolerances, at=at, progress=progress)
+    if len(unit) < CODE_LENGTH[Level.COUNTY]:  # a province or a city: one county at a time
+        run = coverage_regions.region_run(session, unit, tolerances, at=at, progress=progress)
+    else:
+        run = store.run_coverage(session, unit, tolerances, at=at, progress=progress)
     if save:
         report_id = store.save_report(session, run)
         users.audit(session, actor or "system", REPORT_AUDIT, unit, {"report_id": report_id})

@@ -64,18 +64,25 @@ class CoverageRun:
 
 def load_subtree(session: Session, code: str, at: datetime | None = None) -> list[coverage.Unit]:
     """The unit `code` and every unit below it (current, or as of `at`), with grids' people facts."""
+    return load_units(session, code, "v.code LIKE :prefix", {"prefix": code + "%"}, at)
+
+
+def load_units(
+    session: Session, under: str, where: str, params: dict[str, Any], at: datetime | None = None
+) -> list[coverage.Unit]:
+    """The units matching `where` (SQL on unit_versions v), all below `under`, with people facts."""
     rows = session.execute(
         text(
             f"""SELECT v.code, v.kind, v.households, ST_AsBinary(v.geom) AS wkb
                 FROM unit_versions v
-                WHERE v.code LIKE :prefix AND {valid_at_sql("v", "at" if at else None)}
+                WHERE ({where}) AND {valid_at_sql("v", "at" if at else None)}
                 ORDER BY v.code"""
         ),
-        {"prefix": code + "%", "at": at},
+        {**params, "at": at},
     ).all()
     geometries = from_wkb_array([r.wkb for r in rows]) if rows else []
-    staff = _sets(session, "SELECT unit_code, role FROM staff WHERE unit_code LIKE :prefix", code)
-    party = _sets(session, "SELECT unit_code, kind FROM party_cells WHERE unit_code LIKE :prefix", code)
+    staff = _sets(session, "SELECT unit_code, role FROM staff WHERE unit_code LIKE :prefix", under)
+    party = _sets(session, "SELECT unit_code, kind FROM party_cells WHERE unit_code LIKE :prefix", under)
     units = []
     for row, geometry in zip(rows, geometries, strict=True):
         is_grid = len(row.code) == CODE_LENGTH[Level.GRID]
@@ -131,12 +138,27 @@ def run_coverage(
     cases = unheld_cases(session, code, at)
     t1 = time.perf_counter()
     findings = coverage.analyse_tree(units, tolerances, cases=cases, progress=progress)
+    return compared_run(session, code, tolerances, at, findings, {"load_s": t1 - t0, "analyse_s": 0.0}, t1)
+
+
+def compared_run(
+    session: Session,
+    code: str,
+    tolerances: coverage.Tolerances,
+    at: datetime | None,
+    findings: list[coverage.Finding],
+    timings: dict[str, float],
+    started: float,
+) -> CoverageRun:
+    """A run of `code` from its findings (plus the patrol findings of now), compared with its last
+    report; `started` (perf_counter) is when the analysis began, for the timings."""
     if at is None and tolerances.patrol_stale_days:  # patrols are kept for a while only: now, not "as of"
         findings += stale_grid_findings(session, code, tolerances.patrol_stale_days)
     t2 = time.perf_counter()
     previous_id, previous = last_report(session, code)
     compared = coverage_compare.compare(findings, previous)
-    timings = {"load_s": t1 - t0, "analyse_s": t2 - t1, "compare_s": time.perf_counter() - t2}
+    timings = {**timings, "analyse_s": timings["analyse_s"] + t2 - started}
+    timings["compare_s"] = time.perf_counter() - t2
     return CoverageRun(
         code, at, tolerances, compared.findings, previous_id, compared.resolved, timings=timings
     )
@@ -158,16 +180,26 @@ def last_report(session: Session, code: str) -> tuple[int | None, list[coverage.
 
 def report_findings(session: Session, report_id: int) -> list[coverage.Finding]:
     """The findings of a stored report, in the order they were stored."""
+    return [f for _, f in report_findings_where(session, report_id, "true", {})]
+
+
+def report_findings_where(
+    session: Session, report_id: int, where: str, params: dict[str, Any]
+) -> list[tuple[int, coverage.Finding]]:
+    """(id, finding) of the stored report's findings matching `where` (SQL), in the order stored."""
     rows = session.execute(
         text(
-            """SELECT kind, units, area_m2, detail, new, ST_AsBinary(geom) AS wkb
-               FROM coverage_findings WHERE report_id = :id ORDER BY id"""
+            f"""SELECT id, kind, units, area_m2, detail, new, ST_AsBinary(geom) AS wkb
+                FROM coverage_findings WHERE report_id = :id AND ({where}) ORDER BY id"""
         ),
-        {"id": report_id},
+        {**params, "id": report_id},
     )
     return [
-        coverage.Finding(
-            coverage.Kind(r.kind), tuple(r.units), from_wkb(r.wkb), r.area_m2, r.detail, new=r.new
+        (
+            r.id,
+            coverage.Finding(
+                coverage.Kind(r.kind), tuple(r.units), from_wkb(r.wkb), r.area_m2, r.detail, new=r.new
+            ),
         )
         for r in rows
     ]
@@ -311,6 +343,20 @@ def county_codes(session: Session) -> list[str]:
                 """SELECT u.code FROM units u JOIN unit_versions v USING (code)
                    WHERE u.level = 'county' AND v.valid_to IS NULL ORDER BY u.code"""
             )
+        ).scalars()
+    )
+
+
+def county_codes_under(session: Session, code: str, at: datetime | None = None) -> list[str]:
+    """Codes of the counties whose code starts with `code` (current, or as of `at`), in order."""
+    return list(
+        session.execute(
+            text(
+                f"""SELECT v.code FROM units u JOIN unit_versions v USING (code)
+                    WHERE u.level = 'county' AND v.code LIKE :prefix
+                      AND {valid_at_sql("v", "at" if at else None)} ORDER BY v.code"""
+            ),
+            {"prefix": code + "%", "at": at},
         ).scalars()
     )
 

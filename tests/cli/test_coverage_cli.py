@@ -35,6 +35,8 @@ def test_coverage_as_geojson_and_saved_then_as_a_table(cov_env):
     assert gap_row.split("│")[2].strip() == "1" and gap_row.split("│")[3].strip() == "0"  # count 1, new 0
     missing = gridmap(cov_env, "coverage", "--unit", "419998", check=False)
     assert missing.returncode == 1 and "no unit with code 419998" in missing.stderr
+    unpublished = gridmap(cov_env, "coverage", "--after-plan", "999", check=False)
+    assert unpublished.returncode == 1 and "plan 999 is not published" in unpublished.stderr
 
 
 def test_crosswalk_writes_csv_and_geojson(cov_env, tmp_path):

@@ -1,0 +1,112 @@
+"""Coverage groups on the store, for the incremental run after a publish: a few parents with their
+children, the stored findings that might come from them, and a report saved as its previous one with
+those groups replaced (the rest copied inside the database, never through Python)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import shapely
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo import coverage
+from geo.codes import PARENT_LENGTH
+from geo.crs import STORAGE_SRID
+from store.coverage import load_units, report_findings_where
+
+# A parent's code length -> how many digits its children add.
+CHILD_DIGITS = {p: c - p for c, p in PARENT_LENGTH.items()}
+
+
+def load_groups(
+    session: Session, parents: Sequence[str]
+) -> dict[str, tuple[coverage.Unit | None, list[coverage.Unit]]]:
+    """Each parent's current unit (None if retired) and its current direct children, with people facts."""
+    out = {}
+    for code in sorted(parents):
+        digits = CHILD_DIGITS.get(len(code), 0)
+        where = "v.code = :code OR v.code LIKE :children"
+        units = load_units(session, code, where, {"code": code, "children": code + "_" * digits})
+        own = next((u for u in units if u.code == code), None)
+        out[code] = own, [u for u in units if u.code != code] if digits else []
+    return out
+
+
+def group_findings(
+    session: Session, report_id: int, groups: Sequence[str]
+) -> list[tuple[int, coverage.Finding]]:
+    """(id, finding) of a stored report whose first unit lies under one of `groups` (a superset of
+    the findings those groups produced: the caller tells them apart with geo.coverage_groups)."""
+    return report_findings_where(
+        session, report_id, "units[1] LIKE ANY(:prefixes)", {"prefixes": [g + "%" for g in groups]}
+    )
+
+
+def save_merged(
+    session: Session,
+    unit: str,
+    previous: int,
+    replaced: Sequence[int],
+    fresh: Sequence[coverage.Finding],
+    summary: dict[str, Any],
+    tolerances: coverage.Tolerances,
+) -> int:
+    """A new report of `unit`: the previous report's findings but `replaced` copied as they were
+    (not new: they were there before), and `fresh` added; returns its id."""
+    report_id = session.execute(
+        text(
+            """INSERT INTO coverage_reports (unit_code, as_of, tolerances, summary)
+               VALUES (:unit, NULL, CAST(:tolerances AS jsonb), CAST(:summary AS jsonb)) RETURNING id"""
+        ),
+        {"unit": unit, "tolerances": json.dumps(tolerances.as_dict()), "summary": json.dumps(summary)},
+    ).scalar_one()
+    session.execute(
+        text(
+            """INSERT INTO coverage_findings (report_id, kind, units, area_m2, new, detail, geom)
+               SELECT :report, kind, units, area_m2, false, detail, geom FROM coverage_findings
+               WHERE report_id = :previous AND id <> ALL(:replaced) ORDER BY id"""
+        ),
+        {"report": report_id, "previous": previous, "replaced": list(replaced)},
+    )
+    session.execute(
+        text(
+            f"""INSERT INTO coverage_findings (report_id, kind, units, area_m2, new, detail, geom)
+                SELECT :report, f.kind, ARRAY(SELECT jsonb_array_elements_text(f.units)), f.area_m2,
+                       f.new, f.detail,
+                       CASE WHEN f.wkb IS NULL THEN NULL
+                            ELSE ST_GeomFromWKB(decode(f.wkb, 'hex'), {STORAGE_SRID}) END
+                FROM jsonb_to_recordset(CAST(:findings AS jsonb))
+                     AS f(kind text, units jsonb, area_m2 float8, new boolean, detail jsonb, wkb text)"""
+        ),
+        {"report": report_id, "findings": json.dumps([_row(f) for f in fresh], ensure_ascii=False)},
+    )
+    return report_id
+
+
+def _row(f: coverage.Finding) -> dict[str, Any]:
+    wkb = None if f.geometry is None else shapely.to_wkb(f.geometry, hex=True, output_dimension=2)
+    return {"kind": f.kind.value, "units": list(f.units), "area_m2": f.area_m2, "new": bool(f.new),
+            "detail": dict(f.detail), "wkb": wkb}  # fmt: skip
+
+
+def latest_reports(session: Session, units: Sequence[str]) -> list[tuple[str, int]]:
+    """(unit, id) of the latest stored report of each of `units` that has one, when that report is of
+    the current boundaries (a report as of a date is left alone)."""
+    rows = session.execute(
+        text(
+            """SELECT DISTINCT ON (unit_code) unit_code, id, as_of FROM coverage_reports
+               WHERE unit_code = ANY(:units) ORDER BY unit_code, created_at DESC, id DESC"""
+        ),
+        {"units": list(units)},
+    ).all()
+    return [(r.unit_code, r.id) for r in rows if r.as_of is None]
+
+
+def report_summary(session: Session, report_id: int) -> dict[str, Any]:
+    """The summary stored with a report."""
+    return session.execute(
+        text("SELECT summary FROM coverage_reports WHERE id = :id"), {"id": report_id}
+    ).scalar_one()
