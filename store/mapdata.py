@@ -56,6 +56,11 @@ def top_units(session: Session) -> list[str]:
     return list(session.execute(text(sql)).scalars())
 
 
+def stored_levels(session: Session) -> set[str]:
+    """The levels of which some unit is stored (a county deployment has no province and no city)."""
+    return set(session.execute(text("SELECT DISTINCT level FROM units")).scalars())
+
+
 def grid_neighbourhood(session: Session, grid: str) -> list[str]:
     """A grid and every current grid touching or overlapping it, by code (the grid first)."""
     sql = """SELECT n.code FROM unit_versions me
