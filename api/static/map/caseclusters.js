@@ -62,6 +62,7 @@
     if (!GridMap.config.casesByView) return;
     var timer = null;
     map.on('moveend', function () {
+      GridMap.movedAt = Date.now();  // tests wait for an answer newer than the move
       clearTimeout(timer);
       timer = setTimeout(function () { realtime.update(); }, MOVE_DEBOUNCE_MS);
     });
