@@ -82,12 +82,12 @@ _levels: dict[tuple[str, int], set[str]] = {}  # (database, boundary generation)
 
 def stored_levels(session: Session, generation: int) -> set[str]:
     """The levels stored, read once per boundary generation (every write of units moves it on): a
-    province's 400,000 units take 0.1–0.3 s to read, too long for every page."""
+    level missing from a province's 400,000 units is a scan of them all."""
     key = (str(session.get_bind().engine.url), generation)
     if key not in _levels:
         if len(_levels) > 64:  # many test databases in one process; a server has one
             _levels.clear()
-        _levels[key] = mapdata.stored_levels(session)
+        _levels[key] = mapdata.stored_levels(session, [str(level) for level in LEVELS])
     return _levels[key]
 
 

@@ -11,6 +11,7 @@
   var GridMap = window.GridMap;
   var el = GridMap.el;
   var MOVE_DEBOUNCE_MS = 250;
+  var INDIVIDUAL_ZOOM = 15;  // services/map_cases.py: from this zoom every case comes one by one
 
   function clamp(v, lo, hi) { return Math.max(lo, Math.min(hi, v)); }
 
@@ -70,11 +71,12 @@
 
   GridMap.isCluster = function (feature) { return !!(feature && feature.properties && feature.properties.cluster); };
 
-  /** Zoom to a cluster's cases (a cluster at one spot: a few zooms in, where they come one by one). */
+  /** Zoom to a cluster's cases, no deeper than where cases come one by one (a street's zoom, 16:
+   * two cases 20 m apart would otherwise fill the screen), and at least one zoom in. */
   function zoomTo(map, p, latlng) {
-    var b = p.bbox;
-    if (b[0] === b[2] && b[1] === b[3]) map.setView(latlng, Math.min(map.getZoom() + 3, map.getMaxZoom()));
-    else map.fitBounds([[b[1], b[0]], [b[3], b[2]]], { padding: [40, 40], maxZoom: map.getMaxZoom() });
+    var b = p.bbox, deepest = Math.min(Math.max(map.getZoom() + 1, INDIVIDUAL_ZOOM + 1), map.getMaxZoom());
+    if (b[0] === b[2] && b[1] === b[3]) map.setView(latlng, deepest);
+    else map.fitBounds([[b[1], b[0]], [b[3], b[2]]], { padding: [40, 40], maxZoom: deepest });
   }
 
   function clusterIcon(p) {
@@ -94,7 +96,9 @@
       title: p.count + ' 件事件，点击放大 ' + p.count + ' cases, click to zoom in',
       zIndexOffset: p.overdue ? 1000 : 0
     });
-    marker.on('click', function () { zoomTo(GridMap.map, marker.feature.properties, marker.getLatLng()); });
+    function zoom() { zoomTo(GridMap.map, marker.feature.properties, marker.getLatLng()); }
+    marker.on('click', zoom);
+    marker.on('keypress', function (e) { if (e.originalEvent.key === 'Enter') zoom(); });  // by keyboard too
     marker.on('add', function () {
       var node = marker.getElement();
       if (node) node.dataset.clusterCount = marker.feature.properties.count;
