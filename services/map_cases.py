@@ -66,7 +66,7 @@ def cases_in_view(
 ) -> dict[str, Any]:
     """The open cases in `bbox` (lon/lat) that the user may see, at the page's `zoom`: each case, or
     clusters where a cell holds several when more than `clusters_above` are in the box below
-    INDIVIDUAL_ZOOM. `total` and `overdue` count every case in the box."""  # fmt: skip
+    INDIVIDUAL_ZOOM. `total` and `overdue` count every case in the box."""
     check_zoom(zoom)
     f = CaseFilter(scope=user, status=OPEN_STATUSES, unit=unit, bbox=bbox, limit=MAX_CASES)
     now, cells = map_cases.case_cells(session, f, map_cases.cell_size_m(zoom, CELL_PX))
