@@ -8,7 +8,9 @@ synthetic province at 400,000 grids by default), adds a dispatcher of the provin
 in through /auth/login and opens /map in Debian's chromium at 1280×800, three times: a cold
 server (no tile cached), then warm. Prints the seconds until every default layer has drawn
 (`GridMap.readyAt`), the bytes received (compressed, headers included) per kind of request, and
-the machine's load (a shared machine: not quiet-machine figures).
+the machine's load (a shared machine: not quiet-machine figures). The page asks /map/cases for its
+box and zoom (clusters far out, docs/map.md); for comparison, the full list of the view's open cases
+(`GET /map/cases` without them, what the page asked for before) is timed at the same server.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections import defaultdict
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import uvicorn
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
@@ -143,6 +146,21 @@ def first_view(base: str, runs: int) -> list[dict]:
     return out
 
 
+def full_list(base: str, runs: int = 3) -> list[tuple[float, int, int]]:
+    """The view's whole list of open cases, as the page asked before clusters: (seconds, bytes
+    gzipped as sent, bytes of JSON) per request, signed in as the dispatcher."""
+    out = []
+    with httpx.Client(base_url=base, timeout=120, headers={"Accept-Encoding": "gzip"}) as client:
+        signed = client.post("/auth/token", data={"username": USER, "password": PASSWORD})
+        client.headers["Authorization"] = f"Bearer {signed.json()['access_token']}"
+        for _ in range(runs):
+            started = time.monotonic()
+            answer = client.get("/map/cases")
+            assert answer.status_code == 200, answer.text
+            out.append((time.monotonic() - started, answer.num_bytes_downloaded, len(answer.content)))
+    return out
+
+
 def main() -> None:
     """Prepare, serve, open the map, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -159,6 +177,7 @@ def main() -> None:
     server, base = serve(url, settings)
     try:
         runs = first_view(base, args.runs)
+        whole = full_list(base)
     finally:
         server.should_exit = True
     print(f"\nFirst view of /map for a province dispatcher, {args.database} (1280x800, headless chromium)")
@@ -167,6 +186,9 @@ def main() -> None:
         parts = ", ".join(f"{k} {v / 1024:.0f} KB" for k, v in sorted(r["bytes"].items()))
         print(f"run {n} ({'cold' if n == 1 else 'warm'}): {r['seconds']:.2f} s, {total / 1024:.0f} KB in "
               f"{r['requests']} requests at zoom {r['zoom']} ({parts}); {r['machine']}")  # fmt: skip
+    for n, (seconds, sent, raw) in enumerate(whole, 1):
+        print(f"full list of the open cases (GET /map/cases, no box: the page before clusters), request {n}: "
+              f"{seconds:.2f} s, {sent / 1024:.0f} KB gzipped ({raw / 1024:.0f} KB JSON)")  # fmt: skip
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (a shared machine if > 1)")
 
 

@@ -169,6 +169,10 @@ class Settings(BaseSettings):
         "on gcj02 tiles the map shifts every overlay to match",
     )
     map_tile_subdomains: str = Field(default="abc", description="What {s} in the tile URL cycles through")
+    map_case_clusters_above: int = Field(
+        default=500, ge=0, le=5000,
+        description="The live map clusters the open cases in view (below z15) when more than this many",
+    )  # fmt: skip
 
     # Coverage analysis (issue 4): what counts as a sliver, as noise, and the size norm
     coverage_sliver_width_m: float = Field(

@@ -20,6 +20,7 @@ GRIDMAP_JS = ("gridmap", f"{STATIC}/gridmap.js")
 CRS_JS = ("gridmap_crs", f"{STATIC}/crs.js")  # the GCJ-02 CRS, before gridmap.js
 SEARCH_JS = ("gridmap_search", f"{STATIC}/search.js")  # the search box and its outline
 CASELIST_JS = ("gridmap_caselist", f"{STATIC}/caselist.js")  # the open-case list
+CASECLUSTERS_JS = ("gridmap_caseclusters", f"{STATIC}/caseclusters.js")  # cases by view, clusters far out
 GRIDMAP_CSS = ("gridmap_css", f"{STATIC}/gridmap.css")
 BOUNDARIES_JS = ("gridmap_boundaries", f"{STATIC}/boundaries.js")  # open maps follow published boundaries
 VECTORGRID_JS = ("vectorGrid", f"{STATIC}/leaflet.vectorgrid-1.3.0/Leaflet.VectorGrid.bundled.min.js")
@@ -43,6 +44,7 @@ MAP_JS = [
     GRIDMAP_JS,
     SEARCH_JS,
     CASELIST_JS,
+    CASECLUSTERS_JS,
     BOUNDARIES_JS,
     COVERAGE_JS,
     PARTY_JS,

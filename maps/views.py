@@ -68,6 +68,7 @@ class MapView:
     overlays: dict[str, str] = field(default_factory=dict)  # name -> URL of optional overlays
     report_url: str | None = None
     generation: int = 0  # the boundary generation when the page was made (store.boundary_generation)
+    levels: tuple[str, ...] = tuple(LEVELS)  # the levels stored (a county deployment: no province, no city)
 
 
 def tile_url(query: str) -> str:
@@ -117,7 +118,10 @@ def build_map(view: MapView, tiles: TileSource | None = None) -> folium.Map:
     assets.use_local_assets(cluster, [assets.MARKERCLUSTER_JS], assets.MARKERCLUSTER_CSS)
     cluster.add_to(m)
     cases = Realtime(
-        view.cases_url,
+        # The page's source asks for the map's box and zoom, one request at a time (caseclusters.js);
+        # it starts once the page code has the map (GridMap.start).
+        JsCode("GridMap.caseSource"),
+        start=False,
         interval=CASE_POLL_MS,
         get_feature_id=JsCode("GridMap.caseId"),
         update_feature=JsCode("GridMap.updateCase"),
@@ -159,10 +163,12 @@ def _config(view: MapView, tiles: TileSource | None) -> dict[str, Any]:
         "bounds": [[view.bounds[1], view.bounds[0]], [view.bounds[3], view.bounds[2]]],
         "crs": str(tiles.crs) if tiles else "wgs84",
         # Pairs, not an object: `tojson` sorts keys, and the layer control lists levels top down.
-        "levels": [[str(level), LEVEL_NAMES[level]] for level in LEVELS],
+        "levels": [[str(level), LEVEL_NAMES[level]] for level in LEVELS if level in view.levels],
         "overlays": view.overlays,
         "reportUrl": view.report_url,
         "casesUrl": view.cases_url,
+        # A grid's neighbourhood comes whole; other views ask by box and zoom (clusters far out).
+        "casesByView": view.kind != ViewKind.FIELD,
         "tileQuery": view.tile_query,
         # The one vocabulary (cases/vocabulary.py): the page shows "已派遣 dispatched".
         "statusNames": {str(status): label for status, label in STATUS_LABELS.items()},

@@ -1,4 +1,4 @@
-"""The live map's point layers as GeoJSON: what each role may see of them, written by geo.geojson."""
+"""The live map's party cells as GeoJSON: what each role may see of them (cases: services.map_cases)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from access.roles import User
-from cases.filters import CaseFilter
-from cases.lifecycle import OPEN_STATUSES
-from cases.rules import Rules
-from errors import NotFound
 from geo import geojson
-from services import case_reads
 from store import mapdata
 
 # 0.001° is 111 m north-south, 93 m east-west at 33° N: the block, not the door (docs/security.md).
@@ -34,43 +28,3 @@ def party_cells(
         places = decimals if p.kind == "central_household" else geojson.DECIMALS
         features.append(geojson.feature(geojson.point(p.lon, p.lat, places), properties))
     return geojson.feature_collection(features)
-
-
-MAX_CASES = 5000  # open cases drawn at once (the most urgent first); a county has hundreds
-LIGHT_ORDER = {"red": 0, "yellow": 1, "green": 2}
-CASE_PROPERTIES = (
-    "number", "status", "category", "category_name", "description", "address", "urgent", "grid_code",
-    "light", "overdue", "stage", "stage_due_at", "reported_at",
-)  # fmt: skip
-
-
-def open_cases(
-    session: Session, rules: Rules, user: User | None, *, unit: str | None = None, near: str | None = None
-) -> dict[str, Any]:
-    """The view's open cases in the user's jurisdiction as a FeatureCollection, overdue first."""
-    grids: list[str] | None = None
-    if near is not None:
-        grids = mapdata.grid_neighbourhood(session, near)
-        if not grids:
-            raise NotFound(f"no current grid with code {near}")
-    f = CaseFilter(scope=user, status=OPEN_STATUSES, unit=unit, grids=grids, limit=MAX_CASES)
-    total, items = case_reads.list_cases(session, f, rules)
-    items.sort(key=_urgency)
-    return geojson.feature_collection([_case_feature(c, rules) for c in items], total=total)
-
-
-def _urgency(case: dict[str, Any]) -> tuple:
-    due = case["stage_due_at"]
-    return (
-        not case["overdue"],
-        LIGHT_ORDER.get(case["light"], 3),
-        due is None,
-        due.isoformat() if due else "",
-    )
-
-
-def _case_feature(case: dict[str, Any], rules: Rules) -> dict[str, Any]:
-    top = rules.categories.get(case["category"][:2])
-    properties = {k: case[k] for k in CASE_PROPERTIES}
-    properties["top_name"] = top.name
-    return geojson.feature(geojson.point(case["lon"], case["lat"]), properties, id=case["id"])

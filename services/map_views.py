@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from access.roles import Permission, User
 from errors import Invalid, NotFound
-from geo.codes import CodeError, Level, level_of
+from geo.codes import LEVELS, CodeError, Level, level_of
 from maps.views import MapView, ViewKind
 from store import boundary_generation, map_labels, mapdata
 from store.tiles import TileFilter
@@ -68,9 +68,27 @@ def neighbourhood(session: Session, grid: str) -> list[str]:
 def map_view(
     session: Session, user: User | None, *, view: str, unit: str | None, grid: str | None, plan: str | None
 ) -> MapView:
-    """What the map page for these parameters shows, with the extent of everything and its generation."""
+    """What the map page for these parameters shows, with the extent of everything, its generation
+    and the levels stored (the layer control lists no level the tiles can never hold)."""
     spec = _view(session, user, view=view, unit=unit, grid=grid, plan=plan)
-    return replace(spec, extent=mapdata.all_bounds(session), generation=generation(session))
+    now = generation(session)
+    stored = stored_levels(session, now)
+    levels = tuple(level for level in LEVELS if level in stored)
+    return replace(spec, extent=mapdata.all_bounds(session), generation=now, levels=levels)
+
+
+_levels: dict[tuple[str, int], set[str]] = {}  # (database, boundary generation) -> levels stored
+
+
+def stored_levels(session: Session, generation: int) -> set[str]:
+    """The levels stored, read once per boundary generation (every write of units moves it on): a
+    level missing from a province's 400,000 units is a scan of them all."""
+    key = (str(session.get_bind().engine.url), generation)
+    if key not in _levels:
+        if len(_levels) > 64:  # many test databases in one process; a server has one
+            _levels.clear()
+        _levels[key] = mapdata.stored_levels(session, [str(level) for level in LEVELS])
+    return _levels[key]
 
 
 def _view(

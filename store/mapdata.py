@@ -56,6 +56,13 @@ def top_units(session: Session) -> list[str]:
     return list(session.execute(text(sql)).scalars())
 
 
+def stored_levels(session: Session, levels: list[str]) -> set[str]:
+    """Those of `levels` of which some unit is stored (a county deployment has no province, no city).
+    One EXISTS a level, not DISTINCT over every unit: a level stored is found at its first row."""
+    sql = "SELECT l FROM unnest(CAST(:levels AS text[])) l WHERE EXISTS (SELECT 1 FROM units WHERE level = l)"
+    return set(session.execute(text(sql), {"levels": levels}).scalars())
+
+
 def grid_neighbourhood(session: Session, grid: str) -> list[str]:
     """A grid and every current grid touching or overlapping it, by code (the grid first)."""
     sql = """SELECT n.code FROM unit_versions me

@@ -36,13 +36,13 @@ from api.map_params import (
     tile_crs,
     tile_source,
 )
-from api.schemas.cases import CasePoints
 from api.schemas.geojson import FeatureCollection
+from api.schemas.map_cases import MapCases
 from api.schemas.units import UnitPopup, UnitSearch
 from geo.codes import Level, level_of
 from maps.page import render_page
 from maps.views import TileSource, build_map
-from services import map_layers, map_tiles, map_views
+from services import map_cases, map_layers, map_tiles, map_views
 
 router = APIRouter(tags=["map"])
 
@@ -188,14 +188,31 @@ def unit_labels(
 @router.get(
     "/map/cases",
     response_class=GeoJSONResponse,
-    response_model=CasePoints,
-    responses={404: {"description": "No such grid"}},
+    response_model=MapCases,
+    responses={404: {"description": "No such grid"}, 422: {"description": "A bad box or zoom, or one alone"}},
 )
 def open_cases(
-    session: SessionDep, rules: RulesDep, user: CurrentUser, unit: CodeQuery = None, near: GridQuery = None
+    session: SessionDep,
+    rules: RulesDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+    unit: CodeQuery = None,
+    near: GridQuery = None,
+    bbox: Annotated[str | None, Query(max_length=120, description="minlon,minlat,maxlon,maxlat")] = None,
+    zoom: Annotated[int | None, Query(description="The map's zoom, with bbox: clusters far out")] = None,
 ) -> dict:
-    """The view's open cases in the user's jurisdiction as GeoJSON points, overdue first (the map polls)."""
-    return map_layers.open_cases(session, rules, user, unit=unit, near=near)
+    """The view's open cases in the user's jurisdiction as GeoJSON points, overdue first (the map polls);
+    with `bbox` and `zoom`, those in the box, in clusters where many are close (docs/map.md)."""
+    if (bbox is None) != (zoom is None):
+        raise InvalidParameter("bbox and zoom go together: the map's view and its zoom")
+    if bbox is None or zoom is None:
+        return map_cases.open_cases(session, rules, user, unit=unit, near=near)
+    if near is not None:
+        raise InvalidParameter("near= shows a grid's neighbourhood: it takes no bbox and zoom")
+    return map_cases.cases_in_view(
+        session, rules, user, bbox=_bbox(bbox), zoom=zoom, unit=unit,
+        clusters_above=settings.map_case_clusters_above,
+    )  # fmt: skip
 
 
 @router.get("/map/party", response_class=GeoJSONResponse, response_model=FeatureCollection)

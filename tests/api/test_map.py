@@ -243,7 +243,7 @@ def test_cases_near_a_grid_are_those_of_its_neighbourhood_however_many_are_aroun
     mine = report(grid)
     for _ in range(3):
         report(other)  # newer, and as many as the map draws at once
-    monkeypatch.setattr("services.map_layers.MAX_CASES", 2)
+    monkeypatch.setattr("services.map_cases.MAX_CASES", 2)
     shown = demo_client.get("/map/cases", params={"near": grid}).json()
     assert [c["id"] for c in shown["features"]] == [mine] and shown["total"] == 1
     assert {c["properties"]["grid_code"] for c in shown["features"]} <= set(near)

@@ -7,7 +7,8 @@
   var el = GridMap.el, when = GridMap.when, LIGHT_RANK = GridMap.LIGHT_RANK;
 
   function sortedCases() {
-    return Object.keys(GridMap.cases).map(function (id) { return GridMap.cases[id]; }).sort(function (a, b) {
+    var cases = Object.keys(GridMap.cases).map(function (id) { return GridMap.cases[id]; });
+    return cases.filter(function (f) { return !GridMap.isCluster(f); }).sort(function (a, b) {
       var p = a.properties, q = b.properties;
       if (p.overdue !== q.overdue) return p.overdue ? -1 : 1;
       var lp = LIGHT_RANK[p.light], lq = LIGHT_RANK[q.light];
@@ -31,10 +32,16 @@
       return box;
     };
     control.refresh = function () {
-      var all = sortedCases();
+      var all = sortedCases(), view = GridMap.caseView;
       var overdue = all.filter(function (f) { return f.properties.overdue; }).length;
-      head.textContent = '待办事件 Open cases ' + all.length + ' · 超时 overdue ' + overdue;
+      // By view: the counts of every case in the box (the server's), clusters far out.
+      var total = view ? view.total : all.length;
+      head.textContent = '待办事件 Open cases ' + total + ' · 超时 overdue ' + (view ? view.overdue : overdue);
       list.textContent = '';
+      if (view && view.clustered) {
+        list.appendChild(el('li', 'gm-muted', '放大地图以列出事件 zoom in to list the cases'));
+        return;
+      }
       all.slice(0, 30).forEach(function (f) {
         var p = f.properties, item = el('li', 'gm-light-' + (p.light || 'none'));
         item.dataset.caseId = f.id;

@@ -278,6 +278,7 @@
   }
 
   GridMap.caseMarker = function (feature, latlng) {
+    if (GridMap.isCluster(feature)) return GridMap.clusterMarker(feature, latlng);  // caseclusters.js
     var p = feature.properties;
     var marker = L.marker(latlng, {
       icon: caseIcon(p),
@@ -286,11 +287,15 @@
       riseOnHover: true
     });
     marker.bindPopup(casePopup, GridMap.popupOptions(GridMap.map));
+    marker.on('add', function () { if (marker.getElement()) marker.getElement().dataset.caseId = marker.feature.id; });
     return marker;
   };
 
   GridMap.updateCase = function (feature, oldLayer) {
     if (!oldLayer) return undefined;  // Realtime makes a new marker with caseMarker
+    if (GridMap.isCluster(feature) || GridMap.isCluster(oldLayer.feature)) {
+      return GridMap.isCluster(feature) && GridMap.isCluster(oldLayer.feature) ? GridMap.updateCluster(feature, oldLayer) : undefined;
+    }
     var before = oldLayer.feature.properties, p = feature.properties;
     var c = feature.geometry.coordinates, was = oldLayer.feature.geometry.coordinates;
     // Only a case that moved is moved: setLatLng on a fanned-out marker would fold its fan every poll.
@@ -304,12 +309,13 @@
   };
 
   GridMap.clusterIcon = function (cluster) {
-    var worst = 'green';
-    cluster.getAllChildMarkers().forEach(function (m) {
+    var worst = 'green', total = 0;
+    cluster.getAllChildMarkers().forEach(function (m) {  // a server cluster among them counts its cases
       var light = m.feature && m.feature.properties.light;
       if (light && LIGHT_RANK[light] < LIGHT_RANK[worst]) worst = light;
+      total += GridMap.markerCount(m);
     });
-    var count = el('span', null, cluster.getChildCount());
+    var count = el('span', null, total);
     return L.divIcon({ html: count, className: 'gm-cluster gm-light-' + worst, iconSize: [32, 32] });
   };
 
@@ -456,6 +462,8 @@
       pending.done('cases');
     });
     o.cases.on('error', function () { info.note('事件刷新失败 cases could not be refreshed', 'gm-error'); });
+    GridMap.followView(map, o.cases);  // caseclusters.js: the box and zoom decide what comes
+    o.cases.start();  // not before: its source reads the map's view
     GridMap.partyLayer(map, control);
     GridMap.labelLayer(map, control);
     GridMap.patrolLayer(map, control, info);
@@ -470,5 +478,6 @@
     else if (config.plan) info.note('规划草案需规划权限 draft plans need the planning permission');
     if (config.overlays.plans) planList(info, config.overlays.plans);
     legend(info);
+    GridMap.clusterLegend(info);
   };
 }());
