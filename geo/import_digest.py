@@ -12,6 +12,7 @@ a driver that reads a number as text) only costs the full comparison.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections import Counter
 from collections.abc import Mapping
 
@@ -19,9 +20,13 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from geo.codes import parent_code
+from geo.codes import CODE_LENGTH, LEVELS
 
 DIGEST_BYTES = 16
+# A code's length → its parent's (a province's parent is the empty prefix, which no code is).
+_PARENT_LENGTH = {CODE_LENGTH[b]: CODE_LENGTH[a] for a, b in itertools.pairwise(LEVELS)} | {
+    CODE_LENGTH[LEVELS[0]]: 0
+}
 
 
 def feature_digests(frame: gpd.GeoDataFrame, crs_name: str, *, repair: bool) -> list[bytes]:
@@ -54,5 +59,7 @@ def rows_to_check(codes: list[str], digests: list[bytes], stored: Mapping[str, b
     if duplicated(codes):
         return list(range(len(codes)))
     changed = {c for c, d in zip(codes, digests, strict=True) if stored.get(c) != d}
-    # A row that is not changed has a stored code, so its parent code can be read without fail.
-    return [i for i, c in enumerate(codes) if c in changed or parent_code(c) in changed]
+    if not changed:
+        return []
+    # A row that is not changed has a stored code, so its parent is its code less its last digits.
+    return [i for i, c in enumerate(codes) if c in changed or c[: _PARENT_LENGTH[len(c)]] in changed]

@@ -13,14 +13,14 @@ from sqlalchemy.orm import Session
 
 def current(session: Session) -> dict[str, bytes]:
     """Code → digest of every current unit version that has one."""
-    rows = session.execute(
-        text(
-            """SELECT v.code, d.digest FROM unit_versions v
-               JOIN unit_import_digests d ON d.version_id = v.id
-               WHERE v.valid_to IS NULL"""
-        )
+    # A plain cursor: half a million rows through SQLAlchemy's result rows cost seconds.
+    cursor = session.connection().connection.cursor()
+    cursor.execute(
+        """SELECT v.code, d.digest FROM unit_versions v
+           JOIN unit_import_digests d ON d.version_id = v.id
+           WHERE v.valid_to IS NULL"""
     )
-    return {code: bytes(digest) for code, digest in rows}
+    return {code: bytes(digest) for code, digest in cursor.fetchall()}
 
 
 def record(session: Session, digests: Mapping[str, bytes]) -> None:
