@@ -56,26 +56,34 @@ def import_file(
     ] = False,
 ) -> None:
     """Import units; all-or-nothing: one bad feature refuses the file and nothing is stored."""
-    from services.imports import import_units
+    from services.imports import import_units, refresh_outlines
 
     settings = get_settings()
     when = (valid_from or datetime.now()).astimezone()
+    t0 = time.perf_counter()
+    say(f"importing {path.name} ...")
     with friendly_errors(), session_scope(settings) as session:
-        t0 = time.perf_counter()
         result = import_units(
             session, path, crs, repair=repair, valid_from=when, settings=settings, override_crs=override_crs,
-            actor="cli",
+            actor="cli", progress=say, outlines=False,
         )  # fmt: skip
+    # The boundaries are committed: the map's simplified outlines follow in a transaction of their
+    # own (tiles draw the stored outlines until then), so a long import is not held open for them.
+    with friendly_errors(), session_scope(settings) as session:
+        refresh_outlines(session, say)
     for line in result.repairs:
         say(f"  repaired: {line}")
     for code, messages in result.warnings.items():
         for message in messages:
             say(f"  warning: {code} {message}")
     s = result.summary
+    took = time.perf_counter() - t0
+    if not s.created and not s.versioned:
+        say(f"{path.name} unchanged: all {result.features} units as stored, nothing written ({took:.1f} s)")
+        return
     say(
-        f"imported {result.features} units from {path.name} ({result.source_crs}) in "
-        f"{time.perf_counter() - t0:.1f} s: {len(s.created)} new, {len(s.versioned)} new versions, "
-        f"{len(s.unchanged)} unchanged"
+        f"imported {result.features} units from {path.name} ({result.source_crs}) in {took:.1f} s: "
+        f"{len(s.created)} new, {len(s.versioned)} new versions, {len(s.unchanged)} unchanged"
     )
 
 

@@ -168,9 +168,16 @@ def _text(value: Any) -> str | None:
 
 
 def features_from_frame(
-    frame: gpd.GeoDataFrame, crs_name: str, *, repair: bool, report: ValidationReport
+    frame: gpd.GeoDataFrame,
+    crs_name: str,
+    *,
+    repair: bool,
+    report: ValidationReport,
+    positions: list[int] | None = None,
 ) -> list[UnitFeature]:
-    """Convert rows to storage-coordinate UnitFeatures, recording per-feature problems in `report`."""
+    """Convert rows to storage-coordinate UnitFeatures, recording per-feature problems in `report`;
+    `positions` are the rows' places in the file (for messages) when `frame` is a part of it."""
+    positions = positions if positions is not None else list(range(len(frame)))
     geometries = np.asarray(frame.geometry.values, dtype=object)
     converted = storage_geometries(geometries, crs_name)  # whole arrays; None: check it alone
     features = []
@@ -184,7 +191,7 @@ def features_from_frame(
     )
     for i, (geometry, ready) in enumerate(zip(geometries, converted, strict=True)):
         code = _code_text(codes[i])
-        label = f"feature {i + 1}" + (f" (code {code})" if code else "")
+        label = f"feature {positions[i] + 1}" + (f" (code {code})" if code else "")
         if not code:
             report.errors.append(f"{label}: property 'code' is missing")
             continue
@@ -241,11 +248,11 @@ def _attributes(values: dict[str, Any], columns: list[str], code: str) -> dict[s
     return found
 
 
-def read_features(
-    path: Path, crs_name: str | None, *, repair: bool, settings: Settings, override_crs: bool = False
-) -> tuple[list[UnitFeature], ValidationReport, str]:
-    """A file's features in storage coordinates, the report so far and the CRS it was read in;
-    ImportRejected on any error."""
+def read_source(
+    path: Path, crs_name: str | None, *, settings: Settings, override_crs: bool = False
+) -> tuple[gpd.GeoDataFrame, str]:
+    """A file's rows as read and the CRS to read them in, once the file as a whole is acceptable
+    (features, not too many, a code column, a known CRS); ImportRejected if not."""
     frame = read_frame(path)
     report = ValidationReport()
     if len(frame) == 0:
@@ -267,10 +274,12 @@ def read_features(
     except crs.CoordinateError as exc:
         report.errors.append(str(exc))
         raise ImportRejected(report) from None
-    features = features_from_frame(frame, name, repair=repair, report=report)
-    if not report.ok:
-        raise ImportRejected(report)
-    return features, report, name
+    return frame, name
+
+
+def code_texts(frame: gpd.GeoDataFrame) -> list[str]:
+    """The code of each row as the import reads it ("" when missing)."""
+    return [_code_text(value) for value in frame["code"].tolist()]
 
 
 def parent_codes(features: list[UnitFeature]) -> set[str]:
@@ -310,4 +319,3 @@ def _parent_kind(
 ) -> tuple[str | None, str | None]:
     parent = in_batch.get(code) or stored.get(code)
     return (parent.kind, parent.special_type) if parent else (None, None)
-

@@ -18,6 +18,12 @@ def to_wkb_array(geometries: list[shapely.Geometry]) -> list[bytes]:
     return shapely.to_wkb(np.array(geometries, dtype=object), output_dimension=2).tolist()
 
 
+def to_ewkb_hex_array(geometries: list[shapely.Geometry]) -> list[str]:
+    """Many geometries as 2D hex EWKB with the storage SRID, as COPY's text format takes a geometry."""
+    tagged = shapely.set_srid(np.array(geometries, dtype=object), STORAGE_SRID)
+    return shapely.to_wkb(tagged, output_dimension=2, hex=True, include_srid=True).tolist()
+
+
 def from_wkb(data: bytes | memoryview | None) -> shapely.Geometry | None:
     """A shapely geometry from (E)WKB returned by ST_AsBinary / ST_AsEWKB."""
     return None if data is None else shapely.from_wkb(bytes(data))

@@ -28,8 +28,10 @@ def test_import_then_export_round_trip(cli_env, tmp_path):
     src = f.write_geojson(tmp_path / "county.geojson", f.hierarchy())
     out = gridmap(cli_env, "import", str(src))
     assert "imported 7 units" in out.stderr and "7 new" in out.stderr
+    assert "read 7 features" in out.stderr and "simplified the map's outlines" in out.stderr
     again = gridmap(cli_env, "import", str(src))
-    assert "7 unchanged" in again.stderr
+    assert "7 unchanged since they were imported (same digest), 0 to check" in again.stderr
+    assert "county.geojson unchanged: all 7 units as stored, nothing written" in again.stderr
     gridmap(cli_env, "export", str(tmp_path / "grids.gpkg"), "--level", "grid", "--format", "gpkg")
     frame = gpd.read_file(tmp_path / "grids.gpkg")
     assert sorted(frame["code"]) == [f.grid_code(i) for i in range(1, 5)]
@@ -58,8 +60,7 @@ def test_an_import_is_audited_and_a_refused_one_is_not(cli_env, tmp_path):
     assert [(r.actor, r.target) for r in rows] == [("cli", "audited-county.geojson")]
     details = rows[0].details
     assert (
-        details["crs"] == "cgcs2000"
-        and details["created"] + details["versioned"] + details["unchanged"] == 7
+        details["crs"] == "cgcs2000" and details["created"] + details["versioned"] + details["unchanged"] == 7
     )
 
 
