@@ -44,6 +44,18 @@ class StoredUnit:
     geometry: shapely.Geometry
 
 
+# The columns a StoredUnit is read from (units u joined to unit_versions v), and the reading.
+STORED_UNIT_COLUMNS = "v.code, u.level, v.version, v.name, v.kind, v.special_type, ST_AsBinary(v.geom) AS wkb"
+
+
+def _stored_units(rows: Iterable[Row]) -> dict[str, StoredUnit]:
+    """Rows of STORED_UNIT_COLUMNS as StoredUnits by code."""
+    return {
+        r.code: StoredUnit(r.code, r.level, r.version, r.name, r.kind, r.special_type, from_wkb(r.wkb))
+        for r in rows
+    }
+
+
 @dataclass
 class WriteSummary:
     """What a write did: new units, new versions of changed units, units left as they were."""
@@ -60,16 +72,13 @@ def units_at(session: Session, codes: Iterable[str], at: datetime | None = None)
         return {}
     rows = session.execute(
         text(
-            f"""SELECT v.code, u.level, v.version, v.name, v.kind, v.special_type, ST_AsBinary(v.geom) AS wkb
+            f"""SELECT {STORED_UNIT_COLUMNS}
                 FROM unit_versions v JOIN units u USING (code)
                 WHERE v.code = ANY(:codes) AND {valid_at_sql("v", "at" if at else None)}"""
         ),
         {"codes": codes, "at": at},
     )
-    return {
-        r.code: StoredUnit(r.code, r.level, r.version, r.name, r.kind, r.special_type, from_wkb(r.wkb))
-        for r in rows
-    }
+    return _stored_units(rows)
 
 
 def current_children(
@@ -81,7 +90,7 @@ def current_children(
         return {}
     rows = session.execute(
         text(
-            f"""SELECT v.code, u.level, v.version, v.name, v.kind, v.special_type, ST_AsBinary(v.geom) AS wkb
+            f"""SELECT {STORED_UNIT_COLUMNS}
                 FROM units u JOIN unit_versions v USING (code)
                 WHERE (u.parent_code = ANY(:parents)
                        OR (u.parent_code IS NULL AND u.level IN ('city', 'county')
@@ -90,10 +99,7 @@ def current_children(
         ),
         {"parents": parents, "except": sorted(set(except_codes))},
     )
-    return {
-        r.code: StoredUnit(r.code, r.level, r.version, r.name, r.kind, r.special_type, from_wkb(r.wkb))
-        for r in rows
-    }
+    return _stored_units(rows)
 
 
 def _same_attributes(feature: UnitFeature, row: Row) -> bool:
