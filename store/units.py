@@ -44,12 +44,15 @@ class StoredUnit:
     geometry: shapely.Geometry
 
 
-# The columns a StoredUnit is read from (units u joined to unit_versions v), and the reading.
-STORED_UNIT_COLUMNS = "v.code, u.level, v.version, v.name, v.kind, v.special_type, ST_AsBinary(v.geom) AS wkb"
-
-
-def _stored_units(rows: Iterable[Row]) -> dict[str, StoredUnit]:
-    """Rows of STORED_UNIT_COLUMNS as StoredUnits by code."""
+def _stored_units(session: Session, where: str, params: dict[str, Any]) -> dict[str, StoredUnit]:
+    """The StoredUnits of the units `u` (joined to their versions `v`) where `where` holds, by code."""
+    rows = session.execute(
+        text(
+            f"""SELECT v.code, u.level, v.version, v.name, v.kind, v.special_type, ST_AsBinary(v.geom) AS wkb
+                FROM units u JOIN unit_versions v USING (code) WHERE {where}"""
+        ),
+        params,
+    )
     return {
         r.code: StoredUnit(r.code, r.level, r.version, r.name, r.kind, r.special_type, from_wkb(r.wkb))
         for r in rows
@@ -70,15 +73,8 @@ def units_at(session: Session, codes: Iterable[str], at: datetime | None = None)
     codes = sorted(set(codes))
     if not codes:
         return {}
-    rows = session.execute(
-        text(
-            f"""SELECT {STORED_UNIT_COLUMNS}
-                FROM unit_versions v JOIN units u USING (code)
-                WHERE v.code = ANY(:codes) AND {valid_at_sql("v", "at" if at else None)}"""
-        ),
-        {"codes": codes, "at": at},
-    )
-    return _stored_units(rows)
+    where = f"""v.code = ANY(:codes) AND {valid_at_sql("v", "at" if at else None)}"""
+    return _stored_units(session, where, {"codes": codes, "at": at})
 
 
 def current_children(
@@ -88,18 +84,11 @@ def current_children(
     parents = sorted(set(parents))
     if not parents:
         return {}
-    rows = session.execute(
-        text(
-            f"""SELECT {STORED_UNIT_COLUMNS}
-                FROM units u JOIN unit_versions v USING (code)
-                WHERE (u.parent_code = ANY(:parents)
-                       OR (u.parent_code IS NULL AND u.level IN ('city', 'county')
-                           AND left(u.code, length(u.code) - 2) = ANY(:parents)))
-                  AND u.code <> ALL(:except) AND {valid_at_sql("v", None)}"""
-        ),
-        {"parents": parents, "except": sorted(set(except_codes))},
-    )
-    return _stored_units(rows)
+    where = f"""(u.parent_code = ANY(:parents)
+                 OR (u.parent_code IS NULL AND u.level IN ('city', 'county')
+                     AND left(u.code, length(u.code) - 2) = ANY(:parents)))
+                AND u.code <> ALL(:except) AND {valid_at_sql("v", None)}"""
+    return _stored_units(session, where, {"parents": parents, "except": sorted(set(except_codes))})
 
 
 def _same_attributes(feature: UnitFeature, row: Row) -> bool:
