@@ -3,6 +3,8 @@ beyond the case (its last note, first photo, and who is responsible for it)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +21,45 @@ from store.units import units_at
 COMMAND_CENTRE = "county command centre (unassigned queue)"  # who takes requests no grid covers
 
 
+# What a service request shows beyond its case, by case id: last note, first photo's number, agency.
+Extras = tuple[str | None, int | None, str]
+
+
+@dataclass(frozen=True)
+class RequestQuery:
+    """What GET /requests asks: ids (the other filters then ignored), or codes, statuses and a window."""
+
+    limit: int
+    ids: list[int] | None = None
+    codes: tuple[str | None, ...] = (None,)  # None: any category
+    statuses: list[str] | None = None
+    window: tuple[datetime, datetime | None] | None = None  # given when ids are not
+
+
+def find_requests(
+    session: Session, rules: Rules, query: RequestQuery, user: User | None
+) -> list[tuple[dict[str, Any], Extras]]:
+    """GET /requests: the cases asked for that the user may see, each with what it shows beyond itself."""
+    if query.ids is not None or query.window is None:
+        cases = requests_by_id(session, rules, query.ids or [], user)
+    else:
+        cases = search_requests(session, rules, query.codes, query.statuses, query.window, user, query.limit)
+    return with_extras(session, rules, cases)
+
+
+def request_of(session: Session, rules: Rules, case_id: int) -> list[tuple[dict[str, Any], Extras]]:
+    """GET /requests/{id}: the one case (NotFound if none) with what it shows beyond itself."""
+    return with_extras(session, rules, [case_reads.case_detail(session, case_id, rules)])
+
+
+def with_extras(
+    session: Session, rules: Rules, cases: list[dict[str, Any]]
+) -> list[tuple[dict[str, Any], Extras]]:
+    """Each case paired with its extras (request_extras), in order."""
+    extras = request_extras(session, rules, cases)
+    return [(c, extras[c["id"]]) for c in cases]
+
+
 def requests_by_id(session: Session, rules: Rules, ids: list[int], user: User | None) -> list[dict[str, Any]]:
     """The cases that exist among `ids` and the user may see, in the order asked (others left out)."""
     found = case_reads.case_details(session, dict.fromkeys(ids, False), rules)  # one statement for them all
@@ -31,7 +72,7 @@ def requests_by_id(session: Session, rules: Rules, ids: list[int], user: User | 
 def search_requests(
     session: Session,
     rules: Rules,
-    codes: list[str | None],
+    codes: Sequence[str | None],
     statuses: list[str] | None,
     window: tuple[datetime, datetime | None],
     user: User | None,
@@ -49,9 +90,7 @@ def search_requests(
     return newest[:limit]
 
 
-def request_extras(
-    session: Session, rules: Rules, cases: list[dict[str, Any]]
-) -> dict[int, tuple[str | None, int | None, str]]:
+def request_extras(session: Session, rules: Rules, cases: list[dict[str, Any]]) -> dict[int, Extras]:
     """What each case shows as a service request beyond itself, by id: the last note of its
     history, the number of its first photo, and who is responsible for it."""
     notes = case_extras.notes_and_photos(session, [c["id"] for c in cases])

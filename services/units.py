@@ -22,10 +22,9 @@ MEDIA_TYPES = {"geojson": geojson.MEDIA_TYPE, "gpkg": geojson.GEOPACKAGE_MEDIA_T
 DATASET_OPTIONS = {"gpkg": {"VERSION": "1.2"}, "geojson": {}}
 
 
-def unit_properties(unit: units.UnitVersion) -> dict[str, Any]:
-    """A unit's free attributes overlaid by its own fields (what a download carries, and re-imports)."""
+def unit_fields(unit: units.UnitVersion) -> dict[str, Any]:
+    """A unit version's own fields, its validity as ISO 8601 text: what a download and the detail share."""
     return {
-        **unit.attributes,
         "code": unit.code,
         "level": unit.level,
         "name": unit.name,
@@ -37,6 +36,11 @@ def unit_properties(unit: units.UnitVersion) -> dict[str, Any]:
         "valid_from": unit.valid_from.isoformat(),
         "valid_to": unit.valid_to.isoformat() if unit.valid_to else None,
     }
+
+
+def unit_properties(unit: units.UnitVersion) -> dict[str, Any]:
+    """A unit's free attributes overlaid by its own fields (what a download carries, and re-imports)."""
+    return {**unit.attributes, **unit_fields(unit)}
 
 
 def unit_features(versions: list[units.UnitVersion]) -> list[dict[str, Any]]:
@@ -63,18 +67,9 @@ def unit_detail_feature(session: Session, code: str, at: datetime | None = None)
         return None
     unit = detail.unit
     properties = {
-        "code": unit.code,
-        "level": unit.level,
-        "name": unit.name,
-        "kind": unit.kind,
-        "special_type": unit.special_type,
-        "households": unit.households,
-        "population": unit.population,
+        **unit_fields(unit),
         "attributes": unit.attributes,
         "warnings": unit.warnings,
-        "version": unit.version,
-        "valid_from": unit.valid_from.isoformat(),
-        "valid_to": unit.valid_to.isoformat() if unit.valid_to else None,
         "parents": detail.parents,
         "children_count": detail.children_count,
         "staff_counts": detail.staff_counts,

@@ -4,12 +4,14 @@ users and of the audit log."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from access.roles import Role, User
 from store import users
+from store.users import AuditQuery as AuditQuery  # what GET /audit asks for, with the read answering it
 
 
 def add_user(
@@ -45,13 +47,11 @@ def list_users(session: Session) -> list[dict[str, Any]]:
     return users.list_users(session)
 
 
-def audit_log(
-    session: Session,
-    *,
-    action: str | None = None,
-    actor: str | None = None,
-    limit: int = 200,
-    offset: int = 0,
-) -> list[dict[str, Any]]:
-    """The audit log, newest first, of one action or actor if given."""
-    return users.read_audit(session, action=action, actor=actor, limit=limit, offset=offset)
+AUDIT_PAGE = 1000  # the most entries one read of the audit log returns (GET /audit's `limit`)
+
+
+def audit_log(session: Session, query: AuditQuery) -> list[dict[str, Any]]:
+    """The audit log, newest first, of one action or actor if given: a page of at most AUDIT_PAGE
+    entries, whatever the caller asked (the log grows without end; a read must not)."""
+    page = replace(query, limit=max(1, min(query.limit, AUDIT_PAGE)), offset=max(0, query.offset))
+    return users.read_audit(session, page)

@@ -1,4 +1,4 @@
-"""A handler's open tasks: the cases in their hands they may move, overdue first."""
+"""A handler's open tasks: the cases in their hands, overdue first."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from access.roles import Role, User, moves_for
+from access.roles import Role, User
 from cases.lifecycle import OPEN_HANDLING, CaseStatus
 from store.case_queue import QUEUE_ORDER
 from store.cases import CASE_COLUMNS, Rules, case_summary, db_now
@@ -25,7 +25,7 @@ def _in_hands_sql(user: User) -> tuple[str, dict[str, Any]]:
 
 
 def open_tasks(session: Session, user: User, rules: Rules, limit: int = 200) -> list[dict[str, Any]]:
-    """The user's open tasks, overdue first, then by due time; each with the moves they may make."""
+    """The user's open tasks (case summaries), overdue first, then by due time."""
     where, params = _in_hands_sql(user)
     now = db_now(session)
     rows = session.execute(
@@ -36,6 +36,4 @@ def open_tasks(session: Session, user: User, rules: Rules, limit: int = 200) -> 
         ),
         {**params, "now": now, "statuses": TASK_STATUSES, "limit": limit},
     ).all()
-    return [
-        {**case_summary(row, now, rules), "moves": moves_for(user, CaseStatus(row.status))} for row in rows
-    ]
+    return [case_summary(row, now, rules) for row in rows]

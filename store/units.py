@@ -44,6 +44,21 @@ class StoredUnit:
     geometry: shapely.Geometry
 
 
+def _stored_units(session: Session, where: str, params: dict[str, Any]) -> dict[str, StoredUnit]:
+    """The StoredUnits of the units `u` (joined to their versions `v`) where `where` holds, by code."""
+    rows = session.execute(
+        text(
+            f"""SELECT v.code, u.level, v.version, v.name, v.kind, v.special_type, ST_AsBinary(v.geom) AS wkb
+                FROM units u JOIN unit_versions v USING (code) WHERE {where}"""
+        ),
+        params,
+    )
+    return {
+        r.code: StoredUnit(r.code, r.level, r.version, r.name, r.kind, r.special_type, from_wkb(r.wkb))
+        for r in rows
+    }
+
+
 @dataclass
 class WriteSummary:
     """What a write did: new units, new versions of changed units, units left as they were."""
@@ -58,18 +73,8 @@ def units_at(session: Session, codes: Iterable[str], at: datetime | None = None)
     codes = sorted(set(codes))
     if not codes:
         return {}
-    rows = session.execute(
-        text(
-            f"""SELECT v.code, u.level, v.version, v.name, v.kind, v.special_type, ST_AsBinary(v.geom) AS wkb
-                FROM unit_versions v JOIN units u USING (code)
-                WHERE v.code = ANY(:codes) AND {valid_at_sql("v", "at" if at else None)}"""
-        ),
-        {"codes": codes, "at": at},
-    )
-    return {
-        r.code: StoredUnit(r.code, r.level, r.version, r.name, r.kind, r.special_type, from_wkb(r.wkb))
-        for r in rows
-    }
+    where = f"""v.code = ANY(:codes) AND {valid_at_sql("v", "at" if at else None)}"""
+    return _stored_units(session, where, {"codes": codes, "at": at})
 
 
 def current_children(
@@ -79,21 +84,11 @@ def current_children(
     parents = sorted(set(parents))
     if not parents:
         return {}
-    rows = session.execute(
-        text(
-            f"""SELECT v.code, u.level, v.version, v.name, v.kind, v.special_type, ST_AsBinary(v.geom) AS wkb
-                FROM units u JOIN unit_versions v USING (code)
-                WHERE (u.parent_code = ANY(:parents)
-                       OR (u.parent_code IS NULL AND u.level IN ('city', 'county')
-                           AND left(u.code, length(u.code) - 2) = ANY(:parents)))
-                  AND u.code <> ALL(:except) AND {valid_at_sql("v", None)}"""
-        ),
-        {"parents": parents, "except": sorted(set(except_codes))},
-    )
-    return {
-        r.code: StoredUnit(r.code, r.level, r.version, r.name, r.kind, r.special_type, from_wkb(r.wkb))
-        for r in rows
-    }
+    where = f"""(u.parent_code = ANY(:parents)
+                 OR (u.parent_code IS NULL AND u.level IN ('city', 'county')
+                     AND left(u.code, length(u.code) - 2) = ANY(:parents)))
+                AND u.code <> ALL(:except) AND {valid_at_sql("v", None)}"""
+    return _stored_units(session, where, {"parents": parents, "except": sorted(set(except_codes))})
 
 
 def _same_attributes(feature: UnitFeature, row: Row) -> bool:

@@ -275,14 +275,17 @@ def audit(
     )  # fmt: skip
 
 
-def read_audit(
-    session: Session,
-    *,
-    action: str | None = None,
-    actor: str | None = None,
-    limit: int = 200,
-    offset: int = 0,
-) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class AuditQuery:
+    """Which audit entries to read: of one action or actor if given, a page of them newest first."""
+
+    action: str | None = None
+    actor: str | None = None
+    limit: int = 200
+    offset: int = 0
+
+
+def read_audit(session: Session, query: AuditQuery) -> list[dict[str, Any]]:
     """Audit entries, newest first."""
     rows = session.execute(
         text(
@@ -291,6 +294,6 @@ def read_audit(
                  AND (CAST(:actor AS text) IS NULL OR actor = :actor)
                ORDER BY id DESC LIMIT :limit OFFSET :offset"""
         ),
-        {"action": action, "actor": actor, "limit": limit, "offset": offset},
+        {"action": query.action, "actor": query.actor, "limit": query.limit, "offset": query.offset},
     ).all()
     return [r._asdict() for r in rows]

@@ -21,7 +21,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from access.roles import Role
-from store import users
+from tests import accounts
 
 
 def free_port() -> int:
@@ -97,7 +97,7 @@ def sign_in(base: str, database_url: str, role: Role, unit: str, *, department: 
     name = f"{role}-{unit}-{free_port()}"
     engine = create_engine(database_url)
     with Session(engine) as session, session.begin():
-        users.add_user(session, name, "password-123", role, unit, department)
+        accounts.add_user(session, name, "password-123", role, unit, department)
     engine.dispose()
     answer = httpx.post(f"{base}/auth/token", data={"username": name, "password": "password-123"})
     answer.raise_for_status()

@@ -10,6 +10,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.responses import HTMLResponse
 
+from access.navigation import navigation
 from access.roles import DESK_NAMES
 from api.page_policy import page_headers
 from cases import vocabulary as vocab
@@ -52,6 +53,7 @@ def _environment() -> Environment:
         RATING_LABELS=vocab.RATING_LABELS,
         LEVEL_NAMES=LEVEL_NAMES,
         DESK_NAMES=DESK_NAMES,
+        navigation=navigation,
     )
     return env
 

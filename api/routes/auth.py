@@ -172,11 +172,11 @@ def audit_log(
     session: SessionDep,
     action: Annotated[str | None, Query(max_length=40)] = None,
     actor: Annotated[str | None, Query(max_length=64)] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    limit: Annotated[int, Query(ge=1, le=users.AUDIT_PAGE)] = 200,
     offset: Offset = 0,
 ) -> list[dict[str, Any]]:
     """The audit log, newest first (admins). Nothing in the service edits or deletes it."""
-    return users.audit_log(session, action=action, actor=actor, limit=limit, offset=offset)
+    return users.audit_log(session, users.AuditQuery(action, actor, limit, offset))
 
 
 @router.get("/users", response_model=list[UserOut])

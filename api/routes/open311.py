@@ -24,7 +24,6 @@ from urllib.parse import parse_qsl, urlsplit
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
-from sqlalchemy.orm import Session
 
 from access.roles import User
 from api.access import CurrentUser, RateLimit
@@ -54,7 +53,6 @@ from cases.lifecycle import FINISHED_STATUSES, OPEN_STATUSES, Source
 from cases.rules import Rules
 from cases.worktime import SHANGHAI
 from geo import crs
-from services import case_reads
 from services import open311 as service
 
 ACTOR = "open311"  # the history's `who` for requests made here (api_key will name the system: issue 6)
@@ -295,12 +293,12 @@ def get_requests(
     if user is None:
         public_reads(request).check(request)
     if service_request_id is not None:
-        cases = service.requests_by_id(session, rules, _ids(service_request_id), user)
+        query = service.RequestQuery(MAX_REQUESTS, ids=_ids(service_request_id))
     else:
-        window = _window(start_date, end_date)
-        codes, statuses = _codes(service_code, rules), _statuses(status)
-        cases = service.search_requests(session, rules, codes, statuses, window, user, MAX_REQUESTS)
-    return respond(format, "service_requests", _requests(session, rules, request, cases, user))
+        codes, statuses = tuple(_codes(service_code, rules)), _statuses(status)
+        query = service.RequestQuery(MAX_REQUESTS, None, codes, statuses, _window(start_date, end_date))
+    found = service.find_requests(session, rules, query, user)
+    return respond(format, "service_requests", _requests(request, found, user))
 
 
 @router.get(
@@ -320,8 +318,8 @@ def get_request(
         public_reads(request).check(request)
     if not re.fullmatch(r"[0-9]{1,18}", service_request_id):
         raise NotFound(f"no service request {service_request_id!r}")
-    case = case_reads.case_detail(session, int(service_request_id), rules)
-    return respond(format, "service_requests", _requests(session, rules, request, [case], user))
+    found = service.request_of(session, rules, int(service_request_id))
+    return respond(format, "service_requests", _requests(request, found, user))
 
 
 def public_reads(request: Request) -> RateLimit:
@@ -400,11 +398,10 @@ def _date_param(name: str, value: str | None, *, end: bool) -> datetime | None:
 
 
 def _requests(
-    session: Session, rules: Rules, request: Request, cases: list[dict[str, Any]], user: User | None
+    request: Request, found: list[tuple[dict[str, Any], service.Extras]], user: User | None
 ) -> list[dict[str, Any]]:
     """Cases (summaries or details) as Open311 service requests; the public view for anonymous readers."""
-    extras = service.request_extras(session, rules, cases)
-    found = [request_document(c, *extras[c["id"]], request) for c in cases]
+    documents = [request_document(c, *extras, request) for c, extras in found]
     if user is None:  # only reached anonymously when the public read is on (api.access RULES)
-        return [public_request(r, str(c["status"])) for r, c in zip(found, cases, strict=True)]
-    return found
+        return [public_request(r, str(c["status"])) for r, (c, _) in zip(documents, found, strict=True)]
+    return documents

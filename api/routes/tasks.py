@@ -7,73 +7,25 @@ the lifecycle's table). Moves themselves go through `POST /cases/{id}/transition
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse
-from pydantic import BaseModel
 
 from access.roles import moves_for
-from api.access import CurrentUser, client_address
+from api.access import CurrentUser
 from api.assets import PageAssets
-from api.deps import RulesDep, SessionDep, entitled
+from api.case_answers import case_answer
+from api.deps import RulesDep, SessionDep
 from api.page_policy import FIELD_PAGE_HEADERS
-from api.photo_links import with_photo_urls
-from api.schemas.cases import CaseDetail, Photo
+from api.schemas.tasks import TaskDetail, TaskList
 from cases.lifecycle import CaseStatus
 from cases.photos import photos_by_stage
-from services import cases as case_service
 from services import tasks as task_service
 
 TASKS_DIR = Path(__file__).resolve().parent.parent / "static" / "tasks"
 
 router = APIRouter(tags=["field work"])
-
-
-class Task(BaseModel):
-    """An open case in the handler's hands, as the task list shows it."""
-
-    id: int
-    number: str
-    status: str
-    category: str
-    category_name: str
-    description: str
-    address: str | None
-    urgent: bool
-    lon: float
-    lat: float
-    grid_code: str | None
-    stage: str | None
-    stage_due_at: datetime | None
-    light: str | None
-    overdue: bool
-    reported_at: datetime
-    moves: dict[str, list[str]]
-
-
-class TaskList(BaseModel):
-    """The handler and their open tasks, overdue first."""
-
-    username: str
-    role: str
-    unit_code: str
-    department: str | None
-    total: int
-    items: list[Task]
-    # The moves the handler's role may make from each status (the lifecycle's table seen through
-    # the role): the page offers the next move of a case moved offline without a second rule.
-    moves_by_status: dict[str, dict[str, list[str]]]
-
-
-class TaskDetail(BaseModel):
-    """One task: the case as the API shows it, the moves the handler may make, photos before/after."""
-
-    case: CaseDetail
-    moves: dict[str, list[str]]
-    photos_before: list[Photo]
-    photos_after: list[Photo]
 
 
 @router.get("/tasks", include_in_schema=False)
@@ -88,16 +40,7 @@ async def tasks_page() -> FileResponse:
 def task_list(session: SessionDep, rules: RulesDep, user: CurrentUser) -> TaskList:
     """The signed-in handler's open tasks, overdue first, then by due time."""
     assert user is not None  # the access rule admits signed-in handlers only
-    items = task_service.open_tasks(session, user, rules)
-    return TaskList(
-        username=user.username,
-        role=user.role,
-        unit_code=user.unit_code,
-        department=user.department,
-        total=len(items),
-        items=[Task.model_validate(i) for i in items],
-        moves_by_status={s.value: moves_for(user, s) for s in CaseStatus},
-    )
+    return TaskList.model_validate(task_service.task_list(session, user, rules))
 
 
 @router.get("/tasks/{case_id}", response_model=TaskDetail)
@@ -106,12 +49,9 @@ def task_detail(
 ) -> TaskDetail:
     """One case with the moves the handler may make and its photos kept apart (处置前/处置后)."""
     assert user is not None
-    # The case as GET /cases/{id} shows it: the same masking and disclosure audit.
-    shown = case_service.show_case(
-        session, case_id, rules, viewer=user, entitled=entitled(user), ip=client_address(request)
-    )
-    session.commit()  # the disclosure's audit entry, if any
-    case = with_photo_urls(shown)
+    # The case exactly as GET /cases/{id} shows it to this user: masking, disclosure audit, the
+    # duplicates they may see, photo URLs.
+    case = case_answer(request, session, case_id, rules, user)
     photos = photos_by_stage(case["photos"])
     return TaskDetail(
         case=case,

@@ -29,8 +29,8 @@ class UnitRefOut(Answer):
     level: str
 
 
-class UnitProperties(Answer):
-    """A unit's attributes and what hangs off it."""
+class UnitFields(Answer):
+    """What every answer about one unit names first: its code, level, name, kind and figures."""
 
     code: str
     level: str
@@ -39,6 +39,11 @@ class UnitProperties(Answer):
     special_type: str | None
     households: int | None
     population: int | None
+
+
+class UnitProperties(UnitFields):
+    """A unit's attributes and what hangs off it."""
+
     attributes: dict[str, Any] | None
     warnings: list[str] | None = Field(description="What the import's checks noted and let pass")
     version: int
@@ -68,16 +73,9 @@ class UnitVersion(Answer):
     area_m2: float
 
 
-class UnitPopup(Answer):
+class UnitPopup(UnitFields):
     """What the map's popup of a unit shows."""
 
-    code: str
-    level: str
-    name: str
-    kind: str | None
-    special_type: str | None
-    households: int | None
-    population: int | None
     version: int
     parents: list[UnitRefOut]
     children_count: int

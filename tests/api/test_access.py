@@ -30,6 +30,7 @@ from services import cases as case_service
 from services import intake as intake_service
 from store import cases as store
 from store import users
+from tests import accounts
 from tests import factories as f
 from tests.conftest import DB_PREFIX, county_database
 
@@ -51,7 +52,7 @@ def world(settings) -> dict:
         for role in Role:
             for unit in UNITS:
                 department = "cgj" if role == Role.DEPARTMENT else None
-                users.add_user(session, f"{role}.{unit}", PASSWORD, role, unit, department)
+                accounts.add_user(session, f"{role}.{unit}", PASSWORD, role, unit, department)
         for name, grid in (("in", 1), ("out", 4), ("summoned", 4)):
             lon, lat = CENTRES[grid]
             intake = Intake(lon, lat, "wgs84", lon, lat, 5.0, "report", "0101", f"{name} case",

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from access.lockout import MAX_AUDIT_TEXT, LoginPolicy
 from access.roles import Role
 from api.app import create_app
+from services.users import AUDIT_PAGE, AuditQuery, audit_log
 from store import users
 from tests import factories as f
 from tests.conftest import DB_PREFIX, county_database
@@ -133,3 +134,18 @@ def test_a_huge_user_name_is_refused_and_the_audit_log_stays_bounded(world, sess
         text("SELECT length(actor), length(target), length(ip) FROM audit_log WHERE action = 'probe'")
     ).one()
     assert stored[0] == stored[1] == MAX_AUDIT_TEXT and stored[2] <= 64
+
+
+def test_a_read_of_the_audit_log_is_one_bounded_page_whatever_is_asked(session):
+    """The use case, not only the route's query check, bounds a read: the log grows without end."""
+    session.execute(
+        text("INSERT INTO audit_log (actor, action, target) SELECT 'bulk', 'bulk_test', g::text "
+             "FROM generate_series(1, :n) g"),
+        {"n": AUDIT_PAGE + 5},
+    )  # fmt: skip
+    page = audit_log(session, AuditQuery(action="bulk_test", limit=10 * AUDIT_PAGE))
+    assert len(page) == AUDIT_PAGE and page[0]["target"] == str(AUDIT_PAGE + 5)  # newest first
+    rest = audit_log(session, AuditQuery(action="bulk_test", limit=AUDIT_PAGE, offset=AUDIT_PAGE))
+    assert [e["target"] for e in rest] == ["5", "4", "3", "2", "1"]
+    lowest = audit_log(session, AuditQuery(action="bulk_test", limit=0, offset=-3))
+    assert [e["target"] for e in lowest] == [page[0]["target"]]  # at least one, from the start

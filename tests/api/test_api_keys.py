@@ -96,7 +96,7 @@ def test_keys_are_listed_without_secrets_revoked_at_once_and_audited(client, ses
     assert revoked.status_code == 200 and revoked.json()["state"] == "revoked"
     assert bare(client).get(tile).status_code == 401
     assert client.delete(f"/auth/keys/{made['id']}", headers=mapper).status_code == 404
-    log = users.read_audit(session, actor="mapper")
+    log = users.read_audit(session, users.AuditQuery(actor="mapper"))
     actions = [(e["action"], e["details"].get("prefix"), e["details"].get("name")) for e in log]
     prefix = made["key"][:12]
     assert ("api_key_create", prefix, "QGIS") in actions and ("api_key_revoke", prefix, "QGIS") in actions

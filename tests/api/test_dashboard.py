@@ -12,7 +12,7 @@ from access.roles import Role
 from api.app import create_app
 from cases.lifecycle import OPEN_STATUSES
 from cases.worktime import SHANGHAI
-from store import users
+from tests import accounts
 from tests import factories as f
 from tests.api.test_cases import INSIDE_001, advance, move, post, report
 from tests.conftest import use_session
@@ -167,7 +167,7 @@ def test_jurisdiction_default_unit_and_roles(session, settings, engine, county, 
         (Role.VIEWER, f.STREET),
         (Role.FIELD_WORKER, f.grid_code(1)),
     ):
-        users.add_user(session, f"dash.{role}", PASSWORD, role, unit)
+        accounts.add_user(session, f"dash.{role}", PASSWORD, role, unit)
     app = create_app(settings, engine=engine)
     use_session(app, session)
     from fastapi.testclient import TestClient

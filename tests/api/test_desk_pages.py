@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from access.roles import Role
 from cases.model import mask_phone
-from store import users
+from tests import accounts
 from tests import factories as f
 
 INSIDE_001 = (f.X0 + 0.01, f.Y0 + 0.03)
@@ -35,7 +35,7 @@ def report(client, where=INSIDE_001, **overrides) -> dict:
 def signed_in(client: TestClient, session, role: Role, unit: str = f.COUNTY, department: str | None = None):
     """A cookie-holding client of the same app, signed in through the login form as a new user."""
     name = f"desk-{role}-{uuid.uuid4().hex[:6]}"
-    users.add_user(session, name, PASSWORD, role, unit, department)
+    accounts.add_user(session, name, PASSWORD, role, unit, department)
     browser = TestClient(client.app, base_url="https://testserver")
     answer = browser.post("/auth/login", data={"username": name, "password": PASSWORD, "next": "/desk"},
                           follow_redirects=False)  # fmt: skip

@@ -53,6 +53,11 @@ def test_tasks_list_the_workers_cases_overdue_first_with_their_moves(client, ses
     assert set(items[1]["moves"]) == {"accepted", "returned"}  # a handler may not reassign
     detail = client.get(f"/tasks/{mine}", headers=worker).json()
     assert set(detail["moves"]) == {"accepted", "returned"} and detail["case"]["id"] == mine
+    # The case exactly as GET /cases/{id} shows it to the worker: its suggested duplicates (the other
+    # reports at the same place) without the fields that decide who may see them.
+    assert detail["case"] == client.get(f"/cases/{mine}", headers=worker).json()
+    assert later in [d["id"] for d in detail["case"]["duplicates"]]
+    assert all("unit_code" not in d for d in detail["case"]["duplicates"])
     assert client.get(f"/tasks/{other}", headers=worker).status_code == 404  # as absent as a missing case
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from access.roles import Role
 from api.app import expire_patrols_once
-from store import users
+from tests import accounts
 from tests import factories as f
 
 PASSWORD = "password-123"
@@ -30,7 +30,7 @@ def walk(
 
 
 def sign_in(client, session, name: str, role: Role, unit: str) -> dict[str, str]:
-    users.add_user(session, name, PASSWORD, role, unit, None)
+    accounts.add_user(session, name, PASSWORD, role, unit, None)
     token = client.post("/auth/token", data={"username": name, "password": PASSWORD}).json()
     return {"Authorization": f"Bearer {token['access_token']}"}
 

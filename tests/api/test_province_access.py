@@ -19,7 +19,8 @@ from cases.model import Intake, Reporter
 from services import intake as intake_service
 from services.imports import import_units
 from store import cases as store
-from store import tiles, users
+from store import tiles
+from tests import accounts
 from tests.conftest import DB_PREFIX, fresh_database
 
 PASSWORD = "password-123"
@@ -48,7 +49,7 @@ def province(settings, tmp_path_factory) -> Iterator[dict]:
     with Session(engine) as session, session.begin():
         import_units(session, path, valid_from=datetime(2024, 1, 1, tzinfo=UTC), settings=settings)
         for name, (role, unit) in USERS.items():
-            users.add_user(session, name, PASSWORD, role, unit, None)
+            accounts.add_user(session, name, PASSWORD, role, unit, None)
         for city, point in centres.items():
             intake = Intake(point.x, point.y, "wgs84", point.x, point.y, 5.0, "report", "0101",
                             f"case in {city}", reporter=Reporter("李四", "13812345678"))  # fmt: skip

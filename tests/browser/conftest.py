@@ -47,9 +47,9 @@ from access.roles import Role
 from api.app import create_app
 from geo.assignment import Assignment, Status
 from geo.settings import Settings
-from store import users
 from store.engine import SERVICE_CONNECT_ARGS
 from store.locate import locate
+from tests import accounts
 from tests.databases import DB_PREFIX, demo_database
 from tests.live import app_server
 
@@ -244,7 +244,7 @@ def user_of(engine: Engine, role: Role, unit: str, department: str | None = None
     """A new user of `role` in `unit`, made in `engine`'s database (the live server's); their name."""
     name = f"{role}-{uuid.uuid4().hex[:8]}"
     with Session(engine) as session, session.begin():
-        users.add_user(session, name, PASSWORD, role, unit, department)
+        accounts.add_user(session, name, PASSWORD, role, unit, department)
     return name
 
 

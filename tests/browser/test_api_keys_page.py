@@ -4,6 +4,7 @@ TileJSON and a tile outside the browser, then the planner revokes it and the key
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -80,3 +81,29 @@ def test_a_planner_makes_a_key_uses_it_in_a_gis_and_revokes_it(
     expect(page.locator("#new-key-value")).to_have_count(0)  # shown once only
     assert httpx.get(url).status_code == 401
     assert page_log.errors == [] and page_log.console_errors() == []
+
+
+MAP, DASHBOARD, KEYS = "地图 Map", "指挥大屏 Command dashboard", "API 密钥 API keys"
+QUEUE, PLANS = "案件队列 Queue", "网格规划 Plan editor"
+
+
+def test_the_header_offers_each_role_the_pages_made_for_it(desktop_as: Callable[..., BrowserContext]):
+    """A planner's header has no case queue and its home is the plan editor; a dispatcher's has the
+    queue as home and no plan editor; both reach their keys by the link, with the keyboard."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    for role, shown, absent in (
+        (Role.PLANNER, [PLANS, MAP, DASHBOARD, KEYS], QUEUE),
+        (Role.DISPATCHER, [QUEUE, MAP, DASHBOARD, KEYS], PLANS),
+    ):
+        page = desktop_as(role, COUNTY_CODE).new_page()
+        page.goto("/desk/keys")
+        nav = page.get_by_role("navigation", name="页面 Pages")
+        expect(nav.get_by_role("link")).to_have_text(shown)
+        expect(nav.get_by_role("link", name=absent)).to_have_count(0)
+        home = "/plan" if role == Role.PLANNER else "/desk"
+        expect(page.locator("header .brand")).to_have_attribute("href", home)
+        page.screenshot(path=str(ARTIFACTS / f"desk-nav-{role}.png"))
+        nav.get_by_role("link", name=KEYS).focus()
+        page.keyboard.press("Enter")
+        expect(page).to_have_url(re.compile(r"/desk/keys$"))
+        page.context.close()
