@@ -2,6 +2,7 @@
 pass and a county's redraw reassignment at 100,000 / 1 M / 10 M cases over a year.
 
     .venv/bin/python -m benchmarks.bench_cases [--sizes 100000,1000000,10000000] [--runs 20] [--reuse]
+                                               [--database NAME --county CODE]
 
 A database of its own (`gridmap_bench_cases`, the demo county loaded), grown size by size with
 benchmarks.case_volume (COPY; load time printed); --reuse grows the one an earlier run left (drop
@@ -14,6 +15,9 @@ function the route calls, run in this process on one session (no HTTP, no JSON e
   redraw    every open case of the county moved to another grid (services.case_redraw), rolled back;
             before it, the publish finds the candidates (store.plan_publish.open_cases_near over the
             county's grids) and assigns each again (store.locate: timed on 1,000 and extrapolated).
+With --database, a database already holding grids (e.g. the synthetic province of
+benchmarks.province, 400,000 grids) is used as it is, grown to each size with cases over all its
+grids, and --county names the county measured (the province is its first two digits).
 Intake at volume: benchmarks.bench_intake --cases N. The demo county is one county: "the province
 and a month" reads every case of the month (a year of 10 M cases: 830,000 a month), the same rows a
 province of 160 counties would hold. Machine load is printed: on a busy machine the figures are not
@@ -73,7 +77,7 @@ def rolled_back(engine, work) -> tuple[float, object]:
 
 
 def codes(session: Session, level: str) -> list[str]:
-    """The codes of the demo county's units of one level."""
+    """The codes of the measured county's units of one level."""
     sql = "SELECT code FROM units WHERE level = :level AND code LIKE :c ORDER BY code"
     return list(session.execute(text(sql), {"level": level, "c": COUNTY + "%"}).scalars())
 
@@ -94,7 +98,7 @@ def measure(engine, rules, runs: int) -> dict[str, str]:
         ]
         out["stats county·year ms"] = f"{stats.median(year):.0f}"
         start, stop = month_bounds(month_of(END - timedelta(days=1)))
-        month = [timed(lambda: statistics(session, "41", start, stop))[0] for _ in range(3)]
+        month = [timed(lambda: statistics(session, COUNTY[:2], start, stop))[0] for _ in range(3)]
         out["stats province·month ms"] = f"{stats.median(month):.0f}"
         board = [timed(lambda: dashboard(session, rules, None, COUNTY, now=END))[0] for _ in range(3)]
         out["dashboard ms"] = f"{stats.median(board):.0f}"
@@ -140,15 +144,21 @@ def machine() -> str:
 
 
 def main() -> None:
+    global COUNTY  # the county measured: the demo's, or --county
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--reuse", action="store_true", help="grow the database an earlier run left")
+    parser.add_argument("--database", help="measure this database of the embedded cluster (kept as it is)")
+    parser.add_argument("--county", default=COUNTY, help="the county measured (default: the demo's)")
     args = parser.parse_args()
+    COUNTY = args.county
     settings = Settings(database_url=None)
-    url = reused(NAME, settings) if args.reuse else None
+    url = reused(args.database or NAME, settings) if args.reuse or args.database else None
+    if url is None and args.database:
+        raise SystemExit(f"no grids in database {args.database}")
     if url is None:
         url = database(NAME, settings)
         with Session(create_engine(url)) as session, session.begin():
