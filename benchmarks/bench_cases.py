@@ -7,7 +7,8 @@ pass and a county's redraw reassignment at 100,000 / 1 M / 10 M cases over a yea
 A database of its own (`gridmap_bench_cases`, the demo county loaded), grown size by size with
 benchmarks.case_volume (COPY; load time printed); --reuse grows the one an earlier run left (drop
 it when done: it takes ~1.3 GB a million cases). Each figure is the server's own work: the
-function the route calls, run in this process on one session (no HTTP, no JSON encoding):
+function the route calls, run in this process on one session (no HTTP, no JSON encoding) of a
+connection made as the service makes them (store.engine.SERVICE_CONNECT_ARGS: generic plans):
   list      GET /cases?unit=<street>&status=<in handling>&light=red, each street in turn (p50/p95)
   stats     GET /stats for the county over the year, and for the province (41) over the last month
   dashboard GET /stats/dashboard?unit=411681 (every figure of the first view)
@@ -42,12 +43,14 @@ from cases.partitions import month_bounds, month_of
 from cases.worktime import SHANGHAI
 from geo.assignment import Assignment, GridRef, Rule, Status, UnitRef
 from geo.settings import Settings
+from services import case_reads
 from services.case_redraw import reassign_after_redraw
 from services.dashboard import dashboard
 from services.escalation import escalate_overdue
 from services.imports import load_demo
 from store import cases as case_store
 from store.case_stats import statistics
+from store.engine import SERVICE_CONNECT_ARGS
 from store.locate import locate
 from store.plan_publish import open_cases_near
 
@@ -91,7 +94,7 @@ def measure(engine, rules, runs: int) -> dict[str, str]:
         ms = []
         for i in range(runs):
             f = case_store.CaseFilter(unit=streets[i % len(streets)], status=handling, light="red")
-            ms.append(timed(lambda f=f: case_store.list_cases(session, f, rules))[0])
+            ms.append(timed(lambda f=f: case_reads.list_cases(session, f, rules))[0])
         out["list p50/p95 ms"] = f"{stats.median(ms):.0f} / {p95(ms):.0f}"
         year = [
             timed(lambda: statistics(session, COUNTY, END - timedelta(days=365), END))[0] for _ in range(3)
@@ -163,7 +166,8 @@ def main() -> None:
         url = database(NAME, settings)
         with Session(create_engine(url)) as session, session.begin():
             load_demo(session, settings, progress=say)
-    engine = create_engine(url)
+    # The service's connections (generic plans, prepared at once), so the figures are the served ones.
+    engine = create_engine(url, connect_args=SERVICE_CONNECT_ARGS)
     rules = case_store.Rules.load(settings)
     table = []
     for n in (int(s) for s in args.sizes.split(",")):
