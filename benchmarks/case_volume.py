@@ -246,7 +246,7 @@ def load_cases(
         started = time.perf_counter()
         pl.create_staging(cases, partitions)
         history_indexes = pl.drop_history_indexes(history)
-        _copy_chunks(
+        written = _copy_chunks(
             cases, history, todo, lambda k: chunk(k, FIRST_ID + k * chunk_size, end, grid, seed, chunk_size)
         )
         say(f"  copied in {time.perf_counter() - started:.0f} s; building case_history's indexes ...")
@@ -258,7 +258,10 @@ def load_cases(
         cases.autocommit = True
         indexes, columns = pl.parent_indexes(cases), pl.case_columns(cases)
         for partition in partitions:
-            pl.swap_in(cases, partition, indexes, columns)
+            if partition in written:
+                pl.swap_in(cases, partition, indexes, columns)
+            else:  # no generated case in that month: its partition stays as it is
+                cases.execute(f"DROP TABLE {pl.STAGING.format(partition)}")
         say(f"  {time.perf_counter() - started:.0f} s; analyzing ...")
         for table in ("cases", "case_history", "case_ids"):
             cases.execute(f"ANALYZE {table}")
@@ -266,9 +269,11 @@ def load_cases(
     return (todo.stop - todo.start) * chunk_size
 
 
-def _copy_chunks(cases: psycopg.Connection, history: psycopg.Connection, todo: range, make) -> None:
+def _copy_chunks(cases: psycopg.Connection, history: psycopg.Connection, todo: range, make) -> set[str]:
     """Generate chunk after chunk while the previous one is copied (the cases and their ids on one
-    connection, the history on the other, each in a thread: PostgreSQL parses both at once)."""
+    connection, the history on the other, each in a thread: PostgreSQL parses both at once): the
+    partitions written to."""
+    written: set[str] = set()
 
     def copy_cases(c: Chunk) -> None:
         _copy(cases, "case_ids (id)", c.ids)
@@ -279,6 +284,7 @@ def _copy_chunks(cases: psycopg.Connection, history: psycopg.Connection, todo: r
         pending: list = []
         for k in todo:
             made = make(k)
+            written |= made.cases.keys()
             for done in pending:
                 done.result()
             pending = [
@@ -288,6 +294,7 @@ def _copy_chunks(cases: psycopg.Connection, history: psycopg.Connection, todo: r
             say(f"  chunk {k}: {(k + 1) * made.count:,} cases generated")
         for done in pending:
             done.result()
+    return written
 
 
 def _copy(conn: psycopg.Connection, target: str, data: bytes) -> None:
