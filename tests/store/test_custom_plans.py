@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from cases.filters import CaseFilter
 from cases.rules import Rules
 from services import case_reads
+from services.escalation import escalate_overdue
 from store.engine import SERVICE_CONNECT_ARGS
 
 PLANS = """SELECT coalesce(sum(generic_plans), 0), coalesce(sum(custom_plans), 0)
@@ -29,3 +30,16 @@ def test_the_case_list_is_planned_for_its_parameters(database_url, settings):
     engine.dispose()
     assert generic == 0 and custom >= 2
     assert mode == "force_generic_plan"
+
+
+def test_the_escalation_pass_is_planned_for_its_parameters(database_url, settings):
+    """The pass's search for overdue cases gets a plan for its clock and batch (a generic one sorted
+    every overdue case of every month)."""
+    engine = create_engine(database_url, connect_args=SERVICE_CONNECT_ARGS)
+    with Session(engine) as session:
+        for _ in range(3):
+            escalate_overdue(session, Rules.load(settings))
+        generic, custom = session.execute(text(PLANS.replace("FROM cases c WHERE", "SKIP LOCKED"))).one()
+        session.rollback()
+    engine.dispose()
+    assert generic == 0 and custom >= 1
