@@ -11,7 +11,7 @@ from cases.rules import Rules
 from cases.workflow import SYSTEM, escalate
 from store import cases as store
 from store import users
-from store.case_escalation import write_escalations
+from store.case_escalation import overdue_for_update, write_escalations
 from store.custom_plans import custom_plans
 
 ESCALATION_AUDIT = "case_escalation"  # the audit log's action for a pass that moved cases
@@ -28,10 +28,11 @@ def escalate_overdue(
     # Planned for `now` and the batch: a generic plan sorted every overdue case of every month
     # (278,000 at 10 M cases, ~12 s) where a plan for them reads the due-time indexes in order.
     with custom_plans(session):
-        overdue = store.overdue_for_update(session, now, batch)
-        write_escalations(session, [(case.id, escalate(case, rules, now)) for case in overdue], now)
+        overdue = overdue_for_update(session, now, batch)
+        changes = [(case.id, reported_at, escalate(case, rules, now)) for case, reported_at in overdue]
+        write_escalations(session, changes, now)
     if overdue:
-        ids = [case.id for case in overdue]
+        ids = [case.id for case, _ in overdue]
         details = {"count": len(ids), "cases": ids[:AUDITED_IDS]}
         users.audit(session, actor, ESCALATION_AUDIT, f"{len(ids)} overdue case(s)", details)
     return len(overdue)

@@ -19,11 +19,10 @@ from geo.plan_validation import ERROR
 from geo.plans import PlanConflict, PlanInvalid
 from geo.settings import Settings
 from services import tile_precompute
-from services.case_redraw import reassign_after_redraw
+from services.case_redraw import moved_cases, reassign_after_redraw
 from services.plans import Draft, conflicts, draft_row, load_draft, problems
 from store import plan_publish as store
 from store import users
-from store.locate import locate
 from store.plans import (
     current_versions,
     in_transaction,
@@ -58,7 +57,7 @@ def publish(
     at = now(session)
     created, changed, retired = _write(session, draft, at)
     tile_precompute.refresh(session)  # the map's simplified outlines follow the new boundaries
-    moves = [(row.id, answer) for row, answer in _moved_cases(session, draft, settings)]
+    moves = [(row.id, row.reported_at, answer) for row, answer in _moved_cases(session, draft, settings)]
     cases = reassign_after_redraw(session, moves, actor=actor, plan_id=plan_id, now=at)
     cells, staff = _people_moves(session, draft)
     store.relink_people(session, cells, staff)
@@ -98,18 +97,13 @@ def _moved_cases(session: Session, draft: Draft, settings: Settings) -> list[tup
     """Open cases whose responsible grid differs under the applied draft: (case row, new assignment).
 
     Candidates are open cases on a unit the draft touches, or within the snap tolerance of any
-    area it changes; each is assigned again by the rule in PostGIS (store.locate) as the
-    session now sees the units.
+    area it changes; all are assigned again at once by the rule in PostGIS (store.locate_many)
+    as the session now sees the units.
     """
     codes, area = publication.case_search_area(
         draft.base, draft.state, draft.touched, settings.snap_tolerance_m
     )
-    moved = []
-    for row in store.open_cases_near(session, codes, area):
-        answer = locate(session, row.lon, row.lat, tolerance_m=settings.snap_tolerance_m)
-        if (answer.grid.code if answer.grid else None) != row.grid_code:
-            moved.append((row, answer))
-    return moved
+    return moved_cases(session, codes, area, tolerance_m=settings.snap_tolerance_m)
 
 
 def _people_moves(session: Session, draft: Draft) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from cases.intake_checks import InvalidReport as InvalidReport
-from cases.lifecycle import FINISHED_STATUSES, OPEN_HANDLING, CaseStatus, allowed_moves
+from cases.lifecycle import FINISHED_STATUSES, CaseStatus, allowed_moves
 from cases.model import reporter_view
 from cases.rules import Rules as Rules
 from cases.workflow import CaseState
@@ -239,21 +239,6 @@ def unit_level(session: Session, code: str) -> str | None:
     """The level of the current unit with this code (None: no current unit has it)."""
     found = units_at(session, [code])
     return found[code].level if code in found else None
-
-
-def overdue_for_update(session: Session, now: datetime, batch: int) -> list[CaseState]:
-    """Overdue cases in handling below the county, most overdue first, locked; cases another
-    process holds are skipped (SKIP LOCKED), so many processes may escalate at once."""
-    rows = session.execute(
-        text(
-            f"""SELECT {CASE_COLUMNS} FROM cases c
-                WHERE c.stage_due_at < :now AND c.status = ANY(:handling) AND c.tier <> 'county'
-                ORDER BY c.stage_due_at LIMIT :batch
-                FOR UPDATE SKIP LOCKED"""
-        ),
-        {"now": now, "handling": [s.value for s in OPEN_HANDLING], "batch": batch},
-    ).all()
-    return [state_of(row) for row in rows]
 
 
 def db_now(session: Session) -> datetime:

@@ -48,19 +48,22 @@ _NEAREST = "nearest"  # marks the nearest-grid row in the answer of _locate_sql
 ADMIN_LEVELS = (Level.PROVINCE, Level.CITY, Level.COUNTY, Level.STREET, Level.COMMUNITY)
 
 
+# The point of a single lookup; a set-based one (store.locate_many) names a column instead.
+_POINT = f"ST_SetSRID(ST_MakePoint(:lon, :lat), {STORAGE_SRID})"
+
+
 def _covering_sql(at: datetime | None) -> str:
     return f"""
         SELECT DISTINCT p.code, p.level, v.name, p.kind, v.version
         FROM unit_parts p JOIN unit_versions v ON v.id = p.version_id
-        WHERE p.geom && ST_SetSRID(ST_MakePoint(:lon, :lat), {STORAGE_SRID})
-          AND ST_Intersects(p.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), {STORAGE_SRID}))
+        WHERE p.geom && {_POINT}
+          AND ST_Intersects(p.geom, {_POINT})
           AND {valid_at_sql("p", "at" if at else None)}"""
 
 
-def _nearest_sql(at: datetime | None) -> str:
+def _nearest_sql(at: datetime | None, point: str = _POINT) -> str:
     # KNN on the pieces' index (degrees: a constant point on the right of <-> lets the index
     # order the scan), then rank those small pieces by distance on the spheroid.
-    point = f"ST_SetSRID(ST_MakePoint(:lon, :lat), {STORAGE_SRID})"
     return f"""
         SELECT p.code, v.name, p.kind, v.version,
                min(ST_Distance(p.geom::geography, {point}::geography)) AS distance_m
@@ -91,6 +94,19 @@ def locate(
     """Assign one storage lon/lat to its responsible grid, as of `at` (default: now)."""
     params = {"lon": lon, "lat": lat, "at": at}
     rows = session.execute(text(_locate_sql(at)), params).all()
+    return answer_of(session, rows, tolerance_m=tolerance_m, at=at)
+
+
+def answer_of(
+    session: Session,
+    rows: list,
+    *,
+    tolerance_m: float,
+    at: datetime | None,
+    parents: dict[str, UnitRef] | None = None,
+) -> Assignment:
+    """The answer for one point from its rows of _locate_sql (code, level, name, kind, version,
+    distance_m); `parents` keeps the units looked up by name across many points."""
     hits = [r for r in rows if r.level != _NEAREST]
     near = next((r for r in rows if r.level == _NEAREST), None)
     by_level: dict[str, list] = {}
@@ -103,12 +119,12 @@ def locate(
     )
     if grids:
         micro = [GridRef(h.code, h.name, h.kind, h.version) for h in by_level.get(Level.MICRO_GRID, [])]
-        return assigned(grids, micro, lambda code: _chain(session, code, admin, at), tolerance_m)
+        return assigned(grids, micro, lambda code: _chain(session, code, admin, at, parents), tolerance_m)
 
     units, overlapping = unit_chain([UnitRef(h.code, h.name, h.level) for h in admin])
     if near is not None and near.distance_m <= tolerance_m:
         grid = GridRef(near.code, near.name, near.kind, near.version)
-        chain = _chain(session, grid.code, admin, at)
+        chain = _chain(session, grid.code, admin, at, parents)
         answer = Assignment(
             Status.SNAPPED,
             Rule.SNAPPED,
@@ -144,16 +160,27 @@ def assigned(
     return _explained(answer, tolerance_m)
 
 
-def _chain(session: Session, grid_code: str, admin_hits: list, at: datetime | None) -> list[UnitRef]:
+def _chain(
+    session: Session,
+    grid_code: str,
+    admin_hits: list,
+    at: datetime | None,
+    parents: dict[str, UnitRef] | None = None,
+) -> list[UnitRef]:
     """The grid's parents from the province down (by code: responsibility follows the code)."""
     wanted = ancestor_codes(grid_code)
     known = {h.code: UnitRef(h.code, h.name, h.level) for h in admin_hits}
     # Regions above the county are optional: named when a covering one was hit, never looked up
     # (a county deployment has none, and one more query per point would be for nothing).
     missing = [c for c in wanted if c not in known and len(c) >= CODE_LENGTH[Level.COUNTY]]
+    if parents is not None:
+        known.update({c: parents[c] for c in missing if c in parents})
+        missing = [c for c in missing if c not in known]
     if missing:  # the point lies a little outside a parent; name it anyway
         for code, unit in units_at(session, missing, at).items():
             known[code] = UnitRef(code, unit.name, unit.level)
+            if parents is not None:
+                parents[code] = known[code]
     return [known[c] for c in wanted if c in known]
 
 
@@ -203,13 +230,15 @@ def assign_points_table(
     tolerance_m: float,
     at: datetime | None = None,
     progress: Callable[[str], None] | None = None,
+    pieces: bool = False,
 ) -> dict[str, int]:
     """Apply the rule to every row of a table (id bigint, geom Point 4490) inside PostGIS.
 
     Results go to the temporary table `point_assignments (id, status, grid_code, distance_m)`.
     Current grids are found through the stored grid raster (store.grid_raster, rebuilt first if
-    the grids changed); grids as of a date through a join of the subdivided pieces. Unassigned
-    points get no nearest grid here (ask /locate for one point).
+    the grids changed); grids as of a date, or current ones with `pieces` (a publish's few
+    thousand cases: no rebuild of a province's raster for them), through a join of the
+    subdivided pieces. Unassigned points get no nearest grid here (ask /locate for one point).
     """
     if not points_table.isidentifier():
         raise ValueError(f"not a table name: {points_table!r}")
@@ -218,7 +247,7 @@ def assign_points_table(
     # to each statement, and the hash tables must fit in memory.
     session.execute(text("SET LOCAL jit = off"))
     session.execute(text("SET LOCAL work_mem = '256MB'"))
-    if at is None:
+    if at is None and not pieces:
         counts = _assign_by_raster(session, points_table, tolerance_m, progress)
     else:
         _assign_by_pieces(session, points_table, tolerance_m, at)
@@ -378,6 +407,10 @@ _CELL_VALUES_SQL = f"""
     OFFSET 0"""
 
 
+# The extent of a table's points, once per statement: only the pieces in it are worth a probe.
+_EXTENT_SQL = f"SELECT ST_SetSRID(ST_Extent(geom)::geometry, {STORAGE_SRID}) FROM %s"
+
+
 @contextmanager
 def _planner_without(session: Session, *methods: str) -> Iterator[None]:
     """Keep the planner from the given plan methods (enable_*) for the statements inside."""
@@ -388,9 +421,9 @@ def _planner_without(session: Session, *methods: str) -> Iterator[None]:
         session.execute(text(f"RESET enable_{method}"))
 
 
-def _assign_by_pieces(session: Session, points_table: str, tolerance_m: float, at: datetime) -> None:
-    """Grids as of a date: the pieces drive a join probing a GiST index on the points."""
-    valid = valid_at_sql("p", "at")
+def _assign_by_pieces(session: Session, points_table: str, tolerance_m: float, at: datetime | None) -> None:
+    """Grids as of a date (or current ones): the pieces drive a join probing a GiST index on the points."""
+    valid = valid_at_sql("p", "at" if at else None)
     params = {"at": at, "tolerance": tolerance_m}
     # Drive the join from the grid pieces, probing an index on the points: there are far fewer
     # pieces than points, and each probe (not each match) is what costs in a GiST join.
@@ -409,7 +442,7 @@ def _assign_by_pieces(session: Session, points_table: str, tolerance_m: float, a
                     WHERE pt.geom && p.geom AND ST_Intersects(p.geom, pt.geom)
                     OFFSET 0  -- keep the probe per piece (no flattening into a points-driven join)
                 ) pt ON true
-                WHERE p.level = 'grid' AND {valid}
+                WHERE p.level = 'grid' AND {valid} AND p.geom && ({_EXTENT_SQL % points_table})
                 ORDER BY pt.id, {_precedence_sql("p.kind")}, p.code"""
         ),
         params,

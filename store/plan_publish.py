@@ -91,19 +91,17 @@ def mark_published(session: Session, plan_id: int, at: datetime, actor: str) -> 
     )
 
 
-def open_cases_near(session: Session, codes: list[str], area: shapely.Geometry | None) -> list[Row]:
-    """Open cases on one of `codes` or inside `area` (id, number, status, grid, version, lon, lat)."""
-    return session.execute(
-        text(
-            f"""SELECT id, number, status, grid_code, grid_version, ST_X(geom) AS lon, ST_Y(geom) AS lat
-                FROM cases
-                WHERE status <> ALL(:finished)
-                  AND (grid_code = ANY(:affected)
-                       OR (CAST(:wkb AS bytea) IS NOT NULL AND ST_Intersects(geom, {geom_sql("wkb")})))
-                ORDER BY id"""
-        ),
-        {"finished": FINISHED_STATUSES, "affected": codes, "wkb": to_wkb(area) if area is not None else None},
-    ).all()
+# The open cases a publish must assign again (store.case_redraw collects them): on a unit it
+# touches, or inside an area it changes.
+OPEN_NEAR = f"""status <> ALL(:finished)
+    AND (grid_code = ANY(:affected)
+         OR (CAST(:wkb AS bytea) IS NOT NULL AND ST_Intersects(geom, {geom_sql("wkb")})))"""
+
+
+def open_near_params(codes: list[str], area: shapely.Geometry | None) -> dict[str, Any]:
+    """The parameters of OPEN_NEAR."""
+    wkb = to_wkb(area) if area is not None else None
+    return {"finished": FINISHED_STATUSES, "affected": codes, "wkb": wkb}
 
 
 def people_of(session: Session, codes: list[str], prefix: str) -> tuple[list[Row], list[Row]]:
