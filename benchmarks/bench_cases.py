@@ -9,8 +9,11 @@ benchmarks.case_volume (COPY; load time printed); --reuse grows the one an earli
 it when done: it takes ~1.3 GB a million cases); --url measures a database loaded before (by
 benchmarks.case_volume or another loader, the demo county's units in it) as it is, loading
 nothing but migrating it to the current head first (which backfills the roll-up; timed); --only
-picks figures. Each figure is the server's own work: the
-function the route calls, run in this process on one session (no HTTP, no JSON encoding):
+picks figures; --county measures another county than the demo's (e.g. 410101 of the synthetic
+province, whose 10 M cases case_volume loads over all 400,000 grids; the province is its first two
+digits). Each figure is the server's own work: the function the route calls, run in this process
+on one session (no HTTP, no JSON encoding) of a connection made as the service makes them
+(store.engine.SERVICE_CONNECT_ARGS: generic plans, no JIT):
   list      GET /cases?unit=<street>&status=<in handling>&light=red, each street in turn (p50/p95)
   stats     GET /stats for the county over the year, and for the province (41) over the last month
             (read from the daily roll-up of 0019_case_rollup; a load that bypassed its triggers,
@@ -50,6 +53,7 @@ from cases.worktime import SHANGHAI
 from geo.codes import Level
 from geo.settings import Settings
 from geo.validation import UnitFeature
+from services import case_reads
 from services.case_redraw import moved_cases, reassign_after_redraw
 from services.dashboard import dashboard
 from services.escalation import escalate_overdue
@@ -59,6 +63,7 @@ from store import case_rollup
 from store import cases as case_store
 from store import dashboard as board
 from store.case_stats import statistics
+from store.engine import SERVICE_CONNECT_ARGS
 from store.geometry import from_wkb
 from store.locate import locate
 from store.migrate import upgrade
@@ -111,7 +116,7 @@ def measure(engine, rules, runs: int, tolerance_m: float, parts: tuple[str, ...]
             ms = []
             for i in range(runs):
                 f = case_store.CaseFilter(unit=streets[i % len(streets)], status=handling, light="red")
-                ms.append(timed(lambda f=f: case_store.list_cases(session, f, rules))[0])
+                ms.append(timed(lambda f=f: case_reads.list_cases(session, f, rules))[0])
             out["list p50/p95 ms"] = f"{stats.median(ms):.0f} / {p95(ms):.0f}"
         if "stats" in parts:
             year = [
@@ -120,7 +125,7 @@ def measure(engine, rules, runs: int, tolerance_m: float, parts: tuple[str, ...]
             ]
             out["stats county·year ms"] = f"{stats.median(year):.0f}"
             start, stop = month_bounds(month_of(END - timedelta(days=1)))
-            month = [timed(lambda: statistics(session, "41", start, stop))[0] for _ in range(3)]
+            month = [timed(lambda: statistics(session, COUNTY[:2], start, stop))[0] for _ in range(3)]
             out["stats province·month ms"] = f"{stats.median(month):.0f}"
             since = BOARD_NOW - timedelta(days=30)  # /stats' default period: both ends inside a day
             default = [timed(lambda: statistics(session, COUNTY, since, BOARD_NOW))[0] for _ in range(3)]
@@ -228,6 +233,7 @@ def machine() -> str:
 
 
 def main() -> None:
+    global COUNTY  # the county measured: the demo's, or --county (e.g. 410101 of the synthetic province)
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -237,7 +243,11 @@ def main() -> None:
     parser.add_argument("--name", default=NAME, help="the database's name in the embedded cluster")
     parser.add_argument("--url", help="measure this database, migrated to head: nothing loaded")
     parser.add_argument("--only", default=",".join(PARTS), help="the figures to measure: " + ",".join(PARTS))
+    parser.add_argument(
+        "--county", default=COUNTY, help="the county measured (its first 2 digits: the province)"
+    )
     args = parser.parse_args()
+    COUNTY = args.county
     settings = Settings(database_url=None)
     parts = tuple(p for p in args.only.split(",") if p)
     if unknown := set(parts) - set(PARTS):
@@ -247,14 +257,15 @@ def main() -> None:
         migrate_ms, _ = timed(lambda: upgrade(args.url))
         migrated = {"migrate (0019 backfill) s": f"{migrate_ms / 1000:.1f}"}
         migrated["roll-up"] = rollup_ready(args.url)
-        _print(_measured(create_engine(args.url), settings, args.runs, parts, migrated))
+        engine = create_engine(args.url, connect_args=SERVICE_CONNECT_ARGS)
+        _print(_measured(engine, settings, args.runs, parts, migrated))
         return
     url = reused(args.name, settings) if args.reuse else None
     if url is None:
         url = database(args.name, settings)
         with Session(create_engine(url)) as session, session.begin():
             load_demo(session, settings, progress=say)
-    engine = create_engine(url)
+    engine = create_engine(url, connect_args=SERVICE_CONNECT_ARGS)  # as the service's connections
     for n in (int(s) for s in args.sizes.split(",")):
         say(f"loading {n:,} cases ({machine()})")
         load_ms, added = timed(lambda n=n: load_cases(url, n, end=END))

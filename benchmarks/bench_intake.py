@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.bench_intake [--seconds 30] [--concurrency 32] [--workers 2] [--rate R]
                                                 [--streams 0,50,500] [--stream-encoding deflate]
-                                                [--cases 1000000]
+                                                [--cases 1000000] [--database NAME]
 
 A database of its own (`gridmap_bench_intake`, demo county loaded) served by `gridmap serve` in
 a separate process (--workers uvicorn processes); the load comes from this process (asyncio and
@@ -20,6 +20,12 @@ received, twice, never (the counting stream is always the county dispatcher's). 
 for `Accept-Encoding: deflate` as browsers do (the feed then sends shared compressed segments:
 api/live_deflate.py), or with --stream-encoding identity for the raw bytes.
 The per-user stream limit is raised for the benchmark's one user (GRIDMAP_MAX_STREAMS_PER_USER).
+
+With --database, a database of the embedded cluster that already holds grids and cases (e.g. the
+synthetic province with 10 M cases, grown by benchmarks.case_volume) is served instead: nothing is
+dropped or loaded, the reports go to points of all its grids, and a field worker and a dispatcher
+of its top unit (`bench.intake.worker`, `bench.intake.dispatcher`, the demo password) are added if
+missing. The reports stay in it (open cases of today, ids below the generated ones).
 """
 
 from __future__ import annotations
@@ -40,15 +46,18 @@ import numpy as np
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from benchmarks.bench_postgis import database, free_port, say, wait_until_up
+from access.roles import Role
+from benchmarks.bench_postgis import database, free_port, reused, say, wait_until_up
 from benchmarks.case_volume import load_cases
 from benchmarks.live_streams import Watcher
 from cases.model import scoped_key
 from geo.demo import DEMO_PASSWORD
 from geo.settings import Settings
 from services.imports import load_demo
+from store import users
 
 REPORTER = "field.worker"  # a demo user
+WORKER, DISPATCHER = "bench.intake.worker", "bench.intake.dispatcher"  # --database: its top unit's
 CATEGORIES = ["0101", "0102", "0103", "0201", "0301", "0401", "0801", "1101"]
 
 
@@ -275,6 +284,7 @@ def main() -> None:
         choices=["deflate", "identity"],
         help="what the streams accept: deflate (as browsers) or identity (uncompressed)",
     )
+    parser.add_argument("--database", help="serve this database of the embedded cluster as it is (see above)")
     parser.add_argument(
         "--cases",
         type=int,
@@ -284,9 +294,17 @@ def main() -> None:
     args = parser.parse_args()
     streams = [int(n) for n in args.streams.split(",")]
     settings = Settings(database_url=None)
-    url = database("gridmap_bench_intake", settings)
-    with Session(create_engine(url)) as session, session.begin():
-        load_demo(session, settings, progress=say)
+    global REPORTER
+    if args.database:
+        url = reused(args.database, settings)
+        if url is None:
+            raise SystemExit(f"no grids in database {args.database}")
+        REPORTER, args.stream_user, counter = WORKER, DISPATCHER, DISPATCHER
+        top_users(url)
+    else:
+        url, counter = database("gridmap_bench_intake", settings), "dispatcher"
+        with Session(create_engine(url)) as session, session.begin():
+            load_demo(session, settings, progress=say)
     if args.cases:
         say(f"loading {args.cases:,} cases")
         load_cases(url, args.cases, end=datetime.now(UTC))
@@ -322,7 +340,7 @@ def main() -> None:
         # A signed-in field worker (demo user): anonymous intake is rate-limited per address.
         auth = sign_in(base, REPORTER)
         streams_auth = sign_in(base, args.stream_user)
-        counter_auth = sign_in(base, "dispatcher")  # the county's: sees every case
+        counter_auth = sign_in(base, counter)  # the county's (the top unit's): sees every case
         say("warming up (and letting the servers build their in-memory grids) ...")
         asyncio.run(load(base, points, 8, args.concurrency, auth, args.rate, args.per_connection))
         for k, n in enumerate(streams):
@@ -354,6 +372,18 @@ def main() -> None:
     )
     for result in results:
         report_run(url, result)
+
+
+def top_users(url: str) -> None:
+    """A field worker and a dispatcher of the database's top unit, unless they exist."""
+    engine = create_engine(url)
+    with Session(engine) as session, session.begin():
+        top = session.execute(text("SELECT min(code) FROM units WHERE parent_code IS NULL")).scalar_one()
+        have = set(users.usernames(session))
+        for name, role in ((WORKER, Role.FIELD_WORKER), (DISPATCHER, Role.DISPATCHER)):
+            if name not in have:
+                users.add_user(session, name, DEMO_PASSWORD, role, top)
+    engine.dispose()
 
 
 def sign_in(base: str, username: str) -> dict[str, str]:

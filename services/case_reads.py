@@ -20,6 +20,7 @@ from cases.rules import Rules
 from store import case_queue, mapdata, users
 from store import cases as store
 from store.case_stats import statistics
+from store.custom_plans import custom_plans
 
 STATS_PERIOD = timedelta(days=30)  # /stats without dates: the last 30 days
 
@@ -28,7 +29,8 @@ __all__ = ["CaseFilter", "QueueFilter"]  # the filters the readers take (cases.f
 
 def list_cases(session: Session, f: CaseFilter, rules: Rules) -> tuple[int, list[dict[str, Any]]]:
     """Cases matching the filter, newest first: (total count, one page of summaries)."""
-    return store.list_cases(session, f, rules)
+    with custom_plans(session):  # a unit's prefix and the statuses pick the indexes (store.custom_plans)
+        return store.list_cases(session, f, rules)
 
 
 def case_detail(session: Session, case_id: int, rules: Rules, *, entitled: bool = False) -> dict[str, Any]:

@@ -60,7 +60,9 @@ def libpq_conninfo(engine: Engine) -> str:
 
 # For the API: its few statements are prepared on first use and planned once per connection.
 # PostGIS's selectivity estimates make planning a point lookup cost ~2 ms, six times running it.
-SERVICE_CONNECT_ARGS = {"prepare_threshold": 1, "options": "-c plan_cache_mode=force_generic_plan"}
+# No JIT: a generic plan over a year of monthly partitions is estimated costly enough to compile,
+# and intake's read-back of a batch (a few ms of work) spent 27 s in LLVM at 10 M cases.
+SERVICE_CONNECT_ARGS = {"prepare_threshold": 1, "options": "-c plan_cache_mode=force_generic_plan -c jit=off"}
 
 
 @lru_cache(maxsize=8)

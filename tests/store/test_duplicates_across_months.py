@@ -1,0 +1,36 @@
+"""Suggested duplicates read the partitions of their time window only, and still find a case
+reported just across a month boundary (store.cases.DUPLICATES_SQL)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from cases.rules import Rules
+from store.cases import CASE_DETAILS, _duplicate_params, case_detail, rows_of
+from tests.store.test_case_partitions import FIRST_OF_FEBRUARY, LAST_OF_JANUARY, report
+
+
+def duplicates(session, settings, case_id: int) -> set[int]:
+    """The ids suggested as duplicates of a case."""
+    return {d["id"] for d in case_detail(session, case_id, Rules.load(settings))["duplicates"]}
+
+
+def test_a_duplicate_across_a_month_boundary_is_found(session, settings, county):
+    """Reported at the last instant of January and the first of February (two partitions), at the
+    same point and of one category: each is the other's duplicate; a case a week before is not."""
+    january = report(session, settings, LAST_OF_JANUARY)
+    february = report(session, settings, FIRST_OF_FEBRUARY)
+    earlier = report(session, settings, LAST_OF_JANUARY - timedelta(days=7))
+    assert duplicates(session, settings, february) == {january}
+    assert duplicates(session, settings, january) == {february}
+    assert duplicates(session, settings, earlier) == set()
+
+
+def test_the_search_reads_the_windows_months_only(session, settings, county):
+    """The months outside the 24-hour window (here all but January and February) are never read."""
+    february = report(session, settings, FIRST_OF_FEBRUARY)
+    params = {"ids": [february], **_duplicate_params(Rules.load(settings))}
+    plan = [row[0] for row in rows_of(session, "EXPLAIN (ANALYZE, COSTS OFF) " + CASE_DETAILS, params)]
+    near = [line for line in plan if " o_" in line and "on cases_" in line]  # the search's scans
+    read = {line.split(" on ")[1].split()[0] for line in near if "never executed" not in line}
+    assert read == {"cases_2027_01", "cases_2027_02"} and len(near) > len(read)
