@@ -65,15 +65,21 @@ def case_events(rel: str, sign: int) -> str:
                WHERE e.day IS NOT NULL"""
 
 
-def history_events(history: str, cases: str, sign: int, probe: bool = False) -> str:
+def history_events(history: str, cases: str, sign: int, probe: bool = False, by_case: bool = False) -> str:
     """Rows a history entry of `history` adds, at the unit and grid of its case in `cases` (found
-    by id, `probe`, for a few entries)."""
+    by id, `probe`, for a few entries; or the entries of each case of `cases`, `by_case`)."""
     figures = ", ".join(
         f"{sign} * coalesce({cond}, false)::int AS {f}" for f, cond in HISTORY_FIGURES.items()
     )
     return f"""SELECT c.unit_code, c.grid_code, {DAY.format("h.at")} AS day,
                       0 AS received, 0 AS closed, 0::bigint AS closed_us, {figures}
-               FROM {history} h {PROBE if probe else f"JOIN {cases} c ON c.id = h.case_id"} WHERE {COUNTS}"""
+               FROM {_joined(history, cases, probe, by_case)} WHERE {COUNTS}"""
+
+
+def _joined(history: str, cases: str, probe: bool, by_case: bool) -> str:
+    if by_case:  # the history of a few moved cases: by its index, not a hash of all history
+        return f"{cases} c CROSS JOIN LATERAL (SELECT * FROM {history} h WHERE h.case_id = c.id) h"
+    return f"{history} h {PROBE if probe else f'JOIN {cases} c ON c.id = h.case_id'}"
 
 
 def apply(events: str, shard: str) -> str:
@@ -96,37 +102,42 @@ SHARD = f"(pg_backend_pid() % {SHARDS})"
 TAKE_LOCK = f"PERFORM pg_advisory_xact_lock({LOCK}, {SHARD});"
 
 
-def trigger_function(name: str, body: str) -> str:
-    """A statement-level trigger function running `body` (SQL statements) under the shard's lock."""
+def trigger_function(name: str, body: str, guard: str = "SELECT 1") -> str:
+    """A statement-level trigger function running `body` (SQL statements) under the shard's lock,
+    when `guard` finds a row (a statement that changes no figure plans and locks nothing: the
+    transition tables make each run's statements planned anew)."""
     return f"""CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            {TAKE_LOCK}
-            {body};
+            IF EXISTS ({guard}) THEN
+                {TAKE_LOCK}
+                {body};
+            END IF;
             RETURN NULL;
         END $$"""
 
 
-# What moved: a case whose unit, grid, report or close time changed (other updates add nothing).
-MOVED = """(SELECT o.* FROM old_cases o JOIN new_cases n ON n.id = o.id
-            WHERE (o.unit_code, o.grid_code, o.reported_at, o.closed_at)
-                  IS DISTINCT FROM (n.unit_code, n.grid_code, n.reported_at, n.closed_at))"""
-MOVED_NEW = MOVED.replace("SELECT o.*", "SELECT n.*")
-# Whose unit or grid changed: all of their history moves with them.
-REKEYED = """(SELECT {0}.* FROM old_cases o JOIN new_cases n ON n.id = o.id
-              WHERE (o.unit_code, o.grid_code) IS DISTINCT FROM (n.unit_code, n.grid_code))"""
+# What moved: a case whose unit, grid, report or close time changed (other updates add nothing),
+# its old and new values read once from the transition tables (whole rows: a redraw's spill to disk).
+MOVED = """SELECT o.id, o.unit_code AS o_unit, o.grid_code AS o_grid, o.reported_at AS o_reported,
+        o.closed_at AS o_closed, n.unit_code AS n_unit, n.grid_code AS n_grid, n.reported_at AS n_reported,
+        n.closed_at AS n_closed
+    FROM old_cases o JOIN new_cases n ON n.id = o.id
+    WHERE (o.unit_code, o.grid_code, o.reported_at, o.closed_at)
+          IS DISTINCT FROM (n.unit_code, n.grid_code, n.reported_at, n.closed_at)"""
+SIDE = "(SELECT id, {0}_unit AS unit_code, {0}_grid AS grid_code, {0}_reported AS reported_at, " \
+       "{0}_closed AS closed_at FROM d{1})"  # fmt: skip
+REKEYED = " WHERE (o_unit, o_grid) IS DISTINCT FROM (n_unit, n_grid)"  # all its history moves too
 
 
 def update_body() -> str:
     """A case's move: its old rows out, its new rows in (history too when its unit or grid changed)."""
-    events = " UNION ALL ".join(
-        [
-            case_events(MOVED, -1),
-            case_events(MOVED_NEW, 1),
-            history_events("case_history", REKEYED.format("o"), -1),
-            history_events("case_history", REKEYED.format("n"), 1),
-        ]
-    )
-    return apply(events, SHARD)
+    parts = [
+        case_events(SIDE.format("o", ""), -1),
+        case_events(SIDE.format("n", ""), 1),
+        history_events("case_history", SIDE.format("o", REKEYED), -1, by_case=True),
+        history_events("case_history", SIDE.format("n", REKEYED), 1, by_case=True),
+    ]
+    return apply(f"WITH d AS MATERIALIZED ({MOVED}) " + " UNION ALL ".join(parts), SHARD)
 
 
 REBUILD = f"""CREATE FUNCTION case_rollup_rebuild() RETURNS void LANGUAGE plpgsql AS $$
@@ -160,20 +171,21 @@ TRIGGERS = {
     "case_rollup_cases_insert": ("cases", "INSERT", "NEW TABLE AS new_cases",
                                  apply(case_events("new_cases", 1), SHARD)),
     "case_rollup_cases_update": ("cases", "UPDATE", "OLD TABLE AS old_cases NEW TABLE AS new_cases",
-                                 update_body()),
+                                 update_body(), MOVED),
     "case_rollup_cases_delete": ("cases", "DELETE", "OLD TABLE AS old_cases",
                                  apply(case_events("old_cases", -1) + " UNION ALL "
                                        + history_events("case_history", "old_cases", -1), SHARD)),
     "case_rollup_history_insert": ("case_history", "INSERT", "NEW TABLE AS new_history",
-                                   apply(history_events("new_history", "cases", 1, probe=True), SHARD)),
+                                   apply(history_events("new_history", "cases", 1, probe=True), SHARD),
+                                   f"SELECT 1 FROM new_history h WHERE {COUNTS}"),
 }  # fmt: skip
 
 
 def upgrade() -> None:
     op.execute(table())
     op.execute(KEYS)
-    for name, (on, event, referencing, body) in TRIGGERS.items():
-        op.execute(trigger_function(name, body))
+    for name, (on, event, referencing, body, *guard) in TRIGGERS.items():
+        op.execute(trigger_function(name, body, *guard))
         op.execute(
             f"CREATE TRIGGER {name} AFTER {event} ON {on} REFERENCING {referencing} "
             f"FOR EACH STATEMENT EXECUTE FUNCTION {name}()"
