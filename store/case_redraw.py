@@ -1,5 +1,7 @@
-"""Cases moved by a published redraw, in the store: read many locked at once, and write many
-decided changes (new assignment and holder, one history entry each) with two statements.
+"""Cases moved by a published redraw, in the store: the open cases to assign again, collected
+into a temporary table (store.locate_many assigns them all at once), the moved ones read locked
+at once, and their decided changes (new assignment and holder, one history entry each) written
+with two statements.
 
 What each case becomes is decided by cases.workflow.redraw (services.case_redraw calls both).
 A redraw of a whole county moves tens of thousands of open cases: one statement per case (a locked
@@ -38,9 +40,6 @@ LOCKED = f"""SELECT {STATE_COLUMNS}
     FROM unnest(CAST(%(ids)s AS bigint[]), CAST(%(reported)s AS timestamptz[])) AS k(id, reported_at)
     JOIN cases c ON c.id = k.id AND c.reported_at = k.reported_at
     ORDER BY c.id FOR UPDATE OF c"""
-# The reported_at of each row names its partition: the join reads one partition per case. Cases
-# moved into one place share their assignment: each distinct one is sent once (`assignments`, a
-# JSON array; `a` is its index), not once a case (1 KB each: 70 MB for a county's open cases).
 # The columns of UPDATE's rows, sent as one array each (psycopg writes arrays in C: the same rows
 # as JSON took seconds of Python for a county's cases).
 ROW_TYPES = {
@@ -49,6 +48,9 @@ ROW_TYPES = {
     "assign_status": "text", "assign_rule": "text", "grid_code": "text", "grid_version": "integer",
     "distance_m": "float8", "a": "integer",
 }  # fmt: skip
+# The reported_at of each row names its partition: the join reads one partition per case. Cases
+# moved into one place share their assignment: each distinct one is sent once (`assignments`, a
+# JSON array; `a` is its index), not once a case (1 KB each: 70 MB for a county's open cases).
 UPDATE = f"""UPDATE cases c SET status = r.status, stage = r.stage, stage_started_at = r.started,
         stage_yellow_at = r.yellow, stage_due_at = r.due, tier = r.tier, unit_code = r.unit,
         department = r.department, updated_at = %(now)s, assign_status = r.assign_status,
