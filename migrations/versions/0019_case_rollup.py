@@ -140,11 +140,26 @@ def update_body() -> str:
     return apply(f"WITH d AS MATERIALIZED ({MOVED}) " + " UNION ALL ".join(parts), SHARD)
 
 
+# The rebuild goes a month of reports at a time: those cases, their closes and their history. In
+# one statement, 10 M cases and their history were one aggregate of ~100 M (key, day) rows that
+# spilled tens of GB to disk; a month's slice is a twelfth, and its temporary files are freed
+# before the next. Slices add up (ON CONFLICT adds), so a close or an entry in a later month lands
+# on the day that a later slice may also write.
+SLICE = "(SELECT * FROM cases WHERE reported_at >= slice_from AND reported_at < slice_to)"
 REBUILD = f"""CREATE FUNCTION case_rollup_rebuild() RETURNS void LANGUAGE plpgsql AS $$
+    DECLARE
+        slice_from timestamptz;
+        slice_to timestamptz;
+        last_report timestamptz;
     BEGIN
         PERFORM pg_advisory_xact_lock({LOCK}, s) FROM generate_series(0, {SHARDS - 1}) s;
         TRUNCATE case_rollup;
-        {apply(case_events("cases", 1) + " UNION ALL " + history_events("case_history", "cases", 1), "0")};
+        SELECT date_trunc('month', min(reported_at)), max(reported_at) INTO slice_from, last_report FROM cases;
+        WHILE slice_from <= last_report LOOP
+            slice_to := slice_from + interval '1 month';
+            {apply(case_events(SLICE, 1) + " UNION ALL " + history_events("case_history", SLICE, 1), "0")};
+            slice_from := slice_to;
+        END LOOP;
     END $$"""
 
 PREFIXES = ", ".join(f"{c}, " + ", ".join(f"left({c}, {n})" for n in CODE_LENGTHS) for c in ("u", "g"))
