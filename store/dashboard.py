@@ -69,7 +69,7 @@ def ranking(session: Session, rules: Rules, unit: str, month: rules_of.Period) -
         return []
     codes = [k["code"] for k in kids]
     month_figures = case_stats.figures(session, codes, month.start, month.end)
-    overdue = _overdue_by_child(session, codes)
+    overdue = _overdue_by_child(session, unit, codes)
     rows = []
     for child in kids:
         f = month_figures[child["code"]]
@@ -89,10 +89,12 @@ def ranking(session: Session, rules: Rules, unit: str, month: rules_of.Period) -
     return [{"rank": n, **row} for n, row in enumerate(rows, 1)]
 
 
-def _overdue_by_child(session: Session, codes: list[str]) -> dict[str, int]:
+def _overdue_by_child(session: Session, unit: str, codes: list[str]) -> dict[str, int]:
     """Open cases overdue now per child, with GET /cases' own filter (overdue=true, open statuses)."""
     member, params = case_rollup.members_sql(codes)
-    where, filter_params = filter_sql(CaseFilter(status=OPEN_STATUSES, overdue=True))
+    # The parent's own filter first: its prefix picks its open cases by index, where the children's
+    # join alone read the overdue cases of every unit (10 M cases over a province: 2.1 s).
+    where, filter_params = filter_sql(CaseFilter(unit=unit, status=OPEN_STATUSES, overdue=True))
     # "Now" is the database's clock, as list_cases takes it.
     now = session.execute(text("SELECT clock_timestamp()")).scalar_one()
     rows = session.execute(
