@@ -122,7 +122,7 @@ def plan_edit(
 ) -> None:
     """Add an edit to a draft; refused with the reason when it cannot apply."""
     from geo.plans import Edit, Operation
-    from services import plans
+    from services import plan_answers
 
     given = {
         "code": code,
@@ -139,9 +139,9 @@ def plan_edit(
     fields = _edit_fields({k: v for k, v in given.items() if v is not None})
     with plan_errors(), session_scope(get_settings()) as session:
         edit = Edit(Operation(operation), fields.params(), _edit_geometry(geometry, crs))
-        edit_id = plans.add_edit(session, plan_id, edit, author=author)
-        notes = plans.plan_detail(session, plan_id).get("notes") or []
-    say(f"edit {edit_id} added: {notes[-1] if notes else operation}")
+        added = plan_answers.add_edit(session, plan_id, edit, author=author)
+    notes = added.get("notes") or []
+    say(f"edit {added['edit_id']} added: {notes[-1] if notes else operation}")
 
 
 @plan_app.command("validate")
@@ -150,10 +150,10 @@ def plan_validate(
     fmt: Annotated[str, typer.Option("--format", help="table or geojson")] = "table",
 ) -> None:
     """Check a draft; exit 1 when it has errors (which refuse a publish)."""
-    from services import plans
+    from geo.plan_validation import problems_geojson
+    from services import plan_answers, plans
 
     settings = get_settings()
-    from geo.plan_validation import problems_geojson
 
     with plan_errors(), session_scope(settings) as session:
         problems = plans.validate_plan(session, plan_id, settings)
@@ -163,8 +163,8 @@ def plan_validate(
         for p in problems:
             area = f"\t{p.area_m2:.1f} m²" if p.area_m2 is not None else ""
             typer.echo(f"{p.severity}\t{p.kind}\t{','.join(p.units)}\t{p.message}{area}")
-    errors = sum(1 for p in problems if p.severity == "error")
-    say(f"plan {plan_id}: {errors} error(s), {len(problems) - errors} warning(s)")
+    errors, warnings = plan_answers.severity_counts(problems)
+    say(f"plan {plan_id}: {errors} error(s), {warnings} warning(s)")
     if errors:
         raise typer.Exit(1)
 

@@ -82,6 +82,13 @@ def export_queue(
     return cases
 
 
+def desk_queue(session: Session, f: QueueFilter, rules: Rules) -> tuple[case_queue.QueuePage, dict[str, str]]:
+    """The workbench's page of the queue, and the names of the grids and units its cases are in."""
+    found = case_queue.queue_page(session, f, rules)
+    codes = [c["grid_code"] for c in found.items] + [c["unit_code"] for c in found.items]
+    return found, case_queue.unit_names(session, codes)
+
+
 def unit_names(session: Session, codes: list[str | None]) -> dict[str, str]:
     """The current names of units by code (codes without a current unit left out)."""
     return case_queue.unit_names(session, codes)

@@ -62,9 +62,8 @@ def _query_string(request: Request) -> str:
 
 
 def _queue_context(request: Request, f: QueueFilter, session: Any, rules: Any) -> dict[str, Any]:
-    found = case_reads.queue_page(session, f, rules)
+    found, names = case_reads.desk_queue(session, f, rules)
     total, items, counts = found.total, found.items, found.counts
-    names = case_reads.unit_names(session, [c["grid_code"] for c in items] + [c["unit_code"] for c in items])
     size = f.cases.limit
     pages = max(1, -(-total // size))
     params = [(k, v) for k, v in request.query_params.multi_items() if k != "page" and v != ""]

@@ -9,7 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.access import CurrentUser, client_address
 from api.deps import ActorDep, SessionDep, SettingsDep, parse_at
-from api.errors import InvalidParameter
 from api.geojson import GeoJSONResponse
 from api.plan_edits import EditIn
 from api.schemas.errors import error_responses
@@ -24,7 +23,7 @@ from api.schemas.plans import (
     UnitDiff,
 )
 from geo.codes import CODE_PATTERN
-from geo.plan_validation import problems_geojson
+from services import plan_answers as answers
 from services import plan_publish
 from services import plans as service
 
@@ -42,9 +41,9 @@ class PlanIn(BaseModel):
 @router.post("/plans", status_code=201, response_model=PlanDetail)
 def post_plan(body: PlanIn, session: SessionDep, who: ActorDep) -> dict[str, Any]:
     """Open a draft plan on a unit; it starts from the unit's current children."""
-    plan_id = service.open_plan(session, body.unit, body.title, author=who)
+    detail = answers.open_plan(session, body.unit, body.title, author=who)
     session.commit()
-    return service.plan_detail(session, plan_id)
+    return detail
 
 
 @router.get("/plans", response_model=list[PlanListed])
@@ -69,30 +68,23 @@ def get_plan(plan_id: int, session: SessionDep) -> dict[str, Any]:
 )
 def post_edit(plan_id: int, body: EditIn, session: SessionDep, who: ActorDep) -> dict[str, Any]:
     """Add an edit to a draft; refused (422) with the reason when it cannot apply."""
-    edit_id = service.add_edit(session, plan_id, body.to_edit(), author=who)
+    added = answers.add_edit(session, plan_id, body.to_edit(), author=who)
     session.commit()
-    return {"edit_id": edit_id, **service.plan_detail(session, plan_id)}
+    return added
 
 
 @router.delete("/plans/{plan_id}/edits/{edit_id}", response_model=PlanDetail, responses=error_responses(409))
 def delete_edit(plan_id: int, edit_id: int, session: SessionDep) -> dict[str, Any]:
     """Remove an edit from a draft (refused while a later edit needs what it made)."""
-    service.delete_edit(session, plan_id, edit_id)
+    detail = answers.delete_edit(session, plan_id, edit_id)
     session.commit()
-    return service.plan_detail(session, plan_id)
+    return detail
 
 
 @router.get("/plans/{plan_id}/validate", response_model=PlanValidation, responses=error_responses(409))
 def validate_plan(plan_id: int, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
     """Problems of the draft with their locations; errors refuse a publish, warnings do not."""
-    problems = service.validate_plan(session, plan_id, settings)
-    errors = sum(1 for p in problems if p.severity == "error")
-    return {
-        "ok": errors == 0,
-        "errors": errors,
-        "warnings": len(problems) - errors,
-        "problems": problems_geojson(problems),
-    }
+    return answers.validation(session, plan_id, settings)
 
 
 @router.get("/plans/{plan_id}/impact", response_model=PlanImpact, responses=error_responses(409))
@@ -114,9 +106,9 @@ def publish(
 @router.post("/plans/{plan_id}/abandon", response_model=PlanDetail, responses=error_responses(409))
 def abandon(plan_id: int, session: SessionDep, who: ActorDep) -> dict[str, Any]:
     """Give up a draft (kept for the record)."""
-    service.abandon(session, plan_id, actor=who)
+    detail = answers.abandon(session, plan_id, actor=who)
     session.commit()
-    return service.plan_detail(session, plan_id)
+    return detail
 
 
 @router.get("/units/{code}/diff", response_class=GeoJSONResponse, response_model=UnitDiff)
@@ -127,11 +119,7 @@ def unit_diff(
     end: Annotated[str | None, Query(alias="to", description="Date or ISO datetime; default now")] = None,
 ) -> dict[str, Any]:
     """Units below `code` created, retired or changed between two dates, with the changed areas."""
-    began = parse_at(start, "from")
-    ended = parse_at(end, "to") or service.database_now(session)
-    if began >= ended:
-        raise InvalidParameter("`from` must be before `to`")
-    return service.unit_diff(session, code, began, ended)
+    return answers.unit_diff(session, code, parse_at(start, "from"), parse_at(end, "to"))
 
 
 @router.get("/cases/{case_id}/assignments", response_model=list[CaseAssignmentSpan])
