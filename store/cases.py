@@ -27,7 +27,7 @@ from errors import Invalid, NotFound
 from geo import geojson
 from geo.crs import METRES_PER_DEGREE_MIN
 from store.case_filters import CaseFilter as CaseFilter
-from store.case_filters import filter_sql
+from store.case_filters import counted_page
 from store.case_filters import in_unit_sql as in_unit_sql
 from store.case_history import clock_of, state_of
 from store.units import units_at
@@ -201,16 +201,7 @@ def photo(session: Session, case_id: int, seq: int) -> tuple[str, bytes]:
 def list_cases(session: Session, f: CaseFilter, rules: Rules) -> tuple[int, list[dict[str, Any]]]:
     """Cases matching the filter, newest first: (total count, one page of summaries)."""
     now = db_now(session)
-    where, params = filter_sql(f)
-    params["now"] = now
-    total = session.execute(text(f"SELECT count(*) FROM cases c WHERE {where}"), params).scalar_one()
-    rows = session.execute(
-        text(
-            f"""SELECT {CASE_COLUMNS} FROM cases c WHERE {where}
-                ORDER BY c.reported_at DESC, c.id DESC LIMIT :limit OFFSET :offset"""
-        ),
-        {**params, "limit": f.limit, "offset": f.offset},
-    ).all()
+    total, rows = counted_page(session, f, now, CASE_COLUMNS, "c.reported_at DESC, c.id DESC", f.offset)
     return total, [case_summary(r, now, rules) for r in rows]
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from store.case_filters import CaseFilter, filter_sql
+from store.case_filters import CaseFilter, counted_page, filter_sql
 from store.cases import db_now
 
 EARTH_RADIUS_M = 6378137  # of Web Mercator's (EPSG:3857) sphere
@@ -42,16 +42,7 @@ def case_points(session: Session, f: CaseFilter) -> tuple[datetime, int, list[An
     """(the database's now, how many cases match, the rows of the `f.limit` most pressing: earliest
     due first) with POINT_COLUMNS."""
     now = db_now(session)
-    where, params = filter_sql(f)
-    params["now"] = now
-    total = session.execute(text(f"SELECT count(*) FROM cases c WHERE {where}"), params).scalar_one()
-    rows = session.execute(
-        text(
-            f"""SELECT {POINT_COLUMNS} FROM cases c WHERE {where}
-                ORDER BY c.stage_due_at NULLS LAST, c.id LIMIT :limit"""
-        ),
-        {**params, "limit": f.limit},
-    ).all()
+    total, rows = counted_page(session, f, now, POINT_COLUMNS, "c.stage_due_at NULLS LAST, c.id")
     return now, total, rows
 
 
