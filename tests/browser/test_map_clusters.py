@@ -94,7 +94,7 @@ def test_far_out_clusters_count_the_cases_and_a_click_zooms_to_them(
     log_in(context, user_of(cluster_server.engine, Role.DISPATCHER, "411681"))
     page = context.new_page()
     open_map(page, f"/map?unit={street}")
-    page.evaluate("GridMap.map.setZoom(Math.min(GridMap.map.getZoom(), 13), {animate: false})")
+    page.evaluate("void GridMap.map.setZoom(Math.min(GridMap.map.getZoom(), 13), {animate: false})")
     page.wait_for_function(
         "n => GridMap.caseView && GridMap.caseView.clustered && GridMap.caseView.total === n"
         " && document.querySelector('.leaflet-marker-pane .gm-cluster')",

@@ -80,7 +80,8 @@ def test_on_a_phone_panels_keep_clear_the_popup_fits_names_show_at_z13_and_my_lo
     screenshot(page, "phone-popup")
     page.keyboard.press("Escape")
     # Names where they fit at z13 (communities, large grids).
-    page.evaluate("([lat, lon]) => GridMap.map.setView([lat, lon], 13, {animate: false})", [lat, lon])
+    # `void`: setView returns the map, and Playwright would serialise its whole object graph (a minute).
+    page.evaluate("([lat, lon]) => void GridMap.map.setView([lat, lon], 13, {animate: false})", [lat, lon])
     page.wait_for_function("() => GridMap.labels.zoom === 13 && GridMap.labels.shown > 0", timeout=10_000)
     assert page.locator(".gm-name").count() == page.evaluate("GridMap.labels.shown")
     community = page.evaluate("GridMap.styles.community({}, 13)")
@@ -174,7 +175,7 @@ def test_dispatcher_map_clusters_party_cells_fans_out_cases_clears_search_and_sh
     assert page.locator("path[stroke-dasharray='6 4']").count() == 0
     # Two cases at one spot: one cluster; a click fans them out; the popup names the status in Chinese.
     page.evaluate(
-        "([lat, lon]) => GridMap.map.setView([lat, lon], 16, {animate: false})", [spot.lat, spot.lon]
+        "([lat, lon]) => void GridMap.map.setView([lat, lon], 16, {animate: false})", [spot.lat, spot.lon]
     )
     page.wait_for_function(
         "ids => ids.every(id => GridMap.realtime.getLayer(id))", arg=twins, timeout=int(LIVE_S * 1000)
@@ -202,8 +203,13 @@ def test_dispatcher_map_clusters_party_cells_fans_out_cases_clears_search_and_sh
     expect(page.locator(".gm-case-popup").first).to_contain_text("已上报 reported")
     page.keyboard.press("Escape")
     # A tooltip opened by hovering does not stay behind when the map is dragged.
+    # From a spot of the map itself, away from the panels (a press on the case list drags nothing)
+    # and from the cases fanned out at the centre.
     box = box_of(page, ".folium-map")
-    x, y = box["x"] + 200, box["y"] + box["height"] - 150
+    x, y = box["x"] + box["width"] / 2 - 200, box["y"] + box["height"] / 2 + 150
+    on_map = "([x, y]) => !document.elementFromPoint(x, y).closest('.leaflet-control, .leaflet-marker-icon')"
+    assert page.evaluate(on_map, [x + 5, y + 5])
+    before = page.evaluate("() => GridMap.map.getCenter()")
     page.mouse.move(x, y)
     page.mouse.move(x + 5, y + 5)
     page.mouse.down()
@@ -211,6 +217,7 @@ def test_dispatcher_map_clusters_party_cells_fans_out_cases_clears_search_and_sh
         page.mouse.move(x + 5 + 10 * i, y + 5 - 8 * i)
     page.mouse.up()
     page.wait_for_timeout(200)
+    assert page.evaluate("() => GridMap.map.getCenter()") != before, "the map was not dragged"
     tips = page.eval_on_selector_all(
         ".gm-tooltip",
         "ts => ts.map(t => { const r = t.getBoundingClientRect(); return [r.x + r.width / 2, r.y]; })",
@@ -221,7 +228,7 @@ def test_dispatcher_map_clusters_party_cells_fans_out_cases_clears_search_and_sh
     assert page.evaluate("GridMap.patrols.loaded") is False
     page.locator(".leaflet-control-layers label", has_text="巡查轨迹 Patrol tracks").click()
     page.wait_for_function(f"() => GridMap.patrols.loaded && GridMap.patrols.ids.includes({patrol['id']})")
-    page.evaluate("([lat, lon]) => GridMap.map.setView([lat, lon], 15, {animate: false})", [lat, lon])
+    page.evaluate("([lat, lon]) => void GridMap.map.setView([lat, lon], 15, {animate: false})", [lat, lon])
     expect(page.locator(".gm-patrol-filter input[name='day']")).to_be_visible()
     screenshot(page, "patrols")
     click_at(page, lat - 0.0004, lon - 0.0004)

@@ -63,7 +63,7 @@ def test_dragging_the_pin_into_the_next_grid_changes_the_preview_the_warning_and
     expect(page.locator("#loc-method")).to_have_attribute("data-method", "gps")
 
     code, lon, lat = neighbour_point(live_server, grid.code, demo_position.lon, demo_position.lat)
-    page.evaluate("([a, b]) => window.gridmapReportMap.fitBounds([a, b], {padding: [30, 30]})",
+    page.evaluate("([a, b]) => void window.gridmapReportMap.fitBounds([a, b], {padding: [30, 30]})",
                   [[demo_position.lat, demo_position.lon], [lat, lon]])  # fmt: skip
     page.wait_for_timeout(400)
     box = page.locator("#report-map").bounding_box()

@@ -8,6 +8,7 @@ of `gridmap ha` keeps 25440-25447), stopped at the end. A fresh database holds t
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -103,7 +104,16 @@ def ha(settings: Settings, tmp_path_factory) -> Iterator[Ha]:
         update={"home": settings.home / "test-ha", "ha_base_port": HA_BASE_PORT}
     )
     cluster = LocalHaCluster(ha_settings)
-    cluster.up(progress=lambda m: None)
+    # A run stopped half-way (a killed pytest, a setup that timed out) leaves nodes running and data
+    # folders behind, and a standby of an old run may never reach consistency with a new leader:
+    # every run starts from nothing, as CI's fresh clone does.
+    cluster.down(progress=lambda m: None)
+    shutil.rmtree(ha_settings.home, ignore_errors=True)
+    try:
+        cluster.up(progress=lambda m: None)
+    except BaseException:
+        cluster.down(progress=lambda m: None)  # nothing left running for the next run to trip on
+        raise
     name = f"{DB_PREFIX}_ha"
     ha = Ha(cluster, name, cluster.url(name))
     with ha.connect(ha.leader_port(), "postgres") as conn:

@@ -136,7 +136,7 @@
     });
   }
 
-  var dragging = false;  // no unit tooltip opens while the map is dragged (it would stay behind)
+  var dragging = false;  // no unit tooltip opens while the map is dragged or glides (it would stay behind)
 
   function closeTooltips(map) {
     map.eachLayer(function (l) { if (l instanceof L.Tooltip) map.closeTooltip(l); });
@@ -219,7 +219,9 @@
     layer.on('mouseover', function (e) { unitTooltip(map, e); });
     layer.on('mouseout', function () { closeTooltips(map); });
     map.on('dragstart', function () { dragging = true; closeTooltips(map); });
-    map.on('dragend', function () { dragging = false; });
+    // Not at dragend: the map glides on (inertia) until moveend, and a hover handled late on a busy
+    // page would open a tooltip that rides away from the pointer with the gliding map.
+    map.on('moveend', function () { dragging = false; });
     map.on('zoomstart', function () { closeTooltips(map); });
     pending.add('units');
     layer.once('load', function () { pending.done('units'); });
