@@ -202,6 +202,7 @@ def test_dispatcher_map_clusters_party_cells_fans_out_cases_clears_search_and_sh
     page.locator(".gm-case[title]").first.click()
     expect(page.locator(".gm-case-popup").first).to_contain_text("已上报 reported")
     page.keyboard.press("Escape")
+    expect(page.locator(".gm-case-popup")).to_have_count(0)  # Escape closes it, wherever the focus is
     # A tooltip opened by hovering does not stay behind when the map is dragged.
     # From a spot of the map itself, away from the panels (a press on the case list drags nothing)
     # and from the cases fanned out at the centre.
@@ -229,6 +230,9 @@ def test_dispatcher_map_clusters_party_cells_fans_out_cases_clears_search_and_sh
     page.locator(".leaflet-control-layers label", has_text="巡查轨迹 Patrol tracks").click()
     page.wait_for_function(f"() => GridMap.patrols.loaded && GridMap.patrols.ids.includes({patrol['id']})")
     page.evaluate("([lat, lon]) => void GridMap.map.setView([lat, lon], 15, {animate: false})", [lat, lon])
+    page.wait_for_function(
+        "() => !Object.values(GridMap.map._layers).some(l => l instanceof L.GridLayer && l.isLoading())"
+    )  # the grids drawn for the picture
     expect(page.locator(".gm-patrol-filter input[name='day']")).to_be_visible()
     screenshot(page, "patrols")
     click_at(page, lat - 0.0004, lon - 0.0004)

@@ -455,6 +455,9 @@
     GridMap.searchControl(map, GridMap.outline(map));  // search.js
     var list = GridMap.caseListControl(map, o.cluster);  // caselist.js
     o.cluster.on('clusterclick clusterkeypress', function (e) { fanOrZoom(map, e); });
+    // Leaflet closes a popup on Escape only while the map's own box has the focus; a clicked marker
+    // or a popup's link takes it, and Escape did nothing.
+    document.addEventListener('keydown', function (e) { if (e.key === 'Escape') map.closePopup(); });
     o.cases.on('update', function (e) {
       Object.keys(e.exit || {}).forEach(function (id) { delete GridMap.cases[id]; });
       Object.keys(e.features || {}).forEach(function (id) { GridMap.cases[id] = e.features[id]; });
