@@ -185,13 +185,14 @@ def report_findings(session: Session, report_id: int) -> list[coverage.Finding]:
 
 
 def report_findings_where(
-    session: Session, report_id: int, where: str, params: dict[str, Any]
+    session: Session, report_id: int, where: str, params: dict[str, Any], joined: str = ""
 ) -> list[tuple[int, coverage.Finding]]:
-    """(id, finding) of the stored report's findings matching `where` (SQL), in the order stored."""
+    """(id, finding) of the stored report's findings `f` matching `where` (SQL, after the `joined`
+    clause), in the order stored."""
     rows = session.execute(
         text(
-            f"""SELECT id, kind, units, area_m2, detail, new, ST_AsBinary(geom) AS wkb
-                FROM {findings_of(":id")} AS f WHERE ({where}) ORDER BY id"""
+            f"""SELECT f.id, f.kind, f.units, f.area_m2, f.detail, f.new, ST_AsBinary(f.geom) AS wkb
+                FROM {findings_of(":id")} AS f {joined} WHERE ({where}) ORDER BY f.id"""
         ),
         {**params, "id": report_id},
     )

@@ -18,6 +18,8 @@ from geo.codes import PARENT_LENGTH
 from geo.crs import STORAGE_SRID
 from store.coverage import load_units, report_findings_where
 
+# A finding's first unit, as the index coverage_findings_unit_idx has it (byte order, any collation).
+FIRST_UNIT = 'CAST(f.units[1] AS text) COLLATE "C"'
 # A parent's code length -> how many digits its children add.
 CHILD_DIGITS = {p: c - p for c, p in PARENT_LENGTH.items()}
 
@@ -41,8 +43,17 @@ def group_findings(
 ) -> list[tuple[int, coverage.Finding]]:
     """(id, finding) of a stored report whose first unit lies under one of `groups` (a superset of
     the findings those groups produced: the caller tells them apart with geo.coverage_groups)."""
+    # Codes are digits and ':' follows '9': a code lies under `g` when it is in [g, g + ':'), a
+    # range of the index on (report_id, first unit) (migration 0022); nested groups are searched
+    # once, under the outer one.
+    outer = [g for g in sorted(set(groups)) if not any(g != o and g.startswith(o) for o in groups)]
     return report_findings_where(
-        session, report_id, "units[1] LIKE ANY(:prefixes)", {"prefixes": [g + "%" for g in groups]}
+        session,
+        report_id,
+        "true",
+        {"prefixes": outer},
+        joined=f"JOIN unnest(CAST(:prefixes AS text[])) AS g(code) ON {FIRST_UNIT} >= g.code "
+        f"AND {FIRST_UNIT} < g.code || ':'",
     )
 
 

@@ -38,6 +38,11 @@ def upgrade() -> None:
         -- NULL: still a finding of every later report of its chain. No rewrite: a nullable column.
         ALTER TABLE coverage_findings
             ADD COLUMN retired_in bigint REFERENCES coverage_reports (id) ON DELETE SET NULL;
+        -- A report's findings, and those under a few groups (store/coverage_groups.group_findings:
+        -- a range of first units) without reading the rest; it serves report_id alone as well.
+        CREATE INDEX coverage_findings_unit_idx
+            ON coverage_findings (report_id, (CAST(units[1] AS text) COLLATE "C"));
+        DROP INDEX coverage_findings_report_idx;
         -- For the foreign key when a report is deleted; few rows are ever retired.
         CREATE INDEX coverage_findings_retired_idx ON coverage_findings (retired_in)
             WHERE retired_in IS NOT NULL;
@@ -57,6 +62,8 @@ def downgrade() -> None:
         WHERE r.base_report_id <> r.id AND (f.retired_in IS NULL OR f.retired_in > r.id)
         ORDER BY r.id, f.id;
         DROP INDEX coverage_findings_retired_idx;
+        CREATE INDEX coverage_findings_report_idx ON coverage_findings (report_id);
+        DROP INDEX coverage_findings_unit_idx;
         ALTER TABLE coverage_findings DROP COLUMN retired_in;
         ALTER TABLE coverage_reports DROP COLUMN grew_from, DROP COLUMN base_report_id;
         """
