@@ -120,7 +120,7 @@ def _timed_refresh(session: Session, plan: int, tol: Tolerances) -> list[Any]:
     took, cpu = time.perf_counter() - t2, time.process_time() - c2
     machine = machine_share(before, cpu_times())
     for r in done:
-        timings = ", ".join(f"{k} {v:.2f}" for k, v in r.timings.items())
+        timings = ", ".join(f"{k} {v:.3f}" for k, v in r.timings.items())
         new = sum(bool(f.new) for f in r.findings)
         print(
             f"  report of {r.unit}: {len(r.groups)} group(s) {r.groups} analysed again ({timings}); "
@@ -134,14 +134,20 @@ def _timed_refresh(session: Session, plan: int, tol: Tolerances) -> list[Any]:
     return done
 
 
-def _findings_sql() -> str:
-    """The SQL that reads a report's findings (bind :id), as the store at hand says it; before
-    migration 0022 (a before/after run from an older checkout) the report's own rows."""
-    try:
-        from store.coverage_chain import findings_of
-    except ImportError:
+def _findings_sql(session: Session) -> str:
+    """The SQL that reads a report's findings (bind :id); in a database before migration 0022 (a
+    before/after run from an older checkout) the report's own rows, as that store read them."""
+    chained = session.execute(
+        text(
+            """SELECT 1 FROM information_schema.columns
+               WHERE table_name = 'coverage_reports' AND column_name = 'base_report_id'"""
+        )
+    ).first()
+    if not chained:
         return "SELECT id, geom FROM coverage_findings WHERE report_id = :id ORDER BY id"
-    return f"SELECT id, geom FROM {findings_of(':id')} AS f ORDER BY id"
+    from store.coverage_chain import findings_of
+
+    return f"SELECT id, geom FROM {findings_of(':id', ':chain')} AS f ORDER BY id"
 
 
 def read_report(session: Session, report_id: int, label: str, *, rows: bool = True) -> None:
@@ -151,8 +157,14 @@ def read_report(session: Session, report_id: int, label: str, *, rows: bool = Tr
     from geo.coverage import feature_collection
     from store.coverage import report_findings
 
+    sql = _findings_sql(session)
     t0 = time.perf_counter()
-    fetched = session.execute(text(_findings_sql()), {"id": report_id}).all()
+    binds: dict[str, Any] = {"id": report_id}
+    if ":chain" in sql:
+        from store.coverage_chain import chain_of
+
+        binds["chain"] = chain_of(session, report_id)
+    fetched = session.execute(text(sql), binds).all()
     took = time.perf_counter() - t0
     said = f"  read {label} report {report_id}: {len(fetched):,} findings, SQL {took:.2f} s"
     if rows:

@@ -24,7 +24,7 @@ from geo import coverage, coverage_compare
 from geo.assignment import Status
 from geo.codes import CODE_LENGTH, Level
 from geo.crs import STORAGE_SRID
-from store.coverage_chain import NEW_ROOT_ID, findings_of
+from store.coverage_chain import NEW_ROOT_ID, findings_of, params_of
 from store.geometry import from_wkb, from_wkb_array
 from store.patrols import stale_grid_findings
 from store.units import valid_at_sql
@@ -192,9 +192,9 @@ def report_findings_where(
     rows = session.execute(
         text(
             f"""SELECT f.id, f.kind, f.units, f.area_m2, f.detail, f.new, ST_AsBinary(f.geom) AS wkb
-                FROM {findings_of(":id")} AS f {joined} WHERE ({where}) ORDER BY f.id"""
+                FROM {findings_of(":id", ":chain")} AS f {joined} WHERE ({where}) ORDER BY f.id"""
         ),
-        {**params, "id": report_id},
+        {**params, **params_of(session, report_id, "id", "chain")},
     )
     return [
         (

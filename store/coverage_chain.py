@@ -10,18 +10,39 @@ or after R; a kept finding is not new in R (it was there before), a fresh one as
 
 from __future__ import annotations
 
+from sqlalchemy import text
+from sqlalchemy.orm import Session
 
-def findings_of(report: str = ":report") -> str:
-    """SQL subquery (alias it) of the findings of the report whose id is `report` (a bind or an
-    expression): id, report_id, kind, units, area_m2, detail, geom and `new` as that report says."""
+
+def chain_of(session: Session, report_id: int) -> list[int]:
+    """The ids of the reports whose rows make up report `report_id`: its chain up to it ([] if none)."""
+    return list(
+        session.execute(
+            text(
+                """SELECT c.id FROM coverage_reports r
+                   JOIN coverage_reports c ON c.base_report_id = r.base_report_id AND c.id <= r.id
+                   WHERE r.id = :id ORDER BY c.id"""
+            ),
+            {"id": report_id},
+        ).scalars()
+    )
+
+
+def findings_of(report: str = ":report", chain: str = ":chain") -> str:
+    """SQL subquery (alias it) of the findings of report `report` (a bind), whose chain_of is the bind
+    `chain`: id, report_id, kind, units, area_m2, detail, geom and `new` as that report says."""
+    # The chain as a constant array (not a join): the planner then estimates each report's rows
+    # from the statistics, and reads a full report as it read `report_id = R` before 0022.
     return f"""(SELECT f.id, f.report_id, f.kind, f.units, f.area_m2, f.detail, f.geom,
                        f.new AND f.report_id = {report} AS new
                 FROM coverage_findings f
-                WHERE f.report_id IN (
-                        SELECT c.id FROM coverage_reports r
-                        JOIN coverage_reports c ON c.base_report_id = r.base_report_id AND c.id <= r.id
-                        WHERE r.id = {report})
+                WHERE f.report_id = ANY(CAST({chain} AS bigint[]))
                   AND (f.retired_in IS NULL OR f.retired_in > {report}))"""
+
+
+def params_of(session: Session, report_id: int, report: str = "report", chain: str = "chain") -> dict:
+    """The binds findings_of(":report", ":chain") needs for report `report_id`."""
+    return {report: report_id, chain: chain_of(session, report_id)}
 
 
 # A new report that starts a chain of its own: its id chosen first, so that it can be its own root.
