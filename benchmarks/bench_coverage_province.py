@@ -8,8 +8,10 @@ allocates outside Python): `services.coverage.coverage_of` on the province, as `
 of the run before issue 19). Then, in one transaction that is rolled back at the end (the database
 is left as it was): the province's report is saved, a plan splitting one grid of a community is
 published, and the refresh of the reports above it is timed (services.coverage_refresh): the
-changed groups analysed again, then merged into the stored report (its other findings copied
-inside PostgreSQL). The machine's load and how busy it was are printed with the figures.
+changed groups analysed again, then merged into the stored report (a new report of its chain: the
+fresh findings stored, the replaced ones retired, the rest kept where they are). `refresh_stored`
+(`--refresh-only`) does the refresh alone from the province's stored report, with the time to read
+that report and the refreshed one. The machine's load and how busy it was are printed with the figures.
 """
 
 from __future__ import annotations
