@@ -20,6 +20,8 @@ from services.coverage import coverage_of
 from services.imports import import_units
 from store import coverage as store
 from store import coverage_groups as groups_store
+from store.coverage_chain import chain_of
+from tests import factories
 
 WHEN = datetime(2024, 1, 1, tzinfo=UTC)
 COMMUNITY = "410101001001"  # its grid 001 gets a hole (a gap), healed by the plan
@@ -232,3 +234,28 @@ def test_a_full_run_after_refreshes_starts_a_chain_of_its_own(session, settings,
         map(_key, now.findings)
     )
     assert any(f.new for f in now.findings)  # the new grid's people findings
+
+
+def test_a_report_already_refreshed_by_another_run_is_a_conflict_and_nothing_is_written(
+    session, settings, tmp_path
+):
+    path = factories.write_geojson(tmp_path / "county.geojson", factories.hierarchy())
+    import_units(session, path, valid_from=WHEN, settings=settings)
+    tol = Tolerances.from_settings(settings)
+    root = coverage_of(session, factories.COUNTY, tol, save=True).report_id
+    [first] = coverage_refresh.refresh_after_changes(session, [factories.grid_code(1)], tol)
+    # Another server's refresh of `first`, committed while this one analysed: still the older row.
+    session.execute(
+        text(
+            """INSERT INTO coverage_reports (unit_code, created_at, base_report_id, grew_from)
+               SELECT unit_code, created_at - interval '1 minute', base_report_id, id
+               FROM coverage_reports WHERE id = :id"""
+        ),
+        {"id": first.report_id},
+    )
+    counts = "SELECT (SELECT count(*) FROM coverage_reports), (SELECT count(*) FROM coverage_findings)"
+    before = session.execute(text(counts)).one()
+    with pytest.raises(coverage_refresh.AlreadyRefreshed, match=f"report {first.report_id} "):
+        coverage_refresh.refresh_after_changes(session, [factories.grid_code(1)], tol)
+    assert session.execute(text(counts)).one() == before
+    assert chain_of(session, first.report_id) == [root, first.report_id]
