@@ -10,6 +10,8 @@ or after R; a kept finding is not new in R (it was there before), a fresh one as
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -40,7 +42,9 @@ def findings_of(report: str = ":report", chain: str = ":chain") -> str:
                   AND (f.retired_in IS NULL OR f.retired_in > {report}))"""
 
 
-def params_of(session: Session, report_id: int, report: str = "report", chain: str = "chain") -> dict:
+def params_of(
+    session: Session, report_id: int, report: str = "report", chain: str = "chain"
+) -> dict[str, Any]:
     """The binds findings_of(":report", ":chain") needs for report `report_id`."""
     return {report: report_id, chain: chain_of(session, report_id)}
 
