@@ -2,11 +2,13 @@
 stored province with the refresh after a publish.
 
     .venv/bin/python -m benchmarks.bench_coverage [--grids 100000] [--seed 7] [--no-demo]
-    .venv/bin/python -m benchmarks.bench_coverage --database URL [--province 41] [--whole]
+    .venv/bin/python -m benchmarks.bench_coverage --database URL [--province 41] [--whole] [--refresh-only]
 
 With `--database` (a database holding a province, e.g. one imported from benchmarks/province.py)
 only the province is measured (benchmarks/bench_coverage_province.py): the whole province as
-`gridmap coverage --unit 41` runs it, and the refresh after a publish of one community's redraw.
+`gridmap coverage --unit 41` runs it, and the refresh after a publish of one community's redraw;
+with `--refresh-only`, the refresh alone from the province's stored report (saved before, e.g. by
+`gridmap coverage --unit 41 --save`), with the time to read that report and the refreshed one.
 
 Demo county: its own database in the embedded cluster (or GRIDMAP_BENCH_DATABASE_URL prefix),
 loaded once (not timed); then `store.coverage.run_coverage` on 411681 is timed: loading the
@@ -147,11 +149,19 @@ def main() -> None:
     parser.add_argument("--database", help="URL of a database holding a province: measure it instead")
     parser.add_argument("--province", default="41", help="the province's code (with --database)")
     parser.add_argument("--whole", action="store_true", help="also the whole subtree in one analysis")
+    parser.add_argument(
+        "--refresh-only",
+        action="store_true",
+        help="with --database: only the refresh after a publish, from the province's stored report",
+    )
     args = parser.parse_args()
     if args.database:
-        from benchmarks.bench_coverage_province import bench_province
+        from benchmarks.bench_coverage_province import bench_province, refresh_stored
 
-        bench_province(args.database, args.province, whole=args.whole)
+        if args.refresh_only:
+            refresh_stored(args.database, args.province)
+        else:
+            bench_province(args.database, args.province, whole=args.whole)
         return
     settings = Settings(database_url=None)
     tol = Tolerances.from_settings(settings)

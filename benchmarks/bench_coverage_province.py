@@ -8,8 +8,10 @@ allocates outside Python): `services.coverage.coverage_of` on the province, as `
 of the run before issue 19). Then, in one transaction that is rolled back at the end (the database
 is left as it was): the province's report is saved, a plan splitting one grid of a community is
 published, and the refresh of the reports above it is timed (services.coverage_refresh): the
-changed groups analysed again, then merged into the stored report (its other findings copied
-inside PostgreSQL). The machine's load and how busy it was are printed with the figures.
+changed groups analysed again, then merged into the stored report (a new report of its chain: the
+fresh findings stored, the replaced ones retired, the rest kept where they are). `refresh_stored`
+(`--refresh-only`) does the refresh alone from the province's stored report, with the time to read
+that report and the refreshed one. The machine's load and how busy it was are printed with the figures.
 """
 
 from __future__ import annotations
@@ -92,11 +94,93 @@ def _grid_to_split(session: Session, code: str) -> str:
     ).scalar_one()
 
 
+def _publish_a_split(session: Session, code: str, settings: Settings) -> int:
+    """Publish a plan splitting one grid in the middle of the province; the plan's id."""
+    from services import plan_publish, plans
+    from store.coverage import load_units
+
+    grid = _grid_to_split(session, code)
+    [unit] = load_units(session, grid, "v.code = :c", {"c": grid})
+    x0, y0, x1, y1 = unit.geometry.bounds
+    cut = LineString([((x0 + x1) / 2, y0 - 0.001), ((x0 + x1) / 2, y1 + 0.001)])
+    plan = plans.open_plan(session, grid[:12], "bench: split a grid", author="bench")
+    plans.add_edit(session, plan, Edit(Operation.SPLIT, {"code": grid}, cut), author="bench")
+    t1 = time.perf_counter()
+    published = plan_publish.publish(session, plan, settings, actor="bench")
+    print(f"  published plan {plan} (split {grid}: created {published['created']}) in "
+          f"{time.perf_counter() - t1:.1f} s (not part of the refresh)", flush=True)  # fmt: skip
+    return plan
+
+
+def _timed_refresh(session: Session, plan: int, tol: Tolerances) -> list[Any]:
+    """The refresh after `plan`, timed and printed per report; the refreshed reports."""
+    from services import coverage_refresh
+
+    before = cpu_times()
+    t2, c2 = time.perf_counter(), time.process_time()
+    done = coverage_refresh.refresh_after_publish(session, plan, tol)
+    took, cpu = time.perf_counter() - t2, time.process_time() - c2
+    machine = machine_share(before, cpu_times())
+    for r in done:
+        timings = ", ".join(f"{k} {v:.3f}" for k, v in r.timings.items())
+        new = sum(bool(f.new) for f in r.findings)
+        print(
+            f"  report of {r.unit}: {len(r.groups)} group(s) {r.groups} analysed again ({timings}); "
+            f"{r.replaced} finding(s) replaced by {len(r.findings)}, {new} new, {len(r.resolved)} gone"
+        )
+    print(
+        f"refresh after a publish of one community's redraw: {took:.2f} s wall, {cpu:.2f} s CPU in "
+        f"Python for {len(done)} report(s) (target 2 s)\n  [{_load()}; {machine}]",
+        flush=True,
+    )
+    return done
+
+
+def _findings_sql(session: Session) -> str:
+    """The SQL that reads a report's findings (bind :id); in a database before migration 0022 (a
+    before/after run from an older checkout) the report's own rows, as that store read them."""
+    chained = session.execute(
+        text(
+            """SELECT 1 FROM information_schema.columns
+               WHERE table_name = 'coverage_reports' AND column_name = 'base_report_id'"""
+        )
+    ).first()
+    if not chained:
+        return "SELECT id, geom FROM coverage_findings WHERE report_id = :id ORDER BY id"
+    from store.coverage_chain import findings_of
+
+    return f"SELECT id, geom FROM {findings_of(':id', ':chain')} AS f ORDER BY id"
+
+
+def read_report(session: Session, report_id: int, label: str, *, rows: bool = True) -> None:
+    """Time reading a stored report's findings: the SQL alone (ids and shapes fetched), then with
+    `rows` as the comparison and the next run read them (store.coverage.report_findings: SQL and
+    row mapping) and as GeoJSON (what the API answers)."""
+    from geo.coverage import feature_collection
+    from store.coverage import report_findings
+
+    sql = _findings_sql(session)
+    t0 = time.perf_counter()
+    binds: dict[str, Any] = {"id": report_id}
+    if ":chain" in sql:
+        from store.coverage_chain import chain_of
+
+        binds["chain"] = chain_of(session, report_id)
+    fetched = session.execute(text(sql), binds).all()
+    took = time.perf_counter() - t0
+    said = f"  read {label} report {report_id}: {len(fetched):,} findings, SQL {took:.2f} s"
+    if rows:
+        t1 = time.perf_counter()
+        findings = report_findings(session, report_id)
+        t2 = time.perf_counter()
+        feature_collection(findings)
+        said += f"; with rows {t2 - t1:.2f} s, GeoJSON {time.perf_counter() - t2:.2f} s more"
+    print(f"{said} [{_load()}]", flush=True)
+
+
 def refresh_after_publish(url: str, code: str) -> None:
     """Save the province's report, publish one community's redraw, time the refresh; roll back."""
-    from services import coverage_refresh, plan_publish, plans
     from services.coverage import coverage_of
-    from store.coverage import load_units
 
     settings = Settings(database_url=url)
     tol = Tolerances.from_settings(settings)
@@ -106,33 +190,35 @@ def refresh_after_publish(url: str, code: str) -> None:
         saved = coverage_of(session, code, tol, save=True, actor="bench")
         print(f"  saved the province's report {saved.report_id} ({len(saved.findings):,} findings) "
               f"in {time.perf_counter() - t0:.1f} s (run and save)", flush=True)  # fmt: skip
-        grid = _grid_to_split(session, code)
-        [unit] = load_units(session, grid, "v.code = :c", {"c": grid})
-        x0, y0, x1, y1 = unit.geometry.bounds
-        cut = LineString([((x0 + x1) / 2, y0 - 0.001), ((x0 + x1) / 2, y1 + 0.001)])
-        plan = plans.open_plan(session, grid[:12], "bench: split a grid", author="bench")
-        plans.add_edit(session, plan, Edit(Operation.SPLIT, {"code": grid}, cut), author="bench")
-        t1 = time.perf_counter()
-        published = plan_publish.publish(session, plan, settings, actor="bench")
-        print(f"  published plan {plan} (split {grid}: created {published['created']}) in "
-              f"{time.perf_counter() - t1:.1f} s (not part of the refresh)", flush=True)  # fmt: skip
-        before = cpu_times()
-        t2, c2 = time.perf_counter(), time.process_time()
-        done = coverage_refresh.refresh_after_publish(session, plan, tol)
-        took, cpu = time.perf_counter() - t2, time.process_time() - c2
-        machine = machine_share(before, cpu_times())
+        _timed_refresh(session, _publish_a_split(session, code, settings), tol)
+        session.rollback()
+
+
+def refresh_stored(url: str, code: str) -> None:
+    """The refresh after a publish from the province's latest stored report (no full run): read
+    that report, publish one grid's split, time the refresh, read the new report; roll back."""
+    settings = Settings(database_url=url)
+    tol = Tolerances.from_settings(settings)
+    engine = create_engine(url)
+    print(f"province {code} in {url.rsplit('/', 1)[-1]}, from its stored report; {_load()}")
+    with Session(engine) as session, session.begin():
+        stored = session.execute(
+            text(
+                """SELECT id FROM coverage_reports WHERE unit_code = :code AND as_of IS NULL
+                   ORDER BY created_at DESC, id DESC LIMIT 1"""
+            ),
+            {"code": code},
+        ).scalar_one_or_none()
+        if stored is None:
+            raise SystemExit(f"no stored report of {code}: run `gridmap coverage --unit {code} --save` first")
+        read_report(session, stored, "the stored")
+        read_report(session, stored, "the stored (again, warm)", rows=False)
+        done = _timed_refresh(session, _publish_a_split(session, code, settings), tol)
         for r in done:
-            timings = ", ".join(f"{k} {v:.2f}" for k, v in r.timings.items())
-            new = sum(bool(f.new) for f in r.findings)
-            print(
-                f"  report of {r.unit}: {len(r.groups)} group(s) {r.groups} analysed again ({timings}); "
-                f"{r.replaced} finding(s) replaced by {len(r.findings)}, {new} new, {len(r.resolved)} gone"
-            )
-        print(
-            f"refresh after a publish of one community's redraw: {took:.2f} s wall, {cpu:.2f} s CPU in "
-            f"Python for {len(done)} report(s) (target 2 s)\n  [{_load()}; {machine}]",
-            flush=True,
-        )
+            if r.unit == code:
+                read_report(session, r.report_id, "the refreshed", rows=False)
+                read_report(session, r.report_id, "the refreshed")
+        read_report(session, stored, "the stored, after the refresh", rows=False)
         session.rollback()
 
 

@@ -1,8 +1,9 @@
 """Coverage after a publish, for the changed units alone (issue 19 §2): the groups a plan's changes
 can affect are analysed again (geo.coverage_groups) and merged into the latest stored report of
-every unit above them, as a new report: the findings of the other groups are copied as they were
-(inside the database), those of the affected groups replaced, each marked new or not against the
-findings it replaces, as a full run would (tests/store/test_coverage_refresh.py compares the two).
+every unit above them, as a new report of that report's chain (store/coverage_chain.py): the
+findings of the other groups are kept where they are (not copied), those of the affected groups
+retired and replaced, each marked new or not against the findings it replaces, as a full run would
+(tests/store/test_coverage_refresh.py compares the two).
 
 Run by the service's background job shortly after a publish (api/app.py, `refresh_coverage_periodically`)
 or on demand (`gridmap coverage --after-plan ID`). What a publish does not change is left as
@@ -20,7 +21,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from errors import NotFound
+from errors import Conflict, NotFound
 from geo import coverage_compare, crs
 from geo.codes import CODE_LENGTH, LEVEL_BY_LENGTH, Level
 from geo.coverage import ALWAYS_ANALYSED, Finding, Tolerances, Unit, analyse_groups
@@ -36,6 +37,10 @@ COUNTY_LENGTH = CODE_LENGTH[Level.COUNTY]
 
 class PlanNotPublished(NotFound):
     """No published plan with that id changed a unit."""
+
+
+class AlreadyRefreshed(Conflict):
+    """The latest report of a unit was refreshed by another run meanwhile."""
 
 
 @dataclass
@@ -79,8 +84,10 @@ def refresh_after_changes(
         new_id = groups_store.save_merged(
             session, unit, report_id, [i for i, _ in replaced], compared.findings, summary, tolerances
         )
+        if new_id is None:  # another refresh grew from this report first: the chain never branches
+            raise AlreadyRefreshed(f"coverage report {report_id} of {unit} was refreshed meanwhile")
         users.audit(session, actor, REFRESH_AUDIT, unit, {"report_id": new_id, "previous": report_id})
-        # find_s: the stored findings of the groups; save_s: the new report, the rest copied over.
+        # find_s: the stored findings of the groups; save_s: the new report (fresh rows, replaced retired).
         timings = {
             "load_s": load_s,
             "analyse_s": t2 - t1,

@@ -24,6 +24,7 @@ from geo import coverage, coverage_compare
 from geo.assignment import Status
 from geo.codes import CODE_LENGTH, Level
 from geo.crs import STORAGE_SRID
+from store.coverage_chain import NEW_ROOT_ID, findings_of, params_of
 from store.geometry import from_wkb, from_wkb_array
 from store.patrols import stale_grid_findings
 from store.units import valid_at_sql
@@ -184,15 +185,16 @@ def report_findings(session: Session, report_id: int) -> list[coverage.Finding]:
 
 
 def report_findings_where(
-    session: Session, report_id: int, where: str, params: dict[str, Any]
+    session: Session, report_id: int, where: str, params: dict[str, Any], joined: str = ""
 ) -> list[tuple[int, coverage.Finding]]:
-    """(id, finding) of the stored report's findings matching `where` (SQL), in the order stored."""
+    """(id, finding) of the stored report's findings `f` matching `where` (SQL, after the `joined`
+    clause), in the order stored."""
     rows = session.execute(
         text(
-            f"""SELECT id, kind, units, area_m2, detail, new, ST_AsBinary(geom) AS wkb
-                FROM coverage_findings WHERE report_id = :id AND ({where}) ORDER BY id"""
+            f"""SELECT f.id, f.kind, f.units, f.area_m2, f.detail, f.new, ST_AsBinary(f.geom) AS wkb
+                FROM {findings_of(":id", ":chain")} AS f {joined} WHERE ({where}) ORDER BY f.id"""
         ),
-        {**params, "id": report_id},
+        {**params, **params_of(session, report_id, "id", "chain")},
     )
     return [
         (
@@ -206,7 +208,8 @@ def report_findings_where(
 
 
 def save_report(session: Session, run: CoverageRun) -> int:
-    """Store a run as a dated report in one statement (atomic even in autocommit); returns its id."""
+    """Store a run as a dated report, the root of a chain of its own, in one statement (atomic even
+    in autocommit); returns its id."""
     findings = [
         {
             "kind": f.kind.value,
@@ -220,10 +223,12 @@ def save_report(session: Session, run: CoverageRun) -> int:
     ]
     report_id = session.execute(
         text(
-            f"""WITH report AS (
-                    INSERT INTO coverage_reports (unit_code, as_of, tolerances, summary)
-                    VALUES (:unit, :as_of, CAST(:tolerances AS jsonb), CAST(:summary AS jsonb))
-                    RETURNING id),
+            f"""WITH root AS ({NEW_ROOT_ID}),
+                report AS (
+                    INSERT INTO coverage_reports (id, base_report_id, unit_code, as_of, tolerances, summary)
+                    SELECT root.id, root.id, :unit, :as_of, CAST(:tolerances AS jsonb),
+                           CAST(:summary AS jsonb)
+                    FROM root RETURNING id),
                 stored AS (
                     INSERT INTO coverage_findings (report_id, kind, units, area_m2, new, detail, geom)
                     SELECT report.id, f.kind, ARRAY(SELECT jsonb_array_elements_text(f.units)), f.area_m2,

@@ -1,6 +1,7 @@
 """Coverage groups on the store, for the incremental run after a publish: a few parents with their
 children, the stored findings that might come from them, and a report saved as its previous one with
-those groups replaced (the rest copied inside the database, never through Python)."""
+those groups replaced: a new report of the previous one's chain (store/coverage_chain.py) that
+stores the fresh findings and retires the replaced ones, the rest kept where they are."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from geo.codes import PARENT_LENGTH
 from geo.crs import STORAGE_SRID
 from store.coverage import load_units, report_findings_where
 
+# A finding's first unit, as the index coverage_findings_unit_idx has it (byte order, any collation).
+FIRST_UNIT = 'CAST(f.units[1] AS text) COLLATE "C"'
 # A parent's code length -> how many digits its children add.
 CHILD_DIGITS = {p: c - p for c, p in PARENT_LENGTH.items()}
 
@@ -40,8 +43,17 @@ def group_findings(
 ) -> list[tuple[int, coverage.Finding]]:
     """(id, finding) of a stored report whose first unit lies under one of `groups` (a superset of
     the findings those groups produced: the caller tells them apart with geo.coverage_groups)."""
+    # Codes are digits and ':' follows '9': a code lies under `g` when it is in [g, g + ':'), a
+    # range of the index on (report_id, first unit) (migration 0022); nested groups are searched
+    # once, under the outer one.
+    outer = [g for g in sorted(set(groups)) if not any(g != o and g.startswith(o) for o in groups)]
     return report_findings_where(
-        session, report_id, "units[1] LIKE ANY(:prefixes)", {"prefixes": [g + "%" for g in groups]}
+        session,
+        report_id,
+        "true",
+        {"prefixes": outer},
+        joined=f"JOIN unnest(CAST(:prefixes AS text[])) AS g(code) ON {FIRST_UNIT} >= g.code "
+        f"AND {FIRST_UNIT} < g.code || ':'",
     )
 
 
@@ -53,23 +65,32 @@ def save_merged(
     fresh: Sequence[coverage.Finding],
     summary: dict[str, Any],
     tolerances: coverage.Tolerances,
-) -> int:
-    """A new report of `unit`: the previous report's findings but `replaced` copied as they were
-    (not new: they were there before), and `fresh` added; returns its id."""
+) -> int | None:
+    """A new report of `unit` in the chain of `previous`: `fresh` stored, `replaced` (findings of
+    `previous`) retired in it, the rest kept where they are (store/coverage_chain.py); returns its
+    id, or None when `previous` was refreshed already (nothing written then)."""
     report_id = session.execute(
         text(
-            """INSERT INTO coverage_reports (unit_code, as_of, tolerances, summary)
-               VALUES (:unit, NULL, CAST(:tolerances AS jsonb), CAST(:summary AS jsonb)) RETURNING id"""
+            """INSERT INTO coverage_reports (unit_code, as_of, tolerances, summary, base_report_id, grew_from)
+               SELECT :unit, NULL, CAST(:tolerances AS jsonb), CAST(:summary AS jsonb), p.base_report_id, p.id
+               FROM coverage_reports p WHERE p.id = :previous
+               ON CONFLICT (grew_from) DO NOTHING RETURNING id"""
         ),
-        {"unit": unit, "tolerances": json.dumps(tolerances.as_dict()), "summary": json.dumps(summary)},
-    ).scalar_one()
+        {
+            "unit": unit,
+            "previous": previous,
+            "tolerances": json.dumps(tolerances.as_dict()),
+            "summary": json.dumps(summary),
+        },
+    ).scalar_one_or_none()
+    if report_id is None:
+        return None
     session.execute(
         text(
-            """INSERT INTO coverage_findings (report_id, kind, units, area_m2, new, detail, geom)
-               SELECT :report, kind, units, area_m2, false, detail, geom FROM coverage_findings
-               WHERE report_id = :previous AND id <> ALL(:replaced) ORDER BY id"""
+            """UPDATE coverage_findings SET retired_in = :report
+               WHERE id = ANY(:replaced) AND retired_in IS NULL"""
         ),
-        {"report": report_id, "previous": previous, "replaced": list(replaced)},
+        {"report": report_id, "replaced": list(replaced)},
     )
     session.execute(
         text(
