@@ -16,7 +16,7 @@ from os.path import commonprefix
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from cases.case_figures import FIGURES, Figures, zero
+from cases.case_figures import FIGURES, Figures, Window, zero
 from cases.worktime import SHANGHAI
 from store.case_filters import in_unit_sql
 from store.case_rollup import COUNTS, HISTORY_SQL, members_sql
@@ -48,8 +48,22 @@ def _midnight(day: date) -> datetime:
 def by_day(session: Session, units: Sequence[str], first: date, last: date) -> dict[str, dict[date, Figures]]:
     """Each unit's figures of each Beijing day in [first, last) that has any (units below the
     community: grids, micro-grids)."""
+    return _events_by_day(session, units, _midnight(first), _midnight(last))
+
+
+def in_window(session: Session, units: Sequence[str], window: Window) -> dict[str, Figures]:
+    """Each unit's figures of events within the window's hours (store.case_rollup.in_window's,
+    read from the units' cases rather than from every case's events in those hours)."""
+    found = _events_by_day(session, units, window.start, window.end)
+    return {unit: _summed(days) for unit, days in found.items()}
+
+
+def _events_by_day(
+    session: Session, units: Sequence[str], start: datetime, end: datetime
+) -> dict[str, dict[date, Figures]]:
+    """Each unit's figures of events in [start, end), per Beijing day."""
     found: dict[str, dict[date, Figures]] = {unit: {} for unit in units}
-    if not units or first >= last:
+    if not units or start >= end:
         return found
     member, params = members_sql(list(units))
     # The units' common prefix picks their cases by index first (their parent's, for a community's
@@ -60,7 +74,7 @@ def by_day(session: Session, units: Sequence[str], first: date, last: date) -> d
     sql = f"""WITH mine AS MATERIALIZED (
                   SELECT u.code, c.id, c.reported_at, c.closed_at FROM cases c JOIN {member} WHERE {common})
               SELECT e.code, e.day, {sums} FROM ({EVENTS}) e GROUP BY e.code, e.day"""
-    params |= common_params | {"start": _midnight(first), "end": _midnight(last)}
+    params |= common_params | {"start": start, "end": end}
     with custom_plans(session):  # a code's prefix gives an index range only to a plan for its value
         rows = session.execute(text(sql), params).all()
     for row in rows:
@@ -68,13 +82,14 @@ def by_day(session: Session, units: Sequence[str], first: date, last: date) -> d
     return found
 
 
+def _summed(days: dict[date, Figures]) -> Figures:
+    total = zero()
+    for figures in days.values():
+        for f in FIGURES:
+            total[f] += figures[f]
+    return total
+
+
 def totals(session: Session, units: Sequence[str], first: date, last: date) -> dict[str, Figures]:
     """Each unit's figures summed over the Beijing days [first, last)."""
-    summed = {}
-    for unit, days in by_day(session, units, first, last).items():
-        total = zero()
-        for figures in days.values():
-            for f in FIGURES:
-                total[f] += figures[f]
-        summed[unit] = total
-    return summed
+    return {unit: _summed(days) for unit, days in by_day(session, units, first, last).items()}

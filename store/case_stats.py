@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from cases.case_figures import Figures, combine, rolled_up, split, statistics_answer, zero
+from cases.case_figures import Figures, Window, combine, rolled_up, split, statistics_answer, zero
 from store import case_direct, case_rollup
 
 # What counts in the period [:start, :end), for case `c` and history entry `h` (the cases list's
@@ -35,7 +35,7 @@ def figures(
     days = whole_days(session, units, plan.first, plan.last) if plan.first < plan.last else {}
     parts: dict[str | None, list[tuple[int, Figures]]] = {u: [(1, days.get(u, zero()))] for u in units}
     for window in plan.windows:
-        for unit, part in case_rollup.in_window(session, units, window).items():
+        for unit, part in in_window(session, units, window).items():
             parts[unit].append((window.sign, part))
     return {unit: combine(p) for unit, p in parts.items()}
 
@@ -49,6 +49,15 @@ def whole_days(
     finer = [u for u in units if u and not rolled_up(u)]
     days: dict[str | None, Figures] = dict(case_rollup.totals(session, rolled, first, last)) if rolled else {}
     return days | dict(case_direct.totals(session, finer, first, last))
+
+
+def in_window(session: Session, units: Sequence[str | None], window: Window) -> dict[str | None, Figures]:
+    """Each unit's figures within the window's hours: from every case's events in those hours,
+    a grid's from its own cases (fewer)."""
+    rolled = [u for u in units if rolled_up(u)]
+    finer = [u for u in units if u and not rolled_up(u)]
+    found: dict[str | None, Figures] = dict(case_rollup.in_window(session, rolled, window)) if rolled else {}
+    return found | dict(case_direct.in_window(session, finer, window))
 
 
 def statistics(session: Session, unit: str | None, start: datetime, end: datetime) -> dict[str, Any]:

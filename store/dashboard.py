@@ -114,7 +114,7 @@ def trend(session: Session, unit: str, now: datetime) -> list[dict[str, Any]]:
     else:  # a grid: from its cases (the roll-up stops at the community)
         by_day = case_direct.by_day(session, [unit], plan.first, plan.last)[unit]
     for window in plan.windows:
-        part = case_rollup.in_window(session, [unit], window)[unit]
+        part = case_stats.in_window(session, [unit], window)[unit]
         by_day[window.day] = figures_of.combine([(1, by_day.get(window.day, {})), (window.sign, part)])
     return [
         {
