@@ -50,7 +50,7 @@ from cases.dashboard import periods
 from cases.lifecycle import OPEN_HANDLING
 from cases.partitions import month_bounds, month_of
 from cases.worktime import SHANGHAI
-from geo.codes import Level
+from geo.codes import CODE_LENGTH, Level
 from geo.settings import Settings
 from geo.validation import UnitFeature
 from services import case_reads
@@ -131,15 +131,42 @@ def measure(engine, rules, runs: int, tolerance_m: float, parts: tuple[str, ...]
             since = BOARD_NOW - timedelta(days=30)  # /stats' default period: both ends inside a day
             default = [timed(lambda: statistics(session, COUNTY, since, BOARD_NOW))[0] for _ in range(3)]
             out["stats county·30 days to 15:00 ms"] = f"{stats.median(default):.0f}"
+            out.update(grid_stats(session))
         if "dashboard" in parts:
             view = lambda: dashboard(session, rules, None, COUNTY, now=BOARD_NOW)  # noqa: E731
             first = [timed(view)[0] for _ in range(3)]
             out["dashboard ms"] = f"{stats.median(first):.0f}"
             out["dashboard parts ms"] = dashboard_parts(session, rules)
+            grid, community = busiest_grid(session)
+            for name, code in (("community", community), ("grid", grid)):
+                view = lambda code=code: dashboard(session, rules, None, code, now=BOARD_NOW)  # noqa: E731
+                out[f"dashboard {name} ms"] = f"{stats.median([timed(view)[0] for _ in range(3)]):.0f}"
     if "escalate" in parts:
         out.update(escalation(engine, rules))
     if "redraw" in parts:
         out.update(redraw(engine, rules, tolerance_m))
+    return out
+
+
+def busiest_grid(session: Session) -> tuple[str, str]:
+    """(the county's grid holding the most cases, its community): the finest figures' worst case,
+    read from the cases since 0022_case_rollup_keys."""
+    sql = "SELECT grid_code FROM cases WHERE grid_code LIKE :c GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
+    grid = session.execute(text(sql), {"c": COUNTY + "%"}).scalar_one()
+    return grid, grid[: CODE_LENGTH[Level.COMMUNITY]]
+
+
+def grid_stats(session: Session) -> dict[str, str]:
+    """/stats for the busiest grid and its community, over the year and the last month."""
+    grid, community = busiest_grid(session)
+    start, stop = month_bounds(month_of(END - timedelta(days=1)))
+    out = {}
+    for name, code in (("community", community), ("grid", grid)):
+        for span, since, until in (("year", END - timedelta(days=365), END), ("month", start, stop)):
+            ms = [timed(lambda c=code, a=since, b=until: statistics(session, c, a, b))[0] for _ in range(3)]
+            out[f"stats {name}·{span} ms"] = f"{stats.median(ms):.0f}"
+    n = session.execute(text("SELECT count(*) FROM cases WHERE grid_code = :g"), {"g": grid}).scalar()
+    out["busiest grid (cases)"] = f"{grid} ({n:,})"
     return out
 
 
@@ -168,12 +195,18 @@ def rollup_ready(url: str) -> str:
         ms = 0.0
         if rolled != stored:
             ms, _ = timed(lambda: case_rollup.rebuild(session))
+    sized = rollup_size(engine)
+    engine.dispose()
+    rebuilt = f"rebuilt in {ms / 1000:.1f} s" if ms else "kept by the triggers"
+    return f"{sized}, {rebuilt}"
+
+
+def rollup_size(engine) -> str:
+    """The roll-up's rows and size on disk (indexes included)."""
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT count(*) FROM case_rollup")).scalar()
         size = conn.execute(text("SELECT pg_size_pretty(pg_total_relation_size('case_rollup'))")).scalar()
-    engine.dispose()
-    rebuilt = f"rebuilt in {ms / 1000:.1f} s" if ms else "kept by the triggers"
-    return f"{rows:,} rows, {size}, {rebuilt}"
+    return f"{rows:,} rows, {size}"
 
 
 def escalation(engine, rules) -> dict[str, str]:

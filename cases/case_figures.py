@@ -34,6 +34,7 @@ HISTORY_FIGURES = (
 FIGURES = (*CASE_FIGURES, *HISTORY_FIGURES)
 ALL = ""  # the key of every case (no unit asked)
 OUTSIDE = "~"  # the key of cases outside every unit: they count for any unit of county level or above
+FINEST_KEY = CODE_LENGTH[Level.COMMUNITY]  # the roll-up's longest key (0022_case_rollup_keys)
 # Cut-off hours read from the cases: at most half a day each side (the other side is added instead).
 HALF_DAY = timedelta(hours=12)
 
@@ -54,9 +55,18 @@ def combine(parts: Iterable[tuple[int, Mapping[str, int]]]) -> Figures:
     return total
 
 
+def rolled_up(unit: str | None) -> bool:
+    """Whether the roll-up keeps the unit's figures: every unit down to the community (0022). A
+    grid's or micro-grid's are counted from its few cases, so that a redraw, which moves cases
+    between grids, mostly of one community, touches no roll-up row."""
+    return not unit or len(unit) <= FINEST_KEY
+
+
 def keys_of(unit: str | None) -> list[str]:
     """The roll-up keys whose sum is the unit's (every unit, or one and the cases outside every
     unit when it is of county level or above, as store.case_filters.in_unit_sql counts them)."""
+    if not rolled_up(unit):
+        raise ValueError(f"the roll-up keeps no figures below the community: {unit}")
     if not unit:
         return [ALL]
     return [unit, OUTSIDE] if len(unit) <= CODE_LENGTH[Level.COUNTY] else [unit]

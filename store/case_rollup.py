@@ -2,7 +2,9 @@
 migration 0019_case_rollup) and the few hours a period cuts off a day, read from the cases.
 
 Both count a case for the unit holding it *now* (store.case_filters.in_unit_sql), the roll-up by
-its keys (cases.case_figures.keys_of), the hours by the same rule as the cases list.
+its keys (cases.case_figures.keys_of: units down to the community since 0022_case_rollup_keys; a
+grid's figures are counted from its cases, store.case_direct), the hours by the same rule as the
+cases list.
 """
 
 from __future__ import annotations

@@ -4,19 +4,20 @@ A case belongs to a unit when the unit's code prefixes the case's responsible un
 (codes nest). Figures: received, closed, on-time rate per stage, the tier each closed case was
 resolved at ("small matters stay in the village"), average handling time, satisfaction, rework.
 The whole Beijing days of a period are read from the roll-up (store.case_rollup, a few rows a
-unit and day), the hours a period cuts off a day from the cases (cases.case_figures.split).
+unit and day; a grid's from its few cases, store.case_direct), the hours a period cuts off a day
+from the cases (cases.case_figures.split).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from cases.case_figures import Figures, combine, split, statistics_answer, zero
-from store import case_rollup
+from cases.case_figures import Figures, Window, combine, rolled_up, split, statistics_answer, zero
+from store import case_direct, case_rollup
 
 # What counts in the period [:start, :end), for case `c` and history entry `h` (the cases list's
 # and the dashboard's direct counts, and the roll-up's triggers, count alike).
@@ -31,12 +32,32 @@ def figures(
     """Each unit's additive figures over [start, end): its whole days from the roll-up, corrected
     by the hours the period cuts off (or adds to) them, read from the cases."""
     plan = split(start, end)
-    days = case_rollup.totals(session, units, plan.first, plan.last) if plan.first < plan.last else {}
+    days = whole_days(session, units, plan.first, plan.last) if plan.first < plan.last else {}
     parts: dict[str | None, list[tuple[int, Figures]]] = {u: [(1, days.get(u, zero()))] for u in units}
     for window in plan.windows:
-        for unit, part in case_rollup.in_window(session, units, window).items():
+        for unit, part in in_window(session, units, window).items():
             parts[unit].append((window.sign, part))
     return {unit: combine(p) for unit, p in parts.items()}
+
+
+def whole_days(
+    session: Session, units: Sequence[str | None], first: date, last: date
+) -> dict[str | None, Figures]:
+    """Each unit's figures over the Beijing days [first, last): from the roll-up down to the
+    community, counted from the cases for a grid or micro-grid."""
+    rolled = [u for u in units if rolled_up(u)]
+    finer = [u for u in units if u and not rolled_up(u)]
+    days: dict[str | None, Figures] = dict(case_rollup.totals(session, rolled, first, last)) if rolled else {}
+    return days | dict(case_direct.totals(session, finer, first, last))
+
+
+def in_window(session: Session, units: Sequence[str | None], window: Window) -> dict[str | None, Figures]:
+    """Each unit's figures within the window's hours: from every case's events in those hours,
+    a grid's from its own cases (fewer)."""
+    rolled = [u for u in units if rolled_up(u)]
+    finer = [u for u in units if u and not rolled_up(u)]
+    found: dict[str | None, Figures] = dict(case_rollup.in_window(session, rolled, window)) if rolled else {}
+    return found | dict(case_direct.in_window(session, finer, window))
 
 
 def statistics(session: Session, unit: str | None, start: datetime, end: datetime) -> dict[str, Any]:

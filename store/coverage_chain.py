@@ -3,7 +3,7 @@
 A full run stores all its findings and starts a chain (`coverage_reports.base_report_id` = its id).
 A refresh after a publish adds a report to the chain (`grew_from` = the report it was made from),
 stores only its fresh findings and sets `retired_in` on the findings it replaces; what it keeps
-stays where it is (migration 0022_coverage_chain). So the findings of report R are those of R's
+stays where it is (migration 0023_coverage_chain). So the findings of report R are those of R's
 chain with `report_id <= R` (ids grow along a chain, which never branches) and `retired_in` NULL
 or after R; a kept finding is not new in R (it was there before), a fresh one as stored.
 """

@@ -1,4 +1,4 @@
-"""Migration 0022_coverage_chain: a downgrade copies a refreshed report's kept findings back into it
+"""Migration 0023_coverage_chain: a downgrade copies a refreshed report's kept findings back into it
 (the old layout reads it as the chain did), and an upgrade makes every stored report its own root."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from store.migrate import alembic_config
 from tests import factories as f
 from tests.conftest import COUNTY_FROM, DB_PREFIX, fresh_database
 
-BEFORE = "0021_import_digests"
+BEFORE = "0022_case_rollup_keys"
 
 
 def _key(finding):

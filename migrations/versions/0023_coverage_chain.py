@@ -11,15 +11,15 @@ rows, and an older report of the chain still reads as it was saved.
 Every existing report is its own chain's root (even one refreshed by a copy before: it holds all
 its findings). Downgrade copies each refreshed report's kept findings into it again.
 
-Revision ID: 0022_coverage_chain
-Revises: 0021_import_digests
+Revision ID: 0023_coverage_chain
+Revises: 0022_case_rollup_keys
 Create Date: 2026-12-05
 """
 
 from alembic import op
 
-revision = "0022_coverage_chain"
-down_revision = "0021_import_digests"
+revision = "0023_coverage_chain"
+down_revision = "0022_case_rollup_keys"
 branch_labels = None
 depends_on = None
 
