@@ -18,6 +18,7 @@ Prints progress on stderr and a table on stdout; nothing here is a test.
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import resource
 import subprocess
@@ -109,6 +110,21 @@ def run_child(args: list[str], env: dict[str, str]) -> tuple[float, float, float
             raise SystemExit(f"{args[:3]} failed:\n{stderr}")
         peak_mb = int(Path(peak.name).read_text()) / 1024
     return seconds, peak_mb, usage.ru_utime + usage.ru_stime
+
+
+def compile_project() -> None:
+    """Byte-compile the project's modules, as pip does when it installs the package.
+
+    The script's libraries are installed, compiled; this work tree is an editable install, and
+    under PYTHONDONTWRITEBYTECODE=1 (set on the project's machines) every run of the command would
+    compile its ~45 modules from source first, ~0.1-0.3 s that no installed `gridmap` pays.
+    """
+    root = Path(__file__).resolve().parent.parent
+    for package in ("errors.py", "geo", "cases", "access", "store", "services", "api", "maps", "cli"):
+        path = root / package
+        compile_ = compileall.compile_file if path.is_file() else compileall.compile_dir
+        if not compile_(path, quiet=1):
+            raise SystemExit(f"{path} does not compile")
 
 
 def check_peak(env: dict[str, str]) -> str:
@@ -208,6 +224,7 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="reuse databases loaded by an earlier run")
     args = parser.parse_args()
     settings = Settings(database_url=None)
+    compile_project()
     load = os.getloadavg()
     rows = []
     for n_grids in args.grids:
