@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -124,6 +124,13 @@ def _number(text: str | None) -> float:
         return math.nan
 
 
+def _code_column(codes: Sequence[str]) -> pa.Array:
+    """The grids' codes as an Arrow column with "" last (a saved index's own bytes, not copied per code)."""
+    if isinstance(codes, arrow_arrays.Texts):
+        return pa.concat_arrays([codes.arrow(), arrow_arrays.strings([""])])
+    return arrow_arrays.strings([*codes, ""])
+
+
 def assign_csv(
     source: Path,
     target: Path,
@@ -141,7 +148,7 @@ def assign_csv(
     counts = np.zeros(len(_LABELS), dtype=np.int64)
     first_invalid = ""
     started = time.perf_counter()
-    codes = arrow_arrays.strings([*index.codes, ""])  # grid number -> code; -1 (no grid) takes the last, ""
+    codes = _code_column(index.codes)  # grid number -> code; -1 (no grid) takes the last, ""
     bar = Progress(_count_rows(source), terminal=progress, say=say or (lambda _line: None))
     schema = pa.schema([("id", pa.string()), ("status", pa.string()), ("grid_code", pa.string()),
                         ("distance_m", pa.float64())])
