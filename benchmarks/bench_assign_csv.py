@@ -234,14 +234,14 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as work:
                 rows.append(bench(url, n_grids, n_points, args.repeat, Path(work)))
     print(f"load average before the runs: {load[0]:.1f} (2 cores); best of {args.repeat} runs each")
+    for line in dict.fromkeys(r["check"] for r in rows):
+        print(line)
     print(
         "| grids | points | gridmap assign (first run: index built) | gridmap assign | pandas + sjoin script "
         "| ratio (wall) | CPU ours / script (ratio) | peak memory (ours / script) | same grid / differ "
         "| load after |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for line in dict.fromkeys(r["check"] for r in rows):
-        print(line)
     for r in rows:
         print(
             f"| {r['grids']} | {r['points']:,} | {r['first_s']:.1f} s | {r['ours_s']:.1f} s "
