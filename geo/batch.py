@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import csv
+import ctypes
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -13,7 +14,6 @@ from typing import TypeVar
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from tqdm import tqdm
 
 from geo import arrow_arrays, crs
 from geo.lookup import STATUSES, GridIndex
@@ -55,7 +55,11 @@ class Progress:
 
     def __init__(self, total: int, *, terminal: bool, say: Callable[[str], None]) -> None:
         self.total, self.done, self._say, self._next_tenth = total, 0, say, 1
-        self._bar = tqdm(total=total, unit=" points", unit_scale=True) if terminal else None
+        self._bar = None
+        if terminal:  # tqdm only for a terminal: its import is 20 ms of every batch run by a script
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, unit=" points", unit_scale=True)
 
     def update(self, n: int) -> None:
         """Count n more points done."""
@@ -77,6 +81,7 @@ class Progress:
 BLOCK_BYTES = 2 << 20
 _LABELS = arrow_arrays.strings([*map(str, STATUSES), INVALID])  # status number -> name; INVALID last
 _INVALID_NUMBER = len(STATUSES)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
 
 
 def _batches(source: Path) -> Iterator[tuple[pa.Array, np.ndarray, np.ndarray]]:
@@ -124,6 +129,31 @@ def _number(text: str | None) -> float:
         return math.nan
 
 
+def _keep_the_heap() -> None:
+    """Let glibc's malloc reuse the heap between batches instead of giving it back after each one.
+
+    Every batch allocates and frees the same few MB of arrays; by default glibc returns the freed
+    top of its heap to the system and the next batch faults every page in again: ~0.06 s of system
+    time per million points (1.2 against 0.55 s at 10 M). Arrays under 32 MB come from the heap and
+    up to 128 MB of it is kept. Elsewhere than glibc (no mallopt) nothing changes.
+    """
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)
+        libc.mallopt(_M_TRIM_THRESHOLD, 128 << 20)
+    except (OSError, AttributeError):
+        pass
+
+
+def _code_column(codes: Sequence[str]) -> pa.Array:
+    """The grids' codes as an Arrow column with "" last (a saved index's own bytes, not copied per code)."""
+    if isinstance(codes, arrow_arrays.Texts):
+        end = codes.offsets[-1:]
+        blank = np.concatenate([codes.offsets, end])  # one more text, empty
+        return arrow_arrays.Texts(codes.data, blank, np.append(codes.present, True)).arrow()
+    return arrow_arrays.strings([*codes, ""])
+
+
 def assign_csv(
     source: Path,
     target: Path,
@@ -138,10 +168,11 @@ def assign_csv(
     Progress goes to a bar when `progress` (a terminal), else to `say` a line at every tenth.
     """
     crs_name = check_points_csv(source, crs_name)
+    _keep_the_heap()
     counts = np.zeros(len(_LABELS), dtype=np.int64)
     first_invalid = ""
     started = time.perf_counter()
-    codes = arrow_arrays.strings([*index.codes, ""])  # grid number -> code; -1 (no grid) takes the last, ""
+    codes = _code_column(index.codes)  # grid number -> code; -1 (no grid) takes the last, ""
     bar = Progress(_count_rows(source), terminal=progress, say=say or (lambda _line: None))
     schema = pa.schema([("id", pa.string()), ("status", pa.string()), ("grid_code", pa.string()),
                         ("distance_m", pa.float64())])

@@ -208,6 +208,13 @@ def epsg_of(name: str) -> str:
     return {WGS84: "EPSG:4326", CGCS2000: STORAGE_CRS}.get(name, name)
 
 
+# PROJ transforms WGS84 to CGCS2000 with a no-op (EPSG publishes no transformation between them;
+# they agree to well under a metre), but finding that out searches PROJ's database for 0.15-0.4 s
+# in every process: most of the fixed cost of a `gridmap assign` (issue 19). So it is known here;
+# tests/geo/test_crs.py checks that PROJ still says so.
+_SAME_AS_STORAGE = frozenset({STORAGE_CRS, "EPSG:4326"})
+
+
 def to_storage(x: Array, y: Array, crs: str) -> tuple[Array, Array]:
     """Convert coordinates given in `crs` to storage lon/lat (EPSG:4490)."""
     crs = normalize_crs(crs)
@@ -218,7 +225,7 @@ def to_storage(x: Array, y: Array, crs: str) -> tuple[Array, Array]:
     elif crs == BD09:
         x, y = bd09_to_wgs84(x, y)
         crs = WGS84
-    if epsg_of(crs) == STORAGE_CRS:
+    if epsg_of(crs) in _SAME_AS_STORAGE:
         return x, y
     convert = transformer(epsg_of(crs), STORAGE_CRS)
     if convert.definition.startswith("proj=noop"):  # WGS84 -> CGCS2000: PROJ leaves every value as is
@@ -236,7 +243,7 @@ def point_to_storage(lon: float, lat: float, crs: str) -> tuple[float, float]:
     if name in (GCJ02, BD09):  # the inverse shifts iterate on arrays
         xs, ys = to_storage([lon], [lat], name)
         x, y = float(xs[0]), float(ys[0])
-    elif epsg_of(name) == STORAGE_CRS:
+    elif epsg_of(name) in _SAME_AS_STORAGE:
         x, y = float(lon), float(lat)
     else:
         x, y = transformer(epsg_of(name), STORAGE_CRS).transform(float(lon), float(lat))

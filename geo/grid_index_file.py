@@ -2,7 +2,8 @@
 
 Building the index rasterizes every grid and buckets every boundary segment (seconds at 100,000
 grids); what it builds is numpy arrays, a few numbers and the polygons. `save` writes each array
-as one `.npy` file (loaded memory-mapped: nothing is read until used) and the polygons as WKB;
+as one `.npy` file (loaded memory-mapped: nothing is read until used), the polygons as WKB and
+the codes as UTF-8 bytes (geo.arrow_arrays.Texts: the output's Arrow column is made on them);
 `load` puts the same objects back without recomputing anything. The polygons are decoded only
 when an answer needs GEOS (a point on an edge, a polygon with many vertices, a near tie), and then
 all at once, as the built index has them.
@@ -23,12 +24,13 @@ from typing import Any
 import numpy as np
 import shapely
 
+from geo.arrow_arrays import Texts
 from geo.crs import STORAGE_CRS, transformer
 from geo.grid_raster import Cells, Layer
 from geo.lookup import GridIndex
 from geo.nearest import Nearest
 
-FORMAT = 1  # bump when the saved layout changes (GridIndex, Layer, Nearest attributes)
+FORMAT = 2  # bump when the saved layout changes (GridIndex, Layer, Nearest attributes)
 _SKIP = {"tree", "_to_metric"}  # rebuilt on use / from metric_crs
 _MMAP_BYTES = 1 << 20  # smaller arrays are read at once (an empty array cannot be mapped)
 
@@ -126,7 +128,12 @@ def _save_object(obj: object, name: str, folder: Path) -> dict[str, Any]:
         elif isinstance(value, np.ndarray):
             np.save(folder / f"{name}.{attr}.npy", value, allow_pickle=False)
             meta[attr] = {"array": True}
-        elif isinstance(value, list):  # codes, kinds: text (None kept as null)
+        elif isinstance(value, list | Texts) and all(v is None or isinstance(v, str) for v in value):
+            texts = value if isinstance(value, Texts) else Texts.of(value)  # codes, kinds (None kept)
+            for part in ("data", "offsets", "present"):
+                np.save(folder / f"{name}.{attr}.{part}.npy", getattr(texts, part), allow_pickle=False)
+            meta[attr] = {"texts": True}
+        elif isinstance(value, list):
             meta[attr] = {"list": value}
         else:
             meta[attr] = {"value": _plain(value)}
@@ -149,6 +156,13 @@ def _load_object(cls: type, name: str, meta: dict[str, Any], folder: Path) -> An
             )
         elif "array" in how:
             value = _load_array(folder / f"{name}.{attr}.npy")
+        elif "texts" in how:
+            value = Texts(
+                *(
+                    _load_array(folder / f"{name}.{attr}.{part}.npy")
+                    for part in ("data", "offsets", "present")
+                )
+            )
         elif "list" in how:
             value = how["list"]
         else:

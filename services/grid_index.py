@@ -23,7 +23,6 @@ from geo import grid_index_file
 from geo.lookup import GridIndex
 from geo.settings import Settings
 from store.boundary_generation import database_identity, generation
-from store.locate import load_grid_index
 
 
 @dataclass(frozen=True)
@@ -78,6 +77,8 @@ def batch_index(
             say(f"  the saved grid index cannot be read ({exc}); building it again")
             shutil.rmtree(folder, ignore_errors=True)
     say("building the grid index ...")
+    from store.locate import load_grid_index  # its SQL and row mapping only when the index is built
+
     index = load_grid_index(session, tolerance_m=settings.snap_tolerance_m)
     try:
         grid_index_file.save(index, folder)

@@ -25,6 +25,15 @@ def test_strings_numbers_and_floats_equal_pyarrows():
         )
 
 
+def test_texts_read_back_and_are_the_arrow_column_pyarrow_makes():
+    texts = ["411681001001001", None, "网格 Grid", "", 'a "quoted", text']
+    kept = arrow_arrays.Texts.of(texts)
+    assert list(kept) == texts and len(kept) == 5
+    assert (kept[2], kept[-1], kept[1:3]) == ("网格 Grid", 'a "quoted", text', [None, "网格 Grid"])
+    assert kept.arrow().equals(pa.array(texts, type=pa.string()))
+    assert arrow_arrays.Texts.of(texts[:1]).arrow().null_count == 0
+
+
 def test_the_assign_command_path_does_not_import_pandas(tmp_path):
     points, out = tmp_path / "p.csv", tmp_path / "out.csv"
     points.write_text("id,lon,lat\n1,114.905,33.405\n2,x,33.4\n3,114.95,33.45\n")

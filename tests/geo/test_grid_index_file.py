@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geo import grid_index_file
+from geo.arrow_arrays import Texts
 from geo.grid_index_file import LazyGeometries
 from tests.geo.test_lookup import build, check_against_reference, partition, sample
 
@@ -36,11 +37,13 @@ def test_a_loaded_index_gives_the_built_ones_answers(tmp_path_factory, seed, n, 
     assert isinstance(loaded._grids.geometries, LazyGeometries)
     xy = sample(data, np.random.default_rng(seed))
     _same_answers(built.assign(xy[:, 0], xy[:, 1], chunk=97), loaded.assign(xy[:, 0], xy[:, 1], chunk=97))
-    assert (loaded.codes, loaded.micro_codes, loaded.metric_crs) == (
+    assert (list(loaded.codes), list(loaded.kinds), list(loaded.micro_codes), loaded.metric_crs) == (
         built.codes,
+        built.kinds,
         built.micro_codes,
         built.metric_crs,
     )
+    assert isinstance(loaded.codes, Texts)  # kept as the saved bytes, not 400,000 Python texts
     check_against_reference(data, grid_index_file.load(folder), xy)  # and the rule itself, from a fresh load
 
 
