@@ -31,6 +31,7 @@ from benchmarks.bench_intake import cpu_times, machine_share
 from geo.coverage import Tolerances
 from geo.plans import Edit, Operation
 from geo.settings import Settings
+from store import coverage_groups
 
 
 def _load() -> str:
@@ -202,13 +203,8 @@ def refresh_stored(url: str, code: str) -> None:
     engine = create_engine(url)
     print(f"province {code} in {url.rsplit('/', 1)[-1]}, from its stored report; {_load()}")
     with Session(engine) as session, session.begin():
-        stored = session.execute(
-            text(
-                """SELECT id FROM coverage_reports WHERE unit_code = :code AND as_of IS NULL
-                   ORDER BY created_at DESC, id DESC LIMIT 1"""
-            ),
-            {"code": code},
-        ).scalar_one_or_none()
+        latest = coverage_groups.latest_reports(session, [code])  # what the refresh itself grows from
+        stored = latest[0][1] if latest else None
         if stored is None:
             raise SystemExit(f"no stored report of {code}: run `gridmap coverage --unit {code} --save` first")
         read_report(session, stored, "the stored")
