@@ -17,6 +17,7 @@ from store.grid_raster import FAR, cell_blocks, current_raster
 from store.locate import assign_points_table
 from store.units import write_units
 from tests import factories as f
+from tests.places import points_table
 
 HALF = f.SIZE / 2
 
@@ -27,16 +28,6 @@ def county(session, settings, tmp_path):
     path = f.write_geojson(tmp_path / "county.geojson", f.overlay_features())
     import_units(session, path, valid_from=datetime(2024, 1, 1, tzinfo=UTC), settings=settings)
     return session
-
-
-def points_table(session, xy: list[tuple[float, float]]) -> None:
-    """A temporary table `pts` of the points, ids in order."""
-    session.execute(text("DROP TABLE IF EXISTS pts"))
-    session.execute(text("CREATE TEMP TABLE pts (id bigint PRIMARY KEY, geom geometry(Point, 4490))"))
-    session.execute(
-        text("INSERT INTO pts VALUES (:id, ST_SetSRID(ST_MakePoint(:x, :y), 4490))"),
-        [{"id": i, "x": x, "y": y} for i, (x, y) in enumerate(xy)],
-    )
 
 
 def answers(session, **kwargs) -> dict[int, tuple]:

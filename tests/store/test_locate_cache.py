@@ -17,6 +17,7 @@ from store.locate_cache import Snapshot
 from store.units import write_units
 from tests import factories as f
 from tests.geo.test_locate import HALF, MICRO, SPECIAL, county  # noqa: F401  (fixture)
+from tests.places import unit_bounds
 
 T1 = datetime(2025, 1, 1, tzinfo=UTC)
 TOLERANCE_M = 30.0
@@ -75,12 +76,7 @@ def test_a_snapshot_taken_after_a_redraw_shows_the_new_boundary(county):  # noqa
 
 def test_snapshot_answers_like_sql_on_the_demo_county(demo_session):
     snapshot = Snapshot.load(demo_session, tolerance_m=TOLERANCE_M)
-    bounds = demo_session.execute(
-        text(
-            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) e "
-            "FROM unit_versions WHERE code = '411681') q"
-        )
-    ).one()
+    bounds = unit_bounds(demo_session, "411681")
     rng = np.random.default_rng(3)
     points = list(
         zip(rng.uniform(bounds[0], bounds[2], 1500), rng.uniform(bounds[1], bounds[3], 1500), strict=True)

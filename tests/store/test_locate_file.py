@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from store import locate_copy, locate_file
 from store.locate_cache import LocateCache, Snapshot, copy_path, open_if_current
+from tests.places import unit_bounds
 from tests.store.test_locate_cache import TOLERANCE_M, check_against_sql
 
 
@@ -28,10 +29,7 @@ def built(demo_engine, tmp_path, monkeypatch) -> tuple[Path, dict]:
 
 def demo_points(session: Session, n: int) -> list[tuple[float, float]]:
     """Points across the demo county and inside its special grids and micro-grids."""
-    bounds = session.execute(
-        text("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) e "
-             "FROM unit_versions WHERE code = '411681') q")
-    ).one()  # fmt: skip
+    bounds = unit_bounds(session, "411681")
     rng = np.random.default_rng(4)
     points = list(
         zip(rng.uniform(bounds[0], bounds[2], n), rng.uniform(bounds[1], bounds[3], n), strict=True)

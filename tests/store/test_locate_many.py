@@ -22,19 +22,10 @@ from store.locate_many import locate_table, responsible_grids
 from store.units import write_units
 from tests import factories as f
 from tests.geo.test_locate import HALF, MICRO, SPECIAL, county  # noqa: F401  (fixture)
+from tests.places import points_table, unit_bounds
 
 TOLERANCE_M = 30.0
 T1 = datetime(2025, 1, 1, tzinfo=UTC)
-
-
-def points_table(session, xy: list[tuple[float, float]]) -> None:
-    """A temporary table `pts` (id, geom) of the points, ids in order."""
-    session.execute(text("DROP TABLE IF EXISTS pts"))
-    session.execute(text("CREATE TEMP TABLE pts (id bigint PRIMARY KEY, geom geometry(Point, 4490))"))
-    session.execute(
-        text("INSERT INTO pts VALUES (:id, ST_SetSRID(ST_MakePoint(:x, :y), 4490))"),
-        [{"id": i, "x": x, "y": y} for i, (x, y) in enumerate(xy)],
-    )
 
 
 def check_against_locate(session, xy: list[tuple[float, float]]) -> dict[str, int]:
@@ -108,12 +99,7 @@ def test_after_a_redraw_the_new_boundary_decides(county):  # noqa: F811
 
 
 def test_the_demo_county_special_grids_micro_grids_edges_and_outside(demo_session):
-    bounds = demo_session.execute(
-        text(
-            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) e "
-            "FROM unit_versions WHERE code = '411681') q"
-        )
-    ).one()
+    bounds = unit_bounds(demo_session, "411681")
     rng = np.random.default_rng(19)
     # Random over the county's box and a little beyond it (outside every grid, near some).
     xy = list(zip(rng.uniform(bounds[0] - 0.01, bounds[2] + 0.01, 300),
