@@ -13,6 +13,7 @@ from __future__ import annotations
 from functools import cache
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from access.roles import Role, User
@@ -28,3 +29,16 @@ def add_user(
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(users, "hash_password", _hash_once)
         return users.add_user(session, username, password, role, unit_code, department)
+
+
+_tokens: dict[tuple[int, str], str] = {}
+
+
+def auth_header(client: TestClient, username: str, password: str) -> dict[str, str]:
+    """The Authorization header of `username` on the app of `client` (signed in once per app)."""
+    key = (id(client.app), username)
+    if key not in _tokens:
+        answer = client.post("/auth/token", data={"username": username, "password": password})
+        assert answer.status_code == 200, answer.text
+        _tokens[key] = answer.json()["access_token"]
+    return {"Authorization": f"Bearer {_tokens[key]}"}

@@ -32,6 +32,7 @@ from store import cases as store
 from store import users
 from tests import accounts
 from tests import factories as f
+from tests.accounts import auth_header
 from tests.conftest import DB_PREFIX, county_database
 
 PASSWORD = "password-123"
@@ -74,17 +75,9 @@ def app_client(world, settings) -> Iterator[TestClient]:
         yield client
 
 
-_tokens: dict[str, str] = {}
-
-
 def auth(client: TestClient, role: Role, unit: str) -> dict[str, str]:
     """The Authorization header of the user of `role` in `unit` (signed in once per run)."""
-    name = f"{role}.{unit}"
-    if name not in _tokens:
-        answer = client.post("/auth/token", data={"username": name, "password": PASSWORD})
-        assert answer.status_code == 200, answer.text
-        _tokens[name] = answer.json()["access_token"]
-    return {"Authorization": f"Bearer {_tokens[name]}"}
+    return auth_header(client, f"{role}.{unit}", PASSWORD)
 
 
 def api_routes(client: TestClient) -> list[tuple[str, str]]:

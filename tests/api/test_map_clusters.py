@@ -24,6 +24,7 @@ from services.imports import import_units
 from store import cases as store
 from store import users
 from store.case_partitions import partition_of_case
+from tests.accounts import auth_header
 from tests.conftest import DB_PREFIX, fresh_database
 
 PASSWORD = "password-123"
@@ -71,15 +72,8 @@ def client(province, settings) -> Iterator[TestClient]:
         yield c
 
 
-_tokens: dict[str, str] = {}
-
-
 def auth(client: TestClient, name: str) -> dict[str, str]:
-    if name not in _tokens:
-        answer = client.post("/auth/token", data={"username": name, "password": PASSWORD})
-        assert answer.status_code == 200, answer.text
-        _tokens[name] = answer.json()["access_token"]
-    return {"Authorization": f"Bearer {_tokens[name]}"}
+    return auth_header(client, name, PASSWORD)
 
 
 def in_view(client: TestClient, name: str, zoom: int, bbox: str = PROVINCE_BOX) -> dict:
