@@ -316,7 +316,8 @@ def test_a_token_is_looked_up_once_for_the_requests_asking_together_and_never_pa
     async def logout_meanwhile() -> tuple:
         cache.clear()
         before = asyncio.ensure_future(cache.look_up("access", "t", lookup))
-        await asyncio.sleep(0.01)  # its lookup is under way
+        while len(calls) < 2:  # its lookup is under way (a fixed sleep was too short on a busy machine)
+            await asyncio.sleep(0.001)
         cache.clear()  # a logout in this process
         after = await cache.look_up("access", "t", lookup)  # not the lookup begun before
         return await before, after
