@@ -119,7 +119,7 @@ def test_a_dispatcher_works_a_new_case_from_report_to_a_satisfied_revisit(
     row.click()
     expect(panel).to_be_visible()
     expect(row).to_have_class(re.compile(r"\bselected\b"))
-    page.wait_for_function("GridDesk.outline !== null")  # its grid outlined on the map
+    page.wait_for_function("() => GridDesk.outline !== null")  # its grid outlined on the map
     expect(panel.locator(".reporter")).to_contain_text("13812345678")  # a dispatcher may see it
     screenshot(page, "queue")
 

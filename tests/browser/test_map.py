@@ -257,7 +257,7 @@ def test_search_fits_the_map_to_the_unit_found(desktop: BrowserContext, live_ser
     open_map(page, "/map")
     page.fill(".gm-search input", code)
     page.locator(f".gm-results li[data-code='{code}']").click()
-    page.wait_for_function("GridMap.map.getZoom() >= 14")
+    page.wait_for_function("() => GridMap.map.getZoom() >= 14")
     inside = page.evaluate(
         """code => fetch('/grids/' + code).then(r => r.json()).then(f => {
              const b = L.geoJSON(f).getBounds(); return GridMap.map.getBounds().contains(b); })""",

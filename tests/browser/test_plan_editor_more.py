@@ -194,10 +194,11 @@ def test_the_planner_map_lists_coverage_findings_per_kind_highlights_their_grids
     first = panel.locator(f'li[data-kind="{kind}"][data-unit="{grid}"]')
     assert page.evaluate("(c) => c in GridMap.coverageHighlighted", grid)  # the grid is highlighted
     first.click()
+    # The predicate must be synchronous: a promise is truthy, so waiting on one would not wait.
+    feature = page.evaluate("code => fetch('/grids/' + code).then(r => r.json())", grid)
     page.wait_for_function(
-        """code => fetch('/grids/' + code).then(r => r.json()).then(f =>
-             GridMap.map.getBounds().contains(L.geoJSON(f).getBounds()) && GridMap.map.getZoom() >= 14)""",
-        arg=grid,
+        "f => GridMap.map.getBounds().contains(L.geoJSON(f).getBounds()) && GridMap.map.getZoom() >= 14",
+        arg=feature,
     )
     page.wait_for_timeout(1500)  # the tiles of the new view, for the picture
     shot(page, "coverage")
