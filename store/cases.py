@@ -41,15 +41,20 @@ class IdempotencyConflict(Invalid):
     """An Idempotency-Key already used for a different request."""
 
 
-# The cases near it first, through the GiST index alone (MATERIALIZED keeps the planner from also
-# scanning the category/time index: 0.7 ms per case at 4,000 cases of a category in the window),
-# of the window's months alone (its time bounds prune the other partitions as the query runs).
+# The cases near it first, through the GiST index `cases_near_idx` alone: it holds both the place
+# and the time, as `tstzrange(reported_at, reported_at, '[]')` (migration 0024 says why a range; the
+# expression must be written as the index has it). The generic plan ANDed a point-only index with
+# the time btree's whole day, 3.9 ms a case at 10 M cases a year. MATERIALIZED keeps the planner
+# from also scanning the category/time index (0.7 ms per case at 4,000 cases of a category in the
+# window). The bare `reported_at` bounds prune the other months' partitions as the query runs.
 DUPLICATES_SQL = """
     WITH near AS MATERIALIZED (
         SELECT o.id, o.number, o.status, o.category, o.reported_at, o.geom, o.unit_code, o.grid_code,
             o.department FROM cases o WHERE ST_DWithin(o.geom, c.geom, %(radius_deg)s)  -- a box surely wider
           AND o.reported_at >= c.reported_at - make_interval(secs => %(window)s)
-          AND o.reported_at <= c.reported_at + make_interval(secs => %(window)s))
+          AND o.reported_at <= c.reported_at + make_interval(secs => %(window)s)
+          AND tstzrange(o.reported_at, o.reported_at, '[]') && tstzrange(c.reported_at
+              - make_interval(secs => %(window)s), c.reported_at + make_interval(secs => %(window)s), '[]'))
     SELECT o.id, o.number, o.status, o.unit_code, o.grid_code, o.department,  -- whose (api.access)
            round(ST_Distance(o.geom::geography, c.geom::geography)::numeric, 1)::float8 AS distance_m
     FROM near o
