@@ -168,6 +168,22 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     launched.close()
 
 
+# Playwright evaluates a predicate written as a bare expression ("GridMap.x > 0") again with eval()
+# on every poll, which the pages' CSP refuses: such a wait fails only when its first check is false
+# (CI failed so once). A function ("() => ...") is evaluated once, then called (docs/testing.md).
+@pytest.fixture(autouse=True)
+def _predicates_are_functions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every page.wait_for_function in a browser test is given a function, never a bare expression."""
+    original = Page.wait_for_function
+
+    def checked(self: Page, expression: str, **kwargs: object) -> object:
+        if "=>" not in expression and not expression.lstrip().startswith("function"):
+            raise AssertionError(f"wait_for_function needs a function, not an expression: {expression!r}")
+        return original(self, expression, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Page, "wait_for_function", checked)
+
+
 @pytest.fixture(scope="session")
 def demo_position(live_server: LiveServer) -> DemoPosition:
     """A point inside the first demo grid (by code) whose point-on-surface that grid answers for."""
