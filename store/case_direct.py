@@ -16,7 +16,7 @@ from os.path import commonprefix
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from cases.case_figures import FIGURES, Figures, Window, zero
+from cases.case_figures import FIGURES, Figures, Window, combine
 from cases.worktime import SHANGHAI
 from store.case_filters import in_unit_sql
 from store.case_rollup import COUNTS, HISTORY_SQL, members_sql
@@ -83,11 +83,7 @@ def _events_by_day(
 
 
 def _summed(days: dict[date, Figures]) -> Figures:
-    total = zero()
-    for figures in days.values():
-        for f in FIGURES:
-            total[f] += figures[f]
-    return total
+    return combine((1, figures) for figures in days.values())
 
 
 def totals(session: Session, units: Sequence[str], first: date, last: date) -> dict[str, Figures]:

@@ -55,6 +55,8 @@ def totals(
     session: Session, units: Sequence[str | None], first: date, last: date
 ) -> dict[str | None, Figures]:
     """Each unit's figures summed over the Beijing days [first, last)."""
+    if not units:
+        return {}
     pairs = [(unit or "", key) for unit in units for key in keys_of(unit)]
     rows = session.execute(
         text(f"""SELECT q.unit, {SUMS}
@@ -77,6 +79,8 @@ def members_sql(codes: Sequence[str]) -> tuple[str, dict[str, Any]]:
 
 def in_window(session: Session, units: Sequence[str | None], window: Window) -> dict[str | None, Figures]:
     """Each unit's figures of events within the window's hours, read from the cases and history."""
+    if not units:
+        return {}
     member, params = members_sql([u or "" for u in units])
     params |= {"w_start": window.start, "w_end": window.end}
     received, closed = IN_WINDOW.format("c.reported_at"), IN_WINDOW.format("c.closed_at")

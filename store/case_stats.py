@@ -40,24 +40,33 @@ def figures(
     return {unit: combine(p) for unit, p in parts.items()}
 
 
+def _split(units: Sequence[str | None]) -> tuple[list[str | None], list[str]]:
+    """(the units the roll-up keeps, down to the community; the finer ones, grids and micro-grids,
+    whose figures are counted from their cases): cases.case_figures.rolled_up decides."""
+    return [u for u in units if rolled_up(u)], [u for u in units if u and not rolled_up(u)]
+
+
 def whole_days(
     session: Session, units: Sequence[str | None], first: date, last: date
 ) -> dict[str | None, Figures]:
-    """Each unit's figures over the Beijing days [first, last): from the roll-up down to the
-    community, counted from the cases for a grid or micro-grid."""
-    rolled = [u for u in units if rolled_up(u)]
-    finer = [u for u in units if u and not rolled_up(u)]
-    days: dict[str | None, Figures] = dict(case_rollup.totals(session, rolled, first, last)) if rolled else {}
-    return days | dict(case_direct.totals(session, finer, first, last))
+    """Each unit's figures over the Beijing days [first, last)."""
+    kept, finer = _split(units)
+    rolled = case_rollup.totals(session, kept, first, last)
+    return {**rolled, **case_direct.totals(session, finer, first, last)}
+
+
+def by_day(session: Session, unit: str | None, first: date, last: date) -> dict[date, Figures]:
+    """The unit's figures of each Beijing day in [first, last) that has any."""
+    if rolled_up(unit):
+        return case_rollup.by_day(session, unit, first, last)
+    return case_direct.by_day(session, [unit], first, last)[unit]  # type: ignore[list-item]
 
 
 def in_window(session: Session, units: Sequence[str | None], window: Window) -> dict[str | None, Figures]:
-    """Each unit's figures within the window's hours: from every case's events in those hours,
-    a grid's from its own cases (fewer)."""
-    rolled = [u for u in units if rolled_up(u)]
-    finer = [u for u in units if u and not rolled_up(u)]
-    found: dict[str | None, Figures] = dict(case_rollup.in_window(session, rolled, window)) if rolled else {}
-    return found | dict(case_direct.in_window(session, finer, window))
+    """Each unit's figures within the window's hours, from the cases' events in those hours (a
+    grid's from its own cases: fewer)."""
+    kept, finer = _split(units)
+    return {**case_rollup.in_window(session, kept, window), **case_direct.in_window(session, finer, window)}
 
 
 def statistics(session: Session, unit: str | None, start: datetime, end: datetime) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from cases import case_figures as figures_of
 from cases import dashboard as rules_of
 from cases.lifecycle import OPEN_STATUSES
-from store import case_direct, case_rollup, case_stats, mapdata
+from store import case_rollup, case_stats, mapdata
 
 # filter_sql is GET /cases' filter itself: the per-child overdue counts use it rather than restate it.
 from store.case_filters import CaseFilter, filter_sql, in_unit_sql
@@ -109,10 +109,7 @@ def trend(session: Session, unit: str, now: datetime) -> list[dict[str, Any]]:
     counts for each day (the roll-up's days, less the rest of today, which has not happened yet)."""
     days = rules_of.trend_days(now)
     plan = figures_of.split(rules_of.day_start(days[0]), now)
-    if figures_of.rolled_up(unit):
-        by_day = case_rollup.by_day(session, unit, plan.first, plan.last)
-    else:  # a grid: from its cases (the roll-up stops at the community)
-        by_day = case_direct.by_day(session, [unit], plan.first, plan.last)[unit]
+    by_day = case_stats.by_day(session, unit, plan.first, plan.last)
     for window in plan.windows:
         part = case_stats.in_window(session, [unit], window)[unit]
         by_day[window.day] = figures_of.combine([(1, by_day.get(window.day, {})), (window.sign, part)])

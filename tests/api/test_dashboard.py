@@ -119,6 +119,26 @@ def test_the_trend_counts_each_day_as_stats_does_for_that_day(client, busy_count
     assert sum(x["received"] for x in d["trend"]) == 5
 
 
+
+def test_a_grids_trend_is_counted_from_its_cases_and_its_grids_add_up_to_the_community(client, busy_county):
+    """Below the community the roll-up keeps nothing (0022): a grid's trend is read from its cases
+    (store.case_direct), day by day as /stats counts the grid, and the grids' add up to their
+    community's, which the roll-up gives."""
+    grids = [f.grid_code(n) for n in range(1, 5)]
+    units = [*grids, f.COMMUNITY]
+    trend = {u: client.get("/stats/dashboard", params={"unit": u}).json()["trend"] for u in units}
+    for i, day in enumerate(trend[f.COMMUNITY]):
+        for figure in ("received", "closed"):
+            assert sum(trend[g][i][figure] for g in grids) == day[figure], (day, figure)
+    assert sum(x["received"] for x in trend[f.grid_code(4)]) == 2  # the late case and the older one
+    now = client.get("/stats/dashboard", params={"unit": f.grid_code(1)}).json()["now"]
+    for g in grids:
+        for x in trend[g]:
+            day = date.fromisoformat(x["date"])
+            end = now if x is trend[g][-1] else str(day + timedelta(days=1))
+            expected = stats(client, g, {"from": str(day), "to": end})
+            assert (x["received"], x["closed"]) == (expected["received"], expected["closed"]), (g, x)
+
 def test_top_categories_and_density_count_the_cases_of_the_unit(client, busy_county):
     d = client.get("/stats/dashboard", params={"unit": f.COMMUNITY}).json()
     month_start = datetime.fromisoformat(d["month"]["from"])

@@ -36,10 +36,6 @@ def _rollup(session) -> list[tuple]:
     return [tuple(r) for r in session.execute(text("SELECT ctid, xmin, * FROM case_rollup ORDER BY ctid"))]
 
 
-def _stats_of(session, unit: str | None, start: datetime, end: datetime) -> dict:
-    return statistics(session, unit, start, end)
-
-
 def test_a_redraw_within_a_community_leaves_the_rollup_untouched(session, county, rules):
     ids = []
     for n in range(3):  # three cases in the old grid, over two days; the two moved have counted history
@@ -62,14 +58,14 @@ def test_a_redraw_within_a_community_leaves_the_rollup_untouched(session, county
     assert _rollup(session) == before  # and wrote no roll-up row
     start, end = NOW - timedelta(days=1), NOW + timedelta(days=5)
     for unit in (OLD, NEW, f.COMMUNITY, f.COUNTY):
-        assert _stats_of(session, unit, start, end) == oracle(session, unit, start, end), unit
-    assert _stats_of(session, OLD, start, end)["received"] == 1
-    assert _stats_of(session, NEW, start, end)["received"] == 2
-    assert _stats_of(session, NEW, start, end)["on_time"]["verify"]["done"] == 2  # their history moved
+        assert statistics(session, unit, start, end) == oracle(session, unit, start, end), unit
+    assert statistics(session, OLD, start, end)["received"] == 1
+    assert statistics(session, NEW, start, end)["received"] == 2
+    assert statistics(session, NEW, start, end)["on_time"]["verify"]["done"] == 2  # their history moved
     # A community's children (the dashboard's ranking): the grids at once, as each alone.
     both = figures(session, [OLD, NEW, f.grid_code(3)], start, end)
     for unit in (OLD, NEW, f.grid_code(3)):
         assert both[unit] == figures(session, [unit], start, end)[unit]
     # Within a day: whole days from the cases, the cut-off hours from them too.
     cut = (NOW + timedelta(hours=3), NOW + timedelta(days=1, hours=3))
-    assert _stats_of(session, NEW, *cut) == oracle(session, NEW, *cut)
+    assert statistics(session, NEW, *cut) == oracle(session, NEW, *cut)
