@@ -117,7 +117,7 @@ def assign(
     ],
 ) -> None:
     """Assign many points to grids in-process (the same rule as /locate), with progress."""
-    from geo.batch import assign_csv, check_points_csv
+    from geo.batch import assign_csv, check_points_csv, keep_the_heap
     from services.grid_index import batch_index
 
     settings = get_settings()
@@ -127,6 +127,7 @@ def assign(
             loaded = batch_index(session, settings, say=say)
         how = "loaded (unchanged since it was built)" if loaded.cached else "indexed"
         say(f"  {len(loaded.index.codes)} grids {how} in {loaded.seconds:.1f} s")
+        keep_the_heap()  # this process is the batch's: malloc may keep its heap between batches
         summary = assign_csv(points, output, crs, loaded.index, progress=sys.stderr.isatty(), say=say)
     say(summary)
 

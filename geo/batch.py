@@ -129,8 +129,9 @@ def _number(text: str | None) -> float:
         return math.nan
 
 
-def _keep_the_heap() -> None:
-    """Let glibc's malloc reuse the heap between batches instead of giving it back after each one.
+def keep_the_heap() -> None:
+    """Let glibc's malloc reuse the heap between assign_csv's batches instead of giving it back
+    after each one: a setting of the whole process, so its owner calls it (`gridmap assign`).
 
     Every batch allocates and frees the same few MB of arrays; by default glibc returns the freed
     top of its heap to the system and the next batch faults every page in again: ~0.06 s of system
@@ -168,7 +169,6 @@ def assign_csv(
     Progress goes to a bar when `progress` (a terminal), else to `say` a line at every tenth.
     """
     crs_name = check_points_csv(source, crs_name)
-    _keep_the_heap()
     counts = np.zeros(len(_LABELS), dtype=np.int64)
     first_invalid = ""
     started = time.perf_counter()
