@@ -138,7 +138,7 @@ def _timed_refresh(session: Session, plan: int, tol: Tolerances) -> list[Any]:
 
 
 def _findings_sql(session: Session) -> str:
-    """The SQL that reads a report's findings (bind :id); in a database before migration 0022 (a
+    """The SQL that reads a report's findings (bind :id); in a database before migration 0023 (a
     before/after run from an older checkout) the report's own rows, as that store read them."""
     chained = session.execute(
         text(
@@ -164,9 +164,9 @@ def read_report(session: Session, report_id: int, label: str, *, rows: bool = Tr
     t0 = time.perf_counter()
     binds: dict[str, Any] = {"id": report_id}
     if ":chain" in sql:
-        from store.coverage_chain import chain_of
+        from store.coverage_chain import params_of
 
-        binds["chain"] = chain_of(session, report_id)
+        binds = params_of(session, report_id, "id", "chain")
     fetched = session.execute(text(sql), binds).all()
     took = time.perf_counter() - t0
     said = f"  read {label} report {report_id}: {len(fetched):,} findings, SQL {took:.2f} s"

@@ -34,7 +34,7 @@ def findings_of(report: str = ":report", chain: str = ":chain") -> str:
     """SQL subquery (alias it) of the findings of report `report` (a bind), whose chain_of is the bind
     `chain`: id, report_id, kind, units, area_m2, detail, geom and `new` as that report says."""
     # The chain as a constant array (not a join): the planner then estimates each report's rows
-    # from the statistics, and reads a full report as it read `report_id = R` before 0022.
+    # from the statistics, and reads a full report as it read `report_id = R` before 0023.
     return f"""(SELECT f.id, f.report_id, f.kind, f.units, f.area_m2, f.detail, f.geom,
                        f.new AND f.report_id = {report} AS new
                 FROM coverage_findings f

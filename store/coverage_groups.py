@@ -44,7 +44,7 @@ def group_findings(
     """(id, finding) of a stored report whose first unit lies under one of `groups` (a superset of
     the findings those groups produced: the caller tells them apart with geo.coverage_groups)."""
     # Codes are digits and ':' follows '9': a code lies under `g` when it is in [g, g + ':'), a
-    # range of the index on (report_id, first unit) (migration 0022); nested groups are searched
+    # range of the index on (report_id, first unit) (migration 0023); nested groups are searched
     # once, under the outer one.
     outer = [g for g in sorted(set(groups)) if not any(g != o and g.startswith(o) for o in groups)]
     return report_findings_where(

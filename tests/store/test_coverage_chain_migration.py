@@ -26,7 +26,7 @@ def _key(finding):
 
 
 def _own_rows(session, report_id):
-    """The report's findings as the store before 0022 read them: its own rows."""
+    """The report's findings as the store before 0023 read them: its own rows."""
     rows = session.execute(
         text("SELECT kind, units, area_m2, detail, new FROM coverage_findings WHERE report_id = :id"),
         {"id": report_id},
