@@ -5,7 +5,7 @@ Intake answers every report with its suggested duplicates: open cases of its cat
 alone and a btree on `reported_at`, the service's generic plan ANDs the two bitmaps: at 10 M cases
 a year that read the whole day's entries of the btree (114,000 in the benchmark's month) for the
 one case near the point, 3.9 ms a case, and intake's p99 rose to 60-90 ms. One GiST index over the
-point and the time finds them in 0.02 ms.
+point and the time finds them in 0.36 ms (docs/benchmarks.md).
 
 The time is indexed as `tstzrange(reported_at, reported_at, '[]')` (a range of one instant, GiST's
 own range_ops), not as the bare column through btree_gist: an index whose second column is
